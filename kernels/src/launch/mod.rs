@@ -1,0 +1,15 @@
+//! One typed launcher per kernel: each checks its operands, fills the
+//! parameter block and records the dispatch. Signatures mirror the CPU
+//! references in [`crate::cpu`].
+
+pub mod conv;
+pub mod elementwise;
+pub mod layout;
+pub mod loss;
+pub mod matmul;
+pub mod norm;
+pub mod optim;
+pub mod pool;
+pub mod random;
+pub mod reduce;
+pub mod resize;

@@ -1,0 +1,102 @@
+//! The WGSL sources, embedded at compile time. Each kernel family lives in
+//! one file under `shaders/`; the engine prepends `prelude.wgsl` (the launch
+//! parameter block and the folded-grid index) to each.
+
+/// A kernel family: one WGSL file, compiled once per device into a module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    /// Unary, broadcasting binary and select maps; in-place accumulation.
+    Elementwise,
+    /// Strided copies, fills, gather and scatter-add.
+    Layout,
+    /// Axis reductions, arg-reductions and softmax.
+    Reduce,
+    /// Batched matrix multiply.
+    Matmul,
+    /// Convolution forward, backward-data and backward-weight.
+    Conv,
+    /// Average, max and adaptive pooling.
+    Pool,
+    /// Bilinear and nearest resizing.
+    Resize,
+    /// Batch normalisation.
+    Norm,
+    /// Cross-entropy with ignore index.
+    Loss,
+    /// SGD and AdamW steps.
+    Optim,
+    /// Seeded random masks.
+    Random,
+}
+
+macro_rules! with_prelude {
+    ($file:literal) => {
+        concat!(
+            include_str!("../../shaders/prelude.wgsl"),
+            "\n",
+            include_str!(concat!("../../shaders/", $file))
+        )
+    };
+}
+
+impl Shader {
+    /// Every kernel family, for validation and warm-up.
+    pub const ALL: [Shader; 11] = [
+        Shader::Elementwise,
+        Shader::Layout,
+        Shader::Reduce,
+        Shader::Matmul,
+        Shader::Conv,
+        Shader::Pool,
+        Shader::Resize,
+        Shader::Norm,
+        Shader::Loss,
+        Shader::Optim,
+        Shader::Random,
+    ];
+
+    /// The file name under `shaders/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            Shader::Elementwise => "elementwise.wgsl",
+            Shader::Layout => "layout.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+            Shader::Matmul => "matmul.wgsl",
+            Shader::Conv => "conv.wgsl",
+            Shader::Pool => "pool.wgsl",
+            Shader::Resize => "resize.wgsl",
+            Shader::Norm => "norm.wgsl",
+            Shader::Loss => "loss.wgsl",
+            Shader::Optim => "optim.wgsl",
+            Shader::Random => "random.wgsl",
+        }
+    }
+
+    /// The full source the engine compiles: the prelude followed by the family's file.
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Elementwise => with_prelude!("elementwise.wgsl"),
+            Shader::Layout => with_prelude!("layout.wgsl"),
+            Shader::Reduce => with_prelude!("reduce.wgsl"),
+            Shader::Matmul => with_prelude!("matmul.wgsl"),
+            Shader::Conv => with_prelude!("conv.wgsl"),
+            Shader::Pool => with_prelude!("pool.wgsl"),
+            Shader::Resize => with_prelude!("resize.wgsl"),
+            Shader::Norm => with_prelude!("norm.wgsl"),
+            Shader::Loss => with_prelude!("loss.wgsl"),
+            Shader::Optim => with_prelude!("optim.wgsl"),
+            Shader::Random => with_prelude!("random.wgsl"),
+        }
+    }
+
+    /// Whether the family declares the `OP` override constant.
+    pub fn has_op(self) -> bool {
+        matches!(
+            self,
+            Shader::Elementwise | Shader::Reduce | Shader::Resize
+        )
+    }
+}
+
+/// The prelude alone, as shipped in `shaders/prelude.wgsl`.
+pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");

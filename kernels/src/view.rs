@@ -1,0 +1,98 @@
+//! Typed views of pooled buffers and the shape helpers launchers share.
+
+use crate::batch::Bind;
+use crate::error::{Error, Result};
+use crate::pool::GpuBuffer;
+
+/// Highest tensor rank the strided kernels accept.
+pub const MAX_RANK: usize = 6;
+
+/// `len` 32-bit elements of a pooled buffer starting at byte `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    /// The buffer.
+    pub buf: &'a GpuBuffer,
+    /// Byte offset of element 0.
+    pub offset: u64,
+    /// Number of 32-bit elements.
+    pub len: usize,
+}
+
+impl<'a> View<'a> {
+    /// The whole of `len` elements from the start of `buf`.
+    pub fn new(buf: &'a GpuBuffer, len: usize) -> Self {
+        View { buf, offset: 0, len }
+    }
+
+    /// Read-only binding of this view.
+    pub fn read(&self, binding: u32) -> Bind<'a> {
+        Bind::read(binding, self.buf, self.offset, self.len as u64 * 4)
+    }
+
+    /// Writable binding of this view.
+    pub fn write(&self, binding: u32) -> Bind<'a> {
+        Bind::write(binding, self.buf, self.offset, self.len as u64 * 4)
+    }
+
+    /// Checks that the view holds at least `n` elements.
+    pub fn need(&self, op: &'static str, what: &str, n: usize) -> Result<()> {
+        if self.len < n {
+            return Err(Error::invalid(op, format!("{what} holds {} elements, {n} needed", self.len)));
+        }
+        Ok(())
+    }
+}
+
+/// Row-major contiguous strides of a shape.
+pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Strides that read a contiguous tensor of shape `from` as if broadcast to
+/// `to` (numpy rules, aligned on the right); None if not broadcastable.
+pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Option<Vec<usize>> {
+    if from.len() > to.len() {
+        return None;
+    }
+    let cs = contiguous_strides(from);
+    let lead = to.len() - from.len();
+    let mut out = vec![0; to.len()];
+    for i in 0..from.len() {
+        let (f, t) = (from[i], to[lead + i]);
+        if f == t {
+            out[lead + i] = if f == 1 { 0 } else { cs[i] };
+        } else if f == 1 {
+            out[lead + i] = 0;
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// The broadcast shape of two shapes, or None.
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let r = a.len().max(b.len());
+    let mut out = vec![0; r];
+    for i in 0..r {
+        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
+        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return None;
+        };
+    }
+    Some(out)
+}
+
+/// Converts an element count to the u32 the kernels index with.
+pub fn u32_of(op: &'static str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::Limit { op, msg: format!("{n} elements exceed 32-bit indexing") })
+}
