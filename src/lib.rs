@@ -1,1 +1,17 @@
+//! weakseg: weakly supervised semantic segmentation on a handwritten
+//! wgpu/WGSL compute engine with its own reverse-mode autodiff.
+//!
+//! Layers, from the bottom: [`weakseg_kernels`] (device, pool, kernels),
+//! [`Tensor`] with autodiff ([`tensor`], [`autograd`], [`ops`]), and the
+//! optimisers ([`optim`]).
 
+pub mod autograd;
+pub mod ops;
+pub mod optim;
+pub mod tensor;
+
+pub use ops::conv::ConvOpts;
+pub use ops::norm::RunningStats;
+pub use ops::resize::ResizeMode;
+pub use tensor::{no_grad, DType, Element, Tensor};
+pub use weakseg_kernels::{self as kernels, Error, Gpu, Result};
