@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use weakseg_kernels::launch::elementwise::axpby_inplace;
 use weakseg_kernels::{Error, Result};
 
-use crate::tensor::{no_grad, Tensor};
+use crate::tensor::{Tensor, no_grad};
 
 impl Tensor {
     /// Back-propagates from this tensor, seeded with ones (a scalar loss).
@@ -20,10 +20,20 @@ impl Tensor {
     /// Back-propagates from this tensor, seeded with `grad` of its shape.
     pub fn backward_with(&self, grad: Tensor) -> Result<()> {
         if grad.shape() != self.shape() {
-            return Err(Error::invalid("backward", format!("seed shape {:?} differs from output shape {:?}", grad.shape(), self.shape())));
+            return Err(Error::invalid(
+                "backward",
+                format!(
+                    "seed shape {:?} differs from output shape {:?}",
+                    grad.shape(),
+                    self.shape()
+                ),
+            ));
         }
         if !self.requires_grad() {
-            return Err(Error::invalid("backward", "the tensor does not depend on anything that requires gradients"));
+            return Err(Error::invalid(
+                "backward",
+                "the tensor does not depend on anything that requires gradients",
+            ));
         }
         no_grad(|| run(self, grad))
     }
@@ -55,7 +65,14 @@ fn topological(root: &Tensor) -> Vec<Tensor> {
 
 fn accumulate(map: &mut HashMap<usize, Tensor>, t: &Tensor, g: Tensor) -> Result<()> {
     if g.shape() != t.shape() {
-        return Err(Error::invalid("backward", format!("gradient of shape {:?} for a tensor of shape {:?}", g.shape(), t.shape())));
+        return Err(Error::invalid(
+            "backward",
+            format!(
+                "gradient of shape {:?} for a tensor of shape {:?}",
+                g.shape(),
+                t.shape()
+            ),
+        ));
     }
     let merged = match map.remove(&t.id()) {
         Some(prev) => prev.add(&g)?,
@@ -84,7 +101,9 @@ fn run(root: &Tensor, seed: Tensor) -> Result<()> {
     let mut grads = HashMap::new();
     grads.insert(root.id(), seed);
     while let Some(t) = order.pop() {
-        let Some(g) = grads.remove(&t.id()) else { continue };
+        let Some(g) = grads.remove(&t.id()) else {
+            continue;
+        };
         let node = t.0.node.borrow_mut().take();
         match node {
             None => accumulate_leaf(&t, g)?,

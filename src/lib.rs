@@ -6,6 +6,8 @@
 //! optimisers ([`optim`]).
 
 pub mod autograd;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
@@ -13,5 +15,5 @@ pub mod tensor;
 pub use ops::conv::ConvOpts;
 pub use ops::norm::RunningStats;
 pub use ops::resize::ResizeMode;
-pub use tensor::{no_grad, DType, Element, Tensor};
+pub use tensor::{DType, Element, Tensor, no_grad};
 pub use weakseg_kernels::{self as kernels, Error, Gpu, Result};

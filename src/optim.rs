@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use weakseg_kernels::launch::layout::fill;
-use weakseg_kernels::launch::optim::{adamw, sgd, AdamWStep, SgdStep};
+use weakseg_kernels::launch::optim::{AdamWStep, SgdStep, adamw, sgd};
 use weakseg_kernels::{Error, Gpu, GpuBuffer, Result, View};
 
 use crate::tensor::{DType, Storage, Tensor};
@@ -25,7 +25,11 @@ pub struct ParamGroup {
 impl ParamGroup {
     /// A group with multipliers 1.
     pub fn new(params: Vec<Tensor>) -> Self {
-        ParamGroup { params, lr_mult: 1.0, wd_mult: 1.0 }
+        ParamGroup {
+            params,
+            lr_mult: 1.0,
+            wd_mult: 1.0,
+        }
     }
 }
 
@@ -46,7 +50,13 @@ impl Arena {
         let mut len = 0;
         for p in &g.params {
             if !p.requires_grad() || p.dtype() != DType::F32 {
-                return Err(Error::invalid("optimizer", format!("parameter {:?} must be an f32 leaf that requires gradients", p.shape())));
+                return Err(Error::invalid(
+                    "optimizer",
+                    format!(
+                        "parameter {:?} must be an f32 leaf that requires gradients",
+                        p.shape()
+                    ),
+                ));
             }
             if p.gpu().id() != gpu.id() {
                 return Err(Error::DeviceMismatch { op: "optimizer" });
@@ -62,14 +72,35 @@ impl Arena {
         };
         let params = Rc::new(zeroed(len)?);
         let grads = Rc::new(zeroed(len)?);
-        let state = (0..states).map(|_| zeroed(len)).collect::<Result<Vec<_>>>()?;
+        let state = (0..states)
+            .map(|_| zeroed(len))
+            .collect::<Result<Vec<_>>>()?;
         for (p, &off) in g.params.iter().zip(&offsets) {
             let s = p.storage();
-            gpu.copy(&s.buf, s.offset, &params, off as u64 * 4, p.numel() as u64 * 4)?;
-            let at = |buf: &Rc<GpuBuffer>| Rc::new(Storage { buf: buf.clone(), offset: off as u64 * 4 });
+            gpu.copy(
+                &s.buf,
+                s.offset,
+                &params,
+                off as u64 * 4,
+                p.numel() as u64 * 4,
+            )?;
+            let at = |buf: &Rc<GpuBuffer>| {
+                Rc::new(Storage {
+                    buf: buf.clone(),
+                    offset: off as u64 * 4,
+                })
+            };
             p.relocate(at(&params), at(&grads));
         }
-        Ok(Arena { params, grads, state, len, lr_mult: g.lr_mult, wd_mult: g.wd_mult, tensors: g.params })
+        Ok(Arena {
+            params,
+            grads,
+            state,
+            len,
+            lr_mult: g.lr_mult,
+            wd_mult: g.wd_mult,
+            tensors: g.params,
+        })
     }
 
     fn zero_grad(&self, gpu: &Gpu) -> Result<()> {
@@ -84,7 +115,10 @@ fn build_arenas(groups: Vec<ParamGroup>, states: usize) -> Result<(Gpu, Vec<Aren
         .next()
         .map(|p| p.gpu().clone())
         .ok_or_else(|| Error::invalid("optimizer", "no parameters given"))?;
-    let arenas = groups.into_iter().map(|g| Arena::build(&gpu, g, states)).collect::<Result<Vec<_>>>()?;
+    let arenas = groups
+        .into_iter()
+        .map(|g| Arena::build(&gpu, g, states))
+        .collect::<Result<Vec<_>>>()?;
     Ok((gpu, arenas))
 }
 
@@ -107,9 +141,24 @@ pub struct Sgd {
 
 impl Sgd {
     /// Gathers the groups into arenas; the parameters keep working as before.
-    pub fn new(groups: Vec<ParamGroup>, lr: f32, momentum: f32, weight_decay: f32, nesterov: bool) -> Result<Sgd> {
+    pub fn new(
+        groups: Vec<ParamGroup>,
+        lr: f32,
+        momentum: f32,
+        weight_decay: f32,
+        nesterov: bool,
+    ) -> Result<Sgd> {
         let (gpu, arenas) = build_arenas(groups, 1)?;
-        Ok(Sgd { gpu, arenas, lr, momentum, dampening: 0.0, weight_decay, nesterov, steps: 0 })
+        Ok(Sgd {
+            gpu,
+            arenas,
+            lr,
+            momentum,
+            dampening: 0.0,
+            weight_decay,
+            nesterov,
+            steps: 0,
+        })
     }
 
     /// Zeroes every gradient (one fill per group).
@@ -128,7 +177,13 @@ impl Sgd {
                 nesterov: self.nesterov,
                 first: self.steps == 0,
             };
-            sgd(&self.gpu, View::new(&a.params, a.len), View::new(&a.grads, a.len), View::new(&a.state[0], a.len), s)?;
+            sgd(
+                &self.gpu,
+                View::new(&a.params, a.len),
+                View::new(&a.grads, a.len),
+                View::new(&a.state[0], a.len),
+                s,
+            )?;
         }
         self.steps += 1;
         Ok(())
@@ -159,7 +214,15 @@ impl AdamW {
     /// Gathers the groups into arenas with first and second moment state.
     pub fn new(groups: Vec<ParamGroup>, lr: f32, weight_decay: f32) -> Result<AdamW> {
         let (gpu, arenas) = build_arenas(groups, 2)?;
-        Ok(AdamW { gpu, arenas, lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay, steps: 0 })
+        Ok(AdamW {
+            gpu,
+            arenas,
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay,
+            steps: 0,
+        })
     }
 
     /// Zeroes every gradient.
@@ -180,7 +243,14 @@ impl AdamW {
                 t: self.steps,
             };
             let n = a.len;
-            adamw(&self.gpu, View::new(&a.params, n), View::new(&a.grads, n), View::new(&a.state[0], n), View::new(&a.state[1], n), s)?;
+            adamw(
+                &self.gpu,
+                View::new(&a.params, n),
+                View::new(&a.grads, n),
+                View::new(&a.state[0], n),
+                View::new(&a.state[1], n),
+                s,
+            )?;
         }
         Ok(())
     }
@@ -222,7 +292,11 @@ impl LrSchedule {
         let frac = (step.min(total) as f32) / total as f32;
         match *self {
             LrSchedule::Constant => base,
-            LrSchedule::Poly { power, warmup, warmup_ratio } => {
+            LrSchedule::Poly {
+                power,
+                warmup,
+                warmup_ratio,
+            } => {
                 if step < warmup {
                     let t = step as f32 / warmup as f32;
                     base * (warmup_ratio + (1.0 - warmup_ratio) * t)
@@ -231,7 +305,9 @@ impl LrSchedule {
                 }
             }
             LrSchedule::Step { every, gamma } => base * gamma.powi((step / every.max(1)) as i32),
-            LrSchedule::Cosine { min } => min + (base - min) * 0.5 * (1.0 + (std::f32::consts::PI * frac).cos()),
+            LrSchedule::Cosine { min } => {
+                min + (base - min) * 0.5 * (1.0 + (std::f32::consts::PI * frac).cos())
+            }
         }
     }
 }

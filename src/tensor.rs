@@ -48,7 +48,11 @@ pub(crate) struct Held(Rc<Storage>, usize);
 impl Held {
     /// The kernel view of the held elements.
     pub(crate) fn v(&self) -> View<'_> {
-        View { buf: &self.0.buf, offset: self.0.offset, len: self.1 }
+        View {
+            buf: &self.0.buf,
+            offset: self.0.offset,
+            len: self.1,
+        }
     }
 }
 
@@ -99,12 +103,25 @@ pub fn grad_enabled() -> bool {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor({:?}, {:?}{})", self.shape(), self.dtype(), if self.requires_grad() { ", grad" } else { "" })
+        write!(
+            f,
+            "Tensor({:?}, {:?}{})",
+            self.shape(),
+            self.dtype(),
+            if self.requires_grad() { ", grad" } else { "" }
+        )
     }
 }
 
 impl Tensor {
-    fn build(gpu: &Gpu, storage: Rc<Storage>, shape: Vec<usize>, dtype: DType, requires_grad: bool, node: Option<Node>) -> Tensor {
+    fn build(
+        gpu: &Gpu,
+        storage: Rc<Storage>,
+        shape: Vec<usize>,
+        dtype: DType,
+        requires_grad: bool,
+        node: Option<Node>,
+    ) -> Tensor {
         Tensor(Rc::new(Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             gpu: gpu.clone(),
@@ -122,17 +139,40 @@ impl Tensor {
     pub fn empty(gpu: &Gpu, shape: &[usize], dtype: DType) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         let buf = gpu.alloc(n as u64 * 4)?;
-        Ok(Self::build(gpu, Rc::new(Storage { buf: Rc::new(buf), offset: 0 }), shape.to_vec(), dtype, false, None))
+        Ok(Self::build(
+            gpu,
+            Rc::new(Storage {
+                buf: Rc::new(buf),
+                offset: 0,
+            }),
+            shape.to_vec(),
+            dtype,
+            false,
+            None,
+        ))
     }
 
     /// A tensor holding host data; the length must match the shape.
     pub fn from_slice<T: Element>(gpu: &Gpu, data: &[T], shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         if data.len() != n {
-            return Err(Error::invalid("from_slice", format!("{} values for shape {shape:?} ({n} elements)", data.len())));
+            return Err(Error::invalid(
+                "from_slice",
+                format!("{} values for shape {shape:?} ({n} elements)", data.len()),
+            ));
         }
         let buf = gpu.upload(bytemuck::cast_slice(data))?;
-        Ok(Self::build(gpu, Rc::new(Storage { buf: Rc::new(buf), offset: 0 }), shape.to_vec(), T::DTYPE, false, None))
+        Ok(Self::build(
+            gpu,
+            Rc::new(Storage {
+                buf: Rc::new(buf),
+                offset: 0,
+            }),
+            shape.to_vec(),
+            T::DTYPE,
+            false,
+            None,
+        ))
     }
 
     /// A tensor filled with one f32 value.
@@ -155,12 +195,26 @@ impl Tensor {
     /// The same data marked as a leaf that accumulates gradients.
     pub fn requires_grad_(self) -> Tensor {
         let s = self.storage();
-        Self::build(&self.0.gpu, s, self.0.shape.clone(), self.0.dtype, true, None)
+        Self::build(
+            &self.0.gpu,
+            s,
+            self.0.shape.clone(),
+            self.0.dtype,
+            true,
+            None,
+        )
     }
 
     /// The same data, cut from the autodiff graph.
     pub fn detach(&self) -> Tensor {
-        Self::build(&self.0.gpu, self.storage(), self.0.shape.clone(), self.0.dtype, false, None)
+        Self::build(
+            &self.0.gpu,
+            self.storage(),
+            self.0.shape.clone(),
+            self.0.dtype,
+            false,
+            None,
+        )
     }
 
     /// Shape.
@@ -201,7 +255,14 @@ impl Tensor {
     /// The accumulated gradient of a leaf, if any.
     pub fn grad(&self) -> Option<Tensor> {
         if let Some(slot) = self.0.grad_slot.borrow().as_ref() {
-            return Some(Self::build(&self.0.gpu, slot.clone(), self.0.shape.clone(), DType::F32, false, None));
+            return Some(Self::build(
+                &self.0.gpu,
+                slot.clone(),
+                self.0.shape.clone(),
+                DType::F32,
+                false,
+                None,
+            ));
         }
         self.0.grad.borrow().clone()
     }
@@ -212,7 +273,11 @@ impl Tensor {
     }
 
     pub(crate) fn grad_slot_held(&self) -> Option<Held> {
-        self.0.grad_slot.borrow().as_ref().map(|s| Held(s.clone(), self.numel()))
+        self.0
+            .grad_slot
+            .borrow()
+            .as_ref()
+            .map(|s| Held(s.clone(), self.numel()))
     }
 
     pub(crate) fn storage(&self) -> Rc<Storage> {
@@ -229,7 +294,11 @@ impl Tensor {
         self.check_dtype("to_vec", T::DTYPE)?;
         let s = self.storage();
         let bytes = s.buf.as_ref();
-        let data = self.0.gpu.read(bytes, s.offset, self.numel() as u64 * 4)?.await?;
+        let data = self
+            .0
+            .gpu
+            .read(bytes, s.offset, self.numel() as u64 * 4)?
+            .await?;
         Ok(bytemuck::cast_slice(&data).to_vec())
     }
 
@@ -238,7 +307,11 @@ impl Tensor {
     pub fn to_vec_blocking<T: Element>(&self) -> Result<Vec<T>> {
         self.check_dtype("to_vec", T::DTYPE)?;
         let s = self.storage();
-        let data = self.0.gpu.read(s.buf.as_ref(), s.offset, self.numel() as u64 * 4)?.wait()?;
+        let data = self
+            .0
+            .gpu
+            .read(s.buf.as_ref(), s.offset, self.numel() as u64 * 4)?
+            .wait()?;
         Ok(bytemuck::cast_slice(&data).to_vec())
     }
 
@@ -246,14 +319,24 @@ impl Tensor {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn item(&self) -> Result<f32> {
         if self.numel() != 1 {
-            return Err(Error::invalid("item", format!("shape {:?} is not a single element", self.shape())));
+            return Err(Error::invalid(
+                "item",
+                format!("shape {:?} is not a single element", self.shape()),
+            ));
         }
         Ok(self.to_vec_blocking::<f32>()?[0])
     }
 
     pub(crate) fn check_dtype(&self, op: &'static str, want: DType) -> Result<()> {
         if self.0.dtype != want {
-            return Err(Error::invalid(op, format!("expects {want:?}, got a {:?} tensor of shape {:?}", self.0.dtype, self.shape())));
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "expects {want:?}, got a {:?} tensor of shape {:?}",
+                    self.0.dtype,
+                    self.shape()
+                ),
+            ));
         }
         Ok(())
     }
@@ -267,17 +350,33 @@ impl Tensor {
 
     /// A new tensor over the same storage with another shape (no copy).
     pub(crate) fn alias(&self, shape: Vec<usize>) -> Tensor {
-        Self::build(&self.0.gpu, self.storage(), shape, self.0.dtype, false, None)
+        Self::build(
+            &self.0.gpu,
+            self.storage(),
+            shape,
+            self.0.dtype,
+            false,
+            None,
+        )
     }
 
     /// Records `out` as the result of an op over `parents` with `backward`,
     /// when autodiff is on and some parent needs gradients.
-    pub(crate) fn record(out: Tensor, parents: &[&Tensor], backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + 'static) -> Tensor {
+    pub(crate) fn record(
+        out: Tensor,
+        parents: &[&Tensor],
+        backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + 'static,
+    ) -> Tensor {
         if !grad_enabled() || !parents.iter().any(|p| p.requires_grad()) {
             return out;
         }
-        let node = Node { parents: parents.iter().map(|p| (*p).clone()).collect(), backward: Box::new(backward) };
-        let Inner { gpu, shape, dtype, .. } = &*out.0;
+        let node = Node {
+            parents: parents.iter().map(|p| (*p).clone()).collect(),
+            backward: Box::new(backward),
+        };
+        let Inner {
+            gpu, shape, dtype, ..
+        } = &*out.0;
         Self::build(gpu, out.storage(), shape.clone(), *dtype, true, Some(node))
     }
 

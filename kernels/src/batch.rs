@@ -69,12 +69,24 @@ pub struct Bind<'a> {
 impl<'a> Bind<'a> {
     /// A read-only binding of `size` bytes at `offset`.
     pub fn read(binding: u32, buffer: &'a GpuBuffer, offset: u64, size: u64) -> Self {
-        Bind { binding, buffer, offset, size, write: false }
+        Bind {
+            binding,
+            buffer,
+            offset,
+            size,
+            write: false,
+        }
     }
 
     /// A writable binding of `size` bytes at `offset`.
     pub fn write(binding: u32, buffer: &'a GpuBuffer, offset: u64, size: u64) -> Self {
-        Bind { binding, buffer, offset, size, write: true }
+        Bind {
+            binding,
+            buffer,
+            offset,
+            size,
+            write: true,
+        }
     }
 }
 
@@ -130,18 +142,28 @@ impl Batch {
 
     pub(crate) fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
         self.encoder.get_or_insert_with(|| {
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("weakseg.batch") })
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("weakseg.batch"),
+            })
         })
     }
 
     /// Closes the batch: writes the parameter ring and returns the command
     /// buffer to submit, if anything was recorded.
-    pub(crate) fn finish(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) -> Option<wgpu::CommandBuffer> {
+    pub(crate) fn finish(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+    ) -> Option<wgpu::CommandBuffer> {
         let _ = device;
         self.upload_bytes = 0;
         let enc = self.encoder.take()?;
         if self.slot > 0 {
-            queue.write_buffer(&self.ring, 0, &self.ring_data[..self.slot * self.stride as usize]);
+            queue.write_buffer(
+                &self.ring,
+                0,
+                &self.ring_data[..self.slot * self.stride as usize],
+            );
         }
         self.slot = 0;
         self.names.clear();
@@ -173,7 +195,14 @@ impl Gpu {
     /// Records one kernel launch of `invocations` threads (workgroups of 64).
     /// Validates the bindings against the adapter's limits and WebGPU's
     /// aliasing rule before anything is recorded.
-    pub fn launch(&self, op: &'static str, k: Kernel, params: &Params, binds: &[Bind<'_>], invocations: u64) -> Result<()> {
+    pub fn launch(
+        &self,
+        op: &'static str,
+        k: Kernel,
+        params: &Params,
+        binds: &[Bind<'_>],
+        invocations: u64,
+    ) -> Result<()> {
         if invocations == 0 {
             return Ok(());
         }
@@ -187,7 +216,8 @@ impl Gpu {
         let full = {
             let mut b = self.inner.batch.borrow_mut();
             let off = b.slot * b.stride as usize;
-            b.ring_data[off..off + PARAM_BYTES as usize].copy_from_slice(bytemuck::cast_slice(&params.0));
+            b.ring_data[off..off + PARAM_BYTES as usize]
+                .copy_from_slice(bytemuck::cast_slice(&params.0));
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -206,17 +236,23 @@ impl Gpu {
                     }),
                 });
             }
-            let bg = self.inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            });
+            let bg = self
+                .inner
+                .device
+                .create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                });
             let slot = b.slot as u32;
             let mut prof = self.inner.profiler.borrow_mut();
             let ts = prof.as_mut().map(|p| p.writes(slot, k.entry));
             let enc = b.encoder(&self.inner.device);
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.entry), timestamp_writes: ts });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(k.entry),
+                    timestamp_writes: ts,
+                });
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &bg, &[]);
                 pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
@@ -234,9 +270,16 @@ impl Gpu {
 
     fn check_binds(&self, op: &'static str, binds: &[Bind<'_>]) -> Result<()> {
         let l = &self.inner.limits;
-        let max_bindings = MAX_STORAGE_BINDINGS.min(l.max_storage_buffers_per_shader_stage.saturating_sub(1) as usize);
+        let max_bindings = MAX_STORAGE_BINDINGS
+            .min(l.max_storage_buffers_per_shader_stage.saturating_sub(1) as usize);
         if binds.len() > max_bindings {
-            return Err(Error::Limit { op, msg: format!("{} storage bindings, the limit is {max_bindings}", binds.len()) });
+            return Err(Error::Limit {
+                op,
+                msg: format!(
+                    "{} storage bindings, the limit is {max_bindings}",
+                    binds.len()
+                ),
+            });
         }
         let align = l.min_storage_buffer_offset_alignment as u64;
         for (i, b) in binds.iter().enumerate() {
@@ -253,14 +296,28 @@ impl Gpu {
                 });
             }
             if b.offset % align != 0 {
-                return Err(Error::Limit { op, msg: format!("binding offset {} is not a multiple of {align}", b.offset) });
+                return Err(Error::Limit {
+                    op,
+                    msg: format!("binding offset {} is not a multiple of {align}", b.offset),
+                });
             }
             if b.offset + b.size.max(4) > b.buffer.capacity() {
-                return Err(Error::invalid(op, format!("binding range {}+{} exceeds its buffer ({})", b.offset, b.size, b.buffer.capacity())));
+                return Err(Error::invalid(
+                    op,
+                    format!(
+                        "binding range {}+{} exceeds its buffer ({})",
+                        b.offset,
+                        b.size,
+                        b.buffer.capacity()
+                    ),
+                ));
             }
             for o in &binds[i + 1..] {
                 if (b.write || o.write) && std::ptr::eq(b.buffer.raw(), o.buffer.raw()) {
-                    return Err(Error::invalid(op, "a written binding aliases another binding of the same buffer"));
+                    return Err(Error::invalid(
+                        op,
+                        "a written binding aliases another binding of the same buffer",
+                    ));
                 }
             }
         }
@@ -268,7 +325,14 @@ impl Gpu {
     }
 
     /// Records a buffer-to-buffer copy in the current batch.
-    pub fn copy(&self, src: &GpuBuffer, src_offset: u64, dst: &GpuBuffer, dst_offset: u64, bytes: u64) -> Result<()> {
+    pub fn copy(
+        &self,
+        src: &GpuBuffer,
+        src_offset: u64,
+        dst: &GpuBuffer,
+        dst_offset: u64,
+        bytes: u64,
+    ) -> Result<()> {
         if src.device_id() != self.inner.id || dst.device_id() != self.inner.id {
             return Err(Error::DeviceMismatch { op: "copy" });
         }
@@ -276,7 +340,13 @@ impl Gpu {
             return Ok(());
         }
         let mut b = self.inner.batch.borrow_mut();
-        b.encoder(&self.inner.device).copy_buffer_to_buffer(src.raw(), src_offset, dst.raw(), dst_offset, bytes);
+        b.encoder(&self.inner.device).copy_buffer_to_buffer(
+            src.raw(),
+            src_offset,
+            dst.raw(),
+            dst_offset,
+            bytes,
+        );
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::pipeline::PipelineCache;
-use crate::pool::{size_class, BufferPool, GpuBuffer, PoolStats};
+use crate::pool::{BufferPool, GpuBuffer, PoolStats, size_class};
 use crate::profile::Profiler;
 
 /// What kind of processor runs the kernels; kernels pick tile shapes by it.
@@ -73,7 +73,8 @@ impl Gpu {
     /// name); otherwise prefers a high-performance adapter and falls back to
     /// any adapter, software ones included.
     pub async fn new() -> Result<Gpu> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = choose_adapter(&instance).await?;
         Self::from_adapter(adapter).await
     }
@@ -95,13 +96,16 @@ impl Gpu {
                 trace: wgpu::Trace::Off,
             })
             .await
-            .map_err(|e| Error::NoAdapter(format!("could not open a device on {}: {e}", info.name)))?;
+            .map_err(|e| {
+                Error::NoAdapter(format!("could not open a device on {}: {e}", info.name))
+            })?;
         let batch = Batch::new(&device, &limits);
-        let profiler = if profiling_requested() && features.contains(wgpu::Features::TIMESTAMP_QUERY) {
-            Some(Profiler::new(&device, &queue, batch.capacity()))
-        } else {
-            None
-        };
+        let profiler =
+            if profiling_requested() && features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+                Some(Profiler::new(&device, &queue, batch.capacity()))
+            } else {
+                None
+            };
         let max_dim = limits.max_compute_workgroups_per_dimension;
         Ok(Gpu {
             inner: Rc::new(Inner {
@@ -174,7 +178,11 @@ impl Gpu {
         if self.inner.features.contains(wgpu::Features::SHADER_F16) {
             features.push("shader-f16");
         }
-        if self.inner.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        if self
+            .inner
+            .features
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+        {
             features.push("timestamp-query");
         }
         DeviceReport {
@@ -184,13 +192,34 @@ impl Gpu {
             device_type: format!("{:?}", i.device_type),
             limits: vec![
                 ("max_buffer_size", l.max_buffer_size),
-                ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size as u64),
-                ("max_storage_buffers_per_shader_stage", l.max_storage_buffers_per_shader_stage as u64),
-                ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension as u64),
-                ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup as u64),
-                ("max_compute_workgroup_storage_size", l.max_compute_workgroup_storage_size as u64),
-                ("min_storage_buffer_offset_alignment", l.min_storage_buffer_offset_alignment as u64),
-                ("min_uniform_buffer_offset_alignment", l.min_uniform_buffer_offset_alignment as u64),
+                (
+                    "max_storage_buffer_binding_size",
+                    l.max_storage_buffer_binding_size as u64,
+                ),
+                (
+                    "max_storage_buffers_per_shader_stage",
+                    l.max_storage_buffers_per_shader_stage as u64,
+                ),
+                (
+                    "max_compute_workgroups_per_dimension",
+                    l.max_compute_workgroups_per_dimension as u64,
+                ),
+                (
+                    "max_compute_invocations_per_workgroup",
+                    l.max_compute_invocations_per_workgroup as u64,
+                ),
+                (
+                    "max_compute_workgroup_storage_size",
+                    l.max_compute_workgroup_storage_size as u64,
+                ),
+                (
+                    "min_storage_buffer_offset_alignment",
+                    l.min_storage_buffer_offset_alignment as u64,
+                ),
+                (
+                    "min_uniform_buffer_offset_alignment",
+                    l.min_uniform_buffer_offset_alignment as u64,
+                ),
             ],
             features,
         }
@@ -207,7 +236,12 @@ impl Gpu {
         }
         let class = size_class(bytes).min(max.max(bytes));
         let raw = self.inner.pool.borrow_mut().take(&self.inner.device, class);
-        Ok(GpuBuffer::new(raw, class, self.inner.id, self.inner.pool.clone()))
+        Ok(GpuBuffer::new(
+            raw,
+            class,
+            self.inner.id,
+            self.inner.pool.clone(),
+        ))
     }
 
     /// Copies host data into a new pooled buffer. Large uploads trigger a
@@ -265,7 +299,11 @@ impl Gpu {
 
     /// Submits every recorded dispatch now.
     pub fn flush(&self) {
-        let cmd = self.inner.batch.borrow_mut().finish(&self.inner.device, &self.inner.queue);
+        let cmd = self
+            .inner
+            .batch
+            .borrow_mut()
+            .finish(&self.inner.device, &self.inner.queue);
         if let Some(cmd) = cmd {
             let mut prof = self.inner.profiler.borrow_mut();
             let mut cmds = vec![cmd];
@@ -287,7 +325,11 @@ impl Gpu {
         self.flush();
         match self.inner.profiler.borrow().as_ref() {
             Some(p) => p.table(),
-            None if !self.inner.features.contains(wgpu::Features::TIMESTAMP_QUERY) => {
+            None if !self
+                .inner
+                .features
+                .contains(wgpu::Features::TIMESTAMP_QUERY) =>
+            {
                 "GPU timings unavailable: the adapter has no timestamp queries".to_string()
             }
             None => "GPU timings off: set WEAKSEG_PROFILE=1".to_string(),
@@ -299,14 +341,6 @@ impl Gpu {
     pub fn sync(&self) {
         self.flush();
         let _ = self.inner.device.poll(wgpu::PollType::wait_indefinitely());
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(p) = self.profiler.get_mut().as_ref() {
-            eprintln!("{}", p.table());
-        }
     }
 }
 
@@ -349,7 +383,12 @@ async fn choose_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
         }
     }
     #[cfg(not(target_arch = "wasm32"))]
-    if let Some(a) = instance.enumerate_adapters(wgpu::Backends::all()).await.into_iter().next() {
+    if let Some(a) = instance
+        .enumerate_adapters(wgpu::Backends::all())
+        .await
+        .into_iter()
+        .next()
+    {
         return Ok(a);
     }
     Err(Error::NoAdapter(NO_ADAPTER_HELP.to_string()))

@@ -21,7 +21,7 @@ pub mod readback;
 pub mod shaders;
 pub mod view;
 
-pub use batch::{fold_grid, Bind, Params};
+pub use batch::{Bind, Params, fold_grid};
 pub use device::{AdapterClass, DeviceReport, Gpu};
 pub use error::{Error, Result};
 pub use pipeline::Kernel;

@@ -20,7 +20,11 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel with no operation code.
     pub const fn new(shader: Shader, entry: &'static str) -> Self {
-        Kernel { shader, entry, op: 0 }
+        Kernel {
+            shader,
+            entry,
+            op: 0,
+        }
     }
 
     /// A kernel specialised on an operation code.

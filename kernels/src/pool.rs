@@ -44,7 +44,11 @@ pub(crate) struct BufferPool {
 
 impl BufferPool {
     pub(crate) fn new() -> Self {
-        BufferPool { free: HashMap::new(), pending: Vec::new(), stats: PoolStats::default() }
+        BufferPool {
+            free: HashMap::new(),
+            pending: Vec::new(),
+            stats: PoolStats::default(),
+        }
     }
 
     pub(crate) fn take(&mut self, device: &wgpu::Device, class: u64) -> wgpu::Buffer {
@@ -92,8 +96,18 @@ pub struct GpuBuffer {
 }
 
 impl GpuBuffer {
-    pub(crate) fn new(buffer: wgpu::Buffer, class: u64, device_id: u64, pool: Rc<RefCell<BufferPool>>) -> Self {
-        GpuBuffer { buffer: Some(buffer), class, device_id, pool }
+    pub(crate) fn new(
+        buffer: wgpu::Buffer,
+        class: u64,
+        device_id: u64,
+        pool: Rc<RefCell<BufferPool>>,
+    ) -> Self {
+        GpuBuffer {
+            buffer: Some(buffer),
+            class,
+            device_id,
+            pool,
+        }
     }
 
     /// The underlying wgpu buffer.

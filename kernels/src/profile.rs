@@ -43,7 +43,11 @@ impl Profiler {
         }
     }
 
-    pub(crate) fn writes(&mut self, slot: u32, name: &'static str) -> wgpu::ComputePassTimestampWrites<'_> {
+    pub(crate) fn writes(
+        &mut self,
+        slot: u32,
+        name: &'static str,
+    ) -> wgpu::ComputePassTimestampWrites<'_> {
         self.used = slot + 1;
         self.names.push(name);
         wgpu::ComputePassTimestampWrites {
@@ -54,7 +58,9 @@ impl Profiler {
     }
 
     pub(crate) fn resolve(&mut self, device: &wgpu::Device) -> wgpu::CommandBuffer {
-        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("weakseg.profile") });
+        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("weakseg.profile"),
+        });
         if self.used > 0 {
             enc.resolve_query_set(&self.set, 0..self.used * 2, &self.resolve, 0);
             enc.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, self.used as u64 * 16);
@@ -90,10 +96,19 @@ impl Profiler {
 
     pub(crate) fn table(&self) -> String {
         let mut rows: Vec<_> = self.totals.iter().collect();
-        rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
-        let mut s = format!("{:<28} {:>8} {:>12} {:>12}\n", "kernel", "calls", "total ms", "mean us");
+        rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+        let mut s = format!(
+            "{:<28} {:>8} {:>12} {:>12}\n",
+            "kernel", "calls", "total ms", "mean us"
+        );
         for (name, (calls, ns)) in rows.iter().take(20) {
-            s += &format!("{:<28} {:>8} {:>12.3} {:>12.1}\n", name, calls, ns / 1e6, ns / 1e3 / *calls as f64);
+            s += &format!(
+                "{:<28} {:>8} {:>12.3} {:>12.1}\n",
+                name,
+                calls,
+                ns / 1e6,
+                ns / 1e3 / *calls as f64
+            );
         }
         s
     }

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use crate::device::Gpu;
 use crate::error::{Error, Result};
-use crate::pool::{size_class, GpuBuffer};
+use crate::pool::{GpuBuffer, size_class};
 
 type MapState = Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>>;
 
@@ -29,10 +29,21 @@ impl Gpu {
             return Err(Error::DeviceMismatch { op: "read" });
         }
         if offset + bytes > buf.capacity() {
-            return Err(Error::invalid("read", format!("range {offset}+{bytes} exceeds the buffer ({})", buf.capacity())));
+            return Err(Error::invalid(
+                "read",
+                format!(
+                    "range {offset}+{bytes} exceeds the buffer ({})",
+                    buf.capacity()
+                ),
+            ));
         }
         let class = size_class(bytes);
-        let staging = self.inner.staging.borrow_mut().get_mut(&class).and_then(Vec::pop);
+        let staging = self
+            .inner
+            .staging
+            .borrow_mut()
+            .get_mut(&class)
+            .and_then(Vec::pop);
         let staging = staging.unwrap_or_else(|| {
             self.inner.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("weakseg.staging"),
@@ -45,19 +56,35 @@ impl Gpu {
         if bytes > 0 {
             {
                 let mut b = self.inner.batch.borrow_mut();
-                b.encoder(&self.inner.device).copy_buffer_to_buffer(buf.raw(), offset, &staging, 0, bytes);
+                b.encoder(&self.inner.device).copy_buffer_to_buffer(
+                    buf.raw(),
+                    offset,
+                    &staging,
+                    0,
+                    bytes,
+                );
             }
             self.flush();
             let st = state.clone();
-            staging.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
-                if let Ok(mut s) = st.lock() {
-                    *s = Some(r);
-                }
-            });
+            staging
+                .slice(..bytes)
+                .map_async(wgpu::MapMode::Read, move |r| {
+                    if let Ok(mut s) = st.lock() {
+                        *s = Some(r);
+                    }
+                });
         } else {
-            *state.lock().map_err(|_| Error::Readback("poisoned".into()))? = Some(Ok(()));
+            *state
+                .lock()
+                .map_err(|_| Error::Readback("poisoned".into()))? = Some(Ok(()));
         }
-        Ok(PendingRead { gpu: self.clone(), staging: Some(staging), class, bytes, state })
+        Ok(PendingRead {
+            gpu: self.clone(),
+            staging: Some(staging),
+            class,
+            bytes,
+            state,
+        })
     }
 }
 
@@ -78,7 +105,13 @@ impl PendingRead {
                 data
             }
         };
-        self.gpu.inner.staging.borrow_mut().entry(self.class).or_default().push(staging);
+        self.gpu
+            .inner
+            .staging
+            .borrow_mut()
+            .entry(self.class)
+            .or_default()
+            .push(staging);
         Some(out)
     }
 

@@ -91,10 +91,7 @@ impl Shader {
 
     /// Whether the family declares the `OP` override constant.
     pub fn has_op(self) -> bool {
-        matches!(
-            self,
-            Shader::Elementwise | Shader::Reduce | Shader::Resize
-        )
+        matches!(self, Shader::Elementwise | Shader::Reduce | Shader::Resize)
     }
 }
 

@@ -21,7 +21,11 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     /// The whole of `len` elements from the start of `buf`.
     pub fn new(buf: &'a GpuBuffer, len: usize) -> Self {
-        View { buf, offset: 0, len }
+        View {
+            buf,
+            offset: 0,
+            len,
+        }
     }
 
     /// Read-only binding of this view.
@@ -37,7 +41,10 @@ impl<'a> View<'a> {
     /// Checks that the view holds at least `n` elements.
     pub fn need(&self, op: &'static str, what: &str, n: usize) -> Result<()> {
         if self.len < n {
-            return Err(Error::invalid(op, format!("{what} holds {} elements, {n} needed", self.len)));
+            return Err(Error::invalid(
+                op,
+                format!("{what} holds {} elements, {n} needed", self.len),
+            ));
         }
         Ok(())
     }
@@ -79,8 +86,16 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -94,5 +109,8 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 
 /// Converts an element count to the u32 the kernels index with.
 pub fn u32_of(op: &'static str, n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| Error::Limit { op, msg: format!("{n} elements exceed 32-bit indexing") })
+    u32::try_from(n).map_err(|_| Error::Limit {
+        op,
+        msg: format!("{n} elements exceed 32-bit indexing"),
+    })
 }

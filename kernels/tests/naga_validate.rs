@@ -2,11 +2,15 @@
 //! device: the prelude alone, and each family as the engine compiles it
 //! (prelude + file).
 
-use weakseg_kernels::shaders::{Shader, PRELUDE};
+use weakseg_kernels::shaders::{PRELUDE, Shader};
 
 fn validate(name: &str, src: &str) {
-    let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: parse error\n{}", e.emit_to_string(src)));
-    let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{name}: parse error\n{}", e.emit_to_string(src)));
+    let mut v = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    );
     if let Err(e) = v.validate(&module) {
         panic!("{name}: validation error\n{}", e.emit_to_string(src));
     }
@@ -37,5 +41,8 @@ fn every_file_in_shaders_dir_is_registered() {
     let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
     known.push("prelude.wgsl".into());
     known.sort();
-    assert_eq!(files, known, "every .wgsl file must be a registered kernel family");
+    assert_eq!(
+        files, known,
+        "every .wgsl file must be a registered kernel family"
+    );
 }

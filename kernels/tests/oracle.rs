@@ -16,11 +16,11 @@ use weakseg_kernels::launch::matmul::{self, MatmulShape};
 use weakseg_kernels::launch::norm::{self, BnShape};
 use weakseg_kernels::launch::optim::{self, AdamWStep, SgdStep};
 use weakseg_kernels::launch::pool::{self, Pool2d};
+use weakseg_kernels::launch::random;
 use weakseg_kernels::launch::reduce::{self, Axis, Reduce};
 use weakseg_kernels::launch::resize::{self, Mode};
-use weakseg_kernels::launch::random;
 use weakseg_kernels::view::{broadcast_shape, broadcast_strides};
-use weakseg_kernels::{cpu, Gpu, GpuBuffer, View};
+use weakseg_kernels::{Gpu, GpuBuffer, View, cpu};
 
 const ELEMENTWISE_TOL: f64 = 1e-5;
 const TRANSCENDENTAL_TOL: f64 = 1e-4;
@@ -81,16 +81,42 @@ fn unary_maps() {
         let pos: Vec<f32> = x.iter().map(|v| v.abs() + 0.1).collect();
         use Unary::*;
         for (op, a, b) in [
-            (Copy, 0.0f32, 0.0f32), (Neg, 0.0, 0.0), (Abs, 0.0, 0.0), (Exp, 0.0, 0.0), (Log, 0.0, 0.0), (Sqrt, 0.0, 0.0),
-            (Pow, 2.5, 0.0), (Pow, 3.0, 0.0), (Relu, 0.0, 0.0), (Elu, 1.0, 0.0), (LeakyRelu, 0.1, 0.0), (Sigmoid, 0.0, 0.0),
-            (Tanh, 0.0, 0.0), (Clamp, -0.5, 0.7), (Affine, 2.0, -1.0), (Sign, 0.0, 0.0), (Recip, 0.0, 0.0), (Square, 0.0, 0.0),
-            (GtScalar, 0.2, 0.0), (LtScalar, 0.2, 0.0), (EqScalar, 0.0, 0.0),
+            (Copy, 0.0f32, 0.0f32),
+            (Neg, 0.0, 0.0),
+            (Abs, 0.0, 0.0),
+            (Exp, 0.0, 0.0),
+            (Log, 0.0, 0.0),
+            (Sqrt, 0.0, 0.0),
+            (Pow, 2.5, 0.0),
+            (Pow, 3.0, 0.0),
+            (Relu, 0.0, 0.0),
+            (Elu, 1.0, 0.0),
+            (LeakyRelu, 0.1, 0.0),
+            (Sigmoid, 0.0, 0.0),
+            (Tanh, 0.0, 0.0),
+            (Clamp, -0.5, 0.7),
+            (Affine, 2.0, -1.0),
+            (Sign, 0.0, 0.0),
+            (Recip, 0.0, 0.0),
+            (Square, 0.0, 0.0),
+            (GtScalar, 0.2, 0.0),
+            (LtScalar, 0.2, 0.0),
+            (EqScalar, 0.0, 0.0),
         ] {
-            let input = if matches!(op, Log | Sqrt | Recip) || (op == Pow && a.fract() != 0.0) { &pos } else { &x };
+            let input = if matches!(op, Log | Sqrt | Recip) || (op == Pow && a.fract() != 0.0) {
+                &pos
+            } else {
+                &x
+            };
             let xb = up(&g, input);
             let out = poisoned(&g, n);
             elementwise::unary(&g, op, v(&xb, n), v(&out, n), a, b).unwrap();
-            close(&format!("{op:?} n={n}"), &read(&g, &out, n), &cpu::elementwise::unary(op, input, a, b), TRANSCENDENTAL_TOL);
+            close(
+                &format!("{op:?} n={n}"),
+                &read(&g, &out, n),
+                &cpu::elementwise::unary(op, input, a, b),
+                TRANSCENDENTAL_TOL,
+            );
         }
     }
 }
@@ -99,20 +125,71 @@ fn unary_maps() {
 fn binary_maps_broadcast() {
     let g = gpu();
     let mut r = rng(2);
-    let shapes: [(&[usize], &[usize]); 5] = [(&[1], &[1]), (&[5, 3], &[5, 3]), (&[2, 3, 5], &[3, 1]), (&[4, 1, 7], &[1, 6, 1]), (&[9], &[2, 3, 9])];
+    let shapes: [(&[usize], &[usize]); 5] = [
+        (&[1], &[1]),
+        (&[5, 3], &[5, 3]),
+        (&[2, 3, 5], &[3, 1]),
+        (&[4, 1, 7], &[1, 6, 1]),
+        (&[9], &[2, 3, 9]),
+    ];
     for (sa, sb) in shapes {
         let shape = broadcast_shape(sa, sb).unwrap();
         let n: usize = shape.iter().product();
         let a = rand_vec(&mut r, sa.iter().product(), -2.0, 2.0);
         let mut b = rand_vec(&mut r, sb.iter().product(), -2.0, 2.0);
-        b.iter_mut().for_each(|x| if x.abs() < 0.1 { *x = 0.5 });
-        let bc = Broadcast { strides: vec![broadcast_strides(sa, &shape).unwrap(), broadcast_strides(sb, &shape).unwrap()], shape: shape.clone() };
+        b.iter_mut().for_each(|x| {
+            if x.abs() < 0.1 {
+                *x = 0.5
+            }
+        });
+        let bc = Broadcast {
+            strides: vec![
+                broadcast_strides(sa, &shape).unwrap(),
+                broadcast_strides(sb, &shape).unwrap(),
+            ],
+            shape: shape.clone(),
+        };
         let (ab, bb) = (up(&g, &a), up(&g, &b));
         use Binary::*;
-        for op in [Add, Sub, Mul, Div, Max, Min, Eq, Ne, Lt, Le, Gt, Ge, ReluGrad, LeakyReluGrad, EluGrad, SigmoidGrad, TanhGrad, AbsGrad, BceWithLogits, BceWithLogitsGrad] {
+        for op in [
+            Add,
+            Sub,
+            Mul,
+            Div,
+            Max,
+            Min,
+            Eq,
+            Ne,
+            Lt,
+            Le,
+            Gt,
+            Ge,
+            ReluGrad,
+            LeakyReluGrad,
+            EluGrad,
+            SigmoidGrad,
+            TanhGrad,
+            AbsGrad,
+            BceWithLogits,
+            BceWithLogitsGrad,
+        ] {
             let out = poisoned(&g, n);
-            elementwise::binary(&g, op, v(&ab, a.len()), v(&bb, b.len()), v(&out, n), &bc, 0.2).unwrap();
-            close(&format!("{op:?} {sa:?}x{sb:?}"), &read(&g, &out, n), &cpu::elementwise::binary(op, &a, &b, &bc, 0.2), TRANSCENDENTAL_TOL);
+            elementwise::binary(
+                &g,
+                op,
+                v(&ab, a.len()),
+                v(&bb, b.len()),
+                v(&out, n),
+                &bc,
+                0.2,
+            )
+            .unwrap();
+            close(
+                &format!("{op:?} {sa:?}x{sb:?}"),
+                &read(&g, &out, n),
+                &cpu::elementwise::binary(op, &a, &b, &bc, 0.2),
+                TRANSCENDENTAL_TOL,
+            );
         }
     }
 }
@@ -126,18 +203,32 @@ fn select_and_axpby() {
     let b = rand_vec(&mut r, 5, -1.0, 1.0);
     let c: Vec<f32> = (0..12).map(|i| (i % 3 == 0) as u8 as f32).collect();
     let bc = Broadcast {
-        strides: vec![broadcast_strides(&shape, &shape).unwrap(), broadcast_strides(&[5], &shape).unwrap(), broadcast_strides(&[3, 4, 1], &shape).unwrap()],
+        strides: vec![
+            broadcast_strides(&shape, &shape).unwrap(),
+            broadcast_strides(&[5], &shape).unwrap(),
+            broadcast_strides(&[3, 4, 1], &shape).unwrap(),
+        ],
         shape,
     };
     let (ab, bb, cb, out) = (up(&g, &a), up(&g, &b), up(&g, &c), poisoned(&g, 60));
     elementwise::select(&g, v(&cb, 12), v(&ab, 60), v(&bb, 5), v(&out, 60), &bc).unwrap();
-    close("where", &read(&g, &out, 60), &cpu::elementwise::select(&c, &a, &b, &bc), ELEMENTWISE_TOL);
+    close(
+        "where",
+        &read(&g, &out, 60),
+        &cpu::elementwise::select(&c, &a, &b, &bc),
+        ELEMENTWISE_TOL,
+    );
 
     let src = rand_vec(&mut r, 37, -1.0, 1.0);
     let acc = rand_vec(&mut r, 37, -1.0, 1.0);
     let (accb, srcb) = (up(&g, &acc), up(&g, &src));
     elementwise::axpby_inplace(&g, v(&accb, 37), v(&srcb, 37), 0.5, 2.0).unwrap();
-    close("axpby", &read(&g, &accb, 37), &cpu::elementwise::axpby(&acc, &src, 0.5, 2.0), ELEMENTWISE_TOL);
+    close(
+        "axpby",
+        &read(&g, &accb, 37),
+        &cpu::elementwise::axpby(&acc, &src, 0.5, 2.0),
+        ELEMENTWISE_TOL,
+    );
 }
 
 #[test]
@@ -148,9 +239,27 @@ fn layout_moves() {
     let src: Vec<u32> = (0..30).map(|_| r.random()).collect();
     let sb = up_u32(&g, &src);
     for s in [
-        Strided { shape: vec![5, 2, 3], src_offset: 0, src_strides: vec![1, 15, 5], dst_offset: 0, dst_strides: vec![6, 3, 1] },
-        Strided { shape: vec![2, 3, 2], src_offset: 4, src_strides: vec![15, 5, -1], dst_offset: 7, dst_strides: vec![6, 2, 1] },
-        Strided { shape: vec![1], src_offset: 29, src_strides: vec![1], dst_offset: 3, dst_strides: vec![1] },
+        Strided {
+            shape: vec![5, 2, 3],
+            src_offset: 0,
+            src_strides: vec![1, 15, 5],
+            dst_offset: 0,
+            dst_strides: vec![6, 3, 1],
+        },
+        Strided {
+            shape: vec![2, 3, 2],
+            src_offset: 4,
+            src_strides: vec![15, 5, -1],
+            dst_offset: 7,
+            dst_strides: vec![6, 2, 1],
+        },
+        Strided {
+            shape: vec![1],
+            src_offset: 29,
+            src_strides: vec![1],
+            dst_offset: 3,
+            dst_strides: vec![1],
+        },
     ] {
         let init: Vec<u32> = (0..40).map(|i| 0xdead0000 + i).collect();
         let db = up_u32(&g, &init);
@@ -167,20 +276,46 @@ fn layout_moves() {
     let data = rand_vec(&mut r, 2 * 5 * 3, -1.0, 1.0);
     let db = up(&g, &data);
     for (gi, index) in [
-        (Gather { outer: 2, j: 4, inner: 3, l: 5, index_1d: true }, vec![4u32, 0, 2, 9]),
-        (Gather { outer: 2, j: 2, inner: 3, l: 5, index_1d: false }, (0..12).map(|i| (i * 7 % 5) as u32).collect()),
+        (
+            Gather {
+                outer: 2,
+                j: 4,
+                inner: 3,
+                l: 5,
+                index_1d: true,
+            },
+            vec![4u32, 0, 2, 9],
+        ),
+        (
+            Gather {
+                outer: 2,
+                j: 2,
+                inner: 3,
+                l: 5,
+                index_1d: false,
+            },
+            (0..12).map(|i| (i * 7 % 5) as u32).collect(),
+        ),
     ] {
         let ib = up_u32(&g, &index);
         let n = gi.outer * gi.j * gi.inner;
         let out = poisoned(&g, n);
         layout::gather(&g, v(&db, 30), v(&ib, index.len()), v(&out, n), &gi).unwrap();
-        let want: Vec<f64> = cpu::layout::gather(bytemuck::cast_slice(&data), &index, &gi).iter().map(|&b| f32::from_bits(b) as f64).collect();
+        let want: Vec<f64> = cpu::layout::gather(bytemuck::cast_slice(&data), &index, &gi)
+            .iter()
+            .map(|&b| f32::from_bits(b) as f64)
+            .collect();
         close("gather", &read(&g, &out, n), &want, 0.0);
         let vals = rand_vec(&mut r, n, -1.0, 1.0);
         let base = rand_vec(&mut r, 30, -1.0, 1.0);
         let (vb, ab) = (up(&g, &vals), up(&g, &base));
         layout::scatter_add(&g, v(&ab, 30), v(&ib, index.len()), v(&vb, n), &gi).unwrap();
-        close("scatter_add", &read(&g, &ab, 30), &cpu::layout::scatter_add(&base, &index, &vals, &gi), ELEMENTWISE_TOL);
+        close(
+            "scatter_add",
+            &read(&g, &ab, 30),
+            &cpu::layout::scatter_add(&base, &index, &vals, &gi),
+            ELEMENTWISE_TOL,
+        );
     }
 }
 
@@ -188,16 +323,52 @@ fn layout_moves() {
 fn reductions_and_softmax() {
     let g = gpu();
     let mut r = rng(5);
-    for ax in [Axis { outer: 1, l: 1, inner: 1 }, Axis { outer: 3, l: 7, inner: 5 }, Axis { outer: 1, l: 1000, inner: 1 }, Axis { outer: 4, l: 2, inner: 1 }] {
+    for ax in [
+        Axis {
+            outer: 1,
+            l: 1,
+            inner: 1,
+        },
+        Axis {
+            outer: 3,
+            l: 7,
+            inner: 5,
+        },
+        Axis {
+            outer: 1,
+            l: 1000,
+            inner: 1,
+        },
+        Axis {
+            outer: 4,
+            l: 2,
+            inner: 1,
+        },
+    ] {
         let n = ax.outer * ax.l * ax.inner;
         let m = ax.outer * ax.inner;
         let x = rand_vec(&mut r, n, -3.0, 3.0);
         let xb = up(&g, &x);
-        let tol = if ax.l > 100 { LONG_TOL } else { TRANSCENDENTAL_TOL };
-        for op in [Reduce::Sum, Reduce::Mean, Reduce::Max, Reduce::Min, Reduce::LogSumExp] {
+        let tol = if ax.l > 100 {
+            LONG_TOL
+        } else {
+            TRANSCENDENTAL_TOL
+        };
+        for op in [
+            Reduce::Sum,
+            Reduce::Mean,
+            Reduce::Max,
+            Reduce::Min,
+            Reduce::LogSumExp,
+        ] {
             let out = poisoned(&g, m);
             reduce::reduce(&g, op, v(&xb, n), v(&out, m), ax).unwrap();
-            close(&format!("{op:?} {ax:?}"), &read(&g, &out, m), &cpu::reduce::reduce(op, &x, ax), tol);
+            close(
+                &format!("{op:?} {ax:?}"),
+                &read(&g, &out, m),
+                &cpu::reduce::reduce(op, &x, ax),
+                tol,
+            );
         }
         for argmax in [true, false] {
             let (vals, idx) = (poisoned(&g, m), poisoned(&g, m));
@@ -209,19 +380,34 @@ fn reductions_and_softmax() {
             let gb = up(&g, &gr);
             let out = poisoned(&g, n);
             reduce::arg_backward(&g, v(&gb, m), v(&idx, m), v(&out, n), ax).unwrap();
-            close("arg backward", &read(&g, &out, n), &cpu::reduce::arg_backward(&gr, &wi, ax), 0.0);
+            close(
+                "arg backward",
+                &read(&g, &out, n),
+                &cpu::reduce::arg_backward(&gr, &wi, ax),
+                0.0,
+            );
         }
         for log in [false, true] {
             let t = 0.7;
             let out = poisoned(&g, n);
             reduce::softmax(&g, log, v(&xb, n), v(&out, n), ax, t).unwrap();
             let y = read(&g, &out, n);
-            close(&format!("softmax log={log}"), &y, &cpu::reduce::softmax(log, &x, ax, t), TRANSCENDENTAL_TOL);
+            close(
+                &format!("softmax log={log}"),
+                &y,
+                &cpu::reduce::softmax(log, &x, ax, t),
+                TRANSCENDENTAL_TOL,
+            );
             let gr = rand_vec(&mut r, n, -1.0, 1.0);
             let gb = up(&g, &gr);
             let dx = poisoned(&g, n);
             reduce::softmax_backward(&g, log, v(&gb, n), v(&out, n), v(&dx, n), ax, t).unwrap();
-            close(&format!("softmax backward log={log}"), &read(&g, &dx, n), &cpu::reduce::softmax_backward(log, &gr, &y, ax, t), tol);
+            close(
+                &format!("softmax backward log={log}"),
+                &read(&g, &dx, n),
+                &cpu::reduce::softmax_backward(log, &gr, &y, ax, t),
+                tol,
+            );
         }
     }
 }
@@ -230,18 +416,60 @@ fn reductions_and_softmax() {
 fn matmul_shapes() {
     let g = gpu();
     let mut r = rng(6);
-    for (batch, m, k, n, bcast_a) in [(1, 1, 1, 1, false), (1, 7, 13, 9, false), (3, 17, 5, 8, false), (2, 9, 33, 31, true), (1, 64, 64, 64, false)] {
-        let a = rand_vec(&mut r, if bcast_a { m * k } else { batch * m * k }, -1.0, 1.0);
+    for (batch, m, k, n, bcast_a) in [
+        (1, 1, 1, 1, false),
+        (1, 7, 13, 9, false),
+        (3, 17, 5, 8, false),
+        (2, 9, 33, 31, true),
+        (1, 64, 64, 64, false),
+    ] {
+        let a = rand_vec(
+            &mut r,
+            if bcast_a { m * k } else { batch * m * k },
+            -1.0,
+            1.0,
+        );
         let b = rand_vec(&mut r, batch * k * n, -1.0, 1.0);
-        let s = MatmulShape { batch, m, k, n, a_batch_stride: if bcast_a { 0 } else { m * k }, b_batch_stride: k * n };
+        let s = MatmulShape {
+            batch,
+            m,
+            k,
+            n,
+            a_batch_stride: if bcast_a { 0 } else { m * k },
+            b_batch_stride: k * n,
+        };
         let (ab, bb, cb) = (up(&g, &a), up(&g, &b), poisoned(&g, batch * m * n));
-        matmul::matmul(&g, v(&ab, a.len()), v(&bb, b.len()), v(&cb, batch * m * n), s).unwrap();
-        close(&format!("matmul {s:?}"), &read(&g, &cb, batch * m * n), &cpu::matmul::matmul(&a, &b, s), LONG_TOL);
+        matmul::matmul(
+            &g,
+            v(&ab, a.len()),
+            v(&bb, b.len()),
+            v(&cb, batch * m * n),
+            s,
+        )
+        .unwrap();
+        close(
+            &format!("matmul {s:?}"),
+            &read(&g, &cb, batch * m * n),
+            &cpu::matmul::matmul(&a, &b, s),
+            LONG_TOL,
+        );
     }
 }
 
 fn conv_cases() -> Vec<Conv2d> {
-    let c = |n, cin, h, w, cout, k: (usize, usize), s, p, d, groups| Conv2d { n, cin, h, w, cout, kh: k.0, kw: k.1, stride: (s, s), pad: (p, p), dilation: (d, d), groups };
+    let c = |n, cin, h, w, cout, k: (usize, usize), s, p, d, groups| Conv2d {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        kh: k.0,
+        kw: k.1,
+        stride: (s, s),
+        pad: (p, p),
+        dilation: (d, d),
+        groups,
+    };
     vec![
         c(1, 1, 1, 1, 1, (1, 1), 1, 0, 1, 1),
         c(2, 3, 7, 5, 9, (3, 3), 1, 1, 1, 1),
@@ -263,17 +491,45 @@ fn conv2d_forward_and_backward() {
         let nx = cg.n * cg.cin * cg.h * cg.w;
         let nw = cg.cout * (cg.cin / cg.groups) * cg.kh * cg.kw;
         let ny = cg.n * cg.cout * ho * wo;
-        let (x, w, bias, dy) = (rand_vec(&mut r, nx, -1.0, 1.0), rand_vec(&mut r, nw, -1.0, 1.0), rand_vec(&mut r, cg.cout, -1.0, 1.0), rand_vec(&mut r, ny, -1.0, 1.0));
+        let (x, w, bias, dy) = (
+            rand_vec(&mut r, nx, -1.0, 1.0),
+            rand_vec(&mut r, nw, -1.0, 1.0),
+            rand_vec(&mut r, cg.cout, -1.0, 1.0),
+            rand_vec(&mut r, ny, -1.0, 1.0),
+        );
         let (xb, wb, bb, dyb) = (up(&g, &x), up(&g, &w), up(&g, &bias), up(&g, &dy));
         let yb = poisoned(&g, ny);
-        conv::conv2d_forward(&g, &cg, v(&xb, nx), v(&wb, nw), Some(v(&bb, cg.cout)), v(&yb, ny)).unwrap();
-        close(&format!("conv fwd {cg:?}"), &read(&g, &yb, ny), &cpu::conv::forward(&cg, &x, &w, Some(&bias)), LONG_TOL);
+        conv::conv2d_forward(
+            &g,
+            &cg,
+            v(&xb, nx),
+            v(&wb, nw),
+            Some(v(&bb, cg.cout)),
+            v(&yb, ny),
+        )
+        .unwrap();
+        close(
+            &format!("conv fwd {cg:?}"),
+            &read(&g, &yb, ny),
+            &cpu::conv::forward(&cg, &x, &w, Some(&bias)),
+            LONG_TOL,
+        );
         let dxb = poisoned(&g, nx);
         conv::conv2d_backward_data(&g, &cg, v(&dyb, ny), v(&wb, nw), v(&dxb, nx)).unwrap();
-        close(&format!("conv bwd data {cg:?}"), &read(&g, &dxb, nx), &cpu::conv::backward_data(&cg, &dy, &w), LONG_TOL);
+        close(
+            &format!("conv bwd data {cg:?}"),
+            &read(&g, &dxb, nx),
+            &cpu::conv::backward_data(&cg, &dy, &w),
+            LONG_TOL,
+        );
         let dwb = poisoned(&g, nw);
         conv::conv2d_backward_weight(&g, &cg, v(&xb, nx), v(&dyb, ny), v(&dwb, nw)).unwrap();
-        close(&format!("conv bwd weight {cg:?}"), &read(&g, &dwb, nw), &cpu::conv::backward_weight(&cg, &x, &dy), LONG_TOL);
+        close(
+            &format!("conv bwd weight {cg:?}"),
+            &read(&g, &dwb, nw),
+            &cpu::conv::backward_weight(&cg, &x, &dy),
+            LONG_TOL,
+        );
     }
 }
 
@@ -282,12 +538,32 @@ fn conv2d_split_k_weight_gradient() {
     // Enough positions that the weight gradient is split and the partials reduced.
     let g = gpu();
     let mut r = rng(8);
-    let cg = Conv2d { n: 2, cin: 3, h: 33, w: 31, cout: 5, kh: 3, kw: 3, stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1 };
+    let cg = Conv2d {
+        n: 2,
+        cin: 3,
+        h: 33,
+        w: 31,
+        cout: 5,
+        kh: 3,
+        kw: 3,
+        stride: (1, 1),
+        pad: (1, 1),
+        dilation: (1, 1),
+        groups: 1,
+    };
     let (nx, ny, nw) = (2 * 3 * 33 * 31, 2 * 5 * 33 * 31, 5 * 3 * 9);
-    let (x, dy) = (rand_vec(&mut r, nx, -1.0, 1.0), rand_vec(&mut r, ny, -1.0, 1.0));
+    let (x, dy) = (
+        rand_vec(&mut r, nx, -1.0, 1.0),
+        rand_vec(&mut r, ny, -1.0, 1.0),
+    );
     let (xb, dyb, dwb) = (up(&g, &x), up(&g, &dy), poisoned(&g, nw));
     conv::conv2d_backward_weight(&g, &cg, v(&xb, nx), v(&dyb, ny), v(&dwb, nw)).unwrap();
-    close("conv bwd weight split", &read(&g, &dwb, nw), &cpu::conv::backward_weight(&cg, &x, &dy), LONG_TOL);
+    close(
+        "conv bwd weight split",
+        &read(&g, &dwb, nw),
+        &cpu::conv::backward_weight(&cg, &x, &dy),
+        LONG_TOL,
+    );
 }
 
 #[test]
@@ -295,37 +571,101 @@ fn pooling() {
     let g = gpu();
     let mut r = rng(9);
     for pg in [
-        Pool2d { planes: 1, h: 1, w: 1, kernel: (1, 1), stride: (1, 1), pad: (0, 0) },
-        Pool2d { planes: 3, h: 7, w: 9, kernel: (3, 3), stride: (2, 2), pad: (1, 1) },
-        Pool2d { planes: 2, h: 8, w: 5, kernel: (2, 2), stride: (2, 2), pad: (0, 0) },
-        Pool2d { planes: 2, h: 6, w: 6, kernel: (3, 2), stride: (1, 2), pad: (1, 0) },
+        Pool2d {
+            planes: 1,
+            h: 1,
+            w: 1,
+            kernel: (1, 1),
+            stride: (1, 1),
+            pad: (0, 0),
+        },
+        Pool2d {
+            planes: 3,
+            h: 7,
+            w: 9,
+            kernel: (3, 3),
+            stride: (2, 2),
+            pad: (1, 1),
+        },
+        Pool2d {
+            planes: 2,
+            h: 8,
+            w: 5,
+            kernel: (2, 2),
+            stride: (2, 2),
+            pad: (0, 0),
+        },
+        Pool2d {
+            planes: 2,
+            h: 6,
+            w: 6,
+            kernel: (3, 2),
+            stride: (1, 2),
+            pad: (1, 0),
+        },
     ] {
         let (nx, ny) = (pg.planes * pg.h * pg.w, pg.planes * pg.ho() * pg.wo());
-        let (x, dy) = (rand_vec(&mut r, nx, -1.0, 1.0), rand_vec(&mut r, ny, -1.0, 1.0));
+        let (x, dy) = (
+            rand_vec(&mut r, nx, -1.0, 1.0),
+            rand_vec(&mut r, ny, -1.0, 1.0),
+        );
         let (xb, dyb) = (up(&g, &x), up(&g, &dy));
         let yb = poisoned(&g, ny);
         pool::avg_pool2d(&g, &pg, v(&xb, nx), v(&yb, ny)).unwrap();
-        close("avg pool", &read(&g, &yb, ny), &cpu::pool::avg_pool2d(&pg, &x), TRANSCENDENTAL_TOL);
+        close(
+            "avg pool",
+            &read(&g, &yb, ny),
+            &cpu::pool::avg_pool2d(&pg, &x),
+            TRANSCENDENTAL_TOL,
+        );
         let dxb = poisoned(&g, nx);
         pool::avg_pool2d_backward(&g, &pg, v(&dyb, ny), v(&dxb, nx)).unwrap();
-        close("avg pool backward", &read(&g, &dxb, nx), &cpu::pool::avg_pool2d_backward(&pg, &dy), TRANSCENDENTAL_TOL);
+        close(
+            "avg pool backward",
+            &read(&g, &dxb, nx),
+            &cpu::pool::avg_pool2d_backward(&pg, &dy),
+            TRANSCENDENTAL_TOL,
+        );
         let (mb, ab) = (poisoned(&g, ny), poisoned(&g, ny));
         pool::max_pool2d(&g, &pg, v(&xb, nx), v(&mb, ny), v(&ab, ny)).unwrap();
         let (wy, wa) = cpu::pool::max_pool2d(&pg, &x);
         close("max pool", &read(&g, &mb, ny), &wy, 0.0);
         assert_eq!(read_u32(&g, &ab, ny), wa, "max pool indices");
         pool::max_pool2d_backward(&g, &pg, v(&dyb, ny), v(&ab, ny), v(&dxb, nx)).unwrap();
-        close("max pool backward", &read(&g, &dxb, nx), &cpu::pool::max_pool2d_backward(&pg, &dy, &wa), TRANSCENDENTAL_TOL);
+        close(
+            "max pool backward",
+            &read(&g, &dxb, nx),
+            &cpu::pool::max_pool2d_backward(&pg, &dy, &wa),
+            TRANSCENDENTAL_TOL,
+        );
     }
-    for (hw, out) in [((7, 5), (3, 2)), ((4, 4), (1, 1)), ((5, 3), (5, 3)), ((3, 5), (6, 7))] {
+    for (hw, out) in [
+        ((7, 5), (3, 2)),
+        ((4, 4), (1, 1)),
+        ((5, 3), (5, 3)),
+        ((3, 5), (6, 7)),
+    ] {
         let planes = 2;
         let (nx, ny) = (planes * hw.0 * hw.1, planes * out.0 * out.1);
-        let (x, dy) = (rand_vec(&mut r, nx, -1.0, 1.0), rand_vec(&mut r, ny, -1.0, 1.0));
+        let (x, dy) = (
+            rand_vec(&mut r, nx, -1.0, 1.0),
+            rand_vec(&mut r, ny, -1.0, 1.0),
+        );
         let (xb, dyb, yb, dxb) = (up(&g, &x), up(&g, &dy), poisoned(&g, ny), poisoned(&g, nx));
         pool::adaptive_avg_pool2d(&g, planes, hw, out, v(&xb, nx), v(&yb, ny)).unwrap();
-        close("adaptive avg", &read(&g, &yb, ny), &cpu::pool::adaptive_avg_pool2d(planes, hw, out, &x), TRANSCENDENTAL_TOL);
+        close(
+            "adaptive avg",
+            &read(&g, &yb, ny),
+            &cpu::pool::adaptive_avg_pool2d(planes, hw, out, &x),
+            TRANSCENDENTAL_TOL,
+        );
         pool::adaptive_avg_pool2d_backward(&g, planes, hw, out, v(&dyb, ny), v(&dxb, nx)).unwrap();
-        close("adaptive avg backward", &read(&g, &dxb, nx), &cpu::pool::adaptive_avg_pool2d_backward(planes, hw, out, &dy), TRANSCENDENTAL_TOL);
+        close(
+            "adaptive avg backward",
+            &read(&g, &dxb, nx),
+            &cpu::pool::adaptive_avg_pool2d_backward(planes, hw, out, &dy),
+            TRANSCENDENTAL_TOL,
+        );
     }
 }
 
@@ -333,16 +673,35 @@ fn pooling() {
 fn resizing() {
     let g = gpu();
     let mut r = rng(10);
-    for (hw, out) in [((1, 1), (3, 2)), ((5, 7), (11, 13)), ((12, 9), (5, 4)), ((4, 4), (4, 4)), ((3, 8), (1, 17))] {
+    for (hw, out) in [
+        ((1, 1), (3, 2)),
+        ((5, 7), (11, 13)),
+        ((12, 9), (5, 4)),
+        ((4, 4), (4, 4)),
+        ((3, 8), (1, 17)),
+    ] {
         for mode in [Mode::Bilinear(false), Mode::Bilinear(true), Mode::Nearest] {
             let planes = 3;
             let (nx, ny) = (planes * hw.0 * hw.1, planes * out.0 * out.1);
-            let (x, dy) = (rand_vec(&mut r, nx, -1.0, 1.0), rand_vec(&mut r, ny, -1.0, 1.0));
+            let (x, dy) = (
+                rand_vec(&mut r, nx, -1.0, 1.0),
+                rand_vec(&mut r, ny, -1.0, 1.0),
+            );
             let (xb, dyb, yb, dxb) = (up(&g, &x), up(&g, &dy), poisoned(&g, ny), poisoned(&g, nx));
             resize::resize(&g, planes, hw, out, mode, v(&xb, nx), v(&yb, ny)).unwrap();
-            close(&format!("resize {mode:?} {hw:?}->{out:?}"), &read(&g, &yb, ny), &cpu::resize::resize(planes, hw, out, mode, &x), TRANSCENDENTAL_TOL);
+            close(
+                &format!("resize {mode:?} {hw:?}->{out:?}"),
+                &read(&g, &yb, ny),
+                &cpu::resize::resize(planes, hw, out, mode, &x),
+                TRANSCENDENTAL_TOL,
+            );
             resize::resize_backward(&g, planes, hw, out, mode, v(&dyb, ny), v(&dxb, nx)).unwrap();
-            close(&format!("resize backward {mode:?} {hw:?}->{out:?}"), &read(&g, &dxb, nx), &cpu::resize::resize_backward(planes, hw, out, mode, &dy), TRANSCENDENTAL_TOL);
+            close(
+                &format!("resize backward {mode:?} {hw:?}->{out:?}"),
+                &read(&g, &dxb, nx),
+                &cpu::resize::resize_backward(planes, hw, out, mode, &dy),
+                TRANSCENDENTAL_TOL,
+            );
         }
     }
 }
@@ -351,25 +710,82 @@ fn resizing() {
 fn batch_norm_kernels() {
     let g = gpu();
     let mut r = rng(11);
-    for s in [BnShape { n: 1, c: 1, hw: 1 }, BnShape { n: 3, c: 5, hw: 7 }, BnShape { n: 2, c: 3, hw: 1 }] {
+    for s in [
+        BnShape { n: 1, c: 1, hw: 1 },
+        BnShape { n: 3, c: 5, hw: 7 },
+        BnShape { n: 2, c: 3, hw: 1 },
+    ] {
         let n = s.n * s.c * s.hw;
-        let (x, gr) = (rand_vec(&mut r, n, -2.0, 2.0), rand_vec(&mut r, n, -1.0, 1.0));
-        let (gamma, beta) = (rand_vec(&mut r, s.c, 0.5, 1.5), rand_vec(&mut r, s.c, -0.5, 0.5));
+        let (x, gr) = (
+            rand_vec(&mut r, n, -2.0, 2.0),
+            rand_vec(&mut r, n, -1.0, 1.0),
+        );
+        let (gamma, beta) = (
+            rand_vec(&mut r, s.c, 0.5, 1.5),
+            rand_vec(&mut r, s.c, -0.5, 0.5),
+        );
         let (xb, gb, gmb, btb) = (up(&g, &x), up(&g, &gr), up(&g, &gamma), up(&g, &beta));
         let st = poisoned(&g, 2 * s.c);
         norm::bn_stats(&g, s, v(&xb, n), v(&st, 2 * s.c), 1e-5).unwrap();
         let stats = read(&g, &st, 2 * s.c);
-        close("bn stats", &stats, &cpu::norm::bn_stats(s, &x, 1e-5), LONG_TOL);
+        close(
+            "bn stats",
+            &stats,
+            &cpu::norm::bn_stats(s, &x, 1e-5),
+            LONG_TOL,
+        );
         let yb = poisoned(&g, n);
-        norm::bn_apply(&g, s, v(&xb, n), v(&st, 2 * s.c), v(&gmb, s.c), v(&btb, s.c), v(&yb, n)).unwrap();
-        close("bn apply", &read(&g, &yb, n), &cpu::norm::bn_apply(s, &x, &stats, &gamma, &beta), TRANSCENDENTAL_TOL);
+        norm::bn_apply(
+            &g,
+            s,
+            v(&xb, n),
+            v(&st, 2 * s.c),
+            v(&gmb, s.c),
+            v(&btb, s.c),
+            v(&yb, n),
+        )
+        .unwrap();
+        close(
+            "bn apply",
+            &read(&g, &yb, n),
+            &cpu::norm::bn_apply(s, &x, &stats, &gamma, &beta),
+            TRANSCENDENTAL_TOL,
+        );
         let sb = poisoned(&g, 2 * s.c);
-        norm::bn_grad_sums(&g, s, v(&gb, n), v(&xb, n), v(&st, 2 * s.c), v(&sb, 2 * s.c)).unwrap();
+        norm::bn_grad_sums(
+            &g,
+            s,
+            v(&gb, n),
+            v(&xb, n),
+            v(&st, 2 * s.c),
+            v(&sb, 2 * s.c),
+        )
+        .unwrap();
         let sums = read(&g, &sb, 2 * s.c);
-        close("bn grad sums", &sums, &cpu::norm::bn_grad_sums(s, &gr, &x, &stats), LONG_TOL);
+        close(
+            "bn grad sums",
+            &sums,
+            &cpu::norm::bn_grad_sums(s, &gr, &x, &stats),
+            LONG_TOL,
+        );
         let dxb = poisoned(&g, n);
-        norm::bn_backward(&g, s, v(&gb, n), v(&xb, n), v(&st, 2 * s.c), v(&gmb, s.c), v(&sb, 2 * s.c), v(&dxb, n)).unwrap();
-        close("bn backward", &read(&g, &dxb, n), &cpu::norm::bn_backward(s, &gr, &x, &stats, &gamma, &sums), LONG_TOL);
+        norm::bn_backward(
+            &g,
+            s,
+            v(&gb, n),
+            v(&xb, n),
+            v(&st, 2 * s.c),
+            v(&gmb, s.c),
+            v(&sb, 2 * s.c),
+            v(&dxb, n),
+        )
+        .unwrap();
+        close(
+            "bn backward",
+            &read(&g, &dxb, n),
+            &cpu::norm::bn_backward(s, &gr, &x, &stats, &gamma, &sums),
+            LONG_TOL,
+        );
     }
 }
 
@@ -377,23 +793,82 @@ fn batch_norm_kernels() {
 fn cross_entropy_kernels() {
     let g = gpu();
     let mut r = rng(12);
-    for (sh, weighted) in [(CeShape { n: 1, c: 1, s: 1, ignore: 255 }, false), (CeShape { n: 2, c: 5, s: 7, ignore: 255 }, true), (CeShape { n: 3, c: 4, s: 1, ignore: 255 }, false)] {
+    for (sh, weighted) in [
+        (
+            CeShape {
+                n: 1,
+                c: 1,
+                s: 1,
+                ignore: 255,
+            },
+            false,
+        ),
+        (
+            CeShape {
+                n: 2,
+                c: 5,
+                s: 7,
+                ignore: 255,
+            },
+            true,
+        ),
+        (
+            CeShape {
+                n: 3,
+                c: 4,
+                s: 1,
+                ignore: 255,
+            },
+            false,
+        ),
+    ] {
         let logits = rand_vec(&mut r, sh.n * sh.c * sh.s, -3.0, 3.0);
-        let target: Vec<u32> = (0..sh.n * sh.s).map(|i| if i % 5 == 3 { 255 } else { r.random_range(0..sh.c as u32) }).collect();
+        let target: Vec<u32> = (0..sh.n * sh.s)
+            .map(|i| {
+                if i % 5 == 3 {
+                    255
+                } else {
+                    r.random_range(0..sh.c as u32)
+                }
+            })
+            .collect();
         let w = rand_vec(&mut r, sh.c, 0.5, 2.0);
         let (lb, tb, wb) = (up(&g, &logits), up_u32(&g, &target), up(&g, &w));
         let np = sh.n * sh.s;
         let (loss_b, ws_b) = (poisoned(&g, np), poisoned(&g, np));
         let wv = weighted.then(|| v(&wb, sh.c));
-        loss::ce_forward(&g, sh, v(&lb, logits.len()), v(&tb, np), wv, v(&loss_b, np), v(&ws_b, np)).unwrap();
+        loss::ce_forward(
+            &g,
+            sh,
+            v(&lb, logits.len()),
+            v(&tb, np),
+            wv,
+            v(&loss_b, np),
+            v(&ws_b, np),
+        )
+        .unwrap();
         let wref = weighted.then_some(&w[..]);
         let (wl, wws) = cpu::loss::ce_forward(sh, &logits, &target, wref);
         close("ce loss", &read(&g, &loss_b, np), &wl, TRANSCENDENTAL_TOL);
         close("ce weights", &read(&g, &ws_b, np), &wws, 0.0);
         let scale = up(&g, &[0.37]);
         let dx = poisoned(&g, logits.len());
-        loss::ce_backward(&g, sh, v(&lb, logits.len()), v(&tb, np), wv, v(&scale, 1), v(&dx, logits.len())).unwrap();
-        close("ce backward", &read(&g, &dx, logits.len()), &cpu::loss::ce_backward(sh, &logits, &target, wref, 0.37), TRANSCENDENTAL_TOL);
+        loss::ce_backward(
+            &g,
+            sh,
+            v(&lb, logits.len()),
+            v(&tb, np),
+            wv,
+            v(&scale, 1),
+            v(&dx, logits.len()),
+        )
+        .unwrap();
+        close(
+            "ce backward",
+            &read(&g, &dx, logits.len()),
+            &cpu::loss::ce_backward(sh, &logits, &target, wref, 0.37),
+            TRANSCENDENTAL_TOL,
+        );
     }
 }
 
@@ -402,11 +877,37 @@ fn optimiser_steps() {
     let g = gpu();
     let mut r = rng(13);
     let n = 77;
-    let (p, gr, m, vv) = (rand_vec(&mut r, n, -1.0, 1.0), rand_vec(&mut r, n, -1.0, 1.0), rand_vec(&mut r, n, -1.0, 1.0), rand_vec(&mut r, n, 0.0, 1.0));
+    let (p, gr, m, vv) = (
+        rand_vec(&mut r, n, -1.0, 1.0),
+        rand_vec(&mut r, n, -1.0, 1.0),
+        rand_vec(&mut r, n, -1.0, 1.0),
+        rand_vec(&mut r, n, 0.0, 1.0),
+    );
     for s in [
-        SgdStep { lr: 0.1, momentum: 0.9, dampening: 0.0, weight_decay: 5e-4, nesterov: false, first: false },
-        SgdStep { lr: 0.1, momentum: 0.9, dampening: 0.1, weight_decay: 0.0, nesterov: true, first: true },
-        SgdStep { lr: 0.05, momentum: 0.0, dampening: 0.0, weight_decay: 1e-4, nesterov: false, first: false },
+        SgdStep {
+            lr: 0.1,
+            momentum: 0.9,
+            dampening: 0.0,
+            weight_decay: 5e-4,
+            nesterov: false,
+            first: false,
+        },
+        SgdStep {
+            lr: 0.1,
+            momentum: 0.9,
+            dampening: 0.1,
+            weight_decay: 0.0,
+            nesterov: true,
+            first: true,
+        },
+        SgdStep {
+            lr: 0.05,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 1e-4,
+            nesterov: false,
+            first: false,
+        },
     ] {
         let (pb, gb, mb) = (up(&g, &p), up(&g, &gr), up(&g, &m));
         optim::sgd(&g, v(&pb, n), v(&gb, n), v(&mb, n), s).unwrap();
@@ -414,7 +915,14 @@ fn optimiser_steps() {
         close("sgd p", &read(&g, &pb, n), &wp, ELEMENTWISE_TOL);
         close("sgd m", &read(&g, &mb, n), &wm, ELEMENTWISE_TOL);
     }
-    let s = AdamWStep { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, t: 3 };
+    let s = AdamWStep {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        t: 3,
+    };
     let (pb, gb, mb, vb) = (up(&g, &p), up(&g, &gr), up(&g, &m), up(&g, &vv));
     optim::adamw(&g, v(&pb, n), v(&gb, n), v(&mb, n), v(&vb, n), s).unwrap();
     let (wp, wm, wv) = cpu::optim::adamw(&p, &gr, &m, &vv, s);
@@ -430,10 +938,18 @@ fn dropout_masks_are_reproducible() {
         let mb = poisoned(&g, n);
         random::bernoulli(&g, v(&mb, n), group, 1234, p).unwrap();
         let got = read(&g, &mb, n);
-        close("bernoulli", &got, &cpu::random::bernoulli(n, group, 1234, p), ELEMENTWISE_TOL);
+        close(
+            "bernoulli",
+            &got,
+            &cpu::random::bernoulli(n, group, 1234, p),
+            ELEMENTWISE_TOL,
+        );
         if n >= 1000 {
             let kept = got.iter().filter(|&&x| x > 0.0).count() as f32 / n as f32;
-            assert!((kept - (1.0 - p)).abs() < 0.05, "keep rate {kept} for p={p}");
+            assert!(
+                (kept - (1.0 - p)).abs() < 0.05,
+                "keep rate {kept} for p={p}"
+            );
         }
     }
 }

@@ -21,30 +21,63 @@ pub struct ConvOpts {
 
 impl Default for ConvOpts {
     fn default() -> Self {
-        ConvOpts { stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1 }
+        ConvOpts {
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+        }
     }
 }
 
 impl ConvOpts {
     /// Same stride, padding and dilation on both axes.
     pub fn new(stride: usize, padding: usize, dilation: usize, groups: usize) -> Self {
-        ConvOpts { stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups }
+        ConvOpts {
+            stride: (stride, stride),
+            padding: (padding, padding),
+            dilation: (dilation, dilation),
+            groups,
+        }
     }
 }
 
 fn geometry(x: &Tensor, w: &Tensor, o: ConvOpts) -> Result<Conv2d> {
     let op = "conv2d";
     if x.rank() != 4 || w.rank() != 4 {
-        return Err(Error::invalid(op, format!("input {:?} must be NCHW and weight {:?} OIHW", x.shape(), w.shape())));
+        return Err(Error::invalid(
+            op,
+            format!(
+                "input {:?} must be NCHW and weight {:?} OIHW",
+                x.shape(),
+                w.shape()
+            ),
+        ));
     }
     let (s, ws) = (x.shape(), w.shape());
     let g = Conv2d {
-        n: s[0], cin: s[1], h: s[2], w: s[3], cout: ws[0], kh: ws[2], kw: ws[3],
-        stride: o.stride, pad: o.padding, dilation: o.dilation, groups: o.groups,
+        n: s[0],
+        cin: s[1],
+        h: s[2],
+        w: s[3],
+        cout: ws[0],
+        kh: ws[2],
+        kw: ws[3],
+        stride: o.stride,
+        pad: o.padding,
+        dilation: o.dilation,
+        groups: o.groups,
     };
     g.validate()?;
     if ws[1] * o.groups != s[1] {
-        return Err(Error::invalid(op, format!("weight {ws:?} expects {} input channels, input {s:?} has {}", ws[1] * o.groups, s[1])));
+        return Err(Error::invalid(
+            op,
+            format!(
+                "weight {ws:?} expects {} input channels, input {s:?} has {}",
+                ws[1] * o.groups,
+                s[1]
+            ),
+        ));
     }
     Ok(g)
 }
@@ -58,11 +91,18 @@ impl Tensor {
         let g = geometry(self, weight, opts)?;
         if let Some(b) = bias {
             if b.shape() != [g.cout] {
-                return Err(Error::invalid("conv2d", format!("bias {:?} must be [{}]", b.shape(), g.cout)));
+                return Err(Error::invalid(
+                    "conv2d",
+                    format!("bias {:?} must be [{}]", b.shape(), g.cout),
+                ));
             }
         }
         if g.kh == 1 && g.kw == 1 && g.stride == (1, 1) && g.pad == (0, 0) && g.groups == 1 {
-            let y = weight.reshape(&[g.cout, g.cin])?.matmul(&self.reshape(&[g.n, g.cin, g.h * g.w])?)?;
+            let y = weight.reshape(&[g.cout, g.cin])?.matmul(&self.reshape(&[
+                g.n,
+                g.cin,
+                g.h * g.w,
+            ])?)?;
             let y = y.reshape(&[g.n, g.cout, g.h, g.w])?;
             return match bias {
                 Some(b) => y.add(&b.reshape(&[1, g.cout, 1, 1])?),
@@ -73,7 +113,14 @@ impl Tensor {
         {
             let (xh, wh, yh) = (self.held(), weight.held(), y.held());
             let bh = bias.map(|b| b.held());
-            ck::conv2d_forward(self.gpu(), &g, xh.v(), wh.v(), bh.as_ref().map(|b| b.v()), yh.v())?;
+            ck::conv2d_forward(
+                self.gpu(),
+                &g,
+                xh.v(),
+                wh.v(),
+                bh.as_ref().map(|b| b.v()),
+                yh.v(),
+            )?;
         }
         let (x, w) = (self.detach(), weight.detach());
         let has_bias = bias.is_some();

@@ -3,10 +3,16 @@
 use weakseg_kernels::launch::random::bernoulli;
 use weakseg_kernels::{Error, Result};
 
-use crate::tensor::{no_grad, DType, Tensor};
+use crate::tensor::{DType, Tensor, no_grad};
 
 impl Tensor {
-    fn dropout_impl(&self, p: f32, seed: u32, group: usize, mask_shape: &[usize]) -> Result<Tensor> {
+    fn dropout_impl(
+        &self,
+        p: f32,
+        seed: u32,
+        group: usize,
+        mask_shape: &[usize],
+    ) -> Result<Tensor> {
         if p == 0.0 {
             return Ok(self.clone());
         }
@@ -28,7 +34,10 @@ impl Tensor {
     /// Zeroes whole channels of an NCHW tensor with probability p.
     pub fn dropout2d(&self, p: f32, seed: u32) -> Result<Tensor> {
         let &[n, c, _, _] = self.shape() else {
-            return Err(Error::invalid("dropout2d", format!("expects NCHW input, got {:?}", self.shape())));
+            return Err(Error::invalid(
+                "dropout2d",
+                format!("expects NCHW input, got {:?}", self.shape()),
+            ));
         };
         self.dropout_impl(p, seed, 1, &[n, c, 1, 1])
     }

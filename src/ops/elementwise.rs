@@ -31,10 +31,21 @@ pub(crate) fn binary_raw(a: &Tensor, b: &Tensor, op: Binary, alpha: f32) -> Resu
     a.same_device(name, b)?;
     a.check_dtype(name, DType::F32)?;
     b.check_dtype(name, DType::F32)?;
-    let shape = broadcast_shape(a.shape(), b.shape())
-        .ok_or_else(|| Error::invalid(name, format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape())))?;
+    let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
+        Error::invalid(
+            name,
+            format!(
+                "shapes {:?} and {:?} do not broadcast",
+                a.shape(),
+                b.shape()
+            ),
+        )
+    })?;
     let bc = Broadcast {
-        strides: vec![broadcast_strides(a.shape(), &shape).unwrap_or_default(), broadcast_strides(b.shape(), &shape).unwrap_or_default()],
+        strides: vec![
+            broadcast_strides(a.shape(), &shape).unwrap_or_default(),
+            broadcast_strides(b.shape(), &shape).unwrap_or_default(),
+        ],
         shape: shape.clone(),
     };
     let out = Tensor::empty(a.gpu(), &shape, DType::F32)?;
@@ -58,10 +69,18 @@ pub(crate) fn sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
     g.sum(&axes, true)?.reshape(shape)
 }
 
-fn unary_grad(x: &Tensor, op: Unary, a: f32, b: f32, grad: impl FnOnce(&Tensor, &Tensor, &Tensor) -> Result<Tensor> + 'static) -> Result<Tensor> {
+fn unary_grad(
+    x: &Tensor,
+    op: Unary,
+    a: f32,
+    b: f32,
+    grad: impl FnOnce(&Tensor, &Tensor, &Tensor) -> Result<Tensor> + 'static,
+) -> Result<Tensor> {
     let y = unary_raw(x, op, a, b)?;
     let (xs, ys) = (x.clone(), y.detach());
-    Ok(Tensor::record(y, &[x], move |g| Ok(vec![Some(grad(g, &xs, &ys)?)])))
+    Ok(Tensor::record(y, &[x], move |g| {
+        Ok(vec![Some(grad(g, &xs, &ys)?)])
+    }))
 }
 
 impl Tensor {
@@ -76,10 +95,26 @@ impl Tensor {
                 Binary::Div => (g.div(&b)?, g.mul(&a)?.div(&b.square()?)?.neg()?),
                 Binary::Max => (g.mul(&a.ge(&b)?)?, g.mul(&a.lt(&b)?)?),
                 Binary::Min => (g.mul(&a.le(&b)?)?, g.mul(&a.gt(&b)?)?),
-                Binary::BceWithLogits => (binary_raw(g, &binary_raw(&a, &b, Binary::BceWithLogitsGrad, 0.0)?, Binary::Mul, 0.0)?, g.mul(&a)?.neg()?),
-                _ => return Err(Error::invalid("backward", format!("{op:?} is not differentiable"))),
+                Binary::BceWithLogits => (
+                    binary_raw(
+                        g,
+                        &binary_raw(&a, &b, Binary::BceWithLogitsGrad, 0.0)?,
+                        Binary::Mul,
+                        0.0,
+                    )?,
+                    g.mul(&a)?.neg()?,
+                ),
+                _ => {
+                    return Err(Error::invalid(
+                        "backward",
+                        format!("{op:?} is not differentiable"),
+                    ));
+                }
             };
-            Ok(vec![Some(sum_to(&ga, a.shape())?), Some(sum_to(&gb, b.shape())?)])
+            Ok(vec![
+                Some(sum_to(&ga, a.shape())?),
+                Some(sum_to(&gb, b.shape())?),
+            ])
         }))
     }
 
@@ -169,9 +204,22 @@ impl Tensor {
         let ab = broadcast_shape(a.shape(), b.shape());
         let shape = ab
             .and_then(|s| broadcast_shape(&s, cond.shape()))
-            .ok_or_else(|| Error::invalid("where", format!("shapes {:?}, {:?}, {:?} do not broadcast", cond.shape(), a.shape(), b.shape())))?;
+            .ok_or_else(|| {
+                Error::invalid(
+                    "where",
+                    format!(
+                        "shapes {:?}, {:?}, {:?} do not broadcast",
+                        cond.shape(),
+                        a.shape(),
+                        b.shape()
+                    ),
+                )
+            })?;
         let st = |t: &Tensor| broadcast_strides(t.shape(), &shape).unwrap_or_default();
-        let bc = Broadcast { strides: vec![st(a), st(b), st(cond)], shape: shape.clone() };
+        let bc = Broadcast {
+            strides: vec![st(a), st(b), st(cond)],
+            shape: shape.clone(),
+        };
         let out = Tensor::empty(a.gpu(), &shape, DType::F32)?;
         {
             let (ch, ah, bh, oh) = (cond.held(), a.held(), b.held(), out.held());
@@ -189,7 +237,9 @@ impl Tensor {
     /// alpha·self + beta.
     pub fn affine(&self, alpha: f32, beta: f32) -> Result<Tensor> {
         let y = unary_raw(self, Unary::Affine, alpha, beta)?;
-        Ok(Tensor::record(y, &[self], move |g| Ok(vec![Some(unary_raw(g, Unary::Affine, alpha, 0.0)?)])))
+        Ok(Tensor::record(y, &[self], move |g| {
+            Ok(vec![Some(unary_raw(g, Unary::Affine, alpha, 0.0)?)])
+        }))
     }
 
     /// self + c.
@@ -209,7 +259,9 @@ impl Tensor {
 
     /// |self|.
     pub fn abs(&self) -> Result<Tensor> {
-        unary_grad(self, Unary::Abs, 0.0, 0.0, |g, x, _| binary_raw(g, x, Binary::AbsGrad, 0.0))
+        unary_grad(self, Unary::Abs, 0.0, 0.0, |g, x, _| {
+            binary_raw(g, x, Binary::AbsGrad, 0.0)
+        })
     }
 
     /// eˣ.
@@ -224,53 +276,78 @@ impl Tensor {
 
     /// √x.
     pub fn sqrt(&self) -> Result<Tensor> {
-        unary_grad(self, Unary::Sqrt, 0.0, 0.0, |g, _, y| g.div(y)?.mul_scalar(0.5))
+        unary_grad(self, Unary::Sqrt, 0.0, 0.0, |g, _, y| {
+            g.div(y)?.mul_scalar(0.5)
+        })
     }
 
     /// x^e for a scalar exponent.
     pub fn pow(&self, e: f32) -> Result<Tensor> {
-        unary_grad(self, Unary::Pow, e, 0.0, move |g, x, _| g.mul(&unary_raw(x, Unary::Pow, e - 1.0, 0.0)?)?.mul_scalar(e))
+        unary_grad(self, Unary::Pow, e, 0.0, move |g, x, _| {
+            g.mul(&unary_raw(x, Unary::Pow, e - 1.0, 0.0)?)?
+                .mul_scalar(e)
+        })
     }
 
     /// x².
     pub fn square(&self) -> Result<Tensor> {
-        unary_grad(self, Unary::Square, 0.0, 0.0, |g, x, _| g.mul(x)?.mul_scalar(2.0))
+        unary_grad(self, Unary::Square, 0.0, 0.0, |g, x, _| {
+            g.mul(x)?.mul_scalar(2.0)
+        })
     }
 
     /// max(x, 0).
     pub fn relu(&self) -> Result<Tensor> {
-        unary_grad(self, Unary::Relu, 0.0, 0.0, |g, x, _| binary_raw(g, x, Binary::ReluGrad, 0.0))
+        unary_grad(self, Unary::Relu, 0.0, 0.0, |g, x, _| {
+            binary_raw(g, x, Binary::ReluGrad, 0.0)
+        })
     }
 
     /// x > 0 ? x : alpha·(eˣ − 1).
     pub fn elu(&self, alpha: f32) -> Result<Tensor> {
-        unary_grad(self, Unary::Elu, alpha, 0.0, move |g, x, _| binary_raw(g, x, Binary::EluGrad, alpha))
+        unary_grad(self, Unary::Elu, alpha, 0.0, move |g, x, _| {
+            binary_raw(g, x, Binary::EluGrad, alpha)
+        })
     }
 
     /// x > 0 ? x : slope·x.
     pub fn leaky_relu(&self, slope: f32) -> Result<Tensor> {
-        unary_grad(self, Unary::LeakyRelu, slope, 0.0, move |g, x, _| binary_raw(g, x, Binary::LeakyReluGrad, slope))
+        unary_grad(self, Unary::LeakyRelu, slope, 0.0, move |g, x, _| {
+            binary_raw(g, x, Binary::LeakyReluGrad, slope)
+        })
     }
 
     /// 1 / (1 + e⁻ˣ).
     pub fn sigmoid(&self) -> Result<Tensor> {
-        unary_grad(self, Unary::Sigmoid, 0.0, 0.0, |g, _, y| binary_raw(g, y, Binary::SigmoidGrad, 0.0))
+        unary_grad(self, Unary::Sigmoid, 0.0, 0.0, |g, _, y| {
+            binary_raw(g, y, Binary::SigmoidGrad, 0.0)
+        })
     }
 
     /// tanh x.
     pub fn tanh(&self) -> Result<Tensor> {
-        unary_grad(self, Unary::Tanh, 0.0, 0.0, |g, _, y| binary_raw(g, y, Binary::TanhGrad, 0.0))
+        unary_grad(self, Unary::Tanh, 0.0, 0.0, |g, _, y| {
+            binary_raw(g, y, Binary::TanhGrad, 0.0)
+        })
     }
 
     /// clamp(x, lo, hi); the gradient passes where lo ≤ x ≤ hi.
     pub fn clamp(&self, lo: f32, hi: f32) -> Result<Tensor> {
         if lo > hi {
-            return Err(Error::invalid("clamp", format!("lower bound {lo} above upper bound {hi}")));
+            return Err(Error::invalid(
+                "clamp",
+                format!("lower bound {lo} above upper bound {hi}"),
+            ));
         }
         unary_grad(self, Unary::Clamp, lo, hi, move |g, x, _| {
             let below = unary_raw(x, Unary::LtScalar, lo, 0.0)?;
             let above = unary_raw(x, Unary::GtScalar, hi, 0.0)?;
-            let keep = unary_raw(&binary_raw(&below, &above, Binary::Add, 0.0)?, Unary::Affine, -1.0, 1.0)?;
+            let keep = unary_raw(
+                &binary_raw(&below, &above, Binary::Add, 0.0)?,
+                Unary::Affine,
+                -1.0,
+                1.0,
+            )?;
             binary_raw(g, &keep, Binary::Mul, 0.0)
         })
     }

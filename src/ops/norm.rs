@@ -5,7 +5,7 @@ use weakseg_kernels::launch::elementwise::axpby_inplace;
 use weakseg_kernels::launch::norm::{self as nk, BnShape};
 use weakseg_kernels::{Error, Result};
 
-use crate::tensor::{no_grad, DType, Tensor};
+use crate::tensor::{DType, Tensor, no_grad};
 
 /// Running statistics a batch-norm layer updates in training mode.
 pub struct RunningStats<'a> {
@@ -22,7 +22,10 @@ fn bn_shape(x: &Tensor) -> Result<BnShape> {
     match x.shape() {
         &[n, c] => Ok(BnShape { n, c, hw: 1 }),
         &[n, c, h, w] => Ok(BnShape { n, c, hw: h * w }),
-        s => Err(Error::invalid("batch_norm", format!("expects [N, C] or NCHW input, got {s:?}"))),
+        s => Err(Error::invalid(
+            "batch_norm",
+            format!("expects [N, C] or NCHW input, got {s:?}"),
+        )),
     }
 }
 
@@ -30,11 +33,26 @@ impl Tensor {
     /// Batch normalisation with affine gamma/beta [C]. With `batch_stats`
     /// it normalises by the batch's statistics (and updates `running` if
     /// given); otherwise by the running statistics, as a frozen layer.
-    pub fn batch_norm(&self, gamma: &Tensor, beta: &Tensor, running: Option<RunningStats<'_>>, batch_stats: bool, eps: f32) -> Result<Tensor> {
+    pub fn batch_norm(
+        &self,
+        gamma: &Tensor,
+        beta: &Tensor,
+        running: Option<RunningStats<'_>>,
+        batch_stats: bool,
+        eps: f32,
+    ) -> Result<Tensor> {
         let s = bn_shape(self)?;
         for (name, t) in [("gamma", gamma), ("beta", beta)] {
             if t.shape() != [s.c] {
-                return Err(Error::invalid("batch_norm", format!("{name} {:?} must be [{}] for input {:?}", t.shape(), s.c, self.shape())));
+                return Err(Error::invalid(
+                    "batch_norm",
+                    format!(
+                        "{name} {:?} must be [{}] for input {:?}",
+                        t.shape(),
+                        s.c,
+                        self.shape()
+                    ),
+                ));
             }
         }
         let stats = if batch_stats {
@@ -48,12 +66,25 @@ impl Tensor {
             }
             st
         } else {
-            let r = running.as_ref().ok_or_else(|| Error::invalid("batch_norm", "frozen mode needs running statistics"))?;
-            no_grad(|| Tensor::concat(&[r.mean.detach(), r.var.detach().add_scalar(eps)?.pow(-0.5)?], 0))?
+            let r = running.as_ref().ok_or_else(|| {
+                Error::invalid("batch_norm", "frozen mode needs running statistics")
+            })?;
+            no_grad(|| {
+                Tensor::concat(
+                    &[r.mean.detach(), r.var.detach().add_scalar(eps)?.pow(-0.5)?],
+                    0,
+                )
+            })?
         };
         let y = Tensor::empty(self.gpu(), self.shape(), DType::F32)?;
         {
-            let (xh, sh, gh, bh, yh) = (self.held(), stats.held(), gamma.held(), beta.held(), y.held());
+            let (xh, sh, gh, bh, yh) = (
+                self.held(),
+                stats.held(),
+                gamma.held(),
+                beta.held(),
+                y.held(),
+            );
             nk::bn_apply(self.gpu(), s, xh.v(), sh.v(), gh.v(), bh.v(), yh.v())?;
         }
         let (x, gm) = (self.detach(), gamma.detach());
@@ -65,33 +96,63 @@ impl Tensor {
             }
             let dx = if batch_stats {
                 let dx = Tensor::empty(gy.gpu(), x.shape(), DType::F32)?;
-                let (gh, xh, sh, gmh, uh, dh) = (gy.held(), x.held(), stats.held(), gm.held(), sums.held(), dx.held());
+                let (gh, xh, sh, gmh, uh, dh) = (
+                    gy.held(),
+                    x.held(),
+                    stats.held(),
+                    gm.held(),
+                    sums.held(),
+                    dx.held(),
+                );
                 nk::bn_backward(gy.gpu(), s, gh.v(), xh.v(), sh.v(), gmh.v(), uh.v(), dh.v())?;
                 drop((gh, xh, sh, gmh, uh, dh));
                 dx
             } else {
                 let scale = gm.mul(&stats.narrow(0, s.c, s.c)?)?;
-                let bshape = if x.rank() == 4 { vec![1, s.c, 1, 1] } else { vec![1, s.c] };
+                let bshape = if x.rank() == 4 {
+                    vec![1, s.c, 1, 1]
+                } else {
+                    vec![1, s.c]
+                };
                 gy.mul(&scale.reshape(&bshape)?)?
             };
-            Ok(vec![Some(dx), Some(sums.narrow(0, s.c, s.c)?), Some(sums.narrow(0, 0, s.c)?)])
+            Ok(vec![
+                Some(dx),
+                Some(sums.narrow(0, s.c, s.c)?),
+                Some(sums.narrow(0, 0, s.c)?),
+            ])
         }))
     }
 
     /// Group normalisation over `groups` channel groups, with gamma/beta [C].
-    pub fn group_norm(&self, groups: usize, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
+    pub fn group_norm(
+        &self,
+        groups: usize,
+        gamma: &Tensor,
+        beta: &Tensor,
+        eps: f32,
+    ) -> Result<Tensor> {
         let &[n, c, h, w] = self.shape() else {
-            return Err(Error::invalid("group_norm", format!("expects NCHW input, got {:?}", self.shape())));
+            return Err(Error::invalid(
+                "group_norm",
+                format!("expects NCHW input, got {:?}", self.shape()),
+            ));
         };
         if groups == 0 || c % groups != 0 {
-            return Err(Error::invalid("group_norm", format!("{groups} groups do not divide {c} channels")));
+            return Err(Error::invalid(
+                "group_norm",
+                format!("{groups} groups do not divide {c} channels"),
+            ));
         }
         let xg = self.reshape(&[n, groups, (c / groups) * h * w])?;
         let mean = xg.mean(&[2], true)?;
         let centred = xg.sub(&mean)?;
         let var = centred.square()?.mean(&[2], true)?;
-        let xn = centred.mul(&var.add_scalar(eps)?.pow(-0.5)?)?.reshape(&[n, c, h, w])?;
-        xn.mul(&gamma.reshape(&[1, c, 1, 1])?)?.add(&beta.reshape(&[1, c, 1, 1])?)
+        let xn = centred
+            .mul(&var.add_scalar(eps)?.pow(-0.5)?)?
+            .reshape(&[n, c, h, w])?;
+        xn.mul(&gamma.reshape(&[1, c, 1, 1])?)?
+            .add(&beta.reshape(&[1, c, 1, 1])?)
     }
 
     /// x / max(‖x‖₂, eps) along `axis`.

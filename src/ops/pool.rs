@@ -27,9 +27,22 @@ impl Tensor {
         Ok(self.reshape(&[n, c, h * w])?.max_axis(2, false)?.0)
     }
 
-    fn pool_geom(&self, op: &'static str, kernel: usize, stride: usize, pad: usize) -> Result<(Pool2d, usize, usize)> {
+    fn pool_geom(
+        &self,
+        op: &'static str,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<(Pool2d, usize, usize)> {
         let (n, c, h, w) = nchw(op, self)?;
-        let g = Pool2d { planes: n * c, h, w, kernel: (kernel, kernel), stride: (stride, stride), pad: (pad, pad) };
+        let g = Pool2d {
+            planes: n * c,
+            h,
+            w,
+            kernel: (kernel, kernel),
+            stride: (stride, stride),
+            pad: (pad, pad),
+        };
         g.validate()?;
         Ok((g, n, c))
     }

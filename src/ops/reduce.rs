@@ -8,9 +8,16 @@ use crate::tensor::{DType, Tensor};
 
 fn axis_of(op: &'static str, shape: &[usize], axis: usize) -> Result<Axis> {
     if axis >= shape.len() {
-        return Err(Error::invalid(op, format!("axis {axis} out of range for shape {shape:?}")));
+        return Err(Error::invalid(
+            op,
+            format!("axis {axis} out of range for shape {shape:?}"),
+        ));
     }
-    Ok(Axis { outer: shape[..axis].iter().product(), l: shape[axis], inner: shape[axis + 1..].iter().product() })
+    Ok(Axis {
+        outer: shape[..axis].iter().product(),
+        l: shape[axis],
+        inner: shape[axis + 1..].iter().product(),
+    })
 }
 
 fn kept(shape: &[usize], axis: usize) -> Vec<usize> {
@@ -20,14 +27,22 @@ fn kept(shape: &[usize], axis: usize) -> Vec<usize> {
 }
 
 fn dropped(shape: &[usize], axes: &[usize]) -> Vec<usize> {
-    shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect()
+    shape
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !axes.contains(i))
+        .map(|(_, &d)| d)
+        .collect()
 }
 
 fn reduce_raw(x: &Tensor, op: Reduce, axis: usize) -> Result<Tensor> {
     x.check_dtype("reduce", DType::F32)?;
     let ax = axis_of("reduce", x.shape(), axis)?;
     if ax.l == 0 {
-        return Err(Error::invalid("reduce", format!("cannot reduce an empty axis {axis} of {:?}", x.shape())));
+        return Err(Error::invalid(
+            "reduce",
+            format!("cannot reduce an empty axis {axis} of {:?}", x.shape()),
+        ));
     }
     let out = Tensor::empty(x.gpu(), &kept(x.shape(), axis), DType::F32)?;
     let (xh, oh) = (x.held(), out.held());
@@ -47,10 +62,16 @@ impl Tensor {
             y = reduce_raw(&y, Reduce::Sum, a)?;
         }
         let keep_shape = y.shape().to_vec();
-        let out_shape = if keepdim { keep_shape.clone() } else { dropped(self.shape(), &axes) };
+        let out_shape = if keepdim {
+            keep_shape.clone()
+        } else {
+            dropped(self.shape(), &axes)
+        };
         let y = y.alias(out_shape);
         let in_shape = self.shape().to_vec();
-        Ok(Tensor::record(y, &[self], move |g| Ok(vec![Some(g.reshape(&keep_shape)?.expand(&in_shape)?)])))
+        Ok(Tensor::record(y, &[self], move |g| {
+            Ok(vec![Some(g.reshape(&keep_shape)?.expand(&in_shape)?)])
+        }))
     }
 
     /// Σ of every element, as a one-element tensor of shape [1].
@@ -60,8 +81,15 @@ impl Tensor {
 
     /// Mean over `axes` (all when empty).
     pub fn mean(&self, axes: &[usize], keepdim: bool) -> Result<Tensor> {
-        let count: usize = if axes.is_empty() { self.numel() } else { axes.iter().map(|&a| self.shape().get(a).copied().unwrap_or(1)).product() };
-        self.sum(axes, keepdim)?.mul_scalar(1.0 / count.max(1) as f32)
+        let count: usize = if axes.is_empty() {
+            self.numel()
+        } else {
+            axes.iter()
+                .map(|&a| self.shape().get(a).copied().unwrap_or(1))
+                .product()
+        };
+        self.sum(axes, keepdim)?
+            .mul_scalar(1.0 / count.max(1) as f32)
     }
 
     /// Mean of every element, shape [1].
@@ -80,7 +108,11 @@ impl Tensor {
             let (xh, vh, ih) = (self.held(), vals.held(), idx.held());
             rk::arg_reduce(self.gpu(), argmax, xh.v(), vh.v(), ih.v(), ax)?;
         }
-        let out_shape = if keepdim { shape.clone() } else { dropped(self.shape(), &[axis]) };
+        let out_shape = if keepdim {
+            shape.clone()
+        } else {
+            dropped(self.shape(), &[axis])
+        };
         let (vals, idx) = (vals.alias(out_shape.clone()), idx.alias(out_shape));
         let (saved, in_shape) = (idx.clone(), self.shape().to_vec());
         let vals = Tensor::record(vals, &[self], move |g| {
@@ -111,7 +143,11 @@ impl Tensor {
     pub fn logsumexp(&self, axis: usize, keepdim: bool) -> Result<Tensor> {
         let y = reduce_raw(self, Reduce::LogSumExp, axis)?;
         let k = y.detach();
-        let out_shape = if keepdim { y.shape().to_vec() } else { dropped(self.shape(), &[axis]) };
+        let out_shape = if keepdim {
+            y.shape().to_vec()
+        } else {
+            dropped(self.shape(), &[axis])
+        };
         let keep_shape = y.shape().to_vec();
         let y = y.alias(out_shape);
         let x = self.clone();
@@ -125,7 +161,10 @@ impl Tensor {
         let op = if log { "log_softmax" } else { "softmax" };
         self.check_dtype(op, DType::F32)?;
         if temperature <= 0.0 {
-            return Err(Error::invalid(op, format!("temperature {temperature} must be positive")));
+            return Err(Error::invalid(
+                op,
+                format!("temperature {temperature} must be positive"),
+            ));
         }
         let ax = axis_of(op, self.shape(), axis)?;
         let t = 1.0 / temperature;

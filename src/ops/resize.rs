@@ -13,7 +13,10 @@ impl Tensor {
     pub fn interpolate(&self, size: (usize, usize), mode: Mode) -> Result<Tensor> {
         self.check_dtype("interpolate", DType::F32)?;
         let &[n, c, h, w] = self.shape() else {
-            return Err(Error::invalid("interpolate", format!("expects NCHW input, got {:?}", self.shape())));
+            return Err(Error::invalid(
+                "interpolate",
+                format!("expects NCHW input, got {:?}", self.shape()),
+            ));
         };
         let y = Tensor::empty(self.gpu(), &[n, c, size.0, size.1], DType::F32)?;
         {

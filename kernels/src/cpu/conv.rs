@@ -3,7 +3,11 @@
 use crate::launch::conv::Conv2d;
 
 fn input_pos(g: &Conv2d, o: usize, k: usize, axis: usize) -> Option<usize> {
-    let (s, p, d, lim) = if axis == 0 { (g.stride.0, g.pad.0, g.dilation.0, g.h) } else { (g.stride.1, g.pad.1, g.dilation.1, g.w) };
+    let (s, p, d, lim) = if axis == 0 {
+        (g.stride.0, g.pad.0, g.dilation.0, g.h)
+    } else {
+        (g.stride.1, g.pad.1, g.dilation.1, g.w)
+    };
     let v = (o * s + k * d) as isize - p as isize;
     (v >= 0 && (v as usize) < lim).then_some(v as usize)
 }
@@ -20,9 +24,13 @@ fn each_term(g: &Conv2d, mut f: impl FnMut(usize, usize, usize)) {
                     let yi = ((n * g.cout + co) * ho + oy) * wo + ox;
                     for ci in 0..cin_g {
                         for ky in 0..g.kh {
-                            let Some(iy) = input_pos(g, oy, ky, 0) else { continue };
+                            let Some(iy) = input_pos(g, oy, ky, 0) else {
+                                continue;
+                            };
                             for kx in 0..g.kw {
-                                let Some(ix) = input_pos(g, ox, kx, 1) else { continue };
+                                let Some(ix) = input_pos(g, ox, kx, 1) else {
+                                    continue;
+                                };
                                 let xi = ((n * g.cin + grp * cin_g + ci) * g.h + iy) * g.w + ix;
                                 let wi = ((co * cin_g + ci) * g.kh + ky) * g.kw + kx;
                                 f(yi, xi, wi);
@@ -38,7 +46,9 @@ fn each_term(g: &Conv2d, mut f: impl FnMut(usize, usize, usize)) {
 /// y = conv(x, w) + bias.
 pub fn forward(g: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f64> {
     let hwo = g.ho() * g.wo();
-    let mut y: Vec<f64> = (0..g.n * g.cout * hwo).map(|i| bias.map_or(0.0, |b| b[(i / hwo) % g.cout] as f64)).collect();
+    let mut y: Vec<f64> = (0..g.n * g.cout * hwo)
+        .map(|i| bias.map_or(0.0, |b| b[(i / hwo) % g.cout] as f64))
+        .collect();
     each_term(g, |yi, xi, wi| y[yi] += x[xi] as f64 * w[wi] as f64);
     y
 }

@@ -29,7 +29,11 @@ pub fn gather(src: &[u32], index: &[u32], g: &Gather) -> Vec<u32> {
         .map(|i| {
             let k = index_at(index, g, i);
             let o = i / (g.inner * g.j);
-            if k >= g.l { 0 } else { src[(o * g.l + k) * g.inner + i % g.inner] }
+            if k >= g.l {
+                0
+            } else {
+                src[(o * g.l + k) * g.inner + i % g.inner]
+            }
         })
         .collect()
 }

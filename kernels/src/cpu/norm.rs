@@ -11,7 +11,10 @@ pub fn bn_stats(s: BnShape, x: &[f32], eps: f32) -> Vec<f64> {
     let m = (s.n * s.hw) as f64;
     let mut out = vec![0.0; 2 * s.c];
     for c in 0..s.c {
-        let vals: Vec<f64> = (0..s.n).flat_map(|n| (0..s.hw).map(move |k| (n, k))).map(|(n, k)| x[idx(s, n, c, k)] as f64).collect();
+        let vals: Vec<f64> = (0..s.n)
+            .flat_map(|n| (0..s.hw).map(move |k| (n, k)))
+            .map(|(n, k)| x[idx(s, n, c, k)] as f64)
+            .collect();
         let mean = vals.iter().sum::<f64>() / m;
         let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
         out[c] = mean;
@@ -25,7 +28,8 @@ pub fn bn_apply(s: BnShape, x: &[f32], stats: &[f32], gamma: &[f32], beta: &[f32
     (0..x.len())
         .map(|i| {
             let c = (i / s.hw) % s.c;
-            (x[i] as f64 - stats[c] as f64) * stats[s.c + c] as f64 * gamma[c] as f64 + beta[c] as f64
+            (x[i] as f64 - stats[c] as f64) * stats[s.c + c] as f64 * gamma[c] as f64
+                + beta[c] as f64
         })
         .collect()
 }
@@ -42,7 +46,14 @@ pub fn bn_grad_sums(s: BnShape, g: &[f32], x: &[f32], stats: &[f32]) -> Vec<f64>
 }
 
 /// dx under batch statistics.
-pub fn bn_backward(s: BnShape, g: &[f32], x: &[f32], stats: &[f32], gamma: &[f32], sums: &[f32]) -> Vec<f64> {
+pub fn bn_backward(
+    s: BnShape,
+    g: &[f32],
+    x: &[f32],
+    stats: &[f32],
+    gamma: &[f32],
+    sums: &[f32],
+) -> Vec<f64> {
     let m = (s.n * s.hw) as f64;
     (0..x.len())
         .map(|i| {

@@ -63,11 +63,18 @@ pub fn max_pool2d_backward(g: &Pool2d, dy: &[f32], arg: &[u32]) -> Vec<f64> {
 }
 
 fn bins(inp: usize, out: usize) -> Vec<(usize, usize)> {
-    (0..out).map(|o| (o * inp / out, ((o + 1) * inp).div_ceil(out))).collect()
+    (0..out)
+        .map(|o| (o * inp / out, ((o + 1) * inp).div_ceil(out)))
+        .collect()
 }
 
 /// Adaptive average pooling with torch's bins.
-pub fn adaptive_avg_pool2d(planes: usize, hw: (usize, usize), out: (usize, usize), x: &[f32]) -> Vec<f64> {
+pub fn adaptive_avg_pool2d(
+    planes: usize,
+    hw: (usize, usize),
+    out: (usize, usize),
+    x: &[f32],
+) -> Vec<f64> {
     let (by, bx) = (bins(hw.0, out.0), bins(hw.1, out.1));
     let mut y = Vec::with_capacity(planes * out.0 * out.1);
     for p in 0..planes {
@@ -87,7 +94,12 @@ pub fn adaptive_avg_pool2d(planes: usize, hw: (usize, usize), out: (usize, usize
 }
 
 /// Gradient of adaptive average pooling.
-pub fn adaptive_avg_pool2d_backward(planes: usize, hw: (usize, usize), out: (usize, usize), dy: &[f32]) -> Vec<f64> {
+pub fn adaptive_avg_pool2d_backward(
+    planes: usize,
+    hw: (usize, usize),
+    out: (usize, usize),
+    dy: &[f32],
+) -> Vec<f64> {
     let (by, bx) = (bins(hw.0, out.0), bins(hw.1, out.1));
     let mut dx = vec![0.0; planes * hw.0 * hw.1];
     for p in 0..planes {

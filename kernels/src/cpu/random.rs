@@ -13,5 +13,13 @@ pub fn uniform01(seed: u32, i: u32) -> f32 {
 
 /// The dropout mask: 1/(1−p) where kept, 0 where dropped.
 pub fn bernoulli(n: usize, group: usize, seed: u32, p: f32) -> Vec<f64> {
-    (0..n).map(|i| if uniform01(seed, (i / group) as u32) >= p { 1.0 / (1.0 - p as f64) } else { 0.0 }).collect()
+    (0..n)
+        .map(|i| {
+            if uniform01(seed, (i / group) as u32) >= p {
+                1.0 / (1.0 - p as f64)
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }

@@ -4,7 +4,9 @@ use crate::launch::reduce::{Axis, Reduce};
 
 fn row(x: &[f32], ax: Axis, r: usize) -> Vec<f64> {
     let (o, i) = (r / ax.inner, r % ax.inner);
-    (0..ax.l).map(|k| x[(o * ax.l + k) * ax.inner + i] as f64).collect()
+    (0..ax.l)
+        .map(|k| x[(o * ax.l + k) * ax.inner + i] as f64)
+        .collect()
 }
 
 /// Reduction over the axis.
@@ -64,10 +66,18 @@ pub fn softmax_backward(log: bool, g: &[f32], y: &[f32], ax: Axis, t: f32) -> Ve
     for r in 0..ax.outer * ax.inner {
         let gv = row(g, ax, r);
         let yv = row(y, ax, r);
-        let s: f64 = if log { gv.iter().sum() } else { gv.iter().zip(&yv).map(|(a, b)| a * b).sum() };
+        let s: f64 = if log {
+            gv.iter().sum()
+        } else {
+            gv.iter().zip(&yv).map(|(a, b)| a * b).sum()
+        };
         let (o, i) = (r / ax.inner, r % ax.inner);
         for k in 0..ax.l {
-            let d = if log { gv[k] - yv[k].exp() * s } else { yv[k] * (gv[k] - s) };
+            let d = if log {
+                gv[k] - yv[k].exp() * s
+            } else {
+                yv[k] * (gv[k] - s)
+            };
             out[(o * ax.l + k) * ax.inner + i] = t as f64 * d;
         }
     }

@@ -8,7 +8,11 @@ fn taps(o: usize, inp: usize, out: usize, mode: Mode) -> Vec<(usize, f64)> {
         Mode::Nearest => vec![(((o * inp) / out).min(inp - 1), 1.0)],
         Mode::Bilinear(align) => {
             let s = if align {
-                if out <= 1 { 0.0 } else { o as f64 * (inp - 1) as f64 / (out - 1) as f64 }
+                if out <= 1 {
+                    0.0
+                } else {
+                    o as f64 * (inp - 1) as f64 / (out - 1) as f64
+                }
             } else {
                 ((o as f64 + 0.5) * inp as f64 / out as f64 - 0.5).max(0.0)
             };
@@ -21,7 +25,13 @@ fn taps(o: usize, inp: usize, out: usize, mode: Mode) -> Vec<(usize, f64)> {
 }
 
 /// The resize as a sparse linear map: (output index, input index, weight).
-fn each(planes: usize, hw: (usize, usize), out: (usize, usize), mode: Mode, mut f: impl FnMut(usize, usize, f64)) {
+fn each(
+    planes: usize,
+    hw: (usize, usize),
+    out: (usize, usize),
+    mode: Mode,
+    mut f: impl FnMut(usize, usize, f64),
+) {
     for p in 0..planes {
         for oy in 0..out.0 {
             for ox in 0..out.1 {
@@ -37,14 +47,26 @@ fn each(planes: usize, hw: (usize, usize), out: (usize, usize), mode: Mode, mut 
 }
 
 /// Resized planes.
-pub fn resize(planes: usize, hw: (usize, usize), out: (usize, usize), mode: Mode, x: &[f32]) -> Vec<f64> {
+pub fn resize(
+    planes: usize,
+    hw: (usize, usize),
+    out: (usize, usize),
+    mode: Mode,
+    x: &[f32],
+) -> Vec<f64> {
     let mut y = vec![0.0; planes * out.0 * out.1];
     each(planes, hw, out, mode, |o, i, w| y[o] += w * x[i] as f64);
     y
 }
 
 /// Gradient of the resize.
-pub fn resize_backward(planes: usize, hw: (usize, usize), out: (usize, usize), mode: Mode, dy: &[f32]) -> Vec<f64> {
+pub fn resize_backward(
+    planes: usize,
+    hw: (usize, usize),
+    out: (usize, usize),
+    mode: Mode,
+    dy: &[f32],
+) -> Vec<f64> {
     let mut dx = vec![0.0; planes * hw.0 * hw.1];
     each(planes, hw, out, mode, |o, i, w| dx[i] += w * dy[o] as f64);
     dx

@@ -4,10 +4,10 @@
 use crate::batch::Params;
 use crate::device::{AdapterClass, Gpu};
 use crate::error::{Error, Result};
-use crate::launch::reduce::{reduce, Axis, Reduce};
+use crate::launch::reduce::{Axis, Reduce, reduce};
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{u32_of, View};
+use crate::view::{View, u32_of};
 
 /// Geometry of a 2-D convolution over NCHW input with OIHW weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,28 +39,54 @@ pub struct Conv2d {
 impl Conv2d {
     /// Output height.
     pub fn ho(&self) -> usize {
-        (self.h + 2 * self.pad.0).saturating_sub(self.dilation.0 * (self.kh - 1) + 1) / self.stride.0 + 1
+        (self.h + 2 * self.pad.0).saturating_sub(self.dilation.0 * (self.kh - 1) + 1)
+            / self.stride.0
+            + 1
     }
 
     /// Output width.
     pub fn wo(&self) -> usize {
-        (self.w + 2 * self.pad.1).saturating_sub(self.dilation.1 * (self.kw - 1) + 1) / self.stride.1 + 1
+        (self.w + 2 * self.pad.1).saturating_sub(self.dilation.1 * (self.kw - 1) + 1)
+            / self.stride.1
+            + 1
     }
 
     /// Checks the geometry, naming the problem.
     pub fn validate(&self) -> Result<()> {
         let op = "conv2d";
         if self.groups == 0 || self.cin % self.groups != 0 || self.cout % self.groups != 0 {
-            return Err(Error::invalid(op, format!("groups {} must divide cin {} and cout {}", self.groups, self.cin, self.cout)));
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "groups {} must divide cin {} and cout {}",
+                    self.groups, self.cin, self.cout
+                ),
+            ));
         }
-        if self.stride.0 == 0 || self.stride.1 == 0 || self.dilation.0 == 0 || self.dilation.1 == 0 || self.kh == 0 || self.kw == 0 {
-            return Err(Error::invalid(op, "stride, dilation and kernel size must be positive"));
+        if self.stride.0 == 0
+            || self.stride.1 == 0
+            || self.dilation.0 == 0
+            || self.dilation.1 == 0
+            || self.kh == 0
+            || self.kw == 0
+        {
+            return Err(Error::invalid(
+                op,
+                "stride, dilation and kernel size must be positive",
+            ));
         }
-        let (eh, ew) = (self.dilation.0 * (self.kh - 1) + 1, self.dilation.1 * (self.kw - 1) + 1);
+        let (eh, ew) = (
+            self.dilation.0 * (self.kh - 1) + 1,
+            self.dilation.1 * (self.kw - 1) + 1,
+        );
         if self.h + 2 * self.pad.0 < eh || self.w + 2 * self.pad.1 < ew {
             return Err(Error::invalid(
                 op,
-                format!("a {eh}×{ew} dilated kernel does not fit the padded {}×{} input", self.h + 2 * self.pad.0, self.w + 2 * self.pad.1),
+                format!(
+                    "a {eh}×{ew} dilated kernel does not fit the padded {}×{} input",
+                    self.h + 2 * self.pad.0,
+                    self.w + 2 * self.pad.1
+                ),
             ));
         }
         Ok(())
@@ -68,14 +94,41 @@ impl Conv2d {
 
     /// Multiply-adds of the forward pass.
     pub fn macs(&self) -> u64 {
-        (self.n * self.cout * self.ho() * self.wo() * (self.cin / self.groups) * self.kh * self.kw) as u64
+        (self.n * self.cout * self.ho() * self.wo() * (self.cin / self.groups) * self.kh * self.kw)
+            as u64
     }
 
-    fn params(&self, tiles_c: usize, tiles_p: usize, has_bias: bool, splits: usize, split_len: usize) -> Result<Params> {
+    fn params(
+        &self,
+        tiles_c: usize,
+        tiles_p: usize,
+        has_bias: bool,
+        splits: usize,
+        split_len: usize,
+    ) -> Result<Params> {
         let op = "conv2d";
         let w = [
-            self.n, self.cin, self.h, self.w, self.cout, self.ho(), self.wo(), self.kh, self.kw, self.stride.0, self.stride.1, self.pad.0,
-            self.pad.1, self.dilation.0, self.dilation.1, self.groups, has_bias as usize, tiles_c, tiles_p, splits, split_len,
+            self.n,
+            self.cin,
+            self.h,
+            self.w,
+            self.cout,
+            self.ho(),
+            self.wo(),
+            self.kh,
+            self.kw,
+            self.stride.0,
+            self.stride.1,
+            self.pad.0,
+            self.pad.1,
+            self.dilation.0,
+            self.dilation.1,
+            self.groups,
+            has_bias as usize,
+            tiles_c,
+            tiles_p,
+            splits,
+            split_len,
         ];
         let mut p = Params::new(&[]);
         for (i, v) in w.iter().enumerate() {
@@ -91,18 +144,39 @@ impl Conv2d {
 }
 
 /// y = conv(x, w) + bias.
-pub fn conv2d_forward(gpu: &Gpu, g: &Conv2d, x: View, w: View, bias: Option<View>, y: View) -> Result<()> {
+pub fn conv2d_forward(
+    gpu: &Gpu,
+    g: &Conv2d,
+    x: View,
+    w: View,
+    bias: Option<View>,
+    y: View,
+) -> Result<()> {
     g.validate()?;
     let hwo = g.ho() * g.wo();
     y.need("conv2d", "output", g.n * g.cout * hwo)?;
     x.need("conv2d", "input", g.n * g.cin * g.h * g.w)?;
-    w.need("conv2d", "weight", g.cout * (g.cin / g.groups) * g.kh * g.kw)?;
+    w.need(
+        "conv2d",
+        "weight",
+        g.cout * (g.cin / g.groups) * g.kh * g.kw,
+    )?;
     let t = if g.wide(g.cout / g.groups) { 8 } else { 1 };
     let (tc, tp) = (g.cout.div_ceil(t), hwo.div_ceil(8));
-    let entry = if t == 8 { "conv2d_fwd_t8" } else { "conv2d_fwd_t1" };
+    let entry = if t == 8 {
+        "conv2d_fwd_t8"
+    } else {
+        "conv2d_fwd_t1"
+    };
     let p = g.params(tc, tp, bias.is_some(), 1, 0)?;
     let b = bias.unwrap_or(w);
-    gpu.launch("conv2d", Kernel::new(Shader::Conv, entry), &p, &[x.read(1), w.read(2), b.read(3), y.write(4)], (g.n * tc * tp) as u64)
+    gpu.launch(
+        "conv2d",
+        Kernel::new(Shader::Conv, entry),
+        &p,
+        &[x.read(1), w.read(2), b.read(3), y.write(4)],
+        (g.n * tc * tp) as u64,
+    )
 }
 
 /// dx = convᵀ(dy, w): the input gradient.
@@ -112,9 +186,19 @@ pub fn conv2d_backward_data(gpu: &Gpu, g: &Conv2d, dy: View, w: View, dx: View) 
     dx.need("conv2d_backward_data", "input gradient", g.n * g.cin * hw)?;
     let t = if g.wide(g.cin / g.groups) { 8 } else { 1 };
     let (tc, tp) = (g.cin.div_ceil(t), hw.div_ceil(8));
-    let entry = if t == 8 { "conv2d_bwd_data_t8" } else { "conv2d_bwd_data_t1" };
+    let entry = if t == 8 {
+        "conv2d_bwd_data_t8"
+    } else {
+        "conv2d_bwd_data_t1"
+    };
     let p = g.params(tc, tp, false, 1, 0)?;
-    gpu.launch("conv2d_backward_data", Kernel::new(Shader::Conv, entry), &p, &[dy.read(1), w.read(2), dx.write(4)], (g.n * tc * tp) as u64)
+    gpu.launch(
+        "conv2d_backward_data",
+        Kernel::new(Shader::Conv, entry),
+        &p,
+        &[dy.read(1), w.read(2), dx.write(4)],
+        (g.n * tc * tp) as u64,
+    )
 }
 
 /// dw = Σ over batch and positions of dy ⊗ im2col(x): the weight gradient.
@@ -132,15 +216,41 @@ pub fn conv2d_backward_weight(gpu: &Gpu, g: &Conv2d, x: View, dy: View, dw: View
     };
     let splits = target.div_ceil(tc * tr).clamp(1, (positions / 256).max(1));
     let split_len = positions.div_ceil(splits);
-    let entry = if t == 8 { "conv2d_bwd_weight_t8" } else { "conv2d_bwd_weight_t1" };
+    let entry = if t == 8 {
+        "conv2d_bwd_weight_t8"
+    } else {
+        "conv2d_bwd_weight_t1"
+    };
     let p = g.params(tc, tr, false, splits, split_len)?;
     let k = Kernel::new(Shader::Conv, entry);
     let threads = (splits * tc * tr) as u64;
     if splits == 1 {
-        return gpu.launch("conv2d_backward_weight", k, &p, &[x.read(1), dy.read(2), dw.write(4)], threads);
+        return gpu.launch(
+            "conv2d_backward_weight",
+            k,
+            &p,
+            &[x.read(1), dy.read(2), dw.write(4)],
+            threads,
+        );
     }
     let part = gpu.alloc((splits * g.cout * r * 4) as u64)?;
     let pv = View::new(&part, splits * g.cout * r);
-    gpu.launch("conv2d_backward_weight", k, &p, &[x.read(1), dy.read(2), pv.write(4)], threads)?;
-    reduce(gpu, Reduce::Sum, pv, dw, Axis { outer: 1, l: splits, inner: g.cout * r })
+    gpu.launch(
+        "conv2d_backward_weight",
+        k,
+        &p,
+        &[x.read(1), dy.read(2), pv.write(4)],
+        threads,
+    )?;
+    reduce(
+        gpu,
+        Reduce::Sum,
+        pv,
+        dw,
+        Axis {
+            outer: 1,
+            l: splits,
+            inner: g.cout * r,
+        },
+    )
 }

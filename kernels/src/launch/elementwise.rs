@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{u32_of, View, MAX_RANK};
+use crate::view::{MAX_RANK, View, u32_of};
 
 /// Unary maps; `alpha`/`beta` are the scalar operands where one applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +112,10 @@ pub struct Broadcast {
 fn bcast_params(op: &'static str, bc: &Broadcast) -> Result<(Params, usize)> {
     let rank = bc.shape.len();
     if rank > MAX_RANK {
-        return Err(Error::invalid(op, format!("rank {rank} exceeds the supported {MAX_RANK}")));
+        return Err(Error::invalid(
+            op,
+            format!("rank {rank} exceeds the supported {MAX_RANK}"),
+        ));
     }
     let n: usize = bc.shape.iter().product();
     let mut p = Params::new(&[u32_of(op, n)?, rank as u32]);
@@ -121,7 +124,10 @@ fn bcast_params(op: &'static str, bc: &Broadcast) -> Result<(Params, usize)> {
     }
     for (k, st) in bc.strides.iter().enumerate() {
         if st.len() != rank {
-            return Err(Error::invalid(op, format!("operand {k} has {} strides for rank {rank}", st.len())));
+            return Err(Error::invalid(
+                op,
+                format!("operand {k} has {} strides for rank {rank}", st.len()),
+            ));
         }
         for (i, &s) in st.iter().enumerate() {
             p = p.u(8 + 6 * k + i, u32_of(op, s)?);
@@ -135,16 +141,36 @@ pub fn unary(gpu: &Gpu, op: Unary, x: View, out: View, alpha: f32, beta: f32) ->
     let n = out.len;
     x.need("unary", "input", n)?;
     let p = Params::new(&[u32_of("unary", n)?]).f(1, alpha).f(2, beta);
-    gpu.launch("unary", Kernel::with_op(Shader::Elementwise, "unary", op as u32), &p, &[x.read(1), out.write(2)], n as u64)
+    gpu.launch(
+        "unary",
+        Kernel::with_op(Shader::Elementwise, "unary", op as u32),
+        &p,
+        &[x.read(1), out.write(2)],
+        n as u64,
+    )
 }
 
 /// out = op(a, b) under broadcasting.
-pub fn binary(gpu: &Gpu, op: Binary, a: View, b: View, out: View, bc: &Broadcast, alpha: f32) -> Result<()> {
+pub fn binary(
+    gpu: &Gpu,
+    op: Binary,
+    a: View,
+    b: View,
+    out: View,
+    bc: &Broadcast,
+    alpha: f32,
+) -> Result<()> {
     let (p, n) = bcast_params("binary", bc)?;
     out.need("binary", "output", n)?;
     let p = p.f(20, alpha);
     let k = Kernel::with_op(Shader::Elementwise, "binary", op as u32);
-    gpu.launch("binary", k, &p, &[a.read(1), out.write(2), b.read(3)], n as u64)
+    gpu.launch(
+        "binary",
+        k,
+        &p,
+        &[a.read(1), out.write(2), b.read(3)],
+        n as u64,
+    )
 }
 
 /// out = cond != 0 ? a : b under broadcasting (strides ordered a, b, cond).
@@ -152,7 +178,13 @@ pub fn select(gpu: &Gpu, cond: View, a: View, b: View, out: View, bc: &Broadcast
     let (p, n) = bcast_params("where", bc)?;
     out.need("where", "output", n)?;
     let k = Kernel::new(Shader::Elementwise, "select_where");
-    gpu.launch("where", k, &p, &[a.read(1), out.write(2), b.read(3), cond.read(4)], n as u64)
+    gpu.launch(
+        "where",
+        k,
+        &p,
+        &[a.read(1), out.write(2), b.read(3), cond.read(4)],
+        n as u64,
+    )
 }
 
 /// acc = alpha·acc + beta·src, in place.
@@ -160,5 +192,11 @@ pub fn axpby_inplace(gpu: &Gpu, acc: View, src: View, alpha: f32, beta: f32) -> 
     let n = acc.len;
     src.need("axpby", "source", n)?;
     let p = Params::new(&[u32_of("axpby", n)?]).f(1, alpha).f(2, beta);
-    gpu.launch("axpby", Kernel::new(Shader::Elementwise, "axpby_inplace"), &p, &[acc.write(5), src.read(6)], n as u64)
+    gpu.launch(
+        "axpby",
+        Kernel::new(Shader::Elementwise, "axpby_inplace"),
+        &p,
+        &[acc.write(5), src.read(6)],
+        n as u64,
+    )
 }

@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{u32_of, View, MAX_RANK};
+use crate::view::{MAX_RANK, View, u32_of};
 
 /// A copy over an iteration shape, reading and writing through signed strides.
 #[derive(Clone, Debug)]
@@ -23,29 +23,50 @@ pub struct Strided {
 }
 
 fn i32_of(v: i64) -> Result<i32> {
-    i32::try_from(v).map_err(|_| Error::Limit { op: "strided_copy", msg: format!("offset {v} exceeds 32-bit indexing") })
+    i32::try_from(v).map_err(|_| Error::Limit {
+        op: "strided_copy",
+        msg: format!("offset {v} exceeds 32-bit indexing"),
+    })
 }
 
 /// dst[dst_offset + Σ i·dst_stride] = src[src_offset + Σ i·src_stride].
 pub fn strided_copy(gpu: &Gpu, src: View, dst: View, s: &Strided) -> Result<()> {
     let rank = s.shape.len();
     if rank > MAX_RANK || s.src_strides.len() != rank || s.dst_strides.len() != rank {
-        return Err(Error::invalid("strided_copy", format!("rank {rank} with mismatched strides or above {MAX_RANK}")));
+        return Err(Error::invalid(
+            "strided_copy",
+            format!("rank {rank} with mismatched strides or above {MAX_RANK}"),
+        ));
     }
     let n: usize = s.shape.iter().product();
     let mut p = Params::new(&[u32_of("strided_copy", n)?, rank as u32])
         .i(2, i32_of(s.src_offset)?)
         .i(3, i32_of(s.dst_offset)?);
     for i in 0..rank {
-        p = p.u(4 + i, u32_of("strided_copy", s.shape[i])?).i(10 + i, i32_of(s.src_strides[i])?).i(16 + i, i32_of(s.dst_strides[i])?);
+        p = p
+            .u(4 + i, u32_of("strided_copy", s.shape[i])?)
+            .i(10 + i, i32_of(s.src_strides[i])?)
+            .i(16 + i, i32_of(s.dst_strides[i])?);
     }
-    gpu.launch("strided_copy", Kernel::new(Shader::Layout, "strided_copy"), &p, &[src.read(1), dst.write(2)], n as u64)
+    gpu.launch(
+        "strided_copy",
+        Kernel::new(Shader::Layout, "strided_copy"),
+        &p,
+        &[src.read(1), dst.write(2)],
+        n as u64,
+    )
 }
 
 /// Fills `dst` with a 32-bit pattern (f32::to_bits for floats).
 pub fn fill(gpu: &Gpu, dst: View, bits: u32) -> Result<()> {
     let p = Params::new(&[u32_of("fill", dst.len)?, bits]);
-    gpu.launch("fill", Kernel::new(Shader::Layout, "fill"), &p, &[dst.write(2)], dst.len as u64)
+    gpu.launch(
+        "fill",
+        Kernel::new(Shader::Layout, "fill"),
+        &p,
+        &[dst.write(2)],
+        dst.len as u64,
+    )
 }
 
 /// Geometry of gather/scatter: the source is [outer, l, inner], the index
@@ -82,12 +103,24 @@ impl Gather {
 pub fn gather(gpu: &Gpu, src: View, index: View, dst: View, g: &Gather) -> Result<()> {
     let (p, n) = g.params("gather")?;
     dst.need("gather", "output", n)?;
-    gpu.launch("gather", Kernel::new(Shader::Layout, "gather"), &p, &[src.read(1), dst.write(2), index.read(3)], n as u64)
+    gpu.launch(
+        "gather",
+        Kernel::new(Shader::Layout, "gather"),
+        &p,
+        &[src.read(1), dst.write(2), index.read(3)],
+        n as u64,
+    )
 }
 
 /// acc[o, index, i] += val[o, j, i] (compare-exchange float adds).
 pub fn scatter_add(gpu: &Gpu, acc: View, index: View, val: View, g: &Gather) -> Result<()> {
     let (p, n) = g.params("scatter_add")?;
     val.need("scatter_add", "values", n)?;
-    gpu.launch("scatter_add", Kernel::new(Shader::Layout, "scatter_add"), &p, &[index.read(3), acc.write(4), val.read(5)], n as u64)
+    gpu.launch(
+        "scatter_add",
+        Kernel::new(Shader::Layout, "scatter_add"),
+        &p,
+        &[index.read(3), acc.write(4), val.read(5)],
+        n as u64,
+    )
 }

@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::Result;
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{u32_of, View};
+use crate::view::{View, u32_of};
 
 /// Shape of a batched product C[b] (m×n) = A[b] (m×k) · B[b] (k×n).
 #[derive(Clone, Copy, Debug)]
@@ -43,8 +43,21 @@ pub fn matmul(gpu: &Gpu, a: View, b: View, c: View, s: MatmulShape) -> Result<()
         u32_of(op, tn)?,
     ]);
     if s.k == 0 {
-        return crate::launch::layout::fill(gpu, View { len: s.batch * s.m * s.n, ..c }, 0);
+        return crate::launch::layout::fill(
+            gpu,
+            View {
+                len: s.batch * s.m * s.n,
+                ..c
+            },
+            0,
+        );
     }
     let threads = (s.batch * tm * tn) as u64;
-    gpu.launch(op, Kernel::new(Shader::Matmul, "matmul"), &p, &[a.read(1), b.read(2), c.write(3)], threads)
+    gpu.launch(
+        op,
+        Kernel::new(Shader::Matmul, "matmul"),
+        &p,
+        &[a.read(1), b.read(2), c.write(3)],
+        threads,
+    )
 }

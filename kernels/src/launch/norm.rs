@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::Result;
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{u32_of, View};
+use crate::view::{View, u32_of};
 
 /// Layout of a batch-norm operand: [n, c, hw].
 #[derive(Clone, Copy, Debug)]
@@ -21,7 +21,13 @@ pub struct BnShape {
 impl BnShape {
     fn params(&self, op: &'static str, eps: f32) -> Result<Params> {
         let total = self.n * self.c * self.hw;
-        Ok(Params::new(&[u32_of(op, self.c)?, u32_of(op, self.n)?, u32_of(op, self.hw)?]).f(3, eps).u(4, u32_of(op, total)?))
+        Ok(Params::new(&[
+            u32_of(op, self.c)?,
+            u32_of(op, self.n)?,
+            u32_of(op, self.hw)?,
+        ])
+        .f(3, eps)
+        .u(4, u32_of(op, total)?))
     }
 }
 
@@ -29,26 +35,87 @@ impl BnShape {
 pub fn bn_stats(gpu: &Gpu, s: BnShape, x: View, stats: View, eps: f32) -> Result<()> {
     stats.need("batch_norm", "stats", 2 * s.c)?;
     let p = s.params("batch_norm", eps)?;
-    gpu.launch("batch_norm", Kernel::new(Shader::Norm, "bn_stats"), &p, &[x.read(1), stats.write(2)], s.c as u64)
+    gpu.launch(
+        "batch_norm",
+        Kernel::new(Shader::Norm, "bn_stats"),
+        &p,
+        &[x.read(1), stats.write(2)],
+        s.c as u64,
+    )
 }
 
 /// y = (x − mean)·inv_std·gamma + beta with stats laid out as [mean, inv_std].
-pub fn bn_apply(gpu: &Gpu, s: BnShape, x: View, stats: View, gamma: View, beta: View, y: View) -> Result<()> {
+pub fn bn_apply(
+    gpu: &Gpu,
+    s: BnShape,
+    x: View,
+    stats: View,
+    gamma: View,
+    beta: View,
+    y: View,
+) -> Result<()> {
     let p = s.params("batch_norm", 0.0)?;
-    let binds = [x.read(1), stats.read(3), gamma.read(4), beta.read(5), y.write(7)];
-    gpu.launch("batch_norm", Kernel::new(Shader::Norm, "bn_apply"), &p, &binds, (s.n * s.c * s.hw) as u64)
+    let binds = [
+        x.read(1),
+        stats.read(3),
+        gamma.read(4),
+        beta.read(5),
+        y.write(7),
+    ];
+    gpu.launch(
+        "batch_norm",
+        Kernel::new(Shader::Norm, "bn_apply"),
+        &p,
+        &binds,
+        (s.n * s.c * s.hw) as u64,
+    )
 }
 
 /// sums = [Σg (C), Σg·x̂ (C)]: the beta and gamma gradients.
-pub fn bn_grad_sums(gpu: &Gpu, s: BnShape, g: View, x: View, stats: View, sums: View) -> Result<()> {
+pub fn bn_grad_sums(
+    gpu: &Gpu,
+    s: BnShape,
+    g: View,
+    x: View,
+    stats: View,
+    sums: View,
+) -> Result<()> {
     let p = s.params("batch_norm_backward", 0.0)?;
     let binds = [x.read(1), sums.write(2), stats.read(3), g.read(6)];
-    gpu.launch("batch_norm_backward", Kernel::new(Shader::Norm, "bn_grad_sums"), &p, &binds, s.c as u64)
+    gpu.launch(
+        "batch_norm_backward",
+        Kernel::new(Shader::Norm, "bn_grad_sums"),
+        &p,
+        &binds,
+        s.c as u64,
+    )
 }
 
 /// dx under batch statistics, from g, x, stats, gamma and the sums.
-pub fn bn_backward(gpu: &Gpu, s: BnShape, g: View, x: View, stats: View, gamma: View, sums: View, dx: View) -> Result<()> {
+pub fn bn_backward(
+    gpu: &Gpu,
+    s: BnShape,
+    g: View,
+    x: View,
+    stats: View,
+    gamma: View,
+    sums: View,
+    dx: View,
+) -> Result<()> {
     let p = s.params("batch_norm_backward", 0.0)?;
-    let binds = [x.read(1), stats.read(3), gamma.read(4), sums.read(5), g.read(6), dx.write(7)];
-    gpu.launch("batch_norm_backward", Kernel::new(Shader::Norm, "bn_backward"), &p, &binds, (s.n * s.c * s.hw) as u64)
+    let binds = [
+        x.read(1),
+        stats.read(3),
+        gamma.read(4),
+        sums.read(5),
+        g.read(6),
+        dx.write(7),
+    ];
+    gpu.launch(
+        "batch_norm_backward",
+        Kernel::new(Shader::Norm, "bn_backward"),
+        &p,
+        &binds,
+        (s.n * s.c * s.hw) as u64,
+    )
 }

@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::Result;
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{u32_of, View};
+use crate::view::{View, u32_of};
 
 /// Hyper-parameters of one SGD step (torch semantics).
 #[derive(Clone, Copy, Debug)]
@@ -34,7 +34,13 @@ pub fn sgd(gpu: &Gpu, p: View, g: View, m: View, s: SgdStep) -> Result<()> {
         .f(4, s.weight_decay)
         .u(5, s.nesterov as u32)
         .u(6, s.first as u32);
-    gpu.launch("sgd", Kernel::new(Shader::Optim, "sgd"), &prm, &[p.write(1), g.read(2), m.write(3)], n as u64)
+    gpu.launch(
+        "sgd",
+        Kernel::new(Shader::Optim, "sgd"),
+        &prm,
+        &[p.write(1), g.read(2), m.write(3)],
+        n as u64,
+    )
 }
 
 /// Hyper-parameters of one AdamW step.
@@ -66,5 +72,11 @@ pub fn adamw(gpu: &Gpu, p: View, g: View, m: View, v: View, s: AdamWStep) -> Res
         .f(5, s.weight_decay)
         .f(6, 1.0 - s.beta1.powi(t))
         .f(7, 1.0 - s.beta2.powi(t));
-    gpu.launch("adamw", Kernel::new(Shader::Optim, "adamw"), &prm, &[p.write(1), g.read(2), m.write(3), v.write(4)], n as u64)
+    gpu.launch(
+        "adamw",
+        Kernel::new(Shader::Optim, "adamw"),
+        &prm,
+        &[p.write(1), g.read(2), m.write(3), v.write(4)],
+        n as u64,
+    )
 }

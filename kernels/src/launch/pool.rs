@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{u32_of, View};
+use crate::view::{View, u32_of};
 
 /// Geometry of a pooling window over `planes` (= N·C) planes of h×w.
 #[derive(Clone, Copy, Debug)]
@@ -38,20 +38,44 @@ impl Pool2d {
     /// Checks the geometry.
     pub fn validate(&self) -> Result<()> {
         if self.kernel.0 == 0 || self.kernel.1 == 0 || self.stride.0 == 0 || self.stride.1 == 0 {
-            return Err(Error::invalid("pool2d", "kernel and stride must be positive"));
+            return Err(Error::invalid(
+                "pool2d",
+                "kernel and stride must be positive",
+            ));
         }
         if self.h + 2 * self.pad.0 < self.kernel.0 || self.w + 2 * self.pad.1 < self.kernel.1 {
-            return Err(Error::invalid("pool2d", format!("window {:?} larger than the padded {}×{} input", self.kernel, self.h, self.w)));
+            return Err(Error::invalid(
+                "pool2d",
+                format!(
+                    "window {:?} larger than the padded {}×{} input",
+                    self.kernel, self.h, self.w
+                ),
+            ));
         }
         if self.pad.0 * 2 > self.kernel.0 || self.pad.1 * 2 > self.kernel.1 {
-            return Err(Error::invalid("pool2d", "padding must be at most half the window"));
+            return Err(Error::invalid(
+                "pool2d",
+                "padding must be at most half the window",
+            ));
         }
         Ok(())
     }
 
     fn params(&self, n: usize) -> Result<Params> {
         let op = "pool2d";
-        let v = [n, self.h, self.w, self.ho(), self.wo(), self.kernel.0, self.kernel.1, self.stride.0, self.stride.1, self.pad.0, self.pad.1];
+        let v = [
+            n,
+            self.h,
+            self.w,
+            self.ho(),
+            self.wo(),
+            self.kernel.0,
+            self.kernel.1,
+            self.stride.0,
+            self.stride.1,
+            self.pad.0,
+            self.pad.1,
+        ];
         let mut p = Params::new(&[]);
         for (i, x) in v.iter().enumerate() {
             p = p.u(i, u32_of(op, *x)?);
@@ -64,45 +88,107 @@ impl Pool2d {
 pub fn avg_pool2d(gpu: &Gpu, g: &Pool2d, x: View, y: View) -> Result<()> {
     g.validate()?;
     let n = g.planes * g.ho() * g.wo();
-    gpu.launch("avg_pool2d", Kernel::new(Shader::Pool, "avg_pool2d"), &g.params(n)?, &[x.read(1), y.write(2)], n as u64)
+    gpu.launch(
+        "avg_pool2d",
+        Kernel::new(Shader::Pool, "avg_pool2d"),
+        &g.params(n)?,
+        &[x.read(1), y.write(2)],
+        n as u64,
+    )
 }
 
 /// Max pooling; `arg` receives the within-plane index of each maximum.
 pub fn max_pool2d(gpu: &Gpu, g: &Pool2d, x: View, y: View, arg: View) -> Result<()> {
     g.validate()?;
     let n = g.planes * g.ho() * g.wo();
-    gpu.launch("max_pool2d", Kernel::new(Shader::Pool, "max_pool2d"), &g.params(n)?, &[x.read(1), y.write(2), arg.write(3)], n as u64)
+    gpu.launch(
+        "max_pool2d",
+        Kernel::new(Shader::Pool, "max_pool2d"),
+        &g.params(n)?,
+        &[x.read(1), y.write(2), arg.write(3)],
+        n as u64,
+    )
 }
 
 /// Gradient of average pooling.
 pub fn avg_pool2d_backward(gpu: &Gpu, g: &Pool2d, dy: View, dx: View) -> Result<()> {
     let n = g.planes * g.ho() * g.wo();
     let k = Kernel::new(Shader::Pool, "avg_pool2d_backward");
-    gpu.launch("avg_pool2d_backward", k, &g.params(n)?, &[dy.read(1), dx.write(2)], (g.planes * g.h * g.w) as u64)
+    gpu.launch(
+        "avg_pool2d_backward",
+        k,
+        &g.params(n)?,
+        &[dy.read(1), dx.write(2)],
+        (g.planes * g.h * g.w) as u64,
+    )
 }
 
 /// Gradient of max pooling, routed through the saved indices.
 pub fn max_pool2d_backward(gpu: &Gpu, g: &Pool2d, dy: View, arg: View, dx: View) -> Result<()> {
     let n = g.planes * g.ho() * g.wo();
     let k = Kernel::new(Shader::Pool, "max_pool2d_backward");
-    gpu.launch("max_pool2d_backward", k, &g.params(n)?, &[dy.read(1), dx.write(2), arg.read(4)], (g.planes * g.h * g.w) as u64)
+    gpu.launch(
+        "max_pool2d_backward",
+        k,
+        &g.params(n)?,
+        &[dy.read(1), dx.write(2), arg.read(4)],
+        (g.planes * g.h * g.w) as u64,
+    )
 }
 
 /// Adaptive average pooling of `planes` h×w planes to ho×wo (torch's bins).
-pub fn adaptive_avg_pool2d(gpu: &Gpu, planes: usize, hw: (usize, usize), out: (usize, usize), x: View, y: View) -> Result<()> {
+pub fn adaptive_avg_pool2d(
+    gpu: &Gpu,
+    planes: usize,
+    hw: (usize, usize),
+    out: (usize, usize),
+    x: View,
+    y: View,
+) -> Result<()> {
     let op = "adaptive_avg_pool2d";
     if out.0 == 0 || out.1 == 0 {
         return Err(Error::invalid(op, "output size must be positive"));
     }
     let n = planes * out.0 * out.1;
-    let p = Params::new(&[u32_of(op, n)?, hw.0 as u32, hw.1 as u32, out.0 as u32, out.1 as u32]);
-    gpu.launch(op, Kernel::new(Shader::Pool, "adaptive_avg"), &p, &[x.read(1), y.write(2)], n as u64)
+    let p = Params::new(&[
+        u32_of(op, n)?,
+        hw.0 as u32,
+        hw.1 as u32,
+        out.0 as u32,
+        out.1 as u32,
+    ]);
+    gpu.launch(
+        op,
+        Kernel::new(Shader::Pool, "adaptive_avg"),
+        &p,
+        &[x.read(1), y.write(2)],
+        n as u64,
+    )
 }
 
 /// Gradient of adaptive average pooling.
-pub fn adaptive_avg_pool2d_backward(gpu: &Gpu, planes: usize, hw: (usize, usize), out: (usize, usize), dy: View, dx: View) -> Result<()> {
+pub fn adaptive_avg_pool2d_backward(
+    gpu: &Gpu,
+    planes: usize,
+    hw: (usize, usize),
+    out: (usize, usize),
+    dy: View,
+    dx: View,
+) -> Result<()> {
     let op = "adaptive_avg_pool2d_backward";
     let n = planes * hw.0 * hw.1;
-    let p = Params::new(&[u32_of(op, n)?, hw.0 as u32, hw.1 as u32, out.0 as u32, out.1 as u32]);
-    gpu.launch(op, Kernel::new(Shader::Pool, "adaptive_avg_backward"), &p, &[dy.read(1), dx.write(2)], n as u64)
+    let p = Params::new(&[
+        u32_of(op, n)?,
+        hw.0 as u32,
+        hw.1 as u32,
+        out.0 as u32,
+        out.1 as u32,
+    ]);
+    gpu.launch(
+        op,
+        Kernel::new(Shader::Pool, "adaptive_avg_backward"),
+        &p,
+        &[dy.read(1), dx.write(2)],
+        n as u64,
+    )
 }

@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::Result;
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{u32_of, View};
+use crate::view::{View, u32_of};
 
 /// Axis reductions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +36,12 @@ pub struct Axis {
 
 impl Axis {
     fn params(&self, op: &'static str, t: f32) -> Result<Params> {
-        Ok(Params::new(&[u32_of(op, self.outer * self.inner)?, u32_of(op, self.l)?, u32_of(op, self.inner)?]).f(3, t))
+        Ok(Params::new(&[
+            u32_of(op, self.outer * self.inner)?,
+            u32_of(op, self.l)?,
+            u32_of(op, self.inner)?,
+        ])
+        .f(3, t))
     }
 }
 
@@ -46,31 +51,77 @@ pub fn reduce(gpu: &Gpu, op: Reduce, x: View, out: View, ax: Axis) -> Result<()>
     x.need("reduce", "input", n * ax.l)?;
     out.need("reduce", "output", n)?;
     let k = Kernel::with_op(Shader::Reduce, "reduce", op as u32);
-    gpu.launch("reduce", k, &ax.params("reduce", 1.0)?, &[x.read(1), out.write(2)], n as u64)
+    gpu.launch(
+        "reduce",
+        k,
+        &ax.params("reduce", 1.0)?,
+        &[x.read(1), out.write(2)],
+        n as u64,
+    )
 }
 
 /// Values and indices of the max (argmax) or min over the axis.
-pub fn arg_reduce(gpu: &Gpu, argmax: bool, x: View, values: View, index: View, ax: Axis) -> Result<()> {
+pub fn arg_reduce(
+    gpu: &Gpu,
+    argmax: bool,
+    x: View,
+    values: View,
+    index: View,
+    ax: Axis,
+) -> Result<()> {
     let n = ax.outer * ax.inner;
     x.need("arg_reduce", "input", n * ax.l)?;
     let k = Kernel::with_op(Shader::Reduce, "arg_reduce", if argmax { 0 } else { 1 });
-    gpu.launch("arg_reduce", k, &ax.params("arg_reduce", 1.0)?, &[x.read(1), values.write(2), index.write(3)], n as u64)
+    gpu.launch(
+        "arg_reduce",
+        k,
+        &ax.params("arg_reduce", 1.0)?,
+        &[x.read(1), values.write(2), index.write(3)],
+        n as u64,
+    )
 }
 
 /// softmax (or log_softmax) of x·inv_temperature along the axis.
-pub fn softmax(gpu: &Gpu, log: bool, x: View, out: View, ax: Axis, inv_temperature: f32) -> Result<()> {
+pub fn softmax(
+    gpu: &Gpu,
+    log: bool,
+    x: View,
+    out: View,
+    ax: Axis,
+    inv_temperature: f32,
+) -> Result<()> {
     let n = ax.outer * ax.inner;
     x.need("softmax", "input", n * ax.l)?;
     let k = Kernel::with_op(Shader::Reduce, "softmax", log as u32);
-    gpu.launch("softmax", k, &ax.params("softmax", inv_temperature)?, &[x.read(1), out.write(2)], n as u64)
+    gpu.launch(
+        "softmax",
+        k,
+        &ax.params("softmax", inv_temperature)?,
+        &[x.read(1), out.write(2)],
+        n as u64,
+    )
 }
 
 /// Gradient of softmax/log_softmax from the incoming gradient g and the output y.
-pub fn softmax_backward(gpu: &Gpu, log: bool, g: View, y: View, out: View, ax: Axis, inv_temperature: f32) -> Result<()> {
+pub fn softmax_backward(
+    gpu: &Gpu,
+    log: bool,
+    g: View,
+    y: View,
+    out: View,
+    ax: Axis,
+    inv_temperature: f32,
+) -> Result<()> {
     let n = ax.outer * ax.inner;
     g.need("softmax_backward", "gradient", n * ax.l)?;
     let k = Kernel::with_op(Shader::Reduce, "softmax_backward", log as u32);
-    gpu.launch("softmax_backward", k, &ax.params("softmax_backward", inv_temperature)?, &[g.read(1), out.write(2), y.read(4)], n as u64)
+    gpu.launch(
+        "softmax_backward",
+        k,
+        &ax.params("softmax_backward", inv_temperature)?,
+        &[g.read(1), out.write(2), y.read(4)],
+        n as u64,
+    )
 }
 
 /// out[o, k, i] = arg[o, i] == k ? g[o, i] : 0 (gradient of max/min).
@@ -78,5 +129,11 @@ pub fn arg_backward(gpu: &Gpu, g: View, arg: View, out: View, ax: Axis) -> Resul
     let n = ax.outer * ax.l * ax.inner;
     out.need("arg_backward", "output", n)?;
     let k = Kernel::new(Shader::Reduce, "arg_backward");
-    gpu.launch("arg_backward", k, &ax.params("arg_backward", 1.0)?, &[g.read(1), out.write(2), arg.read(5)], n as u64)
+    gpu.launch(
+        "arg_backward",
+        k,
+        &ax.params("arg_backward", 1.0)?,
+        &[g.read(1), out.write(2), arg.read(5)],
+        n as u64,
+    )
 }
