@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use weakseg_kernels::launch::layout;
-use weakseg_kernels::{Error, Gpu, GpuBuffer, Result, View};
+use weakseg_kernels::{Error, Gpu, GpuBuffer, PendingRead, Result, View};
 
 /// Element type. Values are f32; labels and indices are u32 or i32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,30 +289,21 @@ impl Tensor {
         Held(self.storage(), self.numel())
     }
 
-    /// Reads the tensor back to the host.
-    pub async fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+    fn start_read<T: Element>(&self) -> Result<PendingRead> {
         self.check_dtype("to_vec", T::DTYPE)?;
         let s = self.storage();
-        let bytes = s.buf.as_ref();
-        let data = self
-            .0
-            .gpu
-            .read(bytes, s.offset, self.numel() as u64 * 4)?
-            .await?;
-        Ok(bytemuck::cast_slice(&data).to_vec())
+        self.0.gpu.read(&s.buf, s.offset, self.numel() as u64 * 4)
+    }
+
+    /// Reads the tensor back to the host.
+    pub async fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        Ok(bytemuck::cast_slice(&self.start_read::<T>()?.await?).to_vec())
     }
 
     /// Reads the tensor back, blocking until done (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn to_vec_blocking<T: Element>(&self) -> Result<Vec<T>> {
-        self.check_dtype("to_vec", T::DTYPE)?;
-        let s = self.storage();
-        let data = self
-            .0
-            .gpu
-            .read(s.buf.as_ref(), s.offset, self.numel() as u64 * 4)?
-            .wait()?;
-        Ok(bytemuck::cast_slice(&data).to_vec())
+        Ok(bytemuck::cast_slice(&self.start_read::<T>()?.wait()?).to_vec())
     }
 
     /// Reads a one-element f32 tensor (native only).

@@ -150,12 +150,7 @@ impl Batch {
 
     /// Closes the batch: writes the parameter ring and returns the command
     /// buffer to submit, if anything was recorded.
-    pub(crate) fn finish(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-    ) -> Option<wgpu::CommandBuffer> {
-        let _ = device;
+    pub(crate) fn finish(&mut self, queue: &wgpu::Queue) -> Option<wgpu::CommandBuffer> {
         self.upload_bytes = 0;
         let enc = self.encoder.take()?;
         if self.slot > 0 {
@@ -212,7 +207,7 @@ impl Gpu {
             op,
             msg: format!("{invocations} invocations exceed the adapter's dispatch grid"),
         })?;
-        let pipeline = self.inner.pipelines.borrow_mut().get(&self.inner.device, k);
+        let (pipeline, layout) = self.inner.pipelines.borrow_mut().get(&self.inner.device, k);
         let full = {
             let mut b = self.inner.batch.borrow_mut();
             let off = b.slot * b.stride as usize;
@@ -241,7 +236,7 @@ impl Gpu {
                 .device
                 .create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
-                    layout: &pipeline.get_bind_group_layout(0),
+                    layout: &layout,
                     entries: &entries,
                 });
             let slot = b.slot as u32;

@@ -234,7 +234,7 @@ impl Gpu {
                 msg: format!("{bytes} bytes requested, the adapter's max_buffer_size is {max}"),
             });
         }
-        let class = size_class(bytes).min(max.max(bytes));
+        let class = size_class(bytes).min(max);
         let raw = self.inner.pool.borrow_mut().take(&self.inner.device, class);
         Ok(GpuBuffer::new(
             raw,
@@ -299,11 +299,7 @@ impl Gpu {
 
     /// Submits every recorded dispatch now.
     pub fn flush(&self) {
-        let cmd = self
-            .inner
-            .batch
-            .borrow_mut()
-            .finish(&self.inner.device, &self.inner.queue);
+        let cmd = self.inner.batch.borrow_mut().finish(&self.inner.queue);
         if let Some(cmd) = cmd {
             let mut prof = self.inner.profiler.borrow_mut();
             let mut cmds = vec![cmd];

@@ -36,12 +36,17 @@ impl Kernel {
 #[derive(Default)]
 pub(crate) struct PipelineCache {
     modules: HashMap<Shader, wgpu::ShaderModule>,
-    pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
+    pipelines: HashMap<Kernel, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
     pub(crate) created: u64,
 }
 
 impl PipelineCache {
-    pub(crate) fn get(&mut self, device: &wgpu::Device, k: Kernel) -> wgpu::ComputePipeline {
+    /// The pipeline for `k` and its bind-group layout, compiled on first use.
+    pub(crate) fn get(
+        &mut self,
+        device: &wgpu::Device,
+        k: Kernel,
+    ) -> (wgpu::ComputePipeline, wgpu::BindGroupLayout) {
         if let Some(p) = self.pipelines.get(&k) {
             return p.clone();
         }
@@ -68,7 +73,8 @@ impl PipelineCache {
             cache: None,
         });
         self.created += 1;
-        self.pipelines.insert(k, p.clone());
-        p
+        let entry = (p.clone(), p.get_bind_group_layout(0));
+        self.pipelines.insert(k, entry.clone());
+        entry
     }
 }

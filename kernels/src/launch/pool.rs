@@ -136,6 +136,40 @@ pub fn max_pool2d_backward(gpu: &Gpu, g: &Pool2d, dy: View, arg: View, dx: View)
     )
 }
 
+/// Launches an adaptive-pooling entry over `n` elements mapping h×w ↔ ho×wo planes.
+#[allow(clippy::too_many_arguments)]
+fn adaptive(
+    gpu: &Gpu,
+    op: &'static str,
+    entry: &'static str,
+    n: usize,
+    hw: (usize, usize),
+    out: (usize, usize),
+    src: View,
+    dst: View,
+) -> Result<()> {
+    if hw.0 == 0 || hw.1 == 0 || out.0 == 0 || out.1 == 0 {
+        return Err(Error::invalid(
+            op,
+            format!("sizes must be positive, got {hw:?} → {out:?}"),
+        ));
+    }
+    let p = Params::new(&[
+        u32_of(op, n)?,
+        u32_of(op, hw.0)?,
+        u32_of(op, hw.1)?,
+        u32_of(op, out.0)?,
+        u32_of(op, out.1)?,
+    ]);
+    gpu.launch(
+        op,
+        Kernel::new(Shader::Pool, entry),
+        &p,
+        &[src.read(1), dst.write(2)],
+        n as u64,
+    )
+}
+
 /// Adaptive average pooling of `planes` h×w planes to ho×wo (torch's bins).
 pub fn adaptive_avg_pool2d(
     gpu: &Gpu,
@@ -145,24 +179,15 @@ pub fn adaptive_avg_pool2d(
     x: View,
     y: View,
 ) -> Result<()> {
-    let op = "adaptive_avg_pool2d";
-    if out.0 == 0 || out.1 == 0 {
-        return Err(Error::invalid(op, "output size must be positive"));
-    }
-    let n = planes * out.0 * out.1;
-    let p = Params::new(&[
-        u32_of(op, n)?,
-        hw.0 as u32,
-        hw.1 as u32,
-        out.0 as u32,
-        out.1 as u32,
-    ]);
-    gpu.launch(
-        op,
-        Kernel::new(Shader::Pool, "adaptive_avg"),
-        &p,
-        &[x.read(1), y.write(2)],
-        n as u64,
+    adaptive(
+        gpu,
+        "adaptive_avg_pool2d",
+        "adaptive_avg",
+        planes * out.0 * out.1,
+        hw,
+        out,
+        x,
+        y,
     )
 }
 
@@ -175,20 +200,14 @@ pub fn adaptive_avg_pool2d_backward(
     dy: View,
     dx: View,
 ) -> Result<()> {
-    let op = "adaptive_avg_pool2d_backward";
-    let n = planes * hw.0 * hw.1;
-    let p = Params::new(&[
-        u32_of(op, n)?,
-        hw.0 as u32,
-        hw.1 as u32,
-        out.0 as u32,
-        out.1 as u32,
-    ]);
-    gpu.launch(
-        op,
-        Kernel::new(Shader::Pool, "adaptive_avg_backward"),
-        &p,
-        &[dy.read(1), dx.write(2)],
-        n as u64,
+    adaptive(
+        gpu,
+        "adaptive_avg_pool2d_backward",
+        "adaptive_avg_backward",
+        planes * hw.0 * hw.1,
+        hw,
+        out,
+        dy,
+        dx,
     )
 }

@@ -16,6 +16,7 @@ pub enum Mode {
     Nearest,
 }
 
+/// Parameters and kernel of resize entry `op` ("resize" or "resize_backward").
 fn params(
     op: &'static str,
     n: usize,
@@ -41,18 +42,7 @@ fn params(
         out.1 as u32,
         align,
     ]);
-    Ok((
-        p,
-        Kernel::with_op(
-            Shader::Resize,
-            if op == "resize" {
-                "resize"
-            } else {
-                "resize_backward"
-            },
-            code,
-        ),
-    ))
+    Ok((p, Kernel::with_op(Shader::Resize, op, code)))
 }
 
 /// Resizes `planes` planes from h×w to ho×wo.
