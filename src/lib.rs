@@ -6,11 +6,17 @@
 //! optimisers ([`optim`]).
 
 pub mod autograd;
+pub mod data;
+pub mod io;
+pub mod models;
+pub mod nn;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;
 
 pub use ops::conv::ConvOpts;
 pub use ops::norm::RunningStats;

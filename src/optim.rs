@@ -36,7 +36,7 @@ impl ParamGroup {
 struct Arena {
     params: Rc<GpuBuffer>,
     grads: Rc<GpuBuffer>,
-    state: Vec<GpuBuffer>,
+    state: Vec<Rc<GpuBuffer>>,
     len: usize,
     lr_mult: f32,
     wd_mult: f32,
@@ -73,7 +73,7 @@ impl Arena {
         let params = Rc::new(zeroed(len)?);
         let grads = Rc::new(zeroed(len)?);
         let state = (0..states)
-            .map(|_| zeroed(len))
+            .map(|_| zeroed(len).map(Rc::new))
             .collect::<Result<Vec<_>>>()?;
         for (p, &off) in g.params.iter().zip(&offsets) {
             let s = p.storage();
@@ -106,6 +106,42 @@ impl Arena {
     fn zero_grad(&self, gpu: &Gpu) -> Result<()> {
         fill(gpu, View::new(&self.grads, self.len), 0)
     }
+}
+
+/// Tensor views of every arena's state buffers, named `group{i}.state{k}`.
+fn state_views(gpu: &Gpu, arenas: &[Arena]) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    for (i, a) in arenas.iter().enumerate() {
+        for (k, buf) in a.state.iter().enumerate() {
+            let storage = Rc::new(Storage {
+                buf: buf.clone(),
+                offset: 0,
+            });
+            out.push((
+                format!("group{i}.state{k}"),
+                Tensor::from_storage(gpu, storage, vec![a.len]),
+            ));
+        }
+    }
+    out
+}
+
+/// What a training loop needs of an optimiser: zero, step, set the rate,
+/// and expose its state so a checkpoint can resume it.
+pub trait Optimizer {
+    /// Zeroes every gradient.
+    fn zero_grad(&self) -> Result<()>;
+    /// One update of every parameter.
+    fn step(&mut self) -> Result<()>;
+    /// Sets the base learning rate (group multipliers still apply).
+    fn set_lr(&mut self, lr: f32);
+    /// Updates taken so far.
+    fn steps(&self) -> u64;
+    /// Sets the update count (when resuming).
+    fn set_steps(&mut self, steps: u64);
+    /// The state buffers (momentum, moments) by name, as device tensors
+    /// that can be read for a checkpoint and assigned when resuming.
+    fn state(&self) -> Vec<(String, Tensor)>;
 }
 
 fn build_arenas(groups: Vec<ParamGroup>, states: usize) -> Result<(Gpu, Vec<Arena>)> {
@@ -195,6 +231,27 @@ impl Sgd {
     }
 }
 
+impl Optimizer for Sgd {
+    fn zero_grad(&self) -> Result<()> {
+        Sgd::zero_grad(self)
+    }
+    fn step(&mut self) -> Result<()> {
+        Sgd::step(self)
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+    fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+    fn state(&self) -> Vec<(String, Tensor)> {
+        state_views(&self.gpu, &self.arenas)
+    }
+}
+
 /// AdamW: Adam with decoupled weight decay.
 pub struct AdamW {
     gpu: Gpu,
@@ -253,6 +310,27 @@ impl AdamW {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Optimizer for AdamW {
+    fn zero_grad(&self) -> Result<()> {
+        AdamW::zero_grad(self)
+    }
+    fn step(&mut self) -> Result<()> {
+        AdamW::step(self)
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+    fn steps(&self) -> u64 {
+        self.steps as u64
+    }
+    fn set_steps(&mut self, steps: u64) {
+        self.steps = steps.min(u32::MAX as u64) as u32;
+    }
+    fn state(&self) -> Vec<(String, Tensor)> {
+        state_views(&self.gpu, &self.arenas)
     }
 }
 

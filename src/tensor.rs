@@ -152,6 +152,11 @@ impl Tensor {
         ))
     }
 
+    /// A tensor over existing storage (no copy, no gradient).
+    pub(crate) fn from_storage(gpu: &Gpu, storage: Rc<Storage>, shape: Vec<usize>) -> Tensor {
+        Self::build(gpu, storage, shape, DType::F32, false, None)
+    }
+
     /// A tensor holding host data; the length must match the shape.
     pub fn from_slice<T: Element>(gpu: &Gpu, data: &[T], shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
@@ -215,6 +220,20 @@ impl Tensor {
             false,
             None,
         )
+    }
+
+    /// Overwrites the tensor's values in place (loading weights into a
+    /// model, even after an optimiser gathered them into its arena).
+    pub fn assign<T: Element>(&self, data: &[T]) -> Result<()> {
+        self.check_dtype("assign", T::DTYPE)?;
+        if data.len() != self.numel() {
+            return Err(Error::invalid(
+                "assign",
+                format!("{} values for a tensor of shape {:?}", data.len(), self.shape()),
+            ));
+        }
+        let s = self.storage();
+        self.0.gpu.write_at(&s.buf, s.offset, bytemuck::cast_slice(data))
     }
 
     /// Shape.

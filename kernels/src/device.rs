@@ -257,6 +257,31 @@ impl Gpu {
         Ok(buf)
     }
 
+    /// Overwrites `data.len()` bytes of `buf` at `offset` with host data,
+    /// after every recorded dispatch (those are submitted first, so they see
+    /// the old contents). `offset` and the length must be multiples of 4.
+    pub fn write_at(&self, buf: &GpuBuffer, offset: u64, data: &[u8]) -> Result<()> {
+        let end = offset + data.len() as u64;
+        if offset % 4 != 0 || data.len() % 4 != 0 || end > buf.capacity() {
+            return Err(Error::invalid(
+                "write_at",
+                format!(
+                    "{} bytes at offset {offset} do not fit a {}-byte buffer in 4-byte words",
+                    data.len(),
+                    buf.capacity()
+                ),
+            ));
+        }
+        if buf.device_id() != self.inner.id {
+            return Err(Error::DeviceMismatch { op: "write_at" });
+        }
+        self.flush();
+        if !data.is_empty() {
+            self.inner.queue.write_buffer(buf.raw(), offset, data);
+        }
+        Ok(())
+    }
+
     /// Pool counters: buffers created, bytes live, peak bytes.
     pub fn pool_stats(&self) -> PoolStats {
         self.inner.pool.borrow().stats

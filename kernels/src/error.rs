@@ -30,6 +30,22 @@ pub enum Error {
         /// The operation that was given mixed devices.
         op: &'static str,
     },
+    /// A file could not be read or written.
+    #[error("{path}: {msg}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        msg: String,
+    },
+    /// Data (a checkpoint, an image, a config) is malformed or does not fit.
+    #[error("{what}: {msg}")]
+    Format {
+        /// What was being read.
+        what: String,
+        /// What is wrong with it.
+        msg: String,
+    },
     /// Reading a buffer back to the host failed.
     #[error("readback failed: {0}")]
     Readback(String),
@@ -40,6 +56,24 @@ impl Error {
     pub fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
         Error::Invalid {
             op,
+            msg: msg.into(),
+        }
+    }
+}
+
+impl Error {
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
+        Error::Io {
+            path: path.to_string(),
+            msg: e.to_string(),
+        }
+    }
+
+    /// Shorthand for [`Error::Format`].
+    pub fn format(what: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Format {
+            what: what.into(),
             msg: msg.into(),
         }
     }

@@ -1,0 +1,87 @@
+//! Datasets and batching: what the training loop consumes.
+
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::tensor::Tensor;
+
+/// One training example in host memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Normalised image, CHW (3 channels).
+    pub image: Vec<f32>,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// Multi-hot image-level labels (foreground classes).
+    pub labels: Vec<f32>,
+    /// Optional per-pixel labels (255 = ignore), row-major h×w.
+    pub mask: Option<Vec<u32>>,
+}
+
+/// An indexable source of samples. `seed` drives the sample's random
+/// augmentation, so an epoch is reproducible from the run's seed.
+pub trait Dataset {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// Whether the dataset is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Sample `index`, augmented with `seed`.
+    fn sample(&self, index: usize, seed: u64) -> Result<Sample>;
+}
+
+/// Samples stacked on the device.
+pub struct Batch {
+    /// Images [B, 3, H, W].
+    pub images: Tensor,
+    /// Labels [B, K].
+    pub labels: Tensor,
+    /// Pixel labels [B, H, W] (u32), when every sample has one.
+    pub masks: Option<Tensor>,
+    /// Dataset indices of the samples.
+    pub indices: Vec<usize>,
+}
+
+/// Stacks samples of one size into a batch.
+pub fn collate(gpu: &Gpu, samples: &[Sample], indices: Vec<usize>) -> Result<Batch> {
+    let first = samples
+        .first()
+        .ok_or_else(|| Error::invalid("collate", "empty batch"))?;
+    let (h, w, k) = (first.height, first.width, first.labels.len());
+    let mut images = Vec::with_capacity(samples.len() * 3 * h * w);
+    let mut labels = Vec::with_capacity(samples.len() * k);
+    let mut masks = Vec::new();
+    for (i, s) in samples.iter().enumerate() {
+        if s.height != h || s.width != w || s.labels.len() != k || s.image.len() != 3 * h * w {
+            return Err(Error::invalid(
+                "collate",
+                format!(
+                    "sample {i} is {}×{} with {} labels and {} values; the batch is {h}×{w} with {k} labels",
+                    s.height,
+                    s.width,
+                    s.labels.len(),
+                    s.image.len()
+                ),
+            ));
+        }
+        images.extend_from_slice(&s.image);
+        labels.extend_from_slice(&s.labels);
+        if let Some(m) = &s.mask {
+            masks.extend_from_slice(m);
+        }
+    }
+    let b = samples.len();
+    let masks = if masks.len() == b * h * w {
+        Some(Tensor::from_slice(gpu, &masks, &[b, h, w])?)
+    } else {
+        None
+    };
+    Ok(Batch {
+        images: Tensor::from_slice(gpu, &images, &[b, 3, h, w])?,
+        labels: Tensor::from_slice(gpu, &labels, &[b, k])?,
+        masks,
+        indices,
+    })
+}

@@ -1,0 +1,3 @@
+//! Reading and writing: checkpoints (safetensors + JSON sidecar).
+
+pub mod checkpoint;

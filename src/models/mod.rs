@@ -1,0 +1,206 @@
+//! Backbones and the networks WSSS stages train: the CAM classifier and the
+//! segmentation network. [`ArchSpec`] names an architecture in checkpoint
+//! sidecars and on the command line.
+
+pub mod heads;
+pub mod resnet;
+pub mod resnet38;
+pub mod resnet_tiny;
+pub mod vgg;
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Result};
+
+use crate::nn::module::child;
+use crate::nn::{Builder, Module, Visitor};
+use crate::tensor::Tensor;
+use heads::{AsppHead, CamHead, LargeFovHead};
+use resnet::{ResNet, ResNetConfig};
+use resnet_tiny::{ResNetTiny, TinyConfig};
+
+/// A feature extractor: NCHW images in, a feature map at `output_stride` out.
+pub trait Backbone: Module {
+    /// The final feature map.
+    fn features(&self, x: &Tensor) -> Result<Tensor>;
+    /// Channels of the feature map.
+    fn out_channels(&self) -> usize;
+    /// Input pixels per feature-map pixel.
+    fn output_stride(&self) -> usize;
+}
+
+impl<B: Backbone + ?Sized> Backbone for Box<B> {
+    fn features(&self, x: &Tensor) -> Result<Tensor> {
+        (**self).features(x)
+    }
+    fn out_channels(&self) -> usize {
+        (**self).out_channels()
+    }
+    fn output_stride(&self) -> usize {
+        (**self).output_stride()
+    }
+}
+
+/// An architecture by name and stride: what a checkpoint sidecar records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchSpec {
+    /// `resnet50`, `resnet101`, `resnet38`, `vgg16` or `resnet-tiny`.
+    pub name: String,
+    /// Output stride (8, 16 or 32 where the backbone allows it).
+    pub output_stride: usize,
+    /// Stage widths (resnet-tiny only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widths: Option<[usize; 4]>,
+}
+
+impl ArchSpec {
+    /// The architectures [`ArchSpec::build`] knows.
+    pub const NAMES: [&'static str; 5] = ["resnet50", "resnet101", "resnet38", "vgg16", "resnet-tiny"];
+
+    /// An architecture at output stride `os`.
+    pub fn new(name: &str, output_stride: usize) -> ArchSpec {
+        ArchSpec {
+            name: name.to_string(),
+            output_stride,
+            widths: None,
+        }
+    }
+
+    /// Builds the backbone.
+    pub fn build(&self, b: &mut Builder) -> Result<Box<dyn Backbone>> {
+        let os = self.output_stride;
+        Ok(match self.name.as_str() {
+            "resnet50" => Box::new(ResNet::new(b, &ResNetConfig::new(50, os)?)?),
+            "resnet101" => Box::new(ResNet::new(b, &ResNetConfig::new(101, os)?)?),
+            "resnet38" => Box::new(resnet38::ResNet38::new(b, os)?),
+            "vgg16" if os == 8 => Box::new(vgg::Vgg16::new(b)?),
+            "vgg16" => {
+                return Err(Error::invalid(
+                    "vgg16",
+                    format!("DeepLab-LargeFOV VGG-16 has output stride 8, not {os}"),
+                ));
+            }
+            "resnet-tiny" => {
+                let mut cfg = TinyConfig::with_output_stride(os)?;
+                if let Some(w) = self.widths {
+                    cfg.widths = w;
+                }
+                Box::new(ResNetTiny::new(b, &cfg)?)
+            }
+            other => {
+                return Err(Error::invalid(
+                    "arch",
+                    format!("unknown architecture {other:?} (known: {})", Self::NAMES.join(", ")),
+                ));
+            }
+        })
+    }
+}
+
+/// A backbone with the CAM classifier head: the first stage of every
+/// image-label WSSS method. Parameter names: `backbone.*`, `head.classifier.*`.
+pub struct CamNet {
+    /// The feature extractor.
+    pub backbone: Box<dyn Backbone>,
+    /// GAP + bias-free 1×1 classifier.
+    pub head: CamHead,
+}
+
+impl CamNet {
+    /// A CAM network of `arch` for `classes` foreground classes.
+    pub fn new(b: &mut Builder, arch: &ArchSpec, classes: usize) -> Result<CamNet> {
+        let backbone = arch.build(b)?;
+        let head = CamHead::new(b, backbone.out_channels(), classes)?;
+        Ok(CamNet { backbone, head })
+    }
+
+    /// Image-level logits [N, K].
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        self.head.logits(&self.backbone.features(x)?)
+    }
+
+    /// Logits and raw CAMs [N, K, h, w] from one forward pass.
+    pub fn logits_and_cams(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let f = self.backbone.features(x)?;
+        Ok((self.head.logits(&f)?, self.head.cams(&f)?))
+    }
+
+    /// Whether a parameter name belongs to a new (non-backbone) layer.
+    pub fn is_new(name: &str) -> bool {
+        !name.starts_with("backbone.")
+    }
+}
+
+impl Module for CamNet {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        self.backbone.visit(&child(prefix, "backbone"), v);
+        self.head.visit(&child(prefix, "head"), v);
+    }
+}
+
+/// Which segmentation head a [`SegNet`] uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegHeadKind {
+    /// DeepLab-LargeFOV (v1).
+    LargeFov,
+    /// DeepLab-v2 ASPP, rates 6/12/18/24.
+    Aspp,
+}
+
+enum SegHead {
+    LargeFov(LargeFovHead),
+    Aspp(AsppHead),
+}
+
+/// A segmentation network: backbone, DeepLab head, and bilinear upsampling
+/// of the scores to the input size. Names: `backbone.*`, `head.*`.
+pub struct SegNet {
+    /// The feature extractor.
+    pub backbone: Box<dyn Backbone>,
+    head: SegHead,
+}
+
+impl SegNet {
+    /// A segmenter of `arch` with `classes` classes (background included).
+    pub fn new(b: &mut Builder, arch: &ArchSpec, head: SegHeadKind, classes: usize) -> Result<SegNet> {
+        let backbone = arch.build(b)?;
+        let c = backbone.out_channels();
+        let head = match head {
+            SegHeadKind::LargeFov => SegHead::LargeFov(LargeFovHead::new(b, c, classes)?),
+            SegHeadKind::Aspp => SegHead::Aspp(AsppHead::new(b, c, classes, &AsppHead::RATES)?),
+        };
+        Ok(SegNet { backbone, head })
+    }
+
+    /// Class scores at the feature resolution [N, K, h, w].
+    pub fn scores(&self, x: &Tensor) -> Result<Tensor> {
+        let f = self.backbone.features(x)?;
+        match &self.head {
+            SegHead::LargeFov(h) => h.forward(&f),
+            SegHead::Aspp(h) => h.forward(&f),
+        }
+    }
+
+    /// Class scores upsampled (bilinear, align_corners false) to the input size.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let s = self.scores(x)?;
+        let (h, w) = (x.shape()[2], x.shape()[3]);
+        s.interpolate((h, w), crate::ResizeMode::Bilinear(false))
+    }
+
+    /// Whether a parameter name belongs to the head (a new layer).
+    pub fn is_new(name: &str) -> bool {
+        !name.starts_with("backbone.")
+    }
+}
+
+impl Module for SegNet {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        self.backbone.visit(&child(prefix, "backbone"), v);
+        let p = child(prefix, "head");
+        match &self.head {
+            SegHead::LargeFov(h) => h.visit(&p, v),
+            SegHead::Aspp(h) => h.visit(&p, v),
+        }
+    }
+}
