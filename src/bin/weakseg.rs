@@ -2,8 +2,13 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
-use weakseg::{Gpu, bench};
+use weakseg::io::{checkpoint, image};
+use weakseg::models::resnet::{ResNet, ResNetConfig};
+use weakseg::nn::{Builder, ModuleExt};
+use weakseg::{Error, Gpu, Tensor, bench, no_grad};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +33,27 @@ enum Cmd {
         /// Warm repetitions per case (the median is reported).
         #[arg(long, default_value_t = 5)]
         reps: usize,
+    },
+    /// Run an ImageNet classifier on one image (to check imported weights).
+    Classify {
+        /// Architecture: resnet50 or resnet101.
+        #[arg(long)]
+        arch: String,
+        /// torchvision state_dict saved as safetensors.
+        #[arg(long)]
+        weights: PathBuf,
+        /// The image (PNG or JPEG), used as is unless --resize is given.
+        #[arg(long)]
+        image: PathBuf,
+        /// Resize the shorter side to this many pixels first.
+        #[arg(long)]
+        resize: Option<usize>,
+        /// How many classes to list.
+        #[arg(long, default_value_t = 5)]
+        topk: usize,
+        /// Print {"logits": [...], "top": [[index, probability], ...]}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -103,6 +129,63 @@ fn run_bench(gpu: &Gpu, json: bool, reps: usize) -> weakseg::Result<()> {
     Ok(())
 }
 
+struct ClassifyArgs {
+    arch: String,
+    weights: PathBuf,
+    image: PathBuf,
+    resize: Option<usize>,
+    topk: usize,
+    json: bool,
+}
+
+fn classify(gpu: &Gpu, a: ClassifyArgs) -> weakseg::Result<()> {
+    let depth = match a.arch.as_str() {
+        "resnet50" => 50,
+        "resnet101" => 101,
+        other => {
+            return Err(Error::invalid(
+                "classify",
+                format!("--arch {other:?} is not an ImageNet classifier here (resnet50, resnet101)"),
+            ));
+        }
+    };
+    let mut img = image::read(&a.image)?;
+    if let Some(s) = a.resize {
+        img = image::resize_shorter(&img, s)?;
+    }
+    let tensors = checkpoint::read(&a.weights)?;
+    let classes = tensors
+        .iter()
+        .find(|t| t.name == "fc.weight")
+        .map(|t| t.shape[0])
+        .ok_or_else(|| Error::format(a.weights.display().to_string(), "no fc.weight: not a classifier state_dict"))?;
+    let net = ResNet::new(&mut Builder::new(gpu, 0), &ResNetConfig::new(depth, 32)?.with_classes(classes))?;
+    checkpoint::apply(&net, &tensors, "", checkpoint::Match::Strict)
+        .map_err(|e| Error::format(a.weights.display().to_string(), e.to_string()))?;
+    net.set_train(false);
+    let x = Tensor::from_slice(gpu, &image::normalize_imagenet(&img), &[1, 3, img.height, img.width])?;
+    let logits = no_grad(|| net.classify(&x))?.to_vec_blocking::<f32>()?;
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let z: f64 = logits.iter().map(|v| ((v - max) as f64).exp()).sum();
+    let mut top: Vec<(usize, f64)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i, ((v - max) as f64).exp() / z))
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(a.topk);
+    if a.json {
+        let doc = serde_json::json!({ "logits": logits, "top": top });
+        println!("{doc}");
+    } else {
+        println!("{}×{} image, {} classes", img.width, img.height, classes);
+        for (i, p) in top {
+            println!("{i:>6}  {p:.4}");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let gpu = match Gpu::new_blocking() {
@@ -118,6 +201,24 @@ fn main() -> ExitCode {
             Ok(())
         }
         Cmd::Bench { json, reps } => run_bench(&gpu, json, reps),
+        Cmd::Classify {
+            arch,
+            weights,
+            image,
+            resize,
+            topk,
+            json,
+        } => classify(
+            &gpu,
+            ClassifyArgs {
+                arch,
+                weights,
+                image,
+                resize,
+                topk,
+                json,
+            },
+        ),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

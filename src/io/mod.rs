@@ -1,3 +1,4 @@
-//! Reading and writing: checkpoints (safetensors + JSON sidecar).
+//! Reading and writing: checkpoints (safetensors + JSON sidecar) and images.
 
 pub mod checkpoint;
+pub mod image;

@@ -1,0 +1,73 @@
+//! Images in and out: decoding PNG/JPEG to RGB, resizing, and the ImageNet
+//! normalisation every WSSS backbone expects (pixels/255, minus the mean,
+//! over the std, channels RGB).
+
+use weakseg_kernels::{Error, Result};
+
+/// ImageNet channel means (RGB), on pixels scaled to [0, 1].
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet channel standard deviations (RGB).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// An 8-bit RGB image, rows top to bottom, pixels interleaved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rgb {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `height·width·3` bytes.
+    pub data: Vec<u8>,
+}
+
+/// Decodes PNG or JPEG bytes; `what` names the source in errors.
+pub fn decode(bytes: &[u8], what: &str) -> Result<Rgb> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| Error::format(what, format!("cannot decode image: {e}")))?
+        .to_rgb8();
+    Ok(Rgb {
+        width: img.width() as usize,
+        height: img.height() as usize,
+        data: img.into_raw(),
+    })
+}
+
+/// Reads and decodes an image file.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read(path: &std::path::Path) -> Result<Rgb> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+    decode(&bytes, &path.display().to_string())
+}
+
+/// Resizes so the shorter side is `side` pixels (bilinear), as
+/// torchvision's `Resize(side)`.
+pub fn resize_shorter(img: &Rgb, side: usize) -> Result<Rgb> {
+    if side == 0 || img.width == 0 || img.height == 0 {
+        return Err(Error::invalid("resize", format!("cannot resize {}×{} to a side of {side}", img.width, img.height)));
+    }
+    let short = img.width.min(img.height) as f64;
+    let (w, h) = (
+        ((img.width as f64 * side as f64 / short).round() as u32).max(1),
+        ((img.height as f64 * side as f64 / short).round() as u32).max(1),
+    );
+    let buf = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone())
+        .ok_or_else(|| Error::invalid("resize", "pixel buffer does not match the size"))?;
+    let out = image::imageops::resize(&buf, w, h, image::imageops::FilterType::Triangle);
+    Ok(Rgb {
+        width: w as usize,
+        height: h as usize,
+        data: out.into_raw(),
+    })
+}
+
+/// CHW floats normalised with the ImageNet mean and std.
+pub fn normalize_imagenet(img: &Rgb) -> Vec<f32> {
+    let hw = img.width * img.height;
+    let mut out = vec![0f32; 3 * hw];
+    for (p, px) in img.data.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * hw + p] = (px[c] as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+        }
+    }
+    out
+}
