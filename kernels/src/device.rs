@@ -287,6 +287,12 @@ impl Gpu {
         self.inner.pool.borrow().stats
     }
 
+    /// Restarts peak tracking from the bytes live now (per-benchmark peaks).
+    pub fn reset_peak(&self) {
+        let mut pool = self.inner.pool.borrow_mut();
+        pool.stats.peak_bytes_live = pool.stats.bytes_live;
+    }
+
     /// Releases idle pooled buffers back to the driver.
     pub fn trim_pool(&self) {
         self.flush();

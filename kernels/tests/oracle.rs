@@ -422,6 +422,9 @@ fn matmul_shapes() {
         (3, 17, 5, 8, false),
         (2, 9, 33, 31, true),
         (1, 64, 64, 64, false),
+        (1, 13, 19, 300, false),
+        (2, 9, 7, 517, true),
+        (1, 8, 3, 256, false),
     ] {
         let a = rand_vec(
             &mut r,

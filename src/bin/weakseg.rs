@@ -33,6 +33,9 @@ enum Cmd {
         /// Warm repetitions per case (the median is reported).
         #[arg(long, default_value_t = 5)]
         reps: usize,
+        /// Which cases: kernels, models, or all.
+        #[arg(long, default_value = "all", value_parser = ["kernels", "models", "all"])]
+        suite: String,
     },
     /// Run an ImageNet classifier on one image (to check imported weights).
     Classify {
@@ -77,8 +80,17 @@ fn info(gpu: &Gpu) {
     }
 }
 
-fn run_bench(gpu: &Gpu, json: bool, reps: usize) -> weakseg::Result<()> {
-    let results = bench::kernel_suite(gpu, reps)?;
+fn run_bench(gpu: &Gpu, json: bool, reps: usize, suite: &str) -> weakseg::Result<()> {
+    let results = if suite == "models" {
+        Vec::new()
+    } else {
+        bench::kernel_suite(gpu, reps)?
+    };
+    let models = if suite == "kernels" {
+        Vec::new()
+    } else {
+        bench::model_suite(gpu, reps)?
+    };
     let r = gpu.report();
     if json {
         let cases: Vec<serde_json::Value> = results
@@ -94,7 +106,19 @@ fn run_bench(gpu: &Gpu, json: bool, reps: usize) -> weakseg::Result<()> {
                 o
             })
             .collect();
-        let doc = serde_json::json!({ "adapter": r.name, "backend": r.backend, "device_type": r.device_type, "cases": cases });
+        let nets: Vec<serde_json::Value> = models
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name,
+                    "infer_images_per_s": m.infer_images_per_s,
+                    "train_images_per_s": m.train_images_per_s,
+                    "train_peak_mib": m.train_peak_bytes as f64 / (1 << 20) as f64,
+                    "cold_seconds": m.cold_seconds,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "adapter": r.name, "backend": r.backend, "device_type": r.device_type, "cases": cases, "models": nets });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         println!("adapter: {} ({}, {})", r.name, r.backend, r.device_type);
@@ -120,6 +144,22 @@ fn run_bench(gpu: &Gpu, json: bool, reps: usize) -> weakseg::Result<()> {
                 b,
                 m.seconds * 1e3,
                 m.cold_seconds * 1e3
+            );
+        }
+        if !models.is_empty() {
+            println!(
+                "{:<32} {:>10} {:>10} {:>12} {:>10}",
+                "network (CAM classifier)", "infer/s", "train/s", "peak MiB", "cold s"
+            );
+        }
+        for m in &models {
+            println!(
+                "{:<32} {:>10.2} {:>10.2} {:>12.1} {:>10.1}",
+                m.name,
+                m.infer_images_per_s,
+                m.train_images_per_s,
+                m.train_peak_bytes as f64 / (1 << 20) as f64,
+                m.cold_seconds
             );
         }
     }
@@ -200,7 +240,7 @@ fn main() -> ExitCode {
             info(&gpu);
             Ok(())
         }
-        Cmd::Bench { json, reps } => run_bench(&gpu, json, reps),
+        Cmd::Bench { json, reps, suite } => run_bench(&gpu, json, reps, &suite),
         Cmd::Classify {
             arch,
             weights,

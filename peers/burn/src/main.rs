@@ -57,7 +57,7 @@ fn btensor<const D: usize>(dev: &Device, data: &[f32], shape: [usize; D]) -> BTe
 
 fn bvec<const D: usize>(t: BTensor<D>) -> AnyResult<Vec<f32>> {
     t.into_data()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .map_err(|e| format!("burn readback: {e:?}").into())
 }
 
