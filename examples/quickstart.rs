@@ -8,7 +8,7 @@ fn main() -> weakseg::Result<()> {
     let x = Tensor::from_slice(&gpu, &vec![0.5f32; 2 * 3 * 16 * 16], &[2, 3, 16, 16])?;
     let y = Tensor::from_slice(&gpu, &[1.0f32, 0.0, 0.0, 1.0], &[2, 2])?;
     let w = Tensor::from_slice(&gpu, &vec![0.01f32; 8 * 3 * 9], &[8, 3, 3, 3])?.requires_grad_();
-    let fc = Tensor::from_slice(&gpu, &vec![0.1f32; 8 * 2], &[8, 2])?.requires_grad_();
+    let fc = Tensor::from_slice(&gpu, &[0.1f32; 8 * 2], &[8, 2])?.requires_grad_();
     let mut opt = Sgd::new(
         vec![ParamGroup::new(vec![w.clone(), fc.clone()])],
         0.1,

@@ -194,7 +194,7 @@ impl Gpu {
                 ("max_buffer_size", l.max_buffer_size),
                 (
                     "max_storage_buffer_binding_size",
-                    l.max_storage_buffer_binding_size as u64,
+                    l.max_storage_buffer_binding_size,
                 ),
                 (
                     "max_storage_buffers_per_shader_stage",
@@ -262,7 +262,7 @@ impl Gpu {
     /// the old contents). `offset` and the length must be multiples of 4.
     pub fn write_at(&self, buf: &GpuBuffer, offset: u64, data: &[u8]) -> Result<()> {
         let end = offset + data.len() as u64;
-        if offset % 4 != 0 || data.len() % 4 != 0 || end > buf.capacity() {
+        if !offset.is_multiple_of(4) || !data.len().is_multiple_of(4) || end > buf.capacity() {
             return Err(Error::invalid(
                 "write_at",
                 format!(

@@ -148,7 +148,7 @@ pub enum SegHeadKind {
 }
 
 enum SegHead {
-    LargeFov(LargeFovHead),
+    LargeFov(Box<LargeFovHead>),
     Aspp(AsppHead),
 }
 
@@ -166,7 +166,7 @@ impl SegNet {
         let backbone = arch.build(b)?;
         let c = backbone.out_channels();
         let head = match head {
-            SegHeadKind::LargeFov => SegHead::LargeFov(LargeFovHead::new(b, c, classes)?),
+            SegHeadKind::LargeFov => SegHead::LargeFov(Box::new(LargeFovHead::new(b, c, classes)?)),
             SegHeadKind::Aspp => SegHead::Aspp(AsppHead::new(b, c, classes, &AsppHead::RATES)?),
         };
         Ok(SegNet { backbone, head })

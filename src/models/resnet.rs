@@ -157,6 +157,7 @@ impl ResNet {
         let mut cin = 64;
         let mut prev_dilation = 1;
         let mut layers: [Vec<Bottleneck>; 4] = Default::default();
+        #[allow(clippy::needless_range_loop)] // s indexes several per-stage arrays
         for s in 0..4 {
             let planes = 64 << s;
             for i in 0..cfg.blocks[s] {

@@ -120,6 +120,7 @@ impl ResNetTiny {
         let w = cfg.widths;
         let mut layers = Vec::new();
         let mut cin = w[0];
+        #[allow(clippy::needless_range_loop)] // s indexes several per-stage arrays
         for s in 0..4 {
             layers.push(BasicBlock::new(b, cin, w[s], cfg.strides[s], cfg.dilations[s])?);
             cin = w[s];
@@ -142,6 +143,7 @@ impl ResNetTiny {
         let widths = self.cfg.widths;
         let mut total = conv(hw, 3, widths[0], 3);
         let mut cin = widths[0];
+        #[allow(clippy::needless_range_loop)] // s indexes several per-stage arrays
         for s in 0..4 {
             let st = self.cfg.strides[s];
             hw = (down(hw.0, st), down(hw.1, st));

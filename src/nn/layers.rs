@@ -85,7 +85,7 @@ impl Conv2d {
         bias: bool,
         init: Init,
     ) -> Result<Conv2d> {
-        if opts.groups == 0 || cin % opts.groups != 0 || cout % opts.groups != 0 {
+        if opts.groups == 0 || !cin.is_multiple_of(opts.groups) || !cout.is_multiple_of(opts.groups) {
             return Err(Error::invalid(
                 "Conv2d",
                 format!("{cin}→{cout} channels do not divide into {} groups", opts.groups),
@@ -197,7 +197,7 @@ pub struct GroupNorm {
 impl GroupNorm {
     /// γ = 1, β = 0, eps 1e-5.
     pub fn new(b: &mut Builder, groups: usize, c: usize) -> Result<GroupNorm> {
-        if groups == 0 || c % groups != 0 {
+        if groups == 0 || !c.is_multiple_of(groups) {
             return Err(Error::invalid(
                 "GroupNorm",
                 format!("{c} channels do not divide into {groups} groups"),

@@ -62,7 +62,7 @@ impl Tensor {
         let mut shape = shape.to_vec();
         let known: usize = shape.iter().filter(|&&d| d != usize::MAX).product();
         if let Some(p) = shape.iter().position(|&d| d == usize::MAX) {
-            if known == 0 || self.numel() % known != 0 {
+            if known == 0 || !self.numel().is_multiple_of(known) {
                 return Err(Error::invalid(
                     "reshape",
                     format!(

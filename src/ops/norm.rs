@@ -62,7 +62,7 @@ impl Tensor {
                 nk::bn_stats(self.gpu(), s, xh.v(), sh.v(), eps)?;
             }
             if let Some(r) = &running {
-                update_running(&st, &r, s, eps)?;
+                update_running(&st, r, s, eps)?;
             }
             st
         } else {

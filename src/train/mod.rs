@@ -110,6 +110,7 @@ fn last_paths(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// Trains `model` with `opt` on `data`: `loss_fn` maps a batch to a scalar
 /// loss. The sidecar's `config` gains `epoch` and `step` on each checkpoint.
+#[allow(clippy::too_many_arguments)] // each argument is a distinct role of the run
 pub fn fit(
     gpu: &Gpu,
     cfg: &TrainConfig,

@@ -54,7 +54,7 @@ impl Conv2d {
     /// Checks the geometry, naming the problem.
     pub fn validate(&self) -> Result<()> {
         let op = "conv2d";
-        if self.groups == 0 || self.cin % self.groups != 0 || self.cout % self.groups != 0 {
+        if self.groups == 0 || !self.cin.is_multiple_of(self.groups) || !self.cout.is_multiple_of(self.groups) {
             return Err(Error::invalid(
                 op,
                 format!(
@@ -139,7 +139,7 @@ impl Conv2d {
 
     /// Whether 8-channel tiles stay inside one group for channels-per-group `cg`.
     fn wide(&self, cg: usize) -> bool {
-        self.groups == 1 || cg % 8 == 0
+        self.groups == 1 || cg.is_multiple_of(8)
     }
 }
 

@@ -92,6 +92,7 @@ pub fn bn_grad_sums(
 }
 
 /// dx under batch statistics, from g, x, stats, gamma and the sums.
+#[allow(clippy::too_many_arguments)]
 pub fn bn_backward(
     gpu: &Gpu,
     s: BnShape,
