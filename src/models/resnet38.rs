@@ -23,6 +23,14 @@ pub struct PreActBlock {
     conv_branch1: Option<Conv2d>,
 }
 
+/// The 1×1 projection shortcut, when the block changes shape.
+fn shortcut(b: &mut Builder, cin: usize, cout: usize, stride: usize) -> Result<Option<Conv2d>> {
+    if cin == cout && stride == 1 {
+        return Ok(None);
+    }
+    Conv2d::new(b, cin, cout, 1, ConvOpts::new(stride, 0, 1, 1), false).map(Some)
+}
+
 impl PreActBlock {
     /// psa's ResBlock(in, mid, out, stride, first_dilation, dilation).
     fn basic(
@@ -34,7 +42,6 @@ impl PreActBlock {
         first_dilation: usize,
         dilation: usize,
     ) -> Result<PreActBlock> {
-        let same = cin == cout && stride == 1;
         Ok(PreActBlock {
             bn_branch2a: BatchNorm2d::new(b, cin)?,
             conv_branch2a: Conv2d::new(
@@ -55,11 +62,7 @@ impl PreActBlock {
                 false,
             )?,
             bottleneck: None,
-            conv_branch1: if same {
-                None
-            } else {
-                Some(Conv2d::new(b, cin, cout, 1, ConvOpts::new(stride, 0, 1, 1), false)?)
-            },
+            conv_branch1: shortcut(b, cin, cout, stride)?,
         })
     }
 
@@ -72,7 +75,6 @@ impl PreActBlock {
         dilation: usize,
         dropout: f32,
     ) -> Result<PreActBlock> {
-        let same = cin == cout && stride == 1;
         Ok(PreActBlock {
             bn_branch2a: BatchNorm2d::new(b, cin)?,
             conv_branch2a: Conv2d::new(
@@ -98,11 +100,7 @@ impl PreActBlock {
                 Dropout::new_2d(b, dropout),
                 Conv2d::new(b, cout / 2, cout, 1, ConvOpts::default(), false)?,
             )),
-            conv_branch1: if same {
-                None
-            } else {
-                Some(Conv2d::new(b, cin, cout, 1, ConvOpts::new(stride, 0, 1, 1), false)?)
-            },
+            conv_branch1: shortcut(b, cin, cout, stride)?,
         })
     }
 

@@ -112,12 +112,17 @@ impl Conv2d {
     }
 }
 
+/// Visits a `weight` and an optional `bias` (convolution and linear layers).
+fn visit_weight_bias(prefix: &str, weight: &Param, bias: Option<&Param>, v: &mut dyn Visitor) {
+    v.param(&child(prefix, "weight"), weight);
+    if let Some(b) = bias {
+        v.param(&child(prefix, "bias"), b);
+    }
+}
+
 impl Module for Conv2d {
     fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
-        v.param(&child(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            v.param(&child(prefix, "bias"), b);
-        }
+        visit_weight_bias(prefix, &self.weight, self.bias.as_ref(), v);
     }
 }
 
@@ -257,10 +262,7 @@ impl Linear {
 
 impl Module for Linear {
     fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
-        v.param(&child(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            v.param(&child(prefix, "bias"), b);
-        }
+        visit_weight_bias(prefix, &self.weight, self.bias.as_ref(), v);
     }
 }
 
