@@ -211,13 +211,35 @@ pub struct ModelMeasurement {
 
 /// A CAM classifier (`arch`, 20 classes; ResNet-50/101 at output stride
 /// 16, the others at 8) on `batch` images of `size` px.
-pub fn model(gpu: &Gpu, arch: &str, size: usize, batch: usize, reps: usize) -> Result<ModelMeasurement> {
+pub fn model(
+    gpu: &Gpu,
+    arch: &str,
+    size: usize,
+    batch: usize,
+    reps: usize,
+) -> Result<ModelMeasurement> {
     let mut b = Builder::new(gpu, 0);
-    let os = if arch.starts_with("resnet") && arch != "resnet-tiny" { 16 } else { 8 };
+    let os = if arch.starts_with("resnet") && arch != "resnet-tiny" {
+        16
+    } else {
+        8
+    };
     let net = CamNet::new(&mut b, &ArchSpec::new(arch, os), 20)?;
-    let mut opt = Sgd::new(GroupRecipe::PSA.groups(&net, CamNet::is_new), 1e-3, 0.9, 1e-4, false)?;
-    let x = Tensor::from_slice(gpu, &pseudo(batch * 3 * size * size, 6), &[batch, 3, size, size])?;
-    let labels: Vec<f32> = (0..batch * 20).map(|i| ((i * 7) % 3 == 0) as u8 as f32).collect();
+    let mut opt = Sgd::new(
+        GroupRecipe::PSA.groups(&net, CamNet::is_new),
+        1e-3,
+        0.9,
+        1e-4,
+        false,
+    )?;
+    let x = Tensor::from_slice(
+        gpu,
+        &pseudo(batch * 3 * size * size, 6),
+        &[batch, 3, size, size],
+    )?;
+    let labels: Vec<f32> = (0..batch * 20)
+        .map(|i| ((i * 7) % 3 == 0) as u8 as f32)
+        .collect();
     let y = Tensor::from_slice(gpu, &labels, &[batch, 20])?;
     net.set_train(true);
     gpu.sync();

@@ -6,12 +6,12 @@
 //! optimisers ([`optim`]).
 
 pub mod autograd;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod data;
 pub mod io;
 pub mod models;
 pub mod nn;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod bench;
 pub mod ops;
 pub mod optim;
 pub mod tensor;

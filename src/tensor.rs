@@ -229,11 +229,17 @@ impl Tensor {
         if data.len() != self.numel() {
             return Err(Error::invalid(
                 "assign",
-                format!("{} values for a tensor of shape {:?}", data.len(), self.shape()),
+                format!(
+                    "{} values for a tensor of shape {:?}",
+                    data.len(),
+                    self.shape()
+                ),
             ));
         }
         let s = self.storage();
-        self.0.gpu.write_at(&s.buf, s.offset, bytemuck::cast_slice(data))
+        self.0
+            .gpu
+            .write_at(&s.buf, s.offset, bytemuck::cast_slice(data))
     }
 
     /// Shape.

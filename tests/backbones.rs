@@ -20,8 +20,9 @@ use weakseg::{Gpu, Tensor, no_grad};
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn fnv1a32(s: &str) -> u32 {
-    s.bytes()
-        .fold(0x811C_9DC5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    s.bytes().fold(0x811C_9DC5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn uniform(name: &str, n: usize) -> Vec<f64> {
@@ -62,16 +63,23 @@ fn expected_names(case: &str) -> BTreeMap<String, Vec<usize>> {
     let text = std::fs::read_to_string(format!("{DIR}/{case}.names.txt")).expect("names fixture");
     text.lines()
         .filter_map(|l| l.split_once(' '))
-        .map(|(n, s)| (n.to_string(), s.split('x').map(|d| d.parse().unwrap()).collect()))
+        .map(|(n, s)| {
+            (
+                n.to_string(),
+                s.split('x').map(|d| d.parse().unwrap()).collect(),
+            )
+        })
         .collect()
 }
 
 fn expected_output(case: &str) -> checkpoint::HostTensor {
-    checkpoint::read(std::path::Path::new(&format!("{DIR}/backbones.safetensors")))
-        .expect("output fixture")
-        .into_iter()
-        .find(|t| t.name == case)
-        .expect("case in fixture")
+    checkpoint::read(std::path::Path::new(&format!(
+        "{DIR}/backbones.safetensors"
+    )))
+    .expect("output fixture")
+    .into_iter()
+    .find(|t| t.name == case)
+    .expect("case in fixture")
 }
 
 /// Loads the hashed weights into `model` through the checkpoint path (so
@@ -83,7 +91,10 @@ fn load_fixture_weights(case: &str, model: &dyn Module) {
         .into_iter()
         .map(|(n, t)| (n, t.shape().to_vec()))
         .collect();
-    assert_eq!(have, want, "{case}: parameter names/shapes differ from the reference");
+    assert_eq!(
+        have, want,
+        "{case}: parameter names/shapes differ from the reference"
+    );
     let tensors: Vec<_> = want
         .iter()
         .map(|(n, s)| checkpoint::HostTensor {
@@ -115,8 +126,15 @@ fn compare(case: &str, y: &Tensor) {
         .iter()
         .zip(&want.data)
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    eprintln!("{case}: max abs err {err:.3e}, scale {scale:.3e}, rel {:.3e}", err / scale);
-    assert!(err <= 1e-4 * scale, "{case}: relative error {} > 1e-4", err / scale);
+    eprintln!(
+        "{case}: max abs err {err:.3e}, scale {scale:.3e}, rel {:.3e}",
+        err / scale
+    );
+    assert!(
+        err <= 1e-4 * scale,
+        "{case}: relative error {} > 1e-4",
+        err / scale
+    );
 }
 
 fn gpu() -> Gpu {
@@ -127,7 +145,11 @@ fn gpu() -> Gpu {
 fn resnet50_matches_numpy() {
     let gpu = gpu();
     let mut b = Builder::new(&gpu, 1);
-    let net = ResNet::new(&mut b, &ResNetConfig::new(50, 32).unwrap().with_classes(1000)).unwrap();
+    let net = ResNet::new(
+        &mut b,
+        &ResNetConfig::new(50, 32).unwrap().with_classes(1000),
+    )
+    .unwrap();
     load_fixture_weights("resnet50", &net);
     net.set_train(false);
     let y = no_grad(|| net.classify(&input(&gpu, "resnet50", &[2, 3, 64, 64]))).unwrap();
@@ -138,12 +160,19 @@ fn resnet50_matches_numpy() {
 fn resnet101_output_stride_8_matches_numpy() {
     let gpu = gpu();
     let mut b = Builder::new(&gpu, 1);
-    let net = ResNet::new(&mut b, &ResNetConfig::new(101, 8).unwrap().with_classes(1000)).unwrap();
+    let net = ResNet::new(
+        &mut b,
+        &ResNetConfig::new(101, 8).unwrap().with_classes(1000),
+    )
+    .unwrap();
     assert_eq!(net.output_stride(), 8);
     load_fixture_weights("resnet101_os8", &net);
     net.set_train(false);
     let x = input(&gpu, "resnet101_os8", &[1, 3, 32, 32]);
-    assert_eq!(no_grad(|| net.features(&x)).unwrap().shape(), &[1, 2048, 4, 4]);
+    assert_eq!(
+        no_grad(|| net.features(&x)).unwrap().shape(),
+        &[1, 2048, 4, 4]
+    );
     let y = no_grad(|| net.classify(&x)).unwrap();
     compare("resnet101_os8", &y);
 }

@@ -20,22 +20,40 @@ fn classify_matches_the_library_and_reports_bad_input() {
     let dir = std::env::temp_dir().join(format!("weakseg-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let png = dir.join("img.png");
-    let img = image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([(x * 5) as u8, (y * 6) as u8, ((x + y) * 3) as u8]));
+    let img = image::RgbImage::from_fn(48, 40, |x, y| {
+        image::Rgb([(x * 5) as u8, (y * 6) as u8, ((x + y) * 3) as u8])
+    });
     img.save(&png).unwrap();
 
     let gpu = Gpu::new_blocking().unwrap();
-    let net = ResNet::new(&mut Builder::new(&gpu, 3), &ResNetConfig::new(50, 32).unwrap().with_classes(10)).unwrap();
+    let net = ResNet::new(
+        &mut Builder::new(&gpu, 3),
+        &ResNetConfig::new(50, 32).unwrap().with_classes(10),
+    )
+    .unwrap();
     let weights = dir.join("r50.safetensors");
     checkpoint::save(&weights, &net, &Sidecar::default(), SaveDtype::F32).unwrap();
 
     let out = bin()
-        .args(["classify", "--arch", "resnet50", "--topk", "3", "--json", "--weights"])
+        .args([
+            "classify",
+            "--arch",
+            "resnet50",
+            "--topk",
+            "3",
+            "--json",
+            "--weights",
+        ])
         .arg(&weights)
         .arg("--image")
         .arg(&png)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let logits: Vec<f32> = serde_json::from_value(doc["logits"].clone()).unwrap();
     let top: Vec<(usize, f64)> = serde_json::from_value(doc["top"].clone()).unwrap();
@@ -44,19 +62,31 @@ fn classify_matches_the_library_and_reports_bad_input() {
     let rgb = wimage::read(&png).unwrap();
     assert_eq!((rgb.width, rgb.height), (48, 40));
     let x = Tensor::from_slice(&gpu, &wimage::normalize_imagenet(&rgb), &[1, 3, 40, 48]).unwrap();
-    let want = no_grad(|| net.classify(&x)).unwrap().to_vec_blocking::<f32>().unwrap();
+    let want = no_grad(|| net.classify(&x))
+        .unwrap()
+        .to_vec_blocking::<f32>()
+        .unwrap();
     assert_eq!(logits.len(), 10);
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (a, b) in logits.iter().zip(&want) {
         assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b}");
     }
     assert_eq!(top.len(), 3);
-    let best = (0..10).max_by(|&i, &j| want[i].total_cmp(&want[j])).unwrap();
+    let best = (0..10)
+        .max_by(|&i, &j| want[i].total_cmp(&want[j]))
+        .unwrap();
     assert_eq!(top[0].0, best);
     assert!(top.windows(2).all(|w| w[0].1 >= w[1].1) && top[0].1 <= 1.0);
 
     let resized = bin()
-        .args(["classify", "--arch", "resnet50", "--resize", "32", "--weights"])
+        .args([
+            "classify",
+            "--arch",
+            "resnet50",
+            "--resize",
+            "32",
+            "--weights",
+        ])
         .arg(&weights)
         .arg("--image")
         .arg(&png)
@@ -83,6 +113,9 @@ fn classify_matches_the_library_and_reports_bad_input() {
         .unwrap();
     assert!(!wrong.status.success());
     let err = String::from_utf8_lossy(&wrong.stderr);
-    assert!(err.contains("missing") && err.contains("layer3.6.conv1.weight"), "{err}");
+    assert!(
+        err.contains("missing") && err.contains("layer3.6.conv1.weight"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -84,10 +84,19 @@ fn freezing_stops_gradients_and_leaves_groups() {
 fn psa_recipe_splits_weights_biases_and_new_layers() {
     let gpu = gpu();
     let mut b = Builder::new(&gpu, 0);
-    let net = SegNet::new(&mut b, &ArchSpec::new("resnet-tiny", 8), SegHeadKind::Aspp, 3).unwrap();
+    let net = SegNet::new(
+        &mut b,
+        &ArchSpec::new("resnet-tiny", 8),
+        SegHeadKind::Aspp,
+        3,
+    )
+    .unwrap();
     let groups = GroupRecipe::PSA.groups(&net, SegNet::is_new);
     let mults: Vec<(f32, f32)> = groups.iter().map(|g| (g.lr_mult, g.wd_mult)).collect();
-    assert_eq!(mults, vec![(1.0, 1.0), (2.0, 0.0), (10.0, 1.0), (20.0, 0.0)]);
+    assert_eq!(
+        mults,
+        vec![(1.0, 1.0), (2.0, 0.0), (10.0, 1.0), (20.0, 0.0)]
+    );
     // The ASPP head: 4 weights and 4 biases.
     assert_eq!(groups[2].params.len(), 4);
     assert_eq!(groups[3].params.len(), 4);
@@ -112,7 +121,10 @@ fn frozen_batch_norm_uses_running_statistics_in_training() {
         let want = (a - (c + 1) as f32) / (4.0f32 + 1e-5).sqrt();
         assert!((want - b).abs() < 1e-5);
     }
-    assert_eq!(bn.running_mean.to_vec_blocking::<f32>().unwrap(), [1.0, 2.0, 3.0]);
+    assert_eq!(
+        bn.running_mean.to_vec_blocking::<f32>().unwrap(),
+        [1.0, 2.0, 3.0]
+    );
     assert!(bn.weight.is_frozen() && bn.bias.is_frozen());
 }
 
@@ -140,10 +152,21 @@ fn linear_matches_torch_layout() {
     let gpu = gpu();
     let mut b = Builder::new(&gpu, 0);
     let l = Linear::new(&mut b, 3, 2, true).unwrap();
-    l.weight.leaf().assign(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
-    l.bias.as_ref().unwrap().leaf().assign(&[0.5f32, -0.5]).unwrap();
+    l.weight
+        .leaf()
+        .assign(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0])
+        .unwrap();
+    l.bias
+        .as_ref()
+        .unwrap()
+        .leaf()
+        .assign(&[0.5f32, -0.5])
+        .unwrap();
     let x = Tensor::from_slice(&gpu, &[1.0f32, 1.0, 1.0], &[1, 3]).unwrap();
-    assert_eq!(l.forward(&x).unwrap().to_vec_blocking::<f32>().unwrap(), [6.5, 14.5]);
+    assert_eq!(
+        l.forward(&x).unwrap().to_vec_blocking::<f32>().unwrap(),
+        [6.5, 14.5]
+    );
 }
 
 #[test]
@@ -156,7 +179,11 @@ fn initialisers_have_their_scales() {
     let v = init.values(&[10, 20], Init::XavierUniform(2.0));
     let bound = 2.0 * (6.0f32 / 30.0).sqrt();
     assert!(v.iter().all(|x| x.abs() <= bound) && v.iter().any(|x| x.abs() > 0.8 * bound));
-    assert!(init.values(&[5], Init::Constant(0.25)).iter().all(|x| *x == 0.25));
+    assert!(
+        init.values(&[5], Init::Constant(0.25))
+            .iter()
+            .all(|x| *x == 0.25)
+    );
 }
 
 fn tmpdir(name: &str) -> std::path::PathBuf {
@@ -183,9 +210,15 @@ fn checkpoint_round_trips_in_f32_and_f16() {
         let back = checkpoint::load(&path, &other).unwrap();
         assert_eq!(back.as_ref(), Some(&sc));
         for ((n, a), (_, b)) in net.state().into_iter().zip(other.state()) {
-            let (a, b) = (a.to_vec_blocking::<f32>().unwrap(), b.to_vec_blocking::<f32>().unwrap());
+            let (a, b) = (
+                a.to_vec_blocking::<f32>().unwrap(),
+                b.to_vec_blocking::<f32>().unwrap(),
+            );
             for (x, y) in a.iter().zip(&b) {
-                assert!((x - y).abs() <= tol * x.abs().max(6.1e-5), "{n}: {x} vs {y} ({dtype:?})");
+                assert!(
+                    (x - y).abs() <= tol * x.abs().max(6.1e-5),
+                    "{n}: {x} vs {y} ({dtype:?})"
+                );
             }
         }
     }
@@ -212,7 +245,9 @@ fn loading_lists_every_missing_extra_and_misshaped_tensor() {
         .unwrap();
     cls.shape = vec![5, 96, 1, 1];
     cls.data = vec![0.0; 5 * 96];
-    let err = checkpoint::apply(&net, &tensors, "", Match::Strict).unwrap_err().to_string();
+    let err = checkpoint::apply(&net, &tensors, "", Match::Strict)
+        .unwrap_err()
+        .to_string();
     for part in [
         "missing (2)",
         "backbone.conv1.weight",
@@ -241,7 +276,10 @@ fn corrupt_and_missing_files_give_clear_errors() {
     assert!(matches!(e, Error::Format { .. }), "{e}");
     assert!(e.to_string().contains("bad.safetensors"), "{e}");
     let e = checkpoint::load(&dir.join("absent.safetensors"), &net).unwrap_err();
-    assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("absent.safetensors"), "{e}");
+    assert!(
+        matches!(e, Error::Io { .. }) && e.to_string().contains("absent.safetensors"),
+        "{e}"
+    );
     let truncated = dir.join("trunc.safetensors");
     let full = checkpoint::encode(
         &[HostTensor {
@@ -253,5 +291,8 @@ fn corrupt_and_missing_files_give_clear_errors() {
     )
     .unwrap();
     std::fs::write(&truncated, &full[..full.len() - 3]).unwrap();
-    assert!(matches!(checkpoint::read(&truncated), Err(Error::Format { .. })));
+    assert!(matches!(
+        checkpoint::read(&truncated),
+        Err(Error::Format { .. })
+    ));
 }

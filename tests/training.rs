@@ -11,7 +11,12 @@ use weakseg::train::{TrainConfig, fit, progress::Silent};
 use weakseg::{Gpu, Result, Tensor, no_grad};
 
 const K: usize = 4;
-const COLORS: [[f32; 3]; K] = [[1.0, 0.1, 0.1], [0.1, 1.0, 0.1], [0.1, 0.1, 1.0], [1.0, 1.0, 0.1]];
+const COLORS: [[f32; 3]; K] = [
+    [1.0, 0.1, 0.1],
+    [0.1, 1.0, 0.1],
+    [0.1, 0.1, 1.0],
+    [1.0, 1.0, 0.1],
+];
 
 fn hash(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -49,7 +54,10 @@ impl Dataset for Squares {
             if present >> k & 1 == 1 {
                 labels[k] = 1.0;
                 let side = s / 3;
-                let (y0, x0) = ((next() as usize) % (s - side), (next() as usize) % (s - side));
+                let (y0, x0) = (
+                    (next() as usize) % (s - side),
+                    (next() as usize) % (s - side),
+                );
                 for c in 0..3 {
                     for y in y0..y0 + side {
                         for x in x0..x0 + side {
@@ -85,12 +93,23 @@ fn setup_with(gpu: &Gpu, seed: u64, lr: f32, frozen_bn: bool) -> (CamNet, Sgd) {
     if frozen_bn {
         net.freeze_batch_norm();
     }
-    let opt = Sgd::new(GroupRecipe::UNIFORM.groups(&net, CamNet::is_new), lr, 0.9, 1e-4, false).unwrap();
+    let opt = Sgd::new(
+        GroupRecipe::UNIFORM.groups(&net, CamNet::is_new),
+        lr,
+        0.9,
+        1e-4,
+        false,
+    )
+    .unwrap();
     (net, opt)
 }
 
 fn sidecar() -> Sidecar {
-    Sidecar::new(Some(ArchSpec::new("resnet-tiny", 8)), Some(K), serde_json::Value::Null)
+    Sidecar::new(
+        Some(ArchSpec::new("resnet-tiny", 8)),
+        Some(K),
+        serde_json::Value::Null,
+    )
 }
 
 fn weights(net: &CamNet) -> Vec<f32> {
@@ -104,7 +123,11 @@ fn weights(net: &CamNet) -> Vec<f32> {
 fn overfits_a_fixed_batch() {
     let gpu = gpu();
     let (net, mut opt) = setup(&gpu, 0, 0.05);
-    let data = Squares { n: 4, size: 32, offset: 0 };
+    let data = Squares {
+        n: 4,
+        size: 32,
+        offset: 0,
+    };
     let cfg = TrainConfig {
         epochs: 40,
         batch_size: 4,
@@ -112,9 +135,16 @@ fn overfits_a_fixed_batch() {
         schedule: LrSchedule::Constant,
         ..TrainConfig::default()
     };
-    let s = fit(&gpu, &cfg, &net, &mut opt, &data, &sidecar(), &mut Silent, |b| {
-        net.logits(&b.images)?.bce_with_logits(&b.labels)
-    })
+    let s = fit(
+        &gpu,
+        &cfg,
+        &net,
+        &mut opt,
+        &data,
+        &sidecar(),
+        &mut Silent,
+        |b| net.logits(&b.images)?.bce_with_logits(&b.labels),
+    )
     .unwrap();
     let l = &s.epoch_losses;
     let window = |i: usize| l[i * 10..(i + 1) * 10].iter().sum::<f32>() / 10.0;
@@ -129,7 +159,11 @@ fn overfits_a_fixed_batch() {
 fn learns_synthetic_multilabel_set_to_95_percent() {
     let gpu = gpu();
     let (net, mut opt) = setup(&gpu, 1, 0.05);
-    let train = Squares { n: 192, size: 32, offset: 0 };
+    let train = Squares {
+        n: 192,
+        size: 32,
+        offset: 0,
+    };
     let cfg = TrainConfig {
         epochs: 12,
         batch_size: 16,
@@ -137,30 +171,55 @@ fn learns_synthetic_multilabel_set_to_95_percent() {
         seed: 5,
         ..TrainConfig::default()
     };
-    fit(&gpu, &cfg, &net, &mut opt, &train, &sidecar(), &mut Silent, |b| {
-        net.logits(&b.images)?.bce_with_logits(&b.labels)
-    })
+    fit(
+        &gpu,
+        &cfg,
+        &net,
+        &mut opt,
+        &train,
+        &sidecar(),
+        &mut Silent,
+        |b| net.logits(&b.images)?.bce_with_logits(&b.labels),
+    )
     .unwrap();
     net.set_train(false);
-    let test = Squares { n: 64, size: 32, offset: 1 << 40 };
+    let test = Squares {
+        n: 64,
+        size: 32,
+        offset: 1 << 40,
+    };
     let (mut right, mut exact) = (0, 0);
     for i in 0..test.n {
         let s = test.sample(i, 0).unwrap();
         let x = Tensor::from_slice(&gpu, &s.image, &[1, 3, 32, 32]).unwrap();
-        let logits = no_grad(|| net.logits(&x)).unwrap().to_vec_blocking::<f32>().unwrap();
-        let ok: Vec<bool> = logits.iter().zip(&s.labels).map(|(z, y)| (*z > 0.0) == (*y > 0.5)).collect();
+        let logits = no_grad(|| net.logits(&x))
+            .unwrap()
+            .to_vec_blocking::<f32>()
+            .unwrap();
+        let ok: Vec<bool> = logits
+            .iter()
+            .zip(&s.labels)
+            .map(|(z, y)| (*z > 0.0) == (*y > 0.5))
+            .collect();
         right += ok.iter().filter(|b| **b).count();
         exact += usize::from(ok.iter().all(|b| *b));
     }
     let acc = right as f64 / (test.n * K) as f64;
-    eprintln!("per-label accuracy {acc:.3}, exact match {:.3}", exact as f64 / test.n as f64);
+    eprintln!(
+        "per-label accuracy {acc:.3}, exact match {:.3}",
+        exact as f64 / test.n as f64
+    );
     assert!(acc >= 0.95, "multi-label accuracy {acc}");
 }
 
 #[test]
 fn accumulation_equals_one_large_batch() {
     let gpu = gpu();
-    let data = Squares { n: 4, size: 24, offset: 7 };
+    let data = Squares {
+        n: 4,
+        size: 24,
+        offset: 7,
+    };
     let run = |batch, accumulate| {
         let (net, mut opt) = setup_with(&gpu, 2, 0.1, true);
         let cfg = TrainConfig {
@@ -170,15 +229,25 @@ fn accumulation_equals_one_large_batch() {
             schedule: LrSchedule::Constant,
             ..TrainConfig::default()
         };
-        let s = fit(&gpu, &cfg, &net, &mut opt, &data, &sidecar(), &mut Silent, |b| {
-            net.logits(&b.images)?.bce_with_logits(&b.labels)
-        })
+        let s = fit(
+            &gpu,
+            &cfg,
+            &net,
+            &mut opt,
+            &data,
+            &sidecar(),
+            &mut Silent,
+            |b| net.logits(&b.images)?.bce_with_logits(&b.labels),
+        )
         .unwrap();
         assert_eq!(s.steps, 1);
         weights(&net)
     };
     let (a, b) = (run(4, 1), run(2, 2));
-    let err = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let err = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     assert!(err < 1e-5, "accumulated update differs by {err}");
 }
 
@@ -187,7 +256,11 @@ fn resumes_from_the_last_checkpoint_exactly() {
     let gpu = gpu();
     let root = std::env::temp_dir().join(format!("weakseg-resume-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    let data = Squares { n: 12, size: 24, offset: 3 };
+    let data = Squares {
+        n: 12,
+        size: 24,
+        offset: 3,
+    };
     let cfg = |epochs, dir: &str, resume| TrainConfig {
         epochs,
         batch_size: 4,
@@ -210,25 +283,46 @@ fn resumes_from_the_last_checkpoint_exactly() {
     // The same run, interrupted by a failure in the first batch of epoch 3.
     let (first, mut o2) = setup(&gpu, 4, 0.05);
     let mut calls = 0;
-    let interrupted = fit(&gpu, &cfg(3, "b", false), &first, &mut o2, &data, &sidecar(), &mut Silent, |b| {
-        calls += 1;
-        if calls == 7 {
-            return Err(weakseg::Error::invalid("test", "simulated interruption"));
-        }
-        first.logits(&b.images)?.bce_with_logits(&b.labels)
-    });
+    let interrupted = fit(
+        &gpu,
+        &cfg(3, "b", false),
+        &first,
+        &mut o2,
+        &data,
+        &sidecar(),
+        &mut Silent,
+        |b| {
+            calls += 1;
+            if calls == 7 {
+                return Err(weakseg::Error::invalid("test", "simulated interruption"));
+            }
+            first.logits(&b.images)?.bce_with_logits(&b.labels)
+        },
+    );
     assert!(interrupted.is_err());
     let (resumed, mut o3) = setup(&gpu, 77, 0.05);
     let s = train(&resumed, &mut o3, &cfg(3, "b", true));
     assert_eq!(s.start_epoch, 2);
     assert_eq!(s.steps, 9);
     let (a, b) = (weights(&straight), weights(&resumed));
-    let err = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let err = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     assert!(err <= 1e-6, "resumed run differs by {err}");
 
     let log = std::fs::read_to_string(root.join("b").join("log.jsonl")).unwrap();
-    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.iter().filter(|l| l.get("step").is_some()).count(), 9);
-    assert_eq!(lines.iter().filter(|l| l.get("epoch_loss").is_some()).count(), 3);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.get("epoch_loss").is_some())
+            .count(),
+        3
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -185,7 +185,9 @@ fn classify(gpu: &Gpu, a: ClassifyArgs) -> weakseg::Result<()> {
         other => {
             return Err(Error::invalid(
                 "classify",
-                format!("--arch {other:?} is not an ImageNet classifier here (resnet50, resnet101)"),
+                format!(
+                    "--arch {other:?} is not an ImageNet classifier here (resnet50, resnet101)"
+                ),
             ));
         }
     };
@@ -198,12 +200,24 @@ fn classify(gpu: &Gpu, a: ClassifyArgs) -> weakseg::Result<()> {
         .iter()
         .find(|t| t.name == "fc.weight")
         .map(|t| t.shape[0])
-        .ok_or_else(|| Error::format(a.weights.display().to_string(), "no fc.weight: not a classifier state_dict"))?;
-    let net = ResNet::new(&mut Builder::new(gpu, 0), &ResNetConfig::new(depth, 32)?.with_classes(classes))?;
+        .ok_or_else(|| {
+            Error::format(
+                a.weights.display().to_string(),
+                "no fc.weight: not a classifier state_dict",
+            )
+        })?;
+    let net = ResNet::new(
+        &mut Builder::new(gpu, 0),
+        &ResNetConfig::new(depth, 32)?.with_classes(classes),
+    )?;
     checkpoint::apply(&net, &tensors, "", checkpoint::Match::Strict)
         .map_err(|e| Error::format(a.weights.display().to_string(), e.to_string()))?;
     net.set_train(false);
-    let x = Tensor::from_slice(gpu, &image::normalize_imagenet(&img), &[1, 3, img.height, img.width])?;
+    let x = Tensor::from_slice(
+        gpu,
+        &image::normalize_imagenet(&img),
+        &[1, 3, img.height, img.width],
+    )?;
     let logits = no_grad(|| net.classify(&x))?.to_vec_blocking::<f32>()?;
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let z: f64 = logits.iter().map(|v| ((v - max) as f64).exp()).sum();

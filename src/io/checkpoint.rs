@@ -58,7 +58,11 @@ impl Sidecar {
     pub const FORMAT: &'static str = "weakseg-checkpoint/1";
 
     /// A sidecar for `arch` with `classes` outputs and a config.
-    pub fn new(arch: Option<ArchSpec>, classes: Option<usize>, config: serde_json::Value) -> Sidecar {
+    pub fn new(
+        arch: Option<ArchSpec>,
+        classes: Option<usize>,
+        config: serde_json::Value,
+    ) -> Sidecar {
         Sidecar {
             format: Self::FORMAT.into(),
             arch,
@@ -179,13 +183,19 @@ pub struct LoadReport {
 /// (e.g. `backbone.` to load ImageNet weights into a CAM network's trunk).
 /// Shapes are checked before anything is written; the error lists every
 /// missing, extra and mis-shaped tensor.
-pub fn apply(module: &dyn Module, tensors: &[HostTensor], prefix: &str, mode: Match) -> Result<LoadReport> {
+pub fn apply(
+    module: &dyn Module,
+    tensors: &[HostTensor],
+    prefix: &str,
+    mode: Match,
+) -> Result<LoadReport> {
     let slots: BTreeMap<String, crate::Tensor> = module
         .state()
         .into_iter()
         .filter_map(|(n, t)| n.strip_prefix(prefix).map(|s| (s.to_string(), t)))
         .collect();
-    let by_name: HashMap<&str, &HostTensor> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let by_name: HashMap<&str, &HostTensor> =
+        tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let missing: Vec<String> = slots
         .keys()
         .filter(|n| !by_name.contains_key(n.as_str()))
@@ -269,9 +279,15 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
 
 /// Saves `module` to `path` (safetensors) and its sidecar next to it.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn save(path: &std::path::Path, module: &dyn Module, sidecar: &Sidecar, dtype: SaveDtype) -> Result<()> {
+pub fn save(
+    path: &std::path::Path,
+    module: &dyn Module,
+    sidecar: &Sidecar,
+    dtype: SaveDtype,
+) -> Result<()> {
     let state = pollster::block_on(state_of(module))?;
-    let json = serde_json::to_vec_pretty(sidecar).map_err(|e| Error::format("sidecar", e.to_string()))?;
+    let json =
+        serde_json::to_vec_pretty(sidecar).map_err(|e| Error::format("sidecar", e.to_string()))?;
     write_atomic(path, &encode(&state, dtype)?)?;
     write_atomic(&sidecar_path(path), &json)
 }

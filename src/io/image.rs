@@ -43,7 +43,13 @@ pub fn read(path: &std::path::Path) -> Result<Rgb> {
 /// torchvision's `Resize(side)`.
 pub fn resize_shorter(img: &Rgb, side: usize) -> Result<Rgb> {
     if side == 0 || img.width == 0 || img.height == 0 {
-        return Err(Error::invalid("resize", format!("cannot resize {}×{} to a side of {side}", img.width, img.height)));
+        return Err(Error::invalid(
+            "resize",
+            format!(
+                "cannot resize {}×{} to a side of {side}",
+                img.width, img.height
+            ),
+        ));
     }
     let short = img.width.min(img.height) as f64;
     let (w, h) = (

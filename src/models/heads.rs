@@ -111,9 +111,17 @@ impl AsppHead {
     pub const RATES: [usize; 4] = [6, 12, 18, 24];
 
     /// A head from `channels` to `classes` at `rates`, weights N(0, 0.01²).
-    pub fn new(b: &mut Builder, channels: usize, classes: usize, rates: &[usize]) -> Result<AsppHead> {
+    pub fn new(
+        b: &mut Builder,
+        channels: usize,
+        classes: usize,
+        rates: &[usize],
+    ) -> Result<AsppHead> {
         if rates.is_empty() {
-            return Err(weakseg_kernels::Error::invalid("AsppHead", "needs at least one rate"));
+            return Err(weakseg_kernels::Error::invalid(
+                "AsppHead",
+                "needs at least one rate",
+            ));
         }
         let branches = rates
             .iter()

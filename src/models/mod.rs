@@ -54,7 +54,8 @@ pub struct ArchSpec {
 
 impl ArchSpec {
     /// The architectures [`ArchSpec::build`] knows.
-    pub const NAMES: [&'static str; 5] = ["resnet50", "resnet101", "resnet38", "vgg16", "resnet-tiny"];
+    pub const NAMES: [&'static str; 5] =
+        ["resnet50", "resnet101", "resnet38", "vgg16", "resnet-tiny"];
 
     /// An architecture at output stride `os`.
     pub fn new(name: &str, output_stride: usize) -> ArchSpec {
@@ -89,7 +90,10 @@ impl ArchSpec {
             other => {
                 return Err(Error::invalid(
                     "arch",
-                    format!("unknown architecture {other:?} (known: {})", Self::NAMES.join(", ")),
+                    format!(
+                        "unknown architecture {other:?} (known: {})",
+                        Self::NAMES.join(", ")
+                    ),
                 ));
             }
         })
@@ -162,7 +166,12 @@ pub struct SegNet {
 
 impl SegNet {
     /// A segmenter of `arch` with `classes` classes (background included).
-    pub fn new(b: &mut Builder, arch: &ArchSpec, head: SegHeadKind, classes: usize) -> Result<SegNet> {
+    pub fn new(
+        b: &mut Builder,
+        arch: &ArchSpec,
+        head: SegHeadKind,
+        classes: usize,
+    ) -> Result<SegNet> {
         let backbone = arch.build(b)?;
         let c = backbone.out_channels();
         let head = match head {

@@ -215,8 +215,7 @@ impl ResNet {
 impl Backbone for ResNet {
     fn features(&self, x: &Tensor) -> Result<Tensor> {
         let mut s = self.stages(x)?;
-        s.pop()
-            .ok_or_else(|| Error::invalid("ResNet", "no stages"))
+        s.pop().ok_or_else(|| Error::invalid("ResNet", "no stages"))
     }
 
     fn out_channels(&self) -> usize {
@@ -238,4 +237,3 @@ impl Module for ResNet {
         self.fc.visit(&child(prefix, "fc"), v);
     }
 }
-

@@ -77,14 +77,7 @@ impl PreActBlock {
     ) -> Result<PreActBlock> {
         Ok(PreActBlock {
             bn_branch2a: BatchNorm2d::new(b, cin)?,
-            conv_branch2a: Conv2d::new(
-                b,
-                cin,
-                cout / 4,
-                1,
-                ConvOpts::new(stride, 0, 1, 1),
-                false,
-            )?,
+            conv_branch2a: Conv2d::new(b, cin, cout / 4, 1, ConvOpts::new(stride, 0, 1, 1), false)?,
             bn_branch2b1: BatchNorm2d::new(b, cout / 4)?,
             conv_branch2b1: Conv2d::new(
                 b,
@@ -130,7 +123,8 @@ impl Module for PreActBlock {
         self.bn_branch2a.visit(&child(prefix, "bn_branch2a"), v);
         self.conv_branch2a.visit(&child(prefix, "conv_branch2a"), v);
         self.bn_branch2b1.visit(&child(prefix, "bn_branch2b1"), v);
-        self.conv_branch2b1.visit(&child(prefix, "conv_branch2b1"), v);
+        self.conv_branch2b1
+            .visit(&child(prefix, "conv_branch2b1"), v);
         if let Some((d1, bn2, d2, c3)) = &self.bottleneck {
             d1.visit(&child(prefix, "dropout_2b1"), v);
             bn2.visit(&child(prefix, "bn_branch2b2"), v);
@@ -184,7 +178,10 @@ impl ResNet38 {
         add("b3_2", PreActBlock::basic(b, 256, 256, 256, 1, 1, 1)?);
         add("b4", PreActBlock::basic(b, 256, 512, 512, 2, 1, 1)?);
         for i in 1..6 {
-            add(&format!("b4_{i}"), PreActBlock::basic(b, 512, 512, 512, 1, 1, 1)?);
+            add(
+                &format!("b4_{i}"),
+                PreActBlock::basic(b, 512, 512, 512, 1, 1, 1)?,
+            );
         }
         add("b5", PreActBlock::basic(b, 512, 512, 1024, s5, 1, d5)?);
         add("b5_1", PreActBlock::basic(b, 1024, 512, 1024, 1, d5, d5)?);

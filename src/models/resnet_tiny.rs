@@ -122,7 +122,13 @@ impl ResNetTiny {
         let mut cin = w[0];
         #[allow(clippy::needless_range_loop)] // s indexes several per-stage arrays
         for s in 0..4 {
-            layers.push(BasicBlock::new(b, cin, w[s], cfg.strides[s], cfg.dilations[s])?);
+            layers.push(BasicBlock::new(
+                b,
+                cin,
+                w[s],
+                cfg.strides[s],
+                cfg.dilations[s],
+            )?);
             cin = w[s];
         }
         Ok(ResNetTiny {

@@ -85,10 +85,14 @@ impl Conv2d {
         bias: bool,
         init: Init,
     ) -> Result<Conv2d> {
-        if opts.groups == 0 || !cin.is_multiple_of(opts.groups) || !cout.is_multiple_of(opts.groups) {
+        if opts.groups == 0 || !cin.is_multiple_of(opts.groups) || !cout.is_multiple_of(opts.groups)
+        {
             return Err(Error::invalid(
                 "Conv2d",
-                format!("{cin}→{cout} channels do not divide into {} groups", opts.groups),
+                format!(
+                    "{cin}→{cout} channels do not divide into {} groups",
+                    opts.groups
+                ),
             ));
         }
         let weight = b.param(&[cout, cin / opts.groups, k, k], init, Role::Weight)?;

@@ -266,7 +266,10 @@ pub trait ModuleExt: Module {
 
     /// Number of trainable scalars.
     fn num_params(&self) -> usize {
-        self.named_params().iter().map(|(_, p)| p.leaf().numel()).sum()
+        self.named_params()
+            .iter()
+            .map(|(_, p)| p.leaf().numel())
+            .sum()
     }
 }
 

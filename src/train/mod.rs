@@ -12,9 +12,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
@@ -91,7 +91,8 @@ pub struct TrainSummary {
 /// The sample order of an epoch: a permutation seeded by (seed, epoch).
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = SmallRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        SmallRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     order.shuffle(&mut rng);
     order
 }
@@ -105,7 +106,10 @@ pub fn sample_seed(seed: u64, epoch: usize, index: usize) -> u64 {
 }
 
 fn last_paths(dir: &Path) -> (PathBuf, PathBuf) {
-    (dir.join("last.safetensors"), dir.join("last.optim.safetensors"))
+    (
+        dir.join("last.safetensors"),
+        dir.join("last.optim.safetensors"),
+    )
 }
 
 /// Trains `model` with `opt` on `data`: `loss_fn` maps a batch to a scalar
@@ -122,7 +126,10 @@ pub fn fit(
     mut loss_fn: impl FnMut(&Batch) -> Result<Tensor>,
 ) -> Result<TrainSummary> {
     if cfg.batch_size == 0 || cfg.accumulate == 0 {
-        return Err(Error::invalid("fit", "batch_size and accumulate must be at least 1"));
+        return Err(Error::invalid(
+            "fit",
+            "batch_size and accumulate must be at least 1",
+        ));
     }
     if data.is_empty() {
         return Err(Error::invalid("fit", "the dataset is empty"));
@@ -159,7 +166,9 @@ pub fn fit(
             let batch = collate(gpu, &samples, chunk.to_vec())?;
             let t = Instant::now();
             let loss = loss_fn(&batch)?;
-            let group = cfg.accumulate.min(micro_per_epoch - m / cfg.accumulate * cfg.accumulate);
+            let group = cfg
+                .accumulate
+                .min(micro_per_epoch - m / cfg.accumulate * cfg.accumulate);
             loss.mul_scalar(1.0 / group as f32)?.backward()?;
             let value = loss.item()?;
             if !value.is_finite() {
@@ -228,7 +237,13 @@ fn open_log(p: &Path) -> Result<std::fs::File> {
 }
 
 /// Writes the epoch's model and optimiser state (each file atomically).
-fn save_last(dir: &Path, model: &dyn Module, opt: &dyn Optimizer, sidecar: &Sidecar, epoch: usize) -> Result<()> {
+fn save_last(
+    dir: &Path,
+    model: &dyn Module,
+    opt: &dyn Optimizer,
+    sidecar: &Sidecar,
+    epoch: usize,
+) -> Result<()> {
     let (model_path, opt_path) = last_paths(dir);
     let mut sc = sidecar.clone();
     let mut config = match sc.config.take() {
@@ -265,7 +280,10 @@ fn resume(dir: &Path, model: &dyn Module, opt: &mut dyn Optimizer) -> Result<usi
         return Ok(0);
     }
     let sc = checkpoint::load(&model_path, model)?.ok_or_else(|| {
-        Error::format(model_path.display().to_string(), "no sidecar: cannot tell which epoch it ended")
+        Error::format(
+            model_path.display().to_string(),
+            "no sidecar: cannot tell which epoch it ended",
+        )
     })?;
     let field = |k: &str| sc.config.get(k).and_then(|v| v.as_u64());
     let (epoch, step) = match (field("epoch"), field("step")) {
@@ -281,12 +299,19 @@ fn resume(dir: &Path, model: &dyn Module, opt: &mut dyn Optimizer) -> Result<usi
     let slots = opt.state();
     for (name, t) in &slots {
         let src = state.iter().find(|h| &h.name == name).ok_or_else(|| {
-            Error::format(opt_path.display().to_string(), format!("optimiser state {name} missing"))
+            Error::format(
+                opt_path.display().to_string(),
+                format!("optimiser state {name} missing"),
+            )
         })?;
         if src.data.len() != t.numel() {
             return Err(Error::format(
                 opt_path.display().to_string(),
-                format!("optimiser state {name} has {} values, expected {}", src.data.len(), t.numel()),
+                format!(
+                    "optimiser state {name} has {} values, expected {}",
+                    src.data.len(),
+                    t.numel()
+                ),
             ));
         }
         t.assign(&src.data)?;
@@ -294,7 +319,11 @@ fn resume(dir: &Path, model: &dyn Module, opt: &mut dyn Optimizer) -> Result<usi
     if state.len() != slots.len() {
         return Err(Error::format(
             opt_path.display().to_string(),
-            format!("{} optimiser tensors for {} slots", state.len(), slots.len()),
+            format!(
+                "{} optimiser tensors for {} slots",
+                state.len(),
+                slots.len()
+            ),
         ));
     }
     opt.set_steps(step);

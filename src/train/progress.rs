@@ -79,7 +79,8 @@ impl Reporter for LineReporter {
     }
 
     fn step(&mut self, info: &StepInfo) {
-        let due = self.last.is_none_or(|t| t.elapsed() >= self.every) || info.step == info.total_steps;
+        let due =
+            self.last.is_none_or(|t| t.elapsed() >= self.every) || info.step == info.total_steps;
         if due {
             self.last = Some(Instant::now());
             eprintln!(
@@ -112,9 +113,9 @@ impl BarReporter {
     /// A bar on stderr.
     pub fn new() -> BarReporter {
         let bar = indicatif::ProgressBar::new(0);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps {msg} ETA {eta}",
-        ) {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} ETA {eta}")
+        {
             bar.set_style(style);
         }
         BarReporter { bar }
@@ -148,7 +149,8 @@ impl Reporter for BarReporter {
     }
 
     fn epoch(&mut self, epoch: usize, loss: f32) {
-        self.bar.println(format!("epoch {} done: mean loss {loss:.4}", epoch + 1));
+        self.bar
+            .println(format!("epoch {} done: mean loss {loss:.4}", epoch + 1));
     }
 
     fn finish(&mut self) {

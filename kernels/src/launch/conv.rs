@@ -54,7 +54,10 @@ impl Conv2d {
     /// Checks the geometry, naming the problem.
     pub fn validate(&self) -> Result<()> {
         let op = "conv2d";
-        if self.groups == 0 || !self.cin.is_multiple_of(self.groups) || !self.cout.is_multiple_of(self.groups) {
+        if self.groups == 0
+            || !self.cin.is_multiple_of(self.groups)
+            || !self.cout.is_multiple_of(self.groups)
+        {
             return Err(Error::invalid(
                 op,
                 format!(

@@ -86,7 +86,10 @@ impl Case {
 
 fn matmul_case(gpu: &Gpu, dev: &Device, n: usize, reps: usize) -> AnyResult<Case> {
     let (a, b) = (pseudo(n * n, 1), pseudo(n * n, 2));
-    let (ta, tb) = (Tensor::from_slice(gpu, &a, &[n, n])?, Tensor::from_slice(gpu, &b, &[n, n])?);
+    let (ta, tb) = (
+        Tensor::from_slice(gpu, &a, &[n, n])?,
+        Tensor::from_slice(gpu, &b, &[n, n])?,
+    );
     let (ba, bb) = (btensor(dev, &a, [n, n]), btensor(dev, &b, [n, n]));
     let ours = || -> AnyResult<Vec<f32>> { Ok(ta.matmul(&tb)?.to_vec_blocking::<f32>()?) };
     let theirs = || bvec(ba.clone().matmul(bb.clone()));
@@ -120,7 +123,14 @@ fn conv_cases(gpu: &Gpu, dev: &Device, reps: usize) -> AnyResult<[Case; 2]> {
     let ours_fwd = || -> AnyResult<Vec<f32>> {
         Ok(weakseg::no_grad(|| tx.conv2d(&tw, None, opts))?.to_vec_blocking::<f32>()?)
     };
-    let burn_fwd = || bvec(burn::tensor::module::conv2d(bxf.clone(), bwf.clone(), None, bopts.clone()));
+    let burn_fwd = || {
+        bvec(burn::tensor::module::conv2d(
+            bxf.clone(),
+            bwf.clone(),
+            None,
+            bopts.clone(),
+        ))
+    };
     let ours_both = || -> AnyResult<[Vec<f32>; 2]> {
         tx.zero_grad();
         tw.zero_grad();
