@@ -207,8 +207,7 @@ impl ResNet {
             .fc
             .as_ref()
             .ok_or_else(|| Error::invalid("ResNet::classify", "built without an fc head"))?;
-        let f = self.features(x)?.global_avg_pool()?;
-        fc.forward(&f.reshape(&[f.shape()[0], f.shape()[1]])?)
+        fc.forward(&self.features(x)?.global_avg_pool()?)
     }
 }
 

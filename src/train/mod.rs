@@ -169,7 +169,23 @@ pub fn fit(
             let group = cfg
                 .accumulate
                 .min(micro_per_epoch - m / cfg.accumulate * cfg.accumulate);
-            loss.mul_scalar(1.0 / group as f32)?.backward()?;
+            if group == 1 {
+                loss.backward()?;
+            } else {
+                loss.mul_scalar(1.0 / group as f32)?.backward()?;
+            }
+            let boundary = (m + 1) % cfg.accumulate == 0 || m + 1 == micro_per_epoch;
+            let (step, lr) = (
+                opt.steps(),
+                cfg.schedule.at(cfg.lr, opt.steps(), total_steps),
+            );
+            if boundary {
+                opt.set_lr(lr);
+                opt.step()?;
+            }
+            // Read the loss after the step is recorded, so backward and the
+            // update go to the GPU in the same submit as the readback. A
+            // non-finite loss ends the run; the last checkpoint is untouched.
             let value = loss.item()?;
             if !value.is_finite() {
                 return Err(Error::invalid(
@@ -180,11 +196,7 @@ pub fn fit(
             loss_sum += value as f64;
             loss_n += 1;
             images += chunk.len();
-            if (m + 1) % cfg.accumulate == 0 || m + 1 == micro_per_epoch {
-                let step = opt.steps();
-                let lr = cfg.schedule.at(cfg.lr, step, total_steps);
-                opt.set_lr(lr);
-                opt.step()?;
+            if boundary {
                 let info = StepInfo {
                     epoch,
                     epochs: cfg.epochs,
