@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::models::{ArchSpec, CamNet};
+use crate::models::{ArchSpec, CamNet, Precision};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::optim::Sgd;
 use crate::{ConvOpts, Gpu, Result, Tensor};
@@ -200,6 +200,8 @@ pub struct ModelMeasurement {
     pub name: String,
     /// Inference images per second (forward, no autodiff, eval mode).
     pub infer_images_per_s: f64,
+    /// The same with the backbone in f16 (None without shader-f16).
+    pub infer_f16_images_per_s: Option<f64>,
     /// Training images per second (forward, BCE, backward, SGD step).
     pub train_images_per_s: f64,
     /// Peak GPU bytes live during a training step (weights, optimiser state,
@@ -250,11 +252,20 @@ pub fn model(
         opt.step()
     })?;
     let peak = gpu.pool_stats().peak_bytes_live;
+    let mut net = net;
     net.set_train(false);
     let (infer, _) = time(gpu, reps, || crate::no_grad(|| net.logits(&x)).map(drop))?;
+    let infer_f16 = if gpu.has_f16() {
+        net.precision = Precision::F16;
+        let (t, _) = time(gpu, reps, || crate::no_grad(|| net.logits(&x)).map(drop))?;
+        Some(batch as f64 / t)
+    } else {
+        None
+    };
     Ok(ModelMeasurement {
         name: format!("{arch}_{size}_b{batch}"),
         infer_images_per_s: batch as f64 / infer,
+        infer_f16_images_per_s: infer_f16,
         train_images_per_s: batch as f64 / train,
         train_peak_bytes: peak,
         cold_seconds: cold,

@@ -204,6 +204,7 @@ impl Sgd {
 
     /// One update of every parameter (one dispatch per group).
     pub fn step(&mut self) -> Result<()> {
+        crate::tensor::bump_weights_epoch();
         for a in &self.arenas {
             let s = SgdStep {
                 lr: self.lr * a.lr_mult,
@@ -289,6 +290,7 @@ impl AdamW {
 
     /// One update of every parameter (one dispatch per group).
     pub fn step(&mut self) -> Result<()> {
+        crate::tensor::bump_weights_epoch();
         self.steps += 1;
         for a in &self.arenas {
             let s = AdamWStep {

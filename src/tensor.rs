@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use weakseg_kernels::launch::layout;
 use weakseg_kernels::{Error, Gpu, GpuBuffer, PendingRead, Result, View};
 
-/// Element type. Values are f32; labels and indices are u32 or i32.
+/// Element type. Values are f32; labels and indices are u32 or i32; f16
+/// holds the activations of the f16 forward pass (see [`Tensor::to_dtype`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
     /// 32-bit float.
@@ -18,6 +19,18 @@ pub enum DType {
     U32,
     /// 32-bit signed.
     I32,
+    /// 16-bit float, forward pass only (needs the adapter's shader-f16).
+    F16,
+}
+
+impl DType {
+    /// 32-bit words that `n` elements occupy (f16 pairs share a word).
+    pub fn words(self, n: usize) -> usize {
+        match self {
+            DType::F16 => n.div_ceil(2),
+            _ => n,
+        }
+    }
 }
 
 /// Host element types a tensor can be created from and read back into.
@@ -33,6 +46,22 @@ impl Element for u32 {
 }
 impl Element for i32 {
     const DTYPE: DType = DType::I32;
+}
+impl Element for half::f16 {
+    const DTYPE: DType = DType::F16;
+}
+
+/// Host bytes of `data`, padded with zeros to whole 32-bit words (copies
+/// to and from buffers move 4-byte multiples).
+fn word_bytes<T: Element>(data: &[T]) -> std::borrow::Cow<'_, [u8]> {
+    let bytes: &[u8] = bytemuck::cast_slice(data);
+    if bytes.len().is_multiple_of(4) {
+        std::borrow::Cow::Borrowed(bytes)
+    } else {
+        let mut v = bytes.to_vec();
+        v.resize(bytes.len().next_multiple_of(4), 0);
+        std::borrow::Cow::Owned(v)
+    }
 }
 
 /// Device memory behind a tensor: a pooled buffer (possibly shared, as in a
@@ -85,6 +114,19 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
 thread_local! {
     static GRAD_ENABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    static WEIGHTS_EPOCH: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks every cached derived copy of the weights (the f16 weights of the
+/// f16 forward pass) stale: called whenever tensors change in place
+/// (optimiser steps, [`Tensor::assign`], arena moves).
+pub(crate) fn bump_weights_epoch() {
+    WEIGHTS_EPOCH.with(|e| e.set(e.get() + 1));
+}
+
+/// The current weights epoch; a cached copy made at another epoch is stale.
+pub(crate) fn weights_epoch() -> u64 {
+    WEIGHTS_EPOCH.with(|e| e.get())
 }
 
 /// Runs `f` without recording any op for autodiff (inference, metric code,
@@ -138,7 +180,7 @@ impl Tensor {
     /// An uninitialised tensor (contents undefined) from the pool.
     pub fn empty(gpu: &Gpu, shape: &[usize], dtype: DType) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        let buf = gpu.alloc(n as u64 * 4)?;
+        let buf = gpu.alloc(dtype.words(n) as u64 * 4)?;
         Ok(Self::build(
             gpu,
             Rc::new(Storage {
@@ -166,7 +208,7 @@ impl Tensor {
                 format!("{} values for shape {shape:?} ({n} elements)", data.len()),
             ));
         }
-        let buf = gpu.upload(bytemuck::cast_slice(data))?;
+        let buf = gpu.upload(&word_bytes(data))?;
         Ok(Self::build(
             gpu,
             Rc::new(Storage {
@@ -237,9 +279,8 @@ impl Tensor {
             ));
         }
         let s = self.storage();
-        self.0
-            .gpu
-            .write_at(&s.buf, s.offset, bytemuck::cast_slice(data))
+        bump_weights_epoch();
+        self.0.gpu.write_at(&s.buf, s.offset, &word_bytes(data))
     }
 
     /// Shape.
@@ -311,24 +352,30 @@ impl Tensor {
 
     /// Holds this tensor's storage so kernel views can borrow from it.
     pub(crate) fn held(&self) -> Held {
-        Held(self.storage(), self.numel())
+        Held(self.storage(), self.0.dtype.words(self.numel()))
     }
 
     fn start_read<T: Element>(&self) -> Result<PendingRead> {
         self.check_dtype("to_vec", T::DTYPE)?;
         let s = self.storage();
-        self.0.gpu.read(&s.buf, s.offset, self.numel() as u64 * 4)
+        let words = self.0.dtype.words(self.numel());
+        self.0.gpu.read(&s.buf, s.offset, words as u64 * 4)
+    }
+
+    /// The first `numel` elements of bytes read back.
+    fn elements<T: Element>(&self, bytes: &[u8]) -> Vec<T> {
+        bytemuck::cast_slice::<u8, T>(bytes)[..self.numel()].to_vec()
     }
 
     /// Reads the tensor back to the host.
     pub async fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
-        Ok(bytemuck::cast_slice(&self.start_read::<T>()?.await?).to_vec())
+        Ok(self.elements(&self.start_read::<T>()?.await?))
     }
 
     /// Reads the tensor back, blocking until done (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn to_vec_blocking<T: Element>(&self) -> Result<Vec<T>> {
-        Ok(bytemuck::cast_slice(&self.start_read::<T>()?.wait()?).to_vec())
+        Ok(self.elements(&self.start_read::<T>()?.wait()?))
     }
 
     /// Reads a one-element f32 tensor (native only).
@@ -350,6 +397,22 @@ impl Tensor {
                 format!(
                     "expects {want:?}, got a {:?} tensor of shape {:?}",
                     self.0.dtype,
+                    self.shape()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses f16 tensors in ops that move 32-bit words (layout moves,
+    /// gathers), naming the ops f16 supports.
+    pub(crate) fn check_words(&self, op: &'static str) -> Result<()> {
+        if self.0.dtype == DType::F16 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "f16 tensors (shape {:?}) support only the forward-pass ops conv2d, \
+                     batch_norm in evaluation, relu, add and pooling; convert with to_dtype(F32)",
                     self.shape()
                 ),
             ));
@@ -399,6 +462,7 @@ impl Tensor {
     /// Points a parameter at new storage (used by optimisers to gather
     /// parameters into one arena) and gives it a gradient slot there.
     pub(crate) fn relocate(&self, storage: Rc<Storage>, grad_slot: Rc<Storage>) {
+        bump_weights_epoch();
         *self.0.storage.borrow_mut() = storage;
         *self.0.grad_slot.borrow_mut() = Some(grad_slot);
         *self.0.grad.borrow_mut() = None;

@@ -6,13 +6,18 @@
 //!
 //! Tolerance: max |ours − numpy| ≤ 1e-4 · max |numpy| over the output (f32
 //! accumulation through 50–100 layers against float64).
+//!
+//! Where the adapter has shader-f16, each backbone runs again with f16
+//! weights and activations: max |f16 − numpy| ≤ 2e-2 · max |numpy| (each of
+//! the 10–100 layers rounds its output to f16, relative step 2⁻¹¹), and the
+//! f16 output must differ from the f32 one (the f16 kernels really ran).
 
 use std::collections::BTreeMap;
 
 use weakseg::io::checkpoint;
 use weakseg::models::heads::LargeFovHead;
 use weakseg::models::resnet::{ResNet, ResNetConfig};
-use weakseg::models::{ArchSpec, Backbone, CamNet};
+use weakseg::models::{ArchSpec, Backbone, CamNet, Precision};
 use weakseg::nn::module::child;
 use weakseg::nn::{Builder, Module, ModuleExt, Visitor};
 use weakseg::{Gpu, Tensor, no_grad};
@@ -117,7 +122,7 @@ fn input(gpu: &Gpu, case: &str, shape: &[usize]) -> Tensor {
     Tensor::from_slice(gpu, &x, shape).unwrap()
 }
 
-fn compare(case: &str, y: &Tensor) {
+fn compare_within(case: &str, precision: Precision, y: &Tensor, tol: f32) -> Vec<f32> {
     let want = expected_output(case);
     assert_eq!(y.shape(), &want.shape[..], "{case}: output shape");
     let got = y.to_vec_blocking::<f32>().unwrap();
@@ -127,13 +132,35 @@ fn compare(case: &str, y: &Tensor) {
         .zip(&want.data)
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     eprintln!(
-        "{case}: max abs err {err:.3e}, scale {scale:.3e}, rel {:.3e}",
+        "{case} ({precision:?}): max abs err {err:.3e}, scale {scale:.3e}, rel {:.3e}",
         err / scale
     );
     assert!(
-        err <= 1e-4 * scale,
-        "{case}: relative error {} > 1e-4",
+        err <= tol * scale,
+        "{case}: relative error {} > {tol}",
         err / scale
+    );
+    got
+}
+
+fn compare(case: &str, y: &Tensor) -> Vec<f32> {
+    compare_within(case, Precision::F32, y, 1e-4)
+}
+
+/// Runs `forward` at f16 where the adapter has shader-f16 and checks it
+/// against the fixture within f16 rounding, and against `f32_out`.
+fn compare_f16(gpu: &Gpu, case: &str, f32_out: &[f32], forward: impl FnOnce() -> Tensor) {
+    if !gpu.has_f16() {
+        eprintln!(
+            "{case}: SKIPPED the f16 forward: {} lacks shader-f16",
+            gpu.adapter_info().name
+        );
+        return;
+    }
+    let got = compare_within(case, Precision::F16, &forward(), 2e-2);
+    assert_ne!(
+        got, f32_out,
+        "{case}: the f16 forward equals the f32 one bit for bit"
     );
 }
 
@@ -152,8 +179,11 @@ fn resnet50_matches_numpy() {
     .unwrap();
     load_fixture_weights("resnet50", &net);
     net.set_train(false);
-    let y = no_grad(|| net.classify(&input(&gpu, "resnet50", &[2, 3, 64, 64]))).unwrap();
-    compare("resnet50", &y);
+    let x = input(&gpu, "resnet50", &[2, 3, 64, 64]);
+    let y = compare("resnet50", &no_grad(|| net.classify(&x)).unwrap());
+    compare_f16(&gpu, "resnet50", &y, || {
+        no_grad(|| net.classify_at(&x, Precision::F16)).unwrap()
+    });
 }
 
 #[test]
@@ -173,19 +203,25 @@ fn resnet101_output_stride_8_matches_numpy() {
         no_grad(|| net.features(&x)).unwrap().shape(),
         &[1, 2048, 4, 4]
     );
-    let y = no_grad(|| net.classify(&x)).unwrap();
-    compare("resnet101_os8", &y);
+    let y = compare("resnet101_os8", &no_grad(|| net.classify(&x)).unwrap());
+    compare_f16(&gpu, "resnet101_os8", &y, || {
+        no_grad(|| net.classify_at(&x, Precision::F16)).unwrap()
+    });
 }
 
 #[test]
 fn resnet38_cam_matches_numpy() {
     let gpu = gpu();
     let mut b = Builder::new(&gpu, 1);
-    let net = CamNet::new(&mut b, &ArchSpec::new("resnet38", 8), 20).unwrap();
+    let mut net = CamNet::new(&mut b, &ArchSpec::new("resnet38", 8), 20).unwrap();
     load_fixture_weights("resnet38_cam", &net);
     net.set_train(false);
-    let y = no_grad(|| net.logits(&input(&gpu, "resnet38_cam", &[1, 3, 32, 32]))).unwrap();
-    compare("resnet38_cam", &y);
+    let x = input(&gpu, "resnet38_cam", &[1, 3, 32, 32]);
+    let y = compare("resnet38_cam", &no_grad(|| net.logits(&x)).unwrap());
+    net.precision = Precision::F16;
+    compare_f16(&gpu, "resnet38_cam", &y, || {
+        no_grad(|| net.logits(&x)).unwrap()
+    });
 }
 
 /// VGG-16 with the LargeFOV head, named `backbone.*` and `head.fc6…fc8`.
@@ -212,16 +248,27 @@ fn vgg16_largefov_matches_numpy() {
     net.set_train(false);
     let x = input(&gpu, "vgg16_largefov", &[1, 3, 32, 32]);
     let y = no_grad(|| net.head.forward(&net.backbone.features(&x)?)).unwrap();
-    compare("vgg16_largefov", &y);
+    let y = compare("vgg16_largefov", &y);
+    compare_f16(&gpu, "vgg16_largefov", &y, || {
+        no_grad(|| {
+            net.head
+                .forward(&Precision::F16.features(&net.backbone, &x)?)
+        })
+        .unwrap()
+    });
 }
 
 #[test]
 fn resnet_tiny_cam_matches_numpy() {
     let gpu = gpu();
     let mut b = Builder::new(&gpu, 1);
-    let net = CamNet::new(&mut b, &ArchSpec::new("resnet-tiny", 8), 20).unwrap();
+    let mut net = CamNet::new(&mut b, &ArchSpec::new("resnet-tiny", 8), 20).unwrap();
     load_fixture_weights("resnet_tiny_cam", &net);
     net.set_train(false);
-    let y = no_grad(|| net.logits(&input(&gpu, "resnet_tiny_cam", &[2, 3, 48, 48]))).unwrap();
-    compare("resnet_tiny_cam", &y);
+    let x = input(&gpu, "resnet_tiny_cam", &[2, 3, 48, 48]);
+    let y = compare("resnet_tiny_cam", &no_grad(|| net.logits(&x)).unwrap());
+    net.precision = Precision::F16;
+    compare_f16(&gpu, "resnet_tiny_cam", &y, || {
+        no_grad(|| net.logits(&x)).unwrap()
+    });
 }

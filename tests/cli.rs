@@ -78,6 +78,44 @@ fn classify_matches_the_library_and_reports_bad_input() {
     assert_eq!(top[0].0, best);
     assert!(top.windows(2).all(|w| w[0].1 >= w[1].1) && top[0].1 <= 1.0);
 
+    // --f16: the trunk in f16, within 2e-2 of the f32 logits' scale; on an
+    // adapter without shader-f16, an error naming the feature.
+    let half = bin()
+        .args([
+            "classify",
+            "--arch",
+            "resnet50",
+            "--json",
+            "--f16",
+            "--weights",
+        ])
+        .arg(&weights)
+        .arg("--image")
+        .arg(&png)
+        .output()
+        .unwrap();
+    if gpu.has_f16() {
+        assert!(
+            half.status.success(),
+            "{}",
+            String::from_utf8_lossy(&half.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&half.stdout).unwrap();
+        let l16: Vec<f32> = serde_json::from_value(doc["logits"].clone()).unwrap();
+        let err = l16
+            .iter()
+            .zip(&want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            err <= 2e-2 * scale,
+            "f16 logits off by {err} (scale {scale})"
+        );
+        assert_ne!(l16, logits, "--f16 changed nothing");
+    } else {
+        assert!(!half.status.success());
+        assert!(String::from_utf8_lossy(&half.stderr).contains("shader-f16"));
+    }
+
     let resized = bin()
         .args([
             "classify",

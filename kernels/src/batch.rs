@@ -201,6 +201,13 @@ impl Gpu {
         if invocations == 0 {
             return Ok(());
         }
+        if k.shader.needs_f16() && !self.has_f16() {
+            return Err(Error::MissingFeature {
+                op,
+                feature: "shader-f16",
+                hint: "run the forward pass in f32 on this adapter",
+            });
+        }
         self.check_binds(op, binds)?;
         let groups = invocations.div_ceil(64);
         let grid = fold_grid(groups, self.inner.max_wg_dim.get()).ok_or_else(|| Error::Limit {

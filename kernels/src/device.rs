@@ -156,6 +156,11 @@ impl Gpu {
         self.inner.features
     }
 
+    /// Whether the device has shader-f16, which the f16 forward pass needs.
+    pub fn has_f16(&self) -> bool {
+        self.inner.features.contains(wgpu::Features::SHADER_F16)
+    }
+
     /// Whether kernels run on a CPU adapter (tile shapes differ).
     pub fn class(&self) -> AdapterClass {
         if self.inner.info.device_type == wgpu::DeviceType::Cpu {

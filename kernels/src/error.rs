@@ -24,6 +24,16 @@ pub enum Error {
         /// Which limit, and by how much.
         msg: String,
     },
+    /// The adapter lacks an optional feature the operation needs.
+    #[error("{op}: the adapter lacks the {feature} feature ({hint})")]
+    MissingFeature {
+        /// The operation that needs the feature.
+        op: &'static str,
+        /// The WebGPU feature name.
+        feature: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
     /// Operands live on two different devices.
     #[error("{op}: operands live on different devices")]
     DeviceMismatch {

@@ -1,6 +1,7 @@
 //! The WGSL sources, embedded at compile time. Each kernel family lives in
 //! one file under `shaders/`; the engine prepends `prelude.wgsl` (the launch
-//! parameter block and the folded-grid index) to each.
+//! parameter block and the folded-grid index) to each, and `enable f16;` to
+//! the f16 family.
 
 /// A kernel family: one WGSL file, compiled once per device into a module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -27,6 +28,8 @@ pub enum Shader {
     Optim,
     /// Seeded random masks.
     Random,
+    /// The f16 forward pass (needs shader-f16).
+    Half,
 }
 
 macro_rules! with_prelude {
@@ -39,9 +42,12 @@ macro_rules! with_prelude {
     };
 }
 
+/// The directive an f16 family needs ahead of everything else in its module.
+const ENABLE_F16: &str = "enable f16;\n";
+
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
@@ -53,6 +59,7 @@ impl Shader {
         Shader::Loss,
         Shader::Optim,
         Shader::Random,
+        Shader::Half,
     ];
 
     /// The file name under `shaders/`.
@@ -69,10 +76,12 @@ impl Shader {
             Shader::Loss => "loss.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::Random => "random.wgsl",
+            Shader::Half => "half.wgsl",
         }
     }
 
-    /// The full source the engine compiles: the prelude followed by the family's file.
+    /// The full source the engine compiles: the prelude followed by the
+    /// family's file, behind `enable f16;` for the f16 family.
     pub fn source(self) -> &'static str {
         match self {
             Shader::Elementwise => with_prelude!("elementwise.wgsl"),
@@ -86,7 +95,18 @@ impl Shader {
             Shader::Loss => with_prelude!("loss.wgsl"),
             Shader::Optim => with_prelude!("optim.wgsl"),
             Shader::Random => with_prelude!("random.wgsl"),
+            Shader::Half => concat!(
+                "enable f16;\n",
+                include_str!("../../shaders/prelude.wgsl"),
+                "\n",
+                include_str!("../../shaders/half.wgsl")
+            ),
         }
+    }
+
+    /// Whether the family needs the adapter's shader-f16 feature.
+    pub fn needs_f16(self) -> bool {
+        self.source().starts_with(ENABLE_F16)
     }
 
     /// Whether the family declares the `OP` override constant.

@@ -28,6 +28,11 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The view of `n` f16 elements (⌈n/2⌉ words) from the start of `buf`.
+    pub fn halves(buf: &'a GpuBuffer, n: usize) -> Self {
+        View::new(buf, n.div_ceil(2))
+    }
+
     /// Read-only binding of this view.
     pub fn read(&self, binding: u32) -> Bind<'a> {
         Bind::read(binding, self.buf, self.offset, self.len as u64 * 4)
@@ -44,6 +49,19 @@ impl<'a> View<'a> {
             return Err(Error::invalid(
                 op,
                 format!("{what} holds {} elements, {n} needed", self.len),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl View<'_> {
+    /// Checks that the view holds at least `n` f16 elements.
+    pub fn need_halves(&self, op: &'static str, what: &str, n: usize) -> Result<()> {
+        if self.len * 2 < n {
+            return Err(Error::invalid(
+                op,
+                format!("{what} holds {} f16 elements, {n} needed", self.len * 2),
             ));
         }
         Ok(())

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use weakseg::io::{checkpoint, image};
+use weakseg::models::Precision;
 use weakseg::models::resnet::{ResNet, ResNetConfig};
 use weakseg::nn::{Builder, ModuleExt};
 use weakseg::{Error, Gpu, Tensor, bench, no_grad};
@@ -57,6 +58,9 @@ enum Cmd {
         /// Print {"logits": [...], "top": [[index, probability], ...]}.
         #[arg(long)]
         json: bool,
+        /// Run the trunk with f16 weights and activations (needs shader-f16).
+        #[arg(long)]
+        f16: bool,
     },
 }
 
@@ -112,6 +116,7 @@ fn run_bench(gpu: &Gpu, json: bool, reps: usize, suite: &str) -> weakseg::Result
                 serde_json::json!({
                     "name": m.name,
                     "infer_images_per_s": m.infer_images_per_s,
+                    "infer_f16_images_per_s": m.infer_f16_images_per_s,
                     "train_images_per_s": m.train_images_per_s,
                     "train_peak_mib": m.train_peak_bytes as f64 / (1 << 20) as f64,
                     "cold_seconds": m.cold_seconds,
@@ -148,15 +153,19 @@ fn run_bench(gpu: &Gpu, json: bool, reps: usize, suite: &str) -> weakseg::Result
         }
         if !models.is_empty() {
             println!(
-                "{:<32} {:>10} {:>10} {:>12} {:>10}",
-                "network (CAM classifier)", "infer/s", "train/s", "peak MiB", "cold s"
+                "{:<32} {:>10} {:>10} {:>10} {:>12} {:>10}",
+                "network (CAM classifier)", "infer/s", "f16 inf/s", "train/s", "peak MiB", "cold s"
             );
         }
         for m in &models {
+            let f16 = m
+                .infer_f16_images_per_s
+                .map_or("-".to_string(), |v| format!("{v:.2}"));
             println!(
-                "{:<32} {:>10.2} {:>10.2} {:>12.1} {:>10.1}",
+                "{:<32} {:>10.2} {:>10} {:>10.2} {:>12.1} {:>10.1}",
                 m.name,
                 m.infer_images_per_s,
+                f16,
                 m.train_images_per_s,
                 m.train_peak_bytes as f64 / (1 << 20) as f64,
                 m.cold_seconds
@@ -176,6 +185,7 @@ struct ClassifyArgs {
     resize: Option<usize>,
     topk: usize,
     json: bool,
+    f16: bool,
 }
 
 fn classify(gpu: &Gpu, a: ClassifyArgs) -> weakseg::Result<()> {
@@ -218,7 +228,12 @@ fn classify(gpu: &Gpu, a: ClassifyArgs) -> weakseg::Result<()> {
         &image::normalize_imagenet(&img),
         &[1, 3, img.height, img.width],
     )?;
-    let logits = no_grad(|| net.classify(&x))?.to_vec_blocking::<f32>()?;
+    let precision = if a.f16 {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    let logits = no_grad(|| net.classify_at(&x, precision))?.to_vec_blocking::<f32>()?;
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let z: f64 = logits.iter().map(|v| ((v - max) as f64).exp()).sum();
     let mut top: Vec<(usize, f64)> = logits
@@ -262,6 +277,7 @@ fn main() -> ExitCode {
             resize,
             topk,
             json,
+            f16,
         } => classify(
             &gpu,
             ClassifyArgs {
@@ -271,6 +287,7 @@ fn main() -> ExitCode {
                 resize,
                 topk,
                 json,
+                f16,
             },
         ),
     };

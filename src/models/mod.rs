@@ -13,7 +13,7 @@ use weakseg_kernels::{Error, Result};
 
 use crate::nn::module::child;
 use crate::nn::{Builder, Module, Visitor};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use heads::{AsppHead, CamHead, LargeFovHead};
 use resnet::{ResNet, ResNetConfig};
 use resnet_tiny::{ResNetTiny, TinyConfig};
@@ -37,6 +37,31 @@ impl<B: Backbone + ?Sized> Backbone for Box<B> {
     }
     fn output_stride(&self) -> usize {
         (**self).output_stride()
+    }
+}
+
+/// Numeric precision of a backbone's forward pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 throughout: training and inference.
+    #[default]
+    F32,
+    /// Weights and activations stored in f16, accumulation in f32: the
+    /// inference forward pass on adapters with shader-f16. Batch norm must
+    /// be in evaluation mode; heads and outputs stay in f32.
+    F16,
+}
+
+impl Precision {
+    /// The backbone's feature map of `x` at this precision, returned in f32.
+    pub fn features(self, backbone: &dyn Backbone, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Precision::F32 => backbone.features(x),
+            Precision::F16 => backbone
+                .features(&x.to_dtype(DType::F16)?)?
+                .to_dtype(DType::F32),
+        }
     }
 }
 
@@ -107,6 +132,8 @@ pub struct CamNet {
     pub backbone: Box<dyn Backbone>,
     /// GAP + bias-free 1×1 classifier.
     pub head: CamHead,
+    /// Precision of the backbone's forward pass (f32 unless set).
+    pub precision: Precision,
 }
 
 impl CamNet {
@@ -114,17 +141,22 @@ impl CamNet {
     pub fn new(b: &mut Builder, arch: &ArchSpec, classes: usize) -> Result<CamNet> {
         let backbone = arch.build(b)?;
         let head = CamHead::new(b, backbone.out_channels(), classes)?;
-        Ok(CamNet { backbone, head })
+        Ok(CamNet {
+            backbone,
+            head,
+            precision: Precision::F32,
+        })
     }
 
     /// Image-level logits [N, K].
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        self.head.logits(&self.backbone.features(x)?)
+        self.head
+            .logits(&self.precision.features(&self.backbone, x)?)
     }
 
     /// Logits and raw CAMs [N, K, h, w] from one forward pass.
     pub fn logits_and_cams(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let f = self.backbone.features(x)?;
+        let f = self.precision.features(&self.backbone, x)?;
         Ok((self.head.logits(&f)?, self.head.cams(&f)?))
     }
 
@@ -162,6 +194,8 @@ pub struct SegNet {
     /// The feature extractor.
     pub backbone: Box<dyn Backbone>,
     head: SegHead,
+    /// Precision of the backbone's forward pass (f32 unless set).
+    pub precision: Precision,
 }
 
 impl SegNet {
@@ -178,12 +212,16 @@ impl SegNet {
             SegHeadKind::LargeFov => SegHead::LargeFov(Box::new(LargeFovHead::new(b, c, classes)?)),
             SegHeadKind::Aspp => SegHead::Aspp(AsppHead::new(b, c, classes, &AsppHead::RATES)?),
         };
-        Ok(SegNet { backbone, head })
+        Ok(SegNet {
+            backbone,
+            head,
+            precision: Precision::F32,
+        })
     }
 
     /// Class scores at the feature resolution [N, K, h, w].
     pub fn scores(&self, x: &Tensor) -> Result<Tensor> {
-        let f = self.backbone.features(x)?;
+        let f = self.precision.features(&self.backbone, x)?;
         match &self.head {
             SegHead::LargeFov(h) => h.forward(&f),
             SegHead::Aspp(h) => h.forward(&f),

@@ -6,7 +6,7 @@
 
 use weakseg_kernels::{Error, Result};
 
-use crate::models::Backbone;
+use crate::models::{Backbone, Precision};
 use crate::nn::module::child;
 use crate::nn::{BatchNorm2d, Builder, Conv2d, Linear, Module, Visitor};
 use crate::ops::conv::ConvOpts;
@@ -203,11 +203,16 @@ impl ResNet {
 
     /// ImageNet logits: global average pool, then `fc`.
     pub fn classify(&self, x: &Tensor) -> Result<Tensor> {
+        self.classify_at(x, Precision::F32)
+    }
+
+    /// [`ResNet::classify`] with the trunk at `precision` (the fc layer runs in f32).
+    pub fn classify_at(&self, x: &Tensor, precision: Precision) -> Result<Tensor> {
         let fc = self
             .fc
             .as_ref()
             .ok_or_else(|| Error::invalid("ResNet::classify", "built without an fc head"))?;
-        fc.forward(&self.features(x)?.global_avg_pool()?)
+        fc.forward(&precision.features(self, x)?.global_avg_pool()?)
     }
 }
 

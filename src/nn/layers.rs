@@ -10,7 +10,7 @@ use crate::nn::init::{Fan, Init, Initializer};
 use crate::nn::module::{LayerMode, ModeKind, Module, Param, Role, Visitor, child};
 use crate::ops::conv::ConvOpts;
 use crate::ops::norm::RunningStats;
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 /// Creates layers on one device from one seeded initialiser, so a model
 /// built twice with the same seed has the same weights and dropout masks.
@@ -104,10 +104,15 @@ impl Conv2d {
         Ok(Conv2d { weight, bias, opts })
     }
 
-    /// Applies the convolution to NCHW `x`.
+    /// Applies the convolution to NCHW `x`. An f16 input runs the f16 forward pass with the layer's cached f16 weights.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let bias = self.bias.as_ref().map(Param::get);
-        x.conv2d(&self.weight.get(), bias.as_ref(), self.opts)
+        let weight = if x.dtype() == DType::F16 {
+            self.weight.half()?
+        } else {
+            self.weight.get()
+        };
+        x.conv2d(&weight, bias.as_ref(), self.opts)
     }
 
     /// Output channels.

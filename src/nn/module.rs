@@ -3,9 +3,11 @@
 //! one), so checkpoints, freezing and parameter groups all address tensors
 //! the same way.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
-use crate::tensor::Tensor;
+use weakseg_kernels::Result;
+
+use crate::tensor::{DType, Tensor, weights_epoch};
 
 /// What a parameter is to the optimiser recipes: biases get their own
 /// learning-rate multiplier and no weight decay.
@@ -25,6 +27,7 @@ pub struct Param {
     tensor: Tensor,
     role: Role,
     frozen: std::rc::Rc<Cell<bool>>,
+    half: std::rc::Rc<RefCell<Option<(u64, Tensor)>>>,
 }
 
 impl Param {
@@ -34,7 +37,22 @@ impl Param {
             tensor: tensor.requires_grad_(),
             role,
             frozen: std::rc::Rc::new(Cell::new(false)),
+            half: std::rc::Rc::default(),
         }
+    }
+
+    /// The value in f16 for the f16 forward pass, kept between calls and
+    /// remade after the weights change (an optimiser step, a load).
+    pub fn half(&self) -> Result<Tensor> {
+        let epoch = weights_epoch();
+        if let Some((e, t)) = &*self.half.borrow() {
+            if *e == epoch {
+                return Ok(t.clone());
+            }
+        }
+        let t = self.tensor.detach().to_dtype(DType::F16)?;
+        *self.half.borrow_mut() = Some((epoch, t.clone()));
+        Ok(t)
     }
 
     /// The tensor to use in a forward pass (detached when frozen).

@@ -86,8 +86,6 @@ impl Tensor {
     /// conv2d(self [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw]) + bias [Cout].
     pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: ConvOpts) -> Result<Tensor> {
         self.same_device("conv2d", weight)?;
-        self.check_dtype("conv2d", DType::F32)?;
-        weight.check_dtype("conv2d", DType::F32)?;
         let g = geometry(self, weight, opts)?;
         if let Some(b) = bias {
             if b.shape() != [g.cout] {
@@ -97,6 +95,11 @@ impl Tensor {
                 ));
             }
         }
+        if self.dtype() == DType::F16 {
+            return crate::ops::half::conv2d(self, weight, bias, &g);
+        }
+        self.check_dtype("conv2d", DType::F32)?;
+        weight.check_dtype("conv2d", DType::F32)?;
         if g.kh == 1 && g.kw == 1 && g.stride == (1, 1) && g.pad == (0, 0) && g.groups == 1 {
             let y = weight.reshape(&[g.cout, g.cin])?.matmul(&self.reshape(&[
                 g.n,

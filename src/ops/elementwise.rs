@@ -120,6 +120,9 @@ impl Tensor {
 
     /// self + other (broadcasting).
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        if self.dtype() == DType::F16 {
+            return crate::ops::half::add(self, other);
+        }
         self.binary_grad(other, Binary::Add)
     }
 
@@ -298,6 +301,9 @@ impl Tensor {
 
     /// max(x, 0).
     pub fn relu(&self) -> Result<Tensor> {
+        if self.dtype() == DType::F16 {
+            return crate::ops::half::relu(self);
+        }
         unary_grad(self, Unary::Relu, 0.0, 0.0, |g, x, _| {
             binary_raw(g, x, Binary::ReluGrad, 0.0)
         })

@@ -12,6 +12,7 @@ fn istrides(s: &[usize]) -> Vec<i64> {
 }
 
 fn copy(src: &Tensor, dst: &Tensor, s: &Strided) -> Result<()> {
+    src.check_words("strided copy")?;
     let (sh, dh) = (src.held(), dst.held());
     lk::strided_copy(src.gpu(), sh.v(), dh.v(), s)
 }
@@ -388,6 +389,7 @@ impl Tensor {
         index_1d: bool,
     ) -> Result<Tensor> {
         self.same_device(op, index)?;
+        self.check_words(op)?;
         let (geom, shape) = self.gather_geom(op, axis, index, index_1d)?;
         let out = Tensor::empty(self.gpu(), &shape, self.dtype())?;
         {
@@ -417,6 +419,7 @@ impl Tensor {
     /// self with src added at positions index along `axis` (torch.scatter_add).
     pub fn scatter_add(&self, axis: usize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
         self.same_device("scatter_add", src)?;
+        src.check_dtype("scatter_add", DType::F32)?;
         let (geom, shape) = self.gather_geom("scatter_add", axis, index, false)?;
         if src.shape() != shape.as_slice() {
             return Err(Error::invalid(

@@ -41,6 +41,18 @@ impl Tensor {
         batch_stats: bool,
         eps: f32,
     ) -> Result<Tensor> {
+        if self.dtype() == DType::F16 {
+            let r = match (&running, batch_stats) {
+                (Some(r), false) => r,
+                _ => {
+                    return Err(Error::invalid(
+                        "batch_norm",
+                        "f16 input needs evaluation mode with running statistics; training runs in f32",
+                    ));
+                }
+            };
+            return crate::ops::half::batch_norm_eval(self, gamma, beta, r.mean, r.var, eps);
+        }
         let s = bn_shape(self)?;
         for (name, t) in [("gamma", gamma), ("beta", beta)] {
             if t.shape() != [s.c] {

@@ -4,6 +4,8 @@
 use weakseg_kernels::launch::pool::{self as pk, Pool2d};
 use weakseg_kernels::{Error, Result};
 
+use weakseg_kernels::launch::half::PoolKind;
+
 use crate::tensor::{DType, Tensor};
 
 fn nchw(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
@@ -49,6 +51,9 @@ impl Tensor {
 
     /// Average pooling (padding counted in the divisor, as torch's default).
     pub fn avg_pool2d(&self, kernel: usize, stride: usize, pad: usize) -> Result<Tensor> {
+        if self.dtype() == DType::F16 {
+            return crate::ops::half::pool2d(self, PoolKind::Avg, kernel, stride, pad);
+        }
         let (g, n, c) = self.pool_geom("avg_pool2d", kernel, stride, pad)?;
         let y = Tensor::empty(self.gpu(), &[n, c, g.ho(), g.wo()], DType::F32)?;
         {
@@ -67,6 +72,9 @@ impl Tensor {
 
     /// Max pooling; the gradient goes to each window's maximum.
     pub fn max_pool2d(&self, kernel: usize, stride: usize, pad: usize) -> Result<Tensor> {
+        if self.dtype() == DType::F16 {
+            return crate::ops::half::pool2d(self, PoolKind::Max, kernel, stride, pad);
+        }
         let (g, n, c) = self.pool_geom("max_pool2d", kernel, stride, pad)?;
         let y = Tensor::empty(self.gpu(), &[n, c, g.ho(), g.wo()], DType::F32)?;
         let arg = Tensor::empty(self.gpu(), &[n, c, g.ho(), g.wo()], DType::U32)?;

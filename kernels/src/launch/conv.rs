@@ -101,7 +101,7 @@ impl Conv2d {
             as u64
     }
 
-    fn params(
+    pub(crate) fn params(
         &self,
         tiles_c: usize,
         tiles_p: usize,

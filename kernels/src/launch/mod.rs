@@ -4,6 +4,7 @@
 
 pub mod conv;
 pub mod elementwise;
+pub mod half;
 pub mod layout;
 pub mod loss;
 pub mod matmul;

@@ -61,7 +61,7 @@ impl Pool2d {
         Ok(())
     }
 
-    fn params(&self, n: usize) -> Result<Params> {
+    pub(crate) fn params(&self, n: usize) -> Result<Params> {
         let op = "pool2d";
         let v = [
             n,
