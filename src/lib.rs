@@ -10,10 +10,12 @@ pub mod autograd;
 pub mod bench;
 pub mod data;
 pub mod io;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod pictures;
 pub mod tensor;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;

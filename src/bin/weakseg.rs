@@ -5,11 +5,14 @@ use std::process::ExitCode;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use weakseg::data::classes::ClassList;
+use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::voc::{VocDataset, VocOptions};
 use weakseg::io::{checkpoint, image};
 use weakseg::models::Precision;
 use weakseg::models::resnet::{ResNet, ResNetConfig};
 use weakseg::nn::{Builder, ModuleExt};
-use weakseg::{Error, Gpu, Tensor, bench, no_grad};
+use weakseg::{Error, Gpu, Tensor, bench, metrics, no_grad, pictures};
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +65,173 @@ enum Cmd {
         #[arg(long)]
         f16: bool,
     },
+    /// Write the synthetic WSSS benchmark in the PASCAL VOC layout.
+    Synth {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Training images.
+        #[arg(long, default_value_t = SynthConfig::default().train)]
+        train: usize,
+        /// Validation images.
+        #[arg(long, default_value_t = SynthConfig::default().val)]
+        val: usize,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = SynthConfig::default().size)]
+        size: usize,
+        /// Foreground classes.
+        #[arg(long, default_value_t = SynthConfig::default().classes)]
+        classes: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Evaluate a folder of label PNGs against ground truth (mIoU).
+    Eval {
+        /// Predicted label PNGs.
+        #[arg(long)]
+        pred: PathBuf,
+        /// Ground-truth label PNGs (palette or grey; 255 ignored).
+        #[arg(long)]
+        gt: PathBuf,
+        /// classes.txt (foreground names); VOC's 20 classes by default.
+        #[arg(long)]
+        classes: Option<PathBuf>,
+        /// Print {"miou": ..., "per_class_iou": [...], "pixel_accuracy": ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render one sample with all its annotations to a PNG.
+    Show {
+        /// Dataset root (VOC layout).
+        #[arg(long)]
+        data: PathBuf,
+        /// Image id.
+        #[arg(long)]
+        id: String,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Split or list file holding the id.
+        #[arg(long, default_value = "trainval")]
+        list: String,
+    },
+}
+
+fn synth(cfg: &SynthConfig, out: &std::path::Path) -> weakseg::Result<()> {
+    cfg.validate()?;
+    let total = cfg.train + cfg.val;
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    synth::write(cfg, out, |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    println!(
+        "wrote {} training and {} validation images ({}×{} px, {} classes, seed {}) to {}",
+        cfg.train,
+        cfg.val,
+        cfg.size,
+        cfg.size,
+        cfg.classes,
+        cfg.seed,
+        out.display()
+    );
+    Ok(())
+}
+
+fn eval(
+    pred: &std::path::Path,
+    gt: &std::path::Path,
+    classes: Option<&std::path::Path>,
+    json: bool,
+) -> weakseg::Result<()> {
+    let names = match classes {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p.display(), e))?;
+            ClassList::parse(&text, &p.display().to_string())?
+        }
+        None => ClassList::voc(),
+    };
+    let s = metrics::evaluate_dirs(pred, gt, names.with_background())?;
+    if json {
+        let doc = serde_json::json!({
+            "miou": s.miou,
+            "per_class_iou": s.per_class_iou,
+            "pixel_accuracy": s.pixel_accuracy,
+            "precision": s.precision,
+            "recall": s.recall,
+            "pixels": s.pixels,
+        });
+        println!("{doc}");
+        return Ok(());
+    }
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}", 100.0 * v));
+    println!(
+        "{:<16} {:>8} {:>10} {:>8}",
+        "class", "IoU %", "precision", "recall"
+    );
+    for (k, iou) in s.per_class_iou.iter().enumerate() {
+        println!(
+            "{:<16} {:>8} {:>10} {:>8}",
+            names.name(k as u8),
+            pct(*iou),
+            pct(s.precision[k]),
+            pct(s.recall[k])
+        );
+    }
+    println!(
+        "mIoU {:.2}%  pixel accuracy {:.2}%  ({} pixels)",
+        100.0 * s.miou,
+        100.0 * s.pixel_accuracy,
+        s.pixels
+    );
+    Ok(())
+}
+
+fn show(
+    data: &std::path::Path,
+    id: &str,
+    out: &std::path::Path,
+    list: &str,
+) -> weakseg::Result<()> {
+    let ds = VocDataset::open(data, &VocOptions::split(list))?;
+    let i = ds
+        .find(id)
+        .ok_or_else(|| Error::invalid("show", format!("no image {id:?} in list {list:?}")))?;
+    let it = ds.item(i)?;
+    let rec = &ds.records[i];
+    let marks: Vec<pictures::LabelMarks> = rec
+        .marks
+        .iter()
+        .map(|m| {
+            (
+                ds.classes.label(&m.class).unwrap_or(0),
+                m.points.clone(),
+                m.scribbles.clone(),
+            )
+        })
+        .collect();
+    let annotated = pictures::draw_annotations(&it.rgb, &it.boxes, &marks);
+    let panels = [
+        Some(it.rgb.clone()),
+        Some(annotated),
+        it.mask.as_ref().map(pictures::colourise),
+        it.mask
+            .as_ref()
+            .map(|m| pictures::label_overlay(&it.rgb, m, 0.5)),
+    ];
+    weakseg::io::write_atomic(out, &pictures::encode_png(&pictures::grid(&panels)?)?)?;
+    let names: Vec<&str> = rec.labels.iter().map(|&l| ds.classes.name(l)).collect();
+    println!(
+        "{id}: {}×{}, labels [{}], {} boxes; panels: image | boxes, points, scribbles | mask | overlay -> {}",
+        rec.width,
+        rec.height,
+        names.join(", "),
+        rec.boxes.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 fn info(gpu: &Gpu) {
@@ -257,6 +427,41 @@ fn classify(gpu: &Gpu, a: ClassifyArgs) -> weakseg::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let offline = match &cli.cmd {
+        Cmd::Synth {
+            out,
+            train,
+            val,
+            size,
+            classes,
+            seed,
+        } => Some(synth(
+            &SynthConfig {
+                train: *train,
+                val: *val,
+                size: *size,
+                classes: *classes,
+                seed: *seed,
+            },
+            out,
+        )),
+        Cmd::Eval {
+            pred,
+            gt,
+            classes,
+            json,
+        } => Some(eval(pred, gt, classes.as_deref(), *json)),
+        Cmd::Show {
+            data,
+            id,
+            out,
+            list,
+        } => Some(show(data, id, out, list)),
+        _ => None,
+    };
+    if let Some(r) = offline {
+        return finish(r);
+    }
     let gpu = match Gpu::new_blocking() {
         Ok(g) => g,
         Err(e) => {
@@ -290,7 +495,12 @@ fn main() -> ExitCode {
                 f16,
             },
         ),
+        Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
+    finish(r)
+}
+
+fn finish(r: weakseg::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,4 +1,13 @@
-//! Datasets and batching: what the training loop consumes.
+//! Datasets and batching: what the training loop consumes. Class lists,
+//! VOC-style annotations, the VOC reader, the synthetic WSSS benchmark,
+//! joint augmentation and the prefetching loader live in submodules.
+
+pub mod annotations;
+pub mod augment;
+pub mod classes;
+pub mod synth;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod voc;
 
 use weakseg_kernels::{Error, Gpu, Result};
 

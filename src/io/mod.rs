@@ -1,4 +1,8 @@
-//! Reading and writing: checkpoints (safetensors + JSON sidecar) and images.
+//! Reading and writing: checkpoints (safetensors + JSON sidecar), images,
+//! label maps, and the atomic file write every output goes through.
 
 pub mod checkpoint;
 pub mod image;
+pub mod labels;
+
+pub use checkpoint::write_atomic;

@@ -1,0 +1,206 @@
+//! Segmentation metrics over a whole dataset: one confusion matrix
+//! accumulated across images (VOC's dataset-level IoU, not a per-image
+//! average), ground-truth 255 ignored.
+//!
+//! IoU_c = TP / (GT_c + Pred_c − TP). A class absent from both the ground
+//! truth and the predictions has no IoU (`None`) and is left out of the mean,
+//! as irn's `nanmean`. A predicted 255 counts as background, as irn remaps it.
+
+use serde::Serialize;
+use weakseg_kernels::{Error, Result};
+
+use crate::io::labels::IGNORE;
+
+/// A K×K confusion matrix, rows ground truth, columns prediction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confusion {
+    classes: usize,
+    counts: Vec<u64>,
+}
+
+/// The scores of a confusion matrix.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scores {
+    /// Mean IoU over the classes present in ground truth or predictions.
+    pub miou: f64,
+    /// IoU per class (None: absent from both sides).
+    pub per_class_iou: Vec<Option<f64>>,
+    /// Correct pixels over counted pixels.
+    pub pixel_accuracy: f64,
+    /// TP / predicted pixels per class (None: never predicted).
+    pub precision: Vec<Option<f64>>,
+    /// TP / ground-truth pixels per class (None: absent from ground truth).
+    pub recall: Vec<Option<f64>>,
+    /// Pixels counted (ground truth not 255).
+    pub pixels: u64,
+}
+
+fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+impl Confusion {
+    /// An empty matrix for `classes` classes (background included).
+    pub fn new(classes: usize) -> Confusion {
+        Confusion {
+            classes,
+            counts: vec![0; classes * classes],
+        }
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Pixels with ground truth `gt` predicted as `pred`.
+    pub fn count(&self, gt: usize, pred: usize) -> u64 {
+        self.counts[gt * self.classes + pred]
+    }
+
+    /// Adds one image: `pred` and `gt` are row-major label maps of one size.
+    /// Ground truth 255 is skipped; any other value ≥ K on either side is an
+    /// error naming it.
+    pub fn add(&mut self, pred: &[u8], gt: &[u8]) -> Result<()> {
+        if pred.len() != gt.len() {
+            return Err(Error::invalid(
+                "confusion",
+                format!(
+                    "prediction has {} pixels, ground truth {}",
+                    pred.len(),
+                    gt.len()
+                ),
+            ));
+        }
+        let k = self.classes;
+        for (&p, &g) in pred.iter().zip(gt) {
+            if g == IGNORE {
+                continue;
+            }
+            let p = if p == IGNORE { 0 } else { p as usize };
+            if g as usize >= k || p >= k {
+                return Err(Error::invalid(
+                    "confusion",
+                    format!("label {} outside the {k} classes", (g as usize).max(p)),
+                ));
+            }
+            self.counts[g as usize * k + p] += 1;
+        }
+        Ok(())
+    }
+
+    /// Adds another matrix of the same size.
+    pub fn merge(&mut self, other: &Confusion) -> Result<()> {
+        if other.classes != self.classes {
+            return Err(Error::invalid(
+                "confusion",
+                format!(
+                    "cannot merge {} classes into {}",
+                    other.classes, self.classes
+                ),
+            ));
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        Ok(())
+    }
+
+    /// IoU, mIoU, pixel accuracy, precision and recall.
+    pub fn scores(&self) -> Scores {
+        let k = self.classes;
+        let gt: Vec<u64> = (0..k)
+            .map(|g| (0..k).map(|p| self.count(g, p)).sum())
+            .collect();
+        let pr: Vec<u64> = (0..k)
+            .map(|p| (0..k).map(|g| self.count(g, p)).sum())
+            .collect();
+        let tp: Vec<u64> = (0..k).map(|c| self.count(c, c)).collect();
+        let iou: Vec<Option<f64>> = (0..k)
+            .map(|c| ratio(tp[c], gt[c] + pr[c] - tp[c]))
+            .collect();
+        let present: Vec<f64> = iou.iter().flatten().copied().collect();
+        let pixels: u64 = gt.iter().sum();
+        Scores {
+            miou: if present.is_empty() {
+                0.0
+            } else {
+                present.iter().sum::<f64>() / present.len() as f64
+            },
+            per_class_iou: iou,
+            pixel_accuracy: ratio(tp.iter().sum(), pixels).unwrap_or(0.0),
+            precision: (0..k).map(|c| ratio(tp[c], pr[c])).collect(),
+            recall: (0..k).map(|c| ratio(tp[c], gt[c])).collect(),
+            pixels,
+        }
+    }
+}
+
+/// Evaluates every ground-truth PNG in `gt_dir` against the PNG of the same
+/// name in `pred_dir` with `classes` classes (background included). Missing
+/// predictions and size mismatches are one error listing every such file.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn evaluate_dirs(
+    pred_dir: &std::path::Path,
+    gt_dir: &std::path::Path,
+    classes: usize,
+) -> Result<Scores> {
+    use crate::io::labels;
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(gt_dir)
+        .map_err(|e| Error::io(gt_dir.display(), e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".png"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Error::io(gt_dir.display(), "no ground-truth PNGs"));
+    }
+    let mut missing = Vec::new();
+    let mut mismatched = Vec::new();
+    let mut m = Confusion::new(classes);
+    for n in &names {
+        let p = pred_dir.join(n);
+        if !p.exists() {
+            missing.push(p.display().to_string());
+            continue;
+        }
+        let gt = labels::read(&gt_dir.join(n))?;
+        let pred = labels::read(&p)?;
+        if (pred.width, pred.height) != (gt.width, gt.height) {
+            mismatched.push(format!(
+                "{} is {}×{}, its ground truth {}×{}",
+                p.display(),
+                pred.width,
+                pred.height,
+                gt.width,
+                gt.height
+            ));
+            continue;
+        }
+        m.add(&pred.data, &gt.data)
+            .map_err(|e| Error::format(p.display().to_string(), e.to_string()))?;
+    }
+    if !missing.is_empty() || !mismatched.is_empty() {
+        let mut msg = String::new();
+        if !missing.is_empty() {
+            msg += &format!(
+                "{} predictions missing: {}",
+                missing.len(),
+                missing.join(", ")
+            );
+        }
+        if !mismatched.is_empty() {
+            if !msg.is_empty() {
+                msg += "; ";
+            }
+            msg += &format!(
+                "{} size mismatches: {}",
+                mismatched.len(),
+                mismatched.join(", ")
+            );
+        }
+        return Err(Error::format("eval", msg));
+    }
+    Ok(m.scores())
+}

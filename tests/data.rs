@@ -1,0 +1,475 @@
+//! Datasets, metrics and pictures: the synthetic benchmark round-trips
+//! through the VOC reader exactly; mIoU agrees with an independent
+//! computation; joint augmentation keeps annotations aligned; bad files
+//! give errors that name them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use weakseg::data::Dataset;
+use weakseg::data::annotations::BoxLabel;
+use weakseg::data::augment::{self, Augment, Cam, Item};
+use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::voc::{MaskSource, VocDataset, VocOptions};
+use weakseg::io::image::Rgb;
+use weakseg::io::labels::{self, LabelMap};
+use weakseg::metrics::Confusion;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("weakseg-data-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn small() -> SynthConfig {
+    SynthConfig {
+        train: 12,
+        val: 4,
+        size: 48,
+        classes: 4,
+        seed: 7,
+    }
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_weakseg"))
+}
+
+#[test]
+fn synthetic_benchmark_round_trips_through_the_voc_reader() {
+    let cfg = small();
+    let dir = tmp("roundtrip");
+    synth::write(&cfg, &dir, |_| {}).unwrap();
+    for (masks, list, first) in [
+        (MaskSource::Class, "train", 0),
+        (MaskSource::Aug, "val", cfg.train),
+    ] {
+        let mut o = VocOptions::split(list);
+        o.masks = masks;
+        let ds = VocDataset::open(&dir, &o).unwrap();
+        assert_eq!(ds.classes, cfg.class_list());
+        assert_eq!(ds.len(), if list == "train" { cfg.train } else { cfg.val });
+        for (k, rec) in ds.records.iter().enumerate() {
+            let want = synth::render(&cfg, first + k);
+            assert_eq!(rec.id, want.id);
+            assert_eq!(rec.boxes, want.xml.boxes, "{}: boxes", rec.id);
+            assert_eq!(rec.labels, want.xml.labels(), "{}: labels", rec.id);
+            assert_eq!(rec.marks, want.marks, "{}: points and scribbles", rec.id);
+            let item = ds.item(k).unwrap();
+            assert_eq!(item.mask.as_ref(), Some(&want.mask), "{}: mask", rec.id);
+            let mut in_mask: Vec<u8> = want.mask.data.clone();
+            in_mask.retain(|&v| v != 0);
+            in_mask.sort_unstable();
+            in_mask.dedup();
+            assert_eq!(
+                in_mask, rec.labels,
+                "{}: labels are the mask's classes",
+                rec.id
+            );
+            for m in &want.marks {
+                let l = ds.classes.label(&m.class).unwrap();
+                for p in m.points.iter().chain(m.scribbles.iter().flatten()) {
+                    assert_eq!(
+                        want.mask.at(p[0] as usize, p[1] as usize),
+                        l,
+                        "{}: mark of {} on another label",
+                        rec.id,
+                        m.class
+                    );
+                }
+            }
+            let s = ds.sample(k, 0).unwrap();
+            assert_eq!((s.height, s.width), (cfg.size, cfg.size));
+            for (c, &v) in s.labels.iter().enumerate() {
+                assert_eq!(v == 1.0, rec.labels.contains(&(c as u8 + 1)));
+            }
+        }
+    }
+    assert_eq!(
+        synth::render(&cfg, 3),
+        synth::render(&cfg, 3),
+        "deterministic"
+    );
+    let other = SynthConfig {
+        seed: 8,
+        ..cfg.clone()
+    };
+    assert_ne!(synth::render(&cfg, 3).rgb, synth::render(&other, 3).rgb);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn synthetic_objects_have_small_parts_and_varied_layouts() {
+    let cfg = SynthConfig::default();
+    let (mut counts, mut overlaps) = ([0usize; 4], 0);
+    for i in 0..60 {
+        let img = synth::render(&cfg, i);
+        let n = img.xml.boxes.len();
+        assert!((1..=3).contains(&n), "1–3 objects, got {n}");
+        counts[n] += 1;
+        let b = &img.xml.boxes;
+        overlaps += (0..n)
+            .flat_map(|a| (a + 1..n).map(move |c| (a, c)))
+            .filter(|&(a, c)| {
+                b[a].xmin <= b[c].xmax
+                    && b[c].xmin <= b[a].xmax
+                    && b[a].ymin <= b[c].ymax
+                    && b[c].ymin <= b[a].ymax
+            })
+            .count();
+        assert_eq!(img.marks.last().unwrap().class, "background");
+        assert!(
+            !img.marks.last().unwrap().scribbles.is_empty(),
+            "background scribbles"
+        );
+    }
+    assert!(
+        counts[1] > 0 && counts[2] > 0 && counts[3] > 0,
+        "{counts:?}"
+    );
+    assert!(overlaps > 0, "some objects overlap");
+}
+
+fn independent_miou(pred: &[Vec<u8>], gt: &[Vec<u8>], k: usize) -> (f64, Vec<Option<f64>>) {
+    let mut ious = Vec::new();
+    for c in 0..k as u8 {
+        let (mut inter, mut union) = (0u64, 0u64);
+        for (p, g) in pred.iter().zip(gt) {
+            for (&pv, &gv) in p.iter().zip(g) {
+                if gv == 255 {
+                    continue;
+                }
+                let pv = if pv == 255 { 0 } else { pv };
+                inter += (pv == c && gv == c) as u64;
+                union += (pv == c || gv == c) as u64;
+            }
+        }
+        ious.push((union > 0).then(|| inter as f64 / union as f64));
+    }
+    let present: Vec<f64> = ious.iter().flatten().copied().collect();
+    (present.iter().sum::<f64>() / present.len() as f64, ious)
+}
+
+#[test]
+fn miou_matches_an_independent_computation() {
+    let mut r = SmallRng::seed_from_u64(5);
+    let k = 7;
+    let (mut pred, mut gt) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let n = r.random_range(20..200);
+        // Classes 5 and 6 never appear on either side; ignore pixels in both.
+        let draw = |r: &mut SmallRng| match r.random_range(0..10) {
+            0 => 255u8,
+            _ => r.random_range(0..5u8),
+        };
+        gt.push((0..n).map(|_| draw(&mut r)).collect::<Vec<u8>>());
+        pred.push((0..n).map(|_| draw(&mut r)).collect::<Vec<u8>>());
+    }
+    let mut m = Confusion::new(k);
+    for (p, g) in pred.iter().zip(&gt) {
+        m.add(p, g).unwrap();
+    }
+    let s = m.scores();
+    let (want, per) = independent_miou(&pred, &gt, k);
+    assert!((s.miou - want).abs() < 1e-12, "{} vs {want}", s.miou);
+    assert_eq!(s.per_class_iou.len(), k);
+    for (a, b) in s.per_class_iou.iter().zip(&per) {
+        match (a, b) {
+            (Some(a), Some(b)) => assert!((a - b).abs() < 1e-12),
+            (None, None) => {}
+            _ => panic!("presence differs: {a:?} vs {b:?}"),
+        }
+    }
+    assert_eq!(s.per_class_iou[5], None);
+    let counted: u64 = gt.iter().flatten().filter(|&&v| v != 255).count() as u64;
+    assert_eq!(s.pixels, counted);
+    assert!(Confusion::new(3).add(&[0, 1], &[0]).is_err());
+    let e = Confusion::new(3).add(&[7], &[0]).unwrap_err().to_string();
+    assert!(e.contains("label 7"), "{e}");
+}
+
+/// An image whose pixels encode their label, so alignment is checkable.
+fn coded_item(w: usize, h: usize) -> Item {
+    let label = |x: usize, y: usize| -> u8 { ((x / 4 + y / 4) % 3) as u8 + 1 };
+    let mut data = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            data.extend_from_slice(&[label(x, y) * 60, x as u8, y as u8]);
+        }
+    }
+    Item {
+        rgb: Rgb {
+            width: w,
+            height: h,
+            data,
+        },
+        mask: Some(LabelMap {
+            width: w,
+            height: h,
+            data: (0..w * h).map(|i| label(i % w, i / w)).collect(),
+        }),
+        cam: Some(Cam {
+            channels: 1,
+            data: (0..w * h).map(|i| (i % w) as f32).collect(),
+        }),
+        points: vec![[5.0, 2.0], [13.0, 9.0]],
+        scribbles: vec![vec![[1.0, 1.0], [10.0, 6.0]]],
+        boxes: vec![BoxLabel {
+            class: 2,
+            xmin: 3,
+            ymin: 2,
+            xmax: 11,
+            ymax: 9,
+        }],
+    }
+}
+
+/// Checks mask, CAM and padding against the coded image.
+fn check_aligned(it: &Item, what: &str) {
+    let m = it.mask.as_ref().unwrap();
+    let cam = &it.cam.as_ref().unwrap().data;
+    for y in 0..m.height {
+        for x in 0..m.width {
+            let l = m.at(x, y);
+            let px = &it.rgb.data[(y * m.width + x) * 3..][..3];
+            if l == 255 {
+                assert_eq!(px, [0, 0, 0], "{what}: padding is black");
+                assert_eq!(cam[y * m.width + x], 0.0, "{what}: padded CAM is 0");
+            } else {
+                assert_eq!(px[0], l * 60, "{what}: mask and image at ({x}, {y})");
+                assert_eq!(cam[y * m.width + x], px[1] as f32, "{what}: CAM and image");
+            }
+        }
+    }
+}
+
+/// Each moved point `q` reads the original coordinates `p` from G and B.
+fn check_points(orig: &[[f32; 2]], moved: &Item, what: &str) {
+    assert_eq!(orig.len(), moved.points.len(), "{what}: points kept");
+    let w = moved.rgb.width;
+    for (p, q) in orig.iter().zip(&moved.points) {
+        let px = &moved.rgb.data[(q[1] as usize * w + q[0] as usize) * 3..][..3];
+        assert_eq!(
+            (px[1] as f32, px[2] as f32),
+            (p[0], p[1]),
+            "{what}: point {p:?} → {q:?}"
+        );
+    }
+}
+
+#[test]
+fn flips_and_crops_keep_everything_aligned() {
+    let it = coded_item(17, 13);
+    check_aligned(&it, "identity");
+    let f = augment::flip(it.clone());
+    check_aligned(&f, "flip");
+    check_points(&it.points, &f, "flip");
+    assert_eq!(
+        f.boxes[0],
+        BoxLabel {
+            class: 2,
+            xmin: 5,
+            ymin: 2,
+            xmax: 13,
+            ymax: 9
+        }
+    );
+    let c = augment::crop(it.clone(), 2, 1, 12, 12);
+    check_aligned(&c, "crop");
+    check_points(&it.points, &c, "crop");
+    assert_eq!(
+        c.boxes[0],
+        BoxLabel {
+            class: 2,
+            xmin: 1,
+            ymin: 1,
+            xmax: 9,
+            ymax: 8
+        }
+    );
+    assert_eq!(
+        c.scribbles,
+        vec![vec![[8.0, 5.0]]],
+        "the outside vertex is dropped"
+    );
+    let padded = augment::crop(it.clone(), -3, 4, 12, 12);
+    check_aligned(&padded, "crop with padding");
+    assert!(padded.mask.as_ref().unwrap().data.contains(&255));
+    assert!(
+        padded.points.is_empty(),
+        "points outside the window are dropped"
+    );
+    assert_eq!(
+        padded.boxes[0],
+        BoxLabel {
+            class: 2,
+            xmin: 6,
+            ymin: 0,
+            xmax: 11,
+            ymax: 5
+        }
+    );
+    let a = Augment::psa(16).apply(it.clone(), 3);
+    assert_eq!((a.rgb.width, a.rgb.height), (16, 16));
+    assert_eq!(Augment::psa(16).apply(it.clone(), 3), a, "seeded");
+    assert_eq!(
+        Augment::default().apply(it.clone(), 9),
+        it,
+        "default is the identity"
+    );
+}
+
+#[test]
+fn rescale_moves_points_with_the_labels() {
+    let it = coded_item(32, 24);
+    let s = augment::rescale(it.clone(), 48, 36);
+    let m = s.mask.as_ref().unwrap();
+    for (p, q) in it.points.iter().zip(&s.points) {
+        let before = it.mask.as_ref().unwrap().at(p[0] as usize, p[1] as usize);
+        assert_eq!(
+            m.at(q[0].round() as usize, q[1].round() as usize),
+            before,
+            "point {p:?} → {q:?}"
+        );
+    }
+    assert_eq!(s.cam.as_ref().unwrap().data.len(), 48 * 36);
+}
+
+fn write_png(path: &Path, map: &LabelMap) {
+    labels::write(path, map).unwrap();
+}
+
+#[test]
+fn label_pngs_round_trip_and_refuse_colour() {
+    let dir = tmp("png");
+    let map = LabelMap {
+        width: 5,
+        height: 3,
+        data: vec![0, 1, 2, 255, 20, 3, 3, 3, 0, 0, 1, 1, 1, 1, 255],
+    };
+    write_png(&dir.join("a.png"), &map);
+    assert_eq!(labels::read(&dir.join("a.png")).unwrap(), map);
+    std::fs::write(dir.join("g.png"), labels::encode_grey(&map).unwrap()).unwrap();
+    assert_eq!(labels::read(&dir.join("g.png")).unwrap(), map);
+    image::RgbImage::new(4, 4)
+        .save(dir.join("rgb.png"))
+        .unwrap();
+    let e = labels::read(&dir.join("rgb.png")).unwrap_err().to_string();
+    assert!(
+        e.contains("rgb.png") && e.contains("palette or greyscale"),
+        "{e}"
+    );
+    std::fs::write(dir.join("bad.png"), b"not a png").unwrap();
+    let e = labels::read(&dir.join("bad.png")).unwrap_err().to_string();
+    assert!(e.contains("bad.png"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_files_are_named_or_skipped() {
+    let cfg = small();
+    let dir = tmp("bad");
+    synth::write(&cfg, &dir, |_| {}).unwrap();
+    std::fs::remove_file(dir.join("JPEGImages/000002.jpg")).unwrap();
+    std::fs::write(dir.join("Annotations/000005.xml"), "<annotation><size>").unwrap();
+    let e = VocDataset::open(&dir, &VocOptions::split("train"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("000002.jpg") && e.contains("missing"), "{e}");
+    let mut o = VocOptions::split("train");
+    o.skip_bad = true;
+    let ds = VocDataset::open(&dir, &o).unwrap();
+    assert_eq!(ds.len(), cfg.train - 2);
+    assert_eq!(ds.skipped.len(), 2, "{:?}", ds.skipped);
+    assert!(ds.skipped[1].contains("000005.xml"), "{:?}", ds.skipped);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_and_show_commands() {
+    let cfg = small();
+    let dir = tmp("cli");
+    synth::write(&cfg, &dir, |_| {}).unwrap();
+    let gt = dir.join("SegmentationClass");
+    let pred = dir.join("pred");
+    std::fs::create_dir_all(&pred).unwrap();
+    let mut confusion = Confusion::new(cfg.classes + 1);
+    let mut r = SmallRng::seed_from_u64(1);
+    for i in 0..cfg.train + cfg.val {
+        let g = labels::read(&gt.join(format!("{:06}.png", i))).unwrap();
+        let p = LabelMap {
+            data: g
+                .data
+                .iter()
+                .map(|&v| {
+                    if r.random_bool(0.2) {
+                        r.random_range(0..5)
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+            ..g.clone()
+        };
+        confusion.add(&p.data, &g.data).unwrap();
+        write_png(&pred.join(format!("{:06}.png", i)), &p);
+    }
+    let out = bin()
+        .args(["eval", "--json", "--pred"])
+        .arg(&pred)
+        .arg("--gt")
+        .arg(&gt)
+        .arg("--classes")
+        .arg(dir.join("classes.txt"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let miou = doc["miou"].as_f64().unwrap();
+    assert!((miou - confusion.scores().miou).abs() < 1e-12);
+    assert_eq!(
+        doc["per_class_iou"].as_array().unwrap().len(),
+        cfg.classes + 1
+    );
+    assert!(doc["pixel_accuracy"].as_f64().unwrap() > 0.5);
+
+    std::fs::remove_file(pred.join("000003.png")).unwrap();
+    write_png(&pred.join("000004.png"), &LabelMap::filled(7, 7, 0));
+    let out = bin()
+        .args(["eval", "--pred"])
+        .arg(&pred)
+        .arg("--gt")
+        .arg(&gt)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("000003.png") && err.contains("000004.png is 7×7"),
+        "{err}"
+    );
+
+    let png = dir.join("show.png");
+    let out = bin()
+        .args(["show", "--id", "000001", "--data"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (4 * 48 + 3 * 2, 48));
+    let _ = std::fs::remove_dir_all(&dir);
+}
