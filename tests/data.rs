@@ -473,3 +473,73 @@ fn eval_and_show_commands() {
     assert_eq!((img.width(), img.height()), (4 * 48 + 3 * 2, 48));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A dataset whose sample i carries i as its label and fails at `bad`.
+struct Numbers {
+    n: usize,
+    bad: Option<usize>,
+}
+
+impl Dataset for Numbers {
+    fn len(&self) -> usize {
+        self.n
+    }
+    fn sample(&self, index: usize, seed: u64) -> weakseg::Result<weakseg::data::Sample> {
+        if Some(index) == self.bad {
+            return Err(weakseg::Error::io(format!("image{index}.jpg"), "missing"));
+        }
+        Ok(weakseg::data::Sample {
+            image: vec![seed as f32; 3],
+            height: 1,
+            width: 1,
+            labels: vec![index as f32],
+            mask: None,
+        })
+    }
+}
+
+#[test]
+fn prefetching_keeps_order_and_stops_on_errors() {
+    use weakseg::data::loader::prefetch;
+    let plans: Vec<Vec<(usize, u64)>> = (0..6).map(|b| vec![(2 * b, 7), (2 * b + 1, 8)]).collect();
+    let mut seen = Vec::new();
+    prefetch(&Numbers { n: 12, bad: None }, &plans, 2, |m, s| {
+        seen.push((
+            m,
+            s.iter().map(|x| x.labels[0] as usize).collect::<Vec<_>>(),
+            s[1].image[0],
+        ));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 6);
+    for (m, labels, seed) in &seen {
+        assert_eq!(labels, &vec![2 * m, 2 * m + 1]);
+        assert_eq!(*seed, 8.0);
+    }
+    let mut got = 0;
+    let e = prefetch(
+        &Numbers {
+            n: 12,
+            bad: Some(7),
+        },
+        &plans,
+        2,
+        |_, _| {
+            got += 1;
+            Ok(())
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("image7.jpg"), "{e}");
+    assert_eq!(got, 3, "batches before the bad one are delivered");
+    let e = prefetch(&Numbers { n: 12, bad: None }, &plans, 1, |m, _| {
+        if m == 1 {
+            Err(weakseg::Error::invalid("consume", "stop"))
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("stop"));
+}

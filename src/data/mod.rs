@@ -5,6 +5,7 @@
 pub mod annotations;
 pub mod augment;
 pub mod classes;
+pub mod loader;
 pub mod synth;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod voc;

@@ -18,6 +18,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
+use crate::data::loader::{BatchPlan, prefetch};
 use crate::data::{Batch, Dataset, collate};
 use crate::io::checkpoint::{self, HostTensor, SaveDtype, Sidecar};
 use crate::nn::Module;
@@ -112,6 +113,9 @@ fn last_paths(dir: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
+/// Batches prepared ahead of the one training.
+const PREFETCH_DEPTH: usize = 2;
+
 /// Trains `model` with `opt` on `data`: `loss_fn` maps a batch to a scalar
 /// loss. The sidecar's `config` gains `epoch` and `step` on each checkpoint.
 #[allow(clippy::too_many_arguments)] // each argument is a distinct role of the run
@@ -120,7 +124,7 @@ pub fn fit(
     cfg: &TrainConfig,
     model: &dyn Module,
     opt: &mut dyn Optimizer,
-    data: &dyn Dataset,
+    data: &(dyn Dataset + Sync),
     sidecar: &Sidecar,
     reporter: &mut dyn Reporter,
     mut loss_fn: impl FnMut(&Batch) -> Result<Tensor>,
@@ -155,15 +159,20 @@ pub fn fit(
     for epoch in start_epoch..cfg.epochs {
         let order = epoch_order(data.len(), cfg.seed, epoch);
         let (mut loss_sum, mut loss_n) = (0f64, 0usize);
-        for (m, chunk) in order.chunks(cfg.batch_size).enumerate() {
+        let plans: Vec<BatchPlan> = order
+            .chunks(cfg.batch_size)
+            .map(|c| {
+                c.iter()
+                    .map(|&i| (i, sample_seed(cfg.seed, epoch, i)))
+                    .collect()
+            })
+            .collect();
+        prefetch(data, &plans, PREFETCH_DEPTH, |m, samples| {
             if m % cfg.accumulate == 0 {
                 opt.zero_grad()?;
             }
-            let samples = chunk
-                .iter()
-                .map(|&i| data.sample(i, sample_seed(cfg.seed, epoch, i)))
-                .collect::<Result<Vec<_>>>()?;
-            let batch = collate(gpu, &samples, chunk.to_vec())?;
+            let chunk: Vec<usize> = plans[m].iter().map(|&(i, _)| i).collect();
+            let batch = collate(gpu, &samples, chunk.clone())?;
             let t = Instant::now();
             let loss = loss_fn(&batch)?;
             let group = cfg
@@ -215,7 +224,8 @@ pub fn fit(
                     writeln!(f, "{line}").map_err(|e| Error::io("training log", e))?;
                 }
             }
-        }
+            Ok(())
+        })?;
         let mean = (loss_sum / loss_n.max(1) as f64) as f32;
         epoch_losses.push(mean);
         reporter.epoch(epoch, mean);
