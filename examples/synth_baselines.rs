@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use weakseg::cam;
 use weakseg::data::Dataset;
 use weakseg::data::augment::Augment;
 use weakseg::data::synth::{self, SynthConfig};
@@ -53,29 +54,9 @@ fn cam_scores(gpu: &Gpu, net: &CamNet, ds: &VocDataset) -> Result<Vec<Confusion>
             .mask
             .as_ref()
             .map_or(Vec::new(), |m| m.iter().map(|&v| v as u8).collect());
-        let maxes: Vec<f32> = (0..k)
-            .map(|c| {
-                cams[c * h * w..(c + 1) * h * w]
-                    .iter()
-                    .copied()
-                    .fold(1e-5, f32::max)
-            })
-            .collect();
+        let present: Vec<bool> = s.labels.iter().map(|&v| v > 0.0).collect();
         for (t, conf) in THRESHOLDS.iter().zip(out.iter_mut()) {
-            let pred: Vec<u8> = (0..h * w)
-                .map(|p| {
-                    let mut best = (0u8, *t);
-                    for c in 0..k {
-                        if s.labels[c] > 0.0 {
-                            let v = cams[c * h * w + p] / maxes[c];
-                            if v > best.1 {
-                                best = (c as u8 + 1, v);
-                            }
-                        }
-                    }
-                    best.0
-                })
-                .collect();
+            let pred = cam::label_map(&cams, &present, h, w, *t)?;
             conf.add(&pred, &gt)?;
         }
     }
@@ -161,15 +142,10 @@ fn main() -> Result<()> {
     }
 
     let t = Instant::now();
-    let seg = SegNet::new(
-        &mut Builder::new(&gpu, 2),
-        &arch,
-        SegHeadKind::LargeFov,
-        k + 1,
-    )?;
+    let seg = SegNet::new(&mut Builder::new(&gpu, 2), &arch, SegHeadKind::Aspp, k + 1)?;
     let mut opt = Sgd::new(
         GroupRecipe::UNIFORM.groups(&seg, SegNet::is_new),
-        0.02,
+        0.05,
         0.9,
         1e-4,
         false,
@@ -177,7 +153,7 @@ fn main() -> Result<()> {
     let tc = TrainConfig {
         epochs: seg_epochs,
         batch_size: 16,
-        lr: 0.02,
+        lr: 0.05,
         seed: 2,
         ..TrainConfig::default()
     };
@@ -211,11 +187,11 @@ fn main() -> Result<()> {
         100.0 * best
     );
     println!(
-        "| fully supervised resnet-tiny + LargeFOV (train) | {:.1}% |",
+        "| fully supervised resnet-tiny + ASPP (train) | {:.1}% |",
         100.0 * full_train
     );
     println!(
-        "| fully supervised resnet-tiny + LargeFOV (val) | {:.1}% |",
+        "| fully supervised resnet-tiny + ASPP (val) | {:.1}% |",
         100.0 * full_val
     );
     Ok(())

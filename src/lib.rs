@@ -8,6 +8,7 @@
 pub mod autograd;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+pub mod cam;
 pub mod data;
 pub mod io;
 pub mod metrics;
