@@ -543,3 +543,17 @@ fn prefetching_keeps_order_and_stops_on_errors() {
     .unwrap_err();
     assert!(e.to_string().contains("stop"));
 }
+
+#[test]
+fn cam_label_maps_normalise_threshold_and_skip_absent_classes() {
+    // Two classes on a 1×4 image; class 1 is absent from the image labels.
+    let cams = [
+        2.0, 1.0, 0.2, -1.0, // class 0: normalised 1, 0.5, 0.1, 0
+        9.0, 9.0, 9.0, 9.0, // class 1: absent, must be ignored
+    ];
+    let m = weakseg::cam::label_map(&cams, &[true, false], 1, 4, 0.3).unwrap();
+    assert_eq!(m, vec![1, 1, 0, 0]);
+    let m = weakseg::cam::label_map(&cams, &[true, true], 1, 4, 0.3).unwrap();
+    assert_eq!(m, vec![1, 2, 2, 2], "a tie keeps the lower class");
+    assert!(weakseg::cam::label_map(&cams, &[true], 1, 4, 0.3).is_err());
+}
