@@ -5,4 +5,5 @@ pub mod checkpoint;
 pub mod image;
 pub mod labels;
 
+#[cfg(not(target_arch = "wasm32"))]
 pub use checkpoint::write_atomic;
