@@ -226,7 +226,7 @@ pub fn model(
     } else {
         8
     };
-    let net = CamNet::new(&mut b, &ArchSpec::new(arch, os), 20)?;
+    let mut net = CamNet::new(&mut b, &ArchSpec::new(arch, os), 20)?;
     let mut opt = Sgd::new(
         GroupRecipe::PSA.groups(&net, CamNet::is_new),
         1e-3,
@@ -252,7 +252,6 @@ pub fn model(
         opt.step()
     })?;
     let peak = gpu.pool_stats().peak_bytes_live;
-    let mut net = net;
     net.set_train(false);
     let (infer, _) = time(gpu, reps, || crate::no_grad(|| net.logits(&x)).map(drop))?;
     let infer_f16 = if gpu.has_f16() {

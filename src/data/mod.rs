@@ -14,6 +14,16 @@ use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::tensor::Tensor;
 
+/// A well-spread seed for `stream` of the run seeded by `seed`: the
+/// splitmix64 finaliser of their XOR. Sample augmentation and synthetic
+/// images draw their randomness from it, so each depends only on its inputs.
+pub fn mix_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// One training example in host memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {

@@ -252,31 +252,6 @@ pub fn sidecar_path(path: &std::path::Path) -> std::path::PathBuf {
     path.with_extension("json")
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// crash never leaves a half-written file under the final name.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!(
-        "{}.tmp{}",
-        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path.display(), e)
-    })
-}
-
 /// Saves `module` to `path` (safetensors) and its sidecar next to it.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn save(
@@ -288,8 +263,8 @@ pub fn save(
     let state = pollster::block_on(state_of(module))?;
     let json =
         serde_json::to_vec_pretty(sidecar).map_err(|e| Error::format("sidecar", e.to_string()))?;
-    write_atomic(path, &encode(&state, dtype)?)?;
-    write_atomic(&sidecar_path(path), &json)
+    crate::io::write_atomic(path, &encode(&state, dtype)?)?;
+    crate::io::write_atomic(&sidecar_path(path), &json)
 }
 
 /// Reads a safetensors file into host tensors.

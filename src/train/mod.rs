@@ -100,10 +100,7 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 
 /// The augmentation seed of one sample in one epoch.
 pub fn sample_seed(seed: u64, epoch: usize, index: usize) -> u64 {
-    let mut z = seed ^ ((epoch as u64) << 32) ^ index as u64;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::data::mix_seed(seed, ((epoch as u64) << 32) ^ index as u64)
 }
 
 fn last_paths(dir: &Path) -> (PathBuf, PathBuf) {
@@ -171,8 +168,8 @@ pub fn fit(
             if m % cfg.accumulate == 0 {
                 opt.zero_grad()?;
             }
-            let chunk: Vec<usize> = plans[m].iter().map(|&(i, _)| i).collect();
-            let batch = collate(gpu, &samples, chunk.clone())?;
+            let count = samples.len();
+            let batch = collate(gpu, &samples, plans[m].iter().map(|&(i, _)| i).collect())?;
             let t = Instant::now();
             let loss = loss_fn(&batch)?;
             let group = cfg
@@ -204,7 +201,7 @@ pub fn fit(
             }
             loss_sum += value as f64;
             loss_n += 1;
-            images += chunk.len();
+            images += count;
             if boundary {
                 let info = StepInfo {
                     epoch,
@@ -213,7 +210,7 @@ pub fn fit(
                     total_steps,
                     loss: value,
                     lr,
-                    images_per_s: chunk.len() as f64 / t.elapsed().as_secs_f64().max(1e-9),
+                    images_per_s: count as f64 / t.elapsed().as_secs_f64().max(1e-9),
                 };
                 reporter.step(&info);
                 if let Some(f) = log.as_mut() {
@@ -291,7 +288,7 @@ fn save_last(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    checkpoint::write_atomic(&opt_path, &checkpoint::encode(&state, SaveDtype::F32)?)?;
+    crate::io::write_atomic(&opt_path, &checkpoint::encode(&state, SaveDtype::F32)?)?;
     checkpoint::save(&model_path, model, &sc, SaveDtype::F32)
 }
 

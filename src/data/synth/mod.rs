@@ -20,6 +20,7 @@ use weakseg_kernels::{Error, Result};
 
 use crate::data::annotations::{BoxLabel, Marks, VocXml};
 use crate::data::classes::ClassList;
+use crate::data::mix_seed;
 use crate::io::image::Rgb;
 use crate::io::labels::LabelMap;
 use paint::{Part, Surface};
@@ -126,24 +127,19 @@ fn area(m: &[bool]) -> usize {
     m.iter().filter(|&&b| b).count()
 }
 
-fn mix(seed: u64, index: usize) -> u64 {
-    let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn new_object(rng: &mut SmallRng, cfg: &SynthConfig, class: usize) -> Object {
     let s = cfg.size;
     let sf = s as f32;
     // The part-area window is met within a few draws; after many misses the
     // last draw is taken as it is, so generation always ends.
-    for attempt in 0.. {
-        let relax = attempt >= 200;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let relax = attempt > 200;
         let blob = Blob::random(rng, sf, 0.14 * sf, 0.30 * sf);
         let full = blob.mask(s);
         let a = area(&full);
-        if a < 40 && !relax {
+        if a == 0 || (a < 40 && !relax) {
             continue;
         }
         let frac: f32 = rng.random_range(0.15..0.25);
@@ -169,14 +165,16 @@ fn new_object(rng: &mut SmallRng, cfg: &SynthConfig, class: usize) -> Object {
             style: Part::of_class(class, cfg.classes, px, py),
         };
     }
-    unreachable!("the attempt loop returns")
 }
 
 /// Renders image `index` of the benchmark `cfg`.
 pub fn render(cfg: &SynthConfig, index: usize) -> SynthImage {
     let s = cfg.size;
     let sf = s as f32;
-    let mut rng = SmallRng::seed_from_u64(mix(cfg.seed, index));
+    let mut rng = SmallRng::seed_from_u64(mix_seed(
+        cfg.seed,
+        (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    ));
     let background = Surface::background(&mut rng);
     let distractors: Vec<(Vec<bool>, Surface)> = (0..rng.random_range(0..=2))
         .map(|_| {
