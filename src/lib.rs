@@ -17,6 +17,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod pictures;
+pub mod refine;
 pub mod tensor;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;

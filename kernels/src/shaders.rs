@@ -30,6 +30,10 @@ pub enum Shader {
     Random,
     /// The f16 forward pass (needs shader-f16).
     Half,
+    /// Barrier-free exclusive prefix sums of u32 arrays.
+    Scan,
+    /// The permutohedral lattice: build, splat, blur, slice (dense CRF).
+    Lattice,
 }
 
 macro_rules! with_prelude {
@@ -47,7 +51,7 @@ const ENABLE_F16: &str = "enable f16;\n";
 
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 14] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
@@ -60,6 +64,8 @@ impl Shader {
         Shader::Optim,
         Shader::Random,
         Shader::Half,
+        Shader::Scan,
+        Shader::Lattice,
     ];
 
     /// The file name under `shaders/`.
@@ -77,6 +83,8 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::Random => "random.wgsl",
             Shader::Half => "half.wgsl",
+            Shader::Scan => "scan.wgsl",
+            Shader::Lattice => "lattice.wgsl",
         }
     }
 
@@ -95,6 +103,8 @@ impl Shader {
             Shader::Loss => with_prelude!("loss.wgsl"),
             Shader::Optim => with_prelude!("optim.wgsl"),
             Shader::Random => with_prelude!("random.wgsl"),
+            Shader::Scan => with_prelude!("scan.wgsl"),
+            Shader::Lattice => with_prelude!("lattice.wgsl"),
             Shader::Half => concat!(
                 "enable f16;\n",
                 include_str!("../../shaders/prelude.wgsl"),

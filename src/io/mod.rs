@@ -1,9 +1,10 @@
 //! Reading and writing: checkpoints (safetensors + JSON sidecar), images,
-//! label maps, and the atomic file write every output goes through.
+//! label maps, float32 `.npy` arrays, and the atomic file write every output goes through.
 
 pub mod checkpoint;
 pub mod image;
 pub mod labels;
+pub mod npy;
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
 /// crash never leaves a half-written file under the final name.

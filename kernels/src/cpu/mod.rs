@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod elementwise;
 pub mod half;
+pub mod lattice;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
@@ -13,6 +14,7 @@ pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod resize;
+pub mod scan;
 
 /// Offset of flat index `i` of `shape` under `strides`.
 pub fn strided_offset(i: usize, shape: &[usize], strides: &[usize]) -> usize {

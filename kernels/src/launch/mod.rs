@@ -5,6 +5,7 @@
 pub mod conv;
 pub mod elementwise;
 pub mod half;
+pub mod lattice;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
@@ -14,3 +15,4 @@ pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod resize;
+pub mod scan;

@@ -145,7 +145,7 @@ fn new_object(rng: &mut SmallRng, cfg: &SynthConfig, class: usize) -> Object {
         let frac: f32 = rng.random_range(0.15..0.25);
         let pr = (frac * a as f32 / std::f32::consts::PI).sqrt();
         let ang: f32 = rng.random_range(0.0..std::f32::consts::TAU);
-        let d = rng.random_range(0.15..0.45) * blob.r;
+        let d = rng.random_range(0.30..0.55) * blob.r;
         let (px, py) = (blob.cx + d * ang.cos(), blob.cy + d * ang.sin());
         let part: Vec<bool> = (0..s * s)
             .map(|i| {
@@ -176,7 +176,7 @@ pub fn render(cfg: &SynthConfig, index: usize) -> SynthImage {
         (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
     ));
     let background = Surface::background(&mut rng);
-    let distractors: Vec<(Vec<bool>, Surface)> = (0..rng.random_range(0..=2))
+    let distractors: Vec<(Vec<bool>, Surface)> = (0..rng.random_range(1..=3))
         .map(|_| {
             let b = Blob::random(&mut rng, sf, 0.10 * sf, 0.22 * sf);
             let look = rng.random_range(0..cfg.classes);

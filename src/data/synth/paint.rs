@@ -70,7 +70,7 @@ impl Surface {
     pub fn body(rng: &mut SmallRng, class: usize, classes: usize) -> Surface {
         let c = BODY_COLOURS[rng.random_range(0..BODY_COLOURS.len())];
         let hue = class as f32 / classes.max(1) as f32 * std::f32::consts::TAU;
-        let tint = [hue.cos(), (hue + 2.1).cos(), (hue + 4.2).cos()].map(|v| 0.04 * v);
+        let tint = [hue.cos(), (hue + 2.1).cos(), (hue + 4.2).cos()].map(|v| 0.02 * v);
         Surface {
             base: [0, 1, 2].map(|i| c[i] + tint[i] + rng.random_range(-0.07..0.07)),
             texture: Grating::random(rng, 2, 4.0, 9.0, 0.05),

@@ -1,5 +1,7 @@
 //! The `weakseg` command line.
 
+mod crf;
+
 use std::process::ExitCode;
 
 use std::path::PathBuf;
@@ -101,6 +103,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Dense-CRF refinement of a probability or label map on an RGB image.
+    Crf(crf::CrfArgs),
     /// Render one sample with all its annotations to a PNG.
     Show {
         /// Dataset root (VOC layout).
@@ -495,6 +499,7 @@ fn main() -> ExitCode {
                 f16,
             },
         ),
+        Cmd::Crf(a) => crf::run(&gpu, &a),
         Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
     finish(r)

@@ -1,0 +1,141 @@
+//! `weakseg crf`: dense-CRF refinement of any probability map (or label
+//! map) on any RGB image, with pydensecrf's parameters.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use weakseg::io::labels::{self, LabelMap};
+use weakseg::io::{image, npy};
+use weakseg::refine::crf::{CrfParams, DenseCrf, unary_from_labels, unary_from_probs};
+use weakseg::{Error, Gpu, Result, Tensor};
+
+/// Arguments of `weakseg crf`.
+#[derive(clap::Args)]
+pub struct CrfArgs {
+    /// RGB image (PNG or JPEG).
+    #[arg(long)]
+    image: PathBuf,
+    /// Probabilities [L, H, W] as a float32 .npy (unary −ln p, as
+    /// pydensecrf's unary_from_softmax).
+    #[arg(long, conflicts_with = "labels", required_unless_present = "labels")]
+    probs: Option<PathBuf>,
+    /// Or a label PNG (unary_from_labels, label 0 = unsure unless
+    /// --no-zero-unsure).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Number of labels for --labels.
+    #[arg(long, requires = "labels")]
+    n_labels: Option<usize>,
+    /// Confidence of --labels.
+    #[arg(long, default_value_t = 0.7)]
+    gt_prob: f32,
+    /// Treat label 0 as an ordinary class in --labels.
+    #[arg(long)]
+    no_zero_unsure: bool,
+    /// Output label PNG (argmax of the marginals, VOC palette).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also save the marginals [L, H, W] as a float32 .npy.
+    #[arg(long)]
+    save_probs: Option<PathBuf>,
+    /// Mean-field iterations.
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Gaussian kernel spatial standard deviation.
+    #[arg(long, default_value_t = 3.0)]
+    gauss_sxy: f32,
+    /// Gaussian kernel weight.
+    #[arg(long, default_value_t = 3.0)]
+    gauss_compat: f32,
+    /// Bilateral kernel spatial standard deviation.
+    #[arg(long, default_value_t = 80.0)]
+    bilat_sxy: f32,
+    /// Bilateral kernel colour standard deviation.
+    #[arg(long, default_value_t = 13.0)]
+    bilat_srgb: f32,
+    /// Bilateral kernel weight.
+    #[arg(long, default_value_t = 10.0)]
+    bilat_compat: f32,
+}
+
+/// Runs `weakseg crf`.
+pub fn run(gpu: &Gpu, a: &CrfArgs) -> Result<()> {
+    let params = CrfParams {
+        iters: a.iters,
+        gauss_sxy: a.gauss_sxy,
+        gauss_compat: a.gauss_compat,
+        bilat_sxy: a.bilat_sxy,
+        bilat_srgb: a.bilat_srgb,
+        bilat_compat: a.bilat_compat,
+    };
+    params.validate()?;
+    let img = image::read(&a.image)?;
+    let (h, w) = (img.height, img.width);
+    let (unary, l) = match (&a.probs, &a.labels) {
+        (Some(p), _) => {
+            let probs = npy::read(p)?;
+            if probs.shape.len() != 3 || probs.shape[1] != h || probs.shape[2] != w {
+                return Err(Error::invalid(
+                    "crf",
+                    format!(
+                        "{}: shape {:?} does not match the image ({h}×{w}); want [labels, {h}, {w}]",
+                        p.display(),
+                        probs.shape
+                    ),
+                ));
+            }
+            let l = probs.shape[0];
+            (unary_from_probs(&probs.data, l, None, 1e-5), l)
+        }
+        (None, Some(lp)) => {
+            let map = labels::read(lp)?;
+            if (map.width, map.height) != (w, h) {
+                return Err(Error::invalid(
+                    "crf",
+                    format!(
+                        "{}: {}×{} labels for a {w}×{h} image",
+                        lp.display(),
+                        map.width,
+                        map.height
+                    ),
+                ));
+            }
+            let l = a
+                .n_labels
+                .ok_or_else(|| Error::invalid("crf", "--labels needs --n-labels"))?;
+            (
+                unary_from_labels(&map.data, l, a.gt_prob, !a.no_zero_unsure)?,
+                l,
+            )
+        }
+        (None, None) => return Err(Error::invalid("crf", "give --probs or --labels")),
+    };
+    if l > 256 {
+        return Err(Error::invalid(
+            "crf",
+            format!("{l} labels do not fit a PNG label map (at most 256)"),
+        ));
+    }
+    let t = Instant::now();
+    let crf = DenseCrf::new_blocking(gpu, &img, &params)?;
+    gpu.sync();
+    let built = t.elapsed().as_secs_f64();
+    let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)?;
+    let arg: Vec<u32> = q.argmax(0)?.to_vec_blocking()?;
+    eprintln!(
+        "crf: {w}×{h}, {l} labels: lattices {built:.3} s, {} iterations {:.3} s",
+        params.iters,
+        t.elapsed().as_secs_f64() - built
+    );
+    if let Some(sp) = &a.save_probs {
+        npy::write(sp, &[l, h, w], &q.to_vec_blocking::<f32>()?)?;
+    }
+    labels::write(
+        &a.out,
+        &LabelMap {
+            width: w,
+            height: h,
+            data: arg.into_iter().map(|v| v as u8).collect(),
+        },
+    )
+}
