@@ -256,8 +256,11 @@ fn splat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if (t >= m * pu(4u)) { return; }
     let n = pu(0u);
     let d1 = pu(1u) + 1u;
-    let l = t % m;
-    let k = t / m;
+    // Channel-fastest order: invocations that run together share a list
+    // length, which keeps the gather loop from diverging.
+    let channels = pu(4u);
+    let l = t / channels;
+    let k = t % channels;
     let scaled = pu(5u) == 1u;
     var s = 0.0;
     for (var q = list_start[l]; q < list_start[l + 1u]; q++) {
@@ -267,7 +270,7 @@ fn splat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         if (scaled) { v *= scale[p]; }
         s += weight[e] * v;
     }
-    acc[t] = s;
+    acc[k * m + l] = s;
 }
 
 @group(0) @binding(1) var<storage, read> links: array<u32>;

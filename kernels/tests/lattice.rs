@@ -59,8 +59,14 @@ fn check_filter(g: &Gpu, feats: &[f32], n: usize, d: usize, channels: usize, see
     let fb = up(g, feats);
     let lat = Lattice::build_blocking(g, View::new(&fb, n * d), n, d).unwrap();
     let want_lat = CpuLattice::build(feats, n, d);
-    assert_eq!(lat.points(), want_lat.points(), "lattice points, n {n} d {d}");
-    let input: Vec<f32> = (0..channels * n).map(|_| r.random_range(0.0..1.0)).collect();
+    assert_eq!(
+        lat.points(),
+        want_lat.points(),
+        "lattice points, n {n} d {d}"
+    );
+    let input: Vec<f32> = (0..channels * n)
+        .map(|_| r.random_range(0.0..1.0))
+        .collect();
     let scale: Vec<f32> = (0..n).map(|_| r.random_range(0.5..1.5)).collect();
     let (ib, sb) = (up(g, &input), up(g, &scale));
     for (scaled, reverse) in [(false, false), (true, false), (true, true)] {
@@ -89,7 +95,13 @@ fn check_filter(g: &Gpu, feats: &[f32], n: usize, d: usize, channels: usize, see
 fn lattice_filter_matches_reference_on_random_features() {
     let g = gpu();
     let mut r = SmallRng::seed_from_u64(2);
-    for (n, d, c) in [(1usize, 1usize, 1usize), (37, 2, 3), (211, 3, 1), (500, 5, 4), (97, 8, 2)] {
+    for (n, d, c) in [
+        (1usize, 1usize, 1usize),
+        (37, 2, 3),
+        (211, 3, 1),
+        (500, 5, 4),
+        (97, 8, 2),
+    ] {
         let feats: Vec<f32> = (0..n * d).map(|_| r.random_range(-4.0..4.0)).collect();
         check_filter(&g, &feats, n, d, c, n as u64);
     }

@@ -29,8 +29,7 @@ pub fn encode(shape: &[usize], data: &[f32]) -> Result<Vec<u8>> {
         1 => format!("({},)", dims[0]),
         _ => format!("({})", dims.join(", ")),
     };
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
     let unpadded = MAGIC.len() + 4 + header.len() + 1;
     header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
     header.push('\n');

@@ -65,7 +65,10 @@ impl CrfParams {
             ("bilat-srgb", self.bilat_srgb),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(Error::invalid("crf", format!("{name} must be positive, got {v}")));
+                return Err(Error::invalid(
+                    "crf",
+                    format!("{name} must be positive, got {v}"),
+                ));
             }
         }
         for (name, v) in [
@@ -73,7 +76,10 @@ impl CrfParams {
             ("bilat-compat", self.bilat_compat),
         ] {
             if !v.is_finite() {
-                return Err(Error::invalid("crf", format!("{name} must be finite, got {v}")));
+                return Err(Error::invalid(
+                    "crf",
+                    format!("{name} must be finite, got {v}"),
+                ));
             }
         }
         Ok(())

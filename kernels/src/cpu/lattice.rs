@@ -149,7 +149,8 @@ impl CpuLattice {
             for l in 0..m {
                 let (a, b) = self.blur[j * m + l];
                 for k in 0..channels {
-                    let side = a.map_or(0.0, |a| vals[k * m + a]) + b.map_or(0.0, |b| vals[k * m + b]);
+                    let side =
+                        a.map_or(0.0, |a| vals[k * m + a]) + b.map_or(0.0, |b| vals[k * m + b]);
                     next[k * m + l] = vals[k * m + l] + 0.5 * side;
                 }
             }

@@ -1,0 +1,253 @@
+//! The dense CRF against an independent mean-field computation on the CPU
+//! lattice (`cpu::lattice`, f64 sums), pydensecrf's unary formulas, its
+//! shape errors, and the `weakseg crf` command.
+//!
+//! Tolerance: marginals agree to 1e-4 (f32 sums on the GPU against f64 on the
+//! CPU, over 5 mean-field iterations).
+
+use std::process::Command;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use weakseg::io::image::Rgb;
+use weakseg::io::npy;
+use weakseg::refine::crf::{CrfParams, DenseCrf, unary_from_labels, unary_from_probs};
+use weakseg::{Gpu, Tensor};
+use weakseg_kernels::cpu::lattice::{CpuLattice, crf_features};
+
+const Q_TOL: f32 = 1e-4;
+
+fn image(w: usize, h: usize, seed: u64) -> Rgb {
+    let mut r = SmallRng::seed_from_u64(seed);
+    let data = (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            let base = if (x as i64 - 9).pow(2) + (y as i64 - 7).pow(2) < 30 {
+                200
+            } else {
+                40
+            };
+            [0, 1, 2].map(|c| (base + c * 10 + r.random_range(0..20)) as u8)
+        })
+        .collect();
+    Rgb {
+        width: w,
+        height: h,
+        data,
+    }
+}
+
+/// Mean field as densecrf computes it, on the CPU lattices.
+fn reference(img: &Rgb, unary: &[f32], l: usize, p: &CrfParams) -> Vec<f32> {
+    let (w, n) = (img.width, img.width * img.height);
+    let planar: Vec<f32> = (0..3)
+        .flat_map(|c| img.data.iter().skip(c).step_by(3).map(|&v| v as f32))
+        .collect();
+    let terms: Vec<(CpuLattice, Vec<f32>, f32)> = [
+        (
+            crf_features(w, n, (p.gauss_sxy, p.gauss_sxy), None),
+            2,
+            p.gauss_compat,
+        ),
+        (
+            crf_features(
+                w,
+                n,
+                (p.bilat_sxy, p.bilat_sxy),
+                Some((&planar, [p.bilat_srgb; 3])),
+            ),
+            5,
+            p.bilat_compat,
+        ),
+    ]
+    .into_iter()
+    .map(|(f, d, c)| {
+        let lat = CpuLattice::build(&f, n, d);
+        let norm = lat
+            .filter(&vec![1.0; n], 1, None, false)
+            .iter()
+            .map(|v| 1.0 / (v + 1e-20).sqrt())
+            .collect();
+        (lat, norm, c)
+    })
+    .collect();
+    let softmax = |logits: &[f64]| -> Vec<f32> {
+        let mut q = vec![0f32; l * n];
+        for i in 0..n {
+            let mx = (0..l).map(|k| logits[k * n + i]).fold(f64::MIN, f64::max);
+            let z: f64 = (0..l).map(|k| (logits[k * n + i] - mx).exp()).sum();
+            for k in 0..l {
+                q[k * n + i] = ((logits[k * n + i] - mx).exp() / z) as f32;
+            }
+        }
+        q
+    };
+    let neg: Vec<f64> = unary.iter().map(|&u| -u as f64).collect();
+    let mut q = softmax(&neg);
+    for _ in 0..p.iters {
+        let mut logits = neg.clone();
+        for (lat, norm, c) in &terms {
+            let m = lat.filter(&q, l, Some(norm), false);
+            for (a, v) in logits.iter_mut().zip(m) {
+                *a += *c as f64 * v as f64;
+            }
+        }
+        q = softmax(&logits);
+    }
+    q
+}
+
+#[test]
+fn mean_field_matches_cpu_reference() {
+    let gpu = Gpu::new_blocking().unwrap();
+    let (w, h, l) = (19usize, 13usize, 3usize);
+    let img = image(w, h, 1);
+    let mut r = SmallRng::seed_from_u64(2);
+    let probs: Vec<f32> = (0..l * w * h).map(|_| r.random_range(0.0..1.0)).collect();
+    let unary = unary_from_probs(&probs, l, None, 1e-5);
+    let p = CrfParams {
+        iters: 5,
+        bilat_sxy: 6.0,
+        ..CrfParams::default()
+    };
+    let crf = DenseCrf::new_blocking(&gpu, &img, &p).unwrap();
+    let q: Vec<f32> = crf
+        .infer(&Tensor::from_slice(&gpu, &unary, &[l, h, w]).unwrap())
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+    let want = reference(&img, &unary, l, &p);
+    for (i, (a, b)) in q.iter().zip(&want).enumerate() {
+        assert!((a - b).abs() <= Q_TOL, "Q[{i}]: got {a}, want {b}");
+    }
+    // The CRF changed something: the marginals are not the unary softmax.
+    let init = reference(&img, &unary, l, &CrfParams { iters: 0, ..p });
+    assert!(q.iter().zip(&init).any(|(a, b)| (a - b).abs() > 0.05));
+}
+
+#[test]
+fn unaries_follow_pydensecrf() {
+    let u = unary_from_probs(&[0.0, 0.5, 1.0, 2.0], 2, None, 1e-5);
+    let want = [-(1e-5f32).ln(), -(0.5f32).ln(), 0.0, 0.0];
+    for (a, b) in u.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6);
+    }
+    let s = unary_from_probs(&[1.0], 4, Some(0.6), 1e-5);
+    assert!((s[0] + (0.6f32 + 0.4 / 4.0).ln()).abs() < 1e-6);
+    // Labels [0 (unsure), 1, 3] over 3 classes, zero_unsure.
+    let u = unary_from_labels(&[0, 1, 3], 3, 0.7, true).unwrap();
+    let (on, off, unsure) = (-(0.7f32).ln(), -(0.15f32).ln(), -(1.0f32 / 3.0).ln());
+    let want = [unsure, on, off, unsure, off, off, unsure, off, on];
+    for (a, b) in u.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6, "{u:?}");
+    }
+    assert!(unary_from_labels(&[4], 3, 0.7, true).is_err());
+    assert!(unary_from_labels(&[3], 3, 0.7, false).is_err());
+    assert!(unary_from_labels(&[0], 3, 1.0, false).is_err());
+}
+
+#[test]
+fn crf_rejects_bad_shapes_and_params() {
+    let gpu = Gpu::new_blocking().unwrap();
+    let img = image(8, 6, 3);
+    let crf = DenseCrf::new_blocking(&gpu, &img, &CrfParams::default()).unwrap();
+    let u = Tensor::zeros(&gpu, &[2, 8, 6]).unwrap();
+    let e = crf.infer(&u).err().unwrap().to_string();
+    assert!(e.contains("[labels, 6, 8]"), "{e}");
+    let bad = CrfParams {
+        bilat_srgb: 0.0,
+        ..CrfParams::default()
+    };
+    let e = DenseCrf::new_blocking(&gpu, &img, &bad)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("bilat-srgb"), "{e}");
+}
+
+#[test]
+fn crf_command_refines_and_names_bad_input() {
+    let dir = std::env::temp_dir().join(format!("weakseg-crf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (w, h) = (24usize, 20usize);
+    let img = image(w, h, 4);
+    let png = dir.join("im.png");
+    image::RgbImage::from_raw(w as u32, h as u32, img.data.clone())
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    // Noisy two-label probabilities whose truth is the bright disc.
+    let mut r = SmallRng::seed_from_u64(5);
+    let mut probs = vec![0f32; 2 * w * h];
+    for i in 0..w * h {
+        let fg = img.data[i * 3] > 120;
+        let p = if fg { 0.7 } else { 0.3 } + r.random_range(-0.25..0.25);
+        probs[w * h + i] = p;
+        probs[i] = 1.0 - p;
+    }
+    let pn = dir.join("p.npy");
+    npy::write(&pn, &[2, h, w], &probs).unwrap();
+    let (out, qn) = (dir.join("l.png"), dir.join("q.npy"));
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_weakseg"))
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .arg("crf")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "--image".as_ref(),
+        png.as_os_str(),
+        "--probs".as_ref(),
+        pn.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--save-probs".as_ref(),
+        qn.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let labels = weakseg::io::labels::read(&out).unwrap();
+    let truth: Vec<u8> = (0..w * h).map(|i| (img.data[i * 3] > 120) as u8).collect();
+    let agree = labels
+        .data
+        .iter()
+        .zip(&truth)
+        .filter(|(a, b)| a == b)
+        .count();
+    let noisy = (0..w * h)
+        .filter(|&i| (probs[w * h + i] > 0.5) as u8 == truth[i])
+        .count();
+    assert!(
+        agree > noisy,
+        "CRF {agree} vs noisy argmax {noisy} of {}",
+        w * h
+    );
+    let q = npy::read(&qn).unwrap();
+    assert_eq!(q.shape, vec![2, h, w]);
+
+    let small = dir.join("small.npy");
+    npy::write(&small, &[2, h - 1, w], &probs[..2 * (h - 1) * w]).unwrap();
+    let o = run(&[
+        "--image".as_ref(),
+        png.as_os_str(),
+        "--probs".as_ref(),
+        small.as_os_str(),
+        "--out".as_ref(),
+        dir.join("x.png").as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("small.npy"), "{err}");
+    assert!(!dir.join("x.png").exists());
+    let o = run(&[
+        "--image".as_ref(),
+        dir.join("missing.png").as_os_str(),
+        "--probs".as_ref(),
+        pn.as_os_str(),
+        "--out".as_ref(),
+        dir.join("x.png").as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("missing.png"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
