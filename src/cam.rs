@@ -1,9 +1,142 @@
-//! Class activation maps on the host: turning raw CAMs of an image into a
-//! label map (per-class max normalisation, absent classes zeroed, a
-//! constant background score as the threshold), as psa and IRN evaluate
-//! pseudo-label quality.
+//! Class activation maps: computed on the GPU by a dedicated kernel
+//! (classifier-weighted sum of the feature map, ReLU, absent classes
+//! zeroed), aggregated over scales and flips and normalised per class as psa
+//! and IRN do ([`multiscale`]), and turned into label maps with a constant
+//! background score ([`label_map`]).
 
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::launch::cam::{self as kcam, CamShape};
 use weakseg_kernels::{Error, Result};
+
+use crate::models::CamNet;
+use crate::ops::resize::ResizeMode;
+use crate::tensor::{DType, Tensor};
+
+/// CAMs [B, K, h, w] of a feature map [B, C, h, w] under classifier weights
+/// [K, C] (or [K, C, 1, 1]): ReLU of the class-weighted channel sum, with
+/// classes whose `present` flag is false set to zero. No autograd.
+pub fn maps(features: &Tensor, weight: &Tensor, present: &[bool]) -> Result<Tensor> {
+    let fs = features.shape();
+    let ws = weight.shape();
+    if fs.len() != 4 || ws.len() < 2 || ws[1] != fs[1] || ws[0] != present.len() {
+        return Err(Error::invalid(
+            "cam",
+            format!(
+                "features {fs:?}, weights {ws:?} and {} class flags do not agree",
+                present.len()
+            ),
+        ));
+    }
+    features.check_dtype("cam", DType::F32)?;
+    let s = CamShape {
+        batch: fs[0],
+        channels: fs[1],
+        classes: ws[0],
+        hw: fs[2] * fs[3],
+    };
+    let gpu = features.gpu();
+    let flags: Vec<f32> = present.iter().map(|&p| p as u32 as f32).collect();
+    let flags = Tensor::from_slice(gpu, &flags, &[flags.len()])?;
+    let out = Tensor::empty(gpu, &[fs[0], ws[0], fs[2], fs[3]], DType::F32)?;
+    let (fh, wh, ph, oh) = (features.held(), weight.held(), flags.held(), out.held());
+    kcam::cam(gpu, s, fh.v(), wh.v(), ph.v(), oh.v())?;
+    Ok(out)
+}
+
+/// Divides each map of `cams` ([.., h, w]) by its spatial maximum + 1e-5,
+/// so present classes peak at (almost) 1 and zero maps stay zero.
+pub fn normalise(cams: &Tensor) -> Result<Tensor> {
+    let s = cams.shape();
+    if s.len() < 2 {
+        return Err(Error::invalid("cam", format!("maps {s:?} need [.., h, w]")));
+    }
+    let hw = s[s.len() - 2] * s[s.len() - 1];
+    let maps = cams.numel() / hw.max(1);
+    let (peaks, _) = cams.reshape(&[maps, hw])?.max_axis(1, false)?;
+    let out = Tensor::empty(cams.gpu(), s, DType::F32)?;
+    let (ch, ph, oh) = (cams.held(), peaks.held(), out.held());
+    kcam::normalise(cams.gpu(), maps, hw, ch.v(), ph.v(), oh.v(), 1e-5)?;
+    Ok(out)
+}
+
+/// Multi-scale, flip-averaged CAM inference (psa's `infer_cls.py`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MultiScale {
+    /// Image scales (the default: 1, 0.5, 1.5, 2).
+    pub scales: Vec<f32>,
+    /// Also run each scale on the horizontally flipped image.
+    pub flip: bool,
+}
+
+impl Default for MultiScale {
+    fn default() -> Self {
+        MultiScale {
+            scales: vec![1.0, 0.5, 1.5, 2.0],
+            flip: true,
+        }
+    }
+}
+
+/// The normalised CAMs [K, H, W] of one image ([1, 3, H, W], normalised as
+/// for training) with its classes flagged in `present`: at each scale (and
+/// its flip) the CAMs are bilinearly upsampled to H×W, un-flipped and summed;
+/// absent classes are zero; each class is divided by its maximum.
+pub fn multiscale(
+    net: &CamNet,
+    image: &Tensor,
+    present: &[bool],
+    ms: &MultiScale,
+) -> Result<Tensor> {
+    let s = image.shape();
+    if s.len() != 4 || s[0] != 1 || s[1] != 3 {
+        return Err(Error::invalid(
+            "cam",
+            format!("image {s:?}; want [1, 3, H, W]"),
+        ));
+    }
+    if ms.scales.is_empty() || ms.scales.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+        return Err(Error::invalid(
+            "cam",
+            format!("scales {:?} must be positive", ms.scales),
+        ));
+    }
+    let (h, w) = (s[2], s[3]);
+    let weight = net.head.classifier.weight.get();
+    crate::no_grad(|| {
+        let mut sum: Option<Tensor> = None;
+        for &sc in &ms.scales {
+            let size = (
+                ((h as f32 * sc).round() as usize).max(1),
+                ((w as f32 * sc).round() as usize).max(1),
+            );
+            let x = if size == (h, w) {
+                image.clone()
+            } else {
+                image.interpolate(size, ResizeMode::Bilinear(false))?
+            };
+            let x = if ms.flip {
+                Tensor::concat(&[x.clone(), x.flip(3)?], 0)?
+            } else {
+                x
+            };
+            let f = net.precision.features(&net.backbone, &x)?;
+            let up =
+                maps(&f, &weight, present)?.interpolate((h, w), ResizeMode::Bilinear(false))?;
+            let total = if ms.flip {
+                up.narrow(0, 0, 1)?.add(&up.narrow(0, 1, 1)?.flip(3)?)?
+            } else {
+                up
+            };
+            sum = Some(match sum {
+                None => total,
+                Some(a) => a.add(&total)?,
+            });
+        }
+        let k = present.len();
+        let sum = sum.ok_or_else(|| Error::invalid("cam", "no scales"))?;
+        normalise(&sum.reshape(&[k, h, w])?)
+    })
+}
 
 /// The label map of `cams` ([K, H, W] row-major, raw or ReLU'd) for an image
 /// with the foreground classes flagged in `present` ([K]): each class map is

@@ -34,6 +34,8 @@ pub enum Shader {
     Scan,
     /// The permutohedral lattice: build, splat, blur, slice (dense CRF).
     Lattice,
+    /// Class activation maps and their per-class normalisation.
+    Cam,
 }
 
 macro_rules! with_prelude {
@@ -51,7 +53,7 @@ const ENABLE_F16: &str = "enable f16;\n";
 
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 14] = [
+    pub const ALL: [Shader; 15] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
@@ -66,6 +68,7 @@ impl Shader {
         Shader::Half,
         Shader::Scan,
         Shader::Lattice,
+        Shader::Cam,
     ];
 
     /// The file name under `shaders/`.
@@ -85,6 +88,7 @@ impl Shader {
             Shader::Half => "half.wgsl",
             Shader::Scan => "scan.wgsl",
             Shader::Lattice => "lattice.wgsl",
+            Shader::Cam => "cam.wgsl",
         }
     }
 
@@ -105,6 +109,7 @@ impl Shader {
             Shader::Random => with_prelude!("random.wgsl"),
             Shader::Scan => with_prelude!("scan.wgsl"),
             Shader::Lattice => with_prelude!("lattice.wgsl"),
+            Shader::Cam => with_prelude!("cam.wgsl"),
             Shader::Half => concat!(
                 "enable f16;\n",
                 include_str!("../../shaders/prelude.wgsl"),

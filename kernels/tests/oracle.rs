@@ -956,3 +956,63 @@ fn dropout_masks_are_reproducible() {
         }
     }
 }
+
+#[test]
+fn cam_kernels() {
+    use weakseg_kernels::launch::cam::{self, CamShape};
+    let g = gpu();
+    let mut r = rng(40);
+    for (batch, channels, classes, hw) in [
+        (1usize, 1usize, 1usize, 1usize),
+        (2, 7, 5, 33),
+        (1, 65, 3, 70),
+    ] {
+        let s = CamShape {
+            batch,
+            channels,
+            classes,
+            hw,
+        };
+        let feat = rand_vec(&mut r, batch * channels * hw, -1.0, 1.0);
+        let w = rand_vec(&mut r, classes * channels, -1.0, 1.0);
+        let present: Vec<f32> = (0..classes).map(|k| (k % 3 != 1) as u32 as f32).collect();
+        let (fb, wb, pb) = (up(&g, &feat), up(&g, &w), up(&g, &present));
+        let n = batch * classes * hw;
+        let out = poisoned(&g, n);
+        cam::cam(
+            &g,
+            s,
+            v(&fb, feat.len()),
+            v(&wb, w.len()),
+            v(&pb, classes),
+            v(&out, n),
+        )
+        .unwrap();
+        close(
+            "cam",
+            &read(&g, &out, n),
+            &cpu::cam::cam(s, &feat, &w, &present),
+            LONG_TOL,
+        );
+        let peaks = rand_vec(&mut r, batch * classes, 0.0, 2.0);
+        let raw = rand_vec(&mut r, n, 0.0, 2.0);
+        let (rb, kb) = (up(&g, &raw), up(&g, &peaks));
+        let out = poisoned(&g, n);
+        cam::normalise(
+            &g,
+            batch * classes,
+            hw,
+            v(&rb, n),
+            v(&kb, peaks.len()),
+            v(&out, n),
+            1e-5,
+        )
+        .unwrap();
+        close(
+            "cam normalise",
+            &read(&g, &out, n),
+            &cpu::cam::normalise(hw, &raw, &peaks, 1e-5),
+            ELEMENTWISE_TOL,
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! CAM inference: the CAM kernel against the network's own 1×1 classifier,
+//! the per-class normalisation, and multi-scale + flip aggregation.
+//!
+//! Tolerances: 1e-4 absolute on maps normalised to [0, 1] (f32 sums of at
+//! most a few hundred products).
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use weakseg::cam::{self, MultiScale};
+use weakseg::models::{ArchSpec, CamNet};
+use weakseg::nn::{Builder, ModuleExt};
+use weakseg::{Gpu, ResizeMode, Tensor, no_grad};
+
+const TOL: f32 = 1e-4;
+
+fn setup(seed: u64) -> (Gpu, CamNet, Tensor) {
+    let gpu = Gpu::new_blocking().unwrap();
+    let net = CamNet::new(
+        &mut Builder::new(&gpu, seed),
+        &ArchSpec::new("resnet-tiny", 8),
+        4,
+    )
+    .unwrap();
+    net.set_train(false);
+    let mut r = SmallRng::seed_from_u64(seed);
+    let (h, w) = (37usize, 29usize);
+    let x: Vec<f32> = (0..3 * h * w).map(|_| r.random_range(-1.0..1.0)).collect();
+    let img = Tensor::from_slice(&gpu, &x, &[1, 3, h, w]).unwrap();
+    (gpu, net, img)
+}
+
+fn vals(t: &Tensor) -> Vec<f32> {
+    t.to_vec_blocking().unwrap()
+}
+
+#[track_caller]
+fn close(what: &str, a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= TOL * y.abs().max(1.0),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn cam_kernel_matches_the_classifier_and_masks_absent_classes() {
+    let (_gpu, net, img) = setup(1);
+    let present = [true, false, true, true];
+    let (f, raw) = no_grad(|| {
+        let f = net.backbone.features(&img)?;
+        let raw = net.head.cams(&f)?;
+        Ok::<_, weakseg::Error>((f, raw))
+    })
+    .unwrap();
+    let got = vals(&cam::maps(&f, &net.head.classifier.weight.get(), &present).unwrap());
+    let raw = vals(&raw);
+    let hw = got.len() / 4;
+    let want: Vec<f32> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if present[i / hw] { v.max(0.0) } else { 0.0 })
+        .collect();
+    close("cam", &got, &want);
+    assert!(want.iter().any(|&v| v > 0.0));
+    let normed =
+        vals(&cam::normalise(&Tensor::from_slice(&_gpu, &want, &[4, 1, hw]).unwrap()).unwrap());
+    for k in 0..4 {
+        let m = &want[k * hw..(k + 1) * hw];
+        let peak = m.iter().copied().fold(0.0, f32::max);
+        let expect: Vec<f32> = m.iter().map(|v| v / (peak + 1e-5)).collect();
+        close("normalised", &normed[k * hw..(k + 1) * hw], &expect);
+        assert_eq!(present[k], peak > 0.0, "class {k}");
+    }
+    assert!(cam::maps(&f, &net.head.classifier.weight.get(), &present[..3]).is_err());
+}
+
+#[test]
+fn single_scale_is_the_upsampled_normalised_cam() {
+    let (_gpu, net, img) = setup(2);
+    let present = [true; 4];
+    let ms = MultiScale {
+        scales: vec![1.0],
+        flip: false,
+    };
+    let got = vals(&cam::multiscale(&net, &img, &present, &ms).unwrap());
+    let want = no_grad(|| {
+        let (_, raw) = net.logits_and_cams(&img)?;
+        let up = raw
+            .relu()?
+            .interpolate((37, 29), ResizeMode::Bilinear(false))?;
+        cam::normalise(&up.reshape(&[4, 37, 29])?)
+    })
+    .unwrap();
+    close("single scale", &got, &vals(&want));
+}
+
+#[test]
+fn multiscale_flip_cams_are_flip_equivariant() {
+    let (_gpu, net, img) = setup(3);
+    let present = [true, true, false, true];
+    let ms = MultiScale::default();
+    let a = cam::multiscale(&net, &img, &present, &ms).unwrap();
+    let b = cam::multiscale(&net, &img.flip(3).unwrap(), &present, &ms).unwrap();
+    close("flip", &vals(&a.flip(2).unwrap()), &vals(&b));
+    let plain = MultiScale {
+        flip: false,
+        ..MultiScale::default()
+    };
+    let c = vals(&cam::multiscale(&net, &img, &present, &plain).unwrap());
+    assert!(
+        vals(&a).iter().zip(&c).any(|(x, y)| (x - y).abs() > 1e-3),
+        "flip must matter"
+    );
+    let bad = MultiScale {
+        scales: vec![0.0],
+        flip: true,
+    };
+    assert!(cam::multiscale(&net, &img, &present, &bad).is_err());
+}
