@@ -300,7 +300,7 @@ pub fn crf_features(
     out: View,
 ) -> Result<()> {
     let op = "crf_features";
-    if width == 0 || n % width != 0 {
+    if width == 0 || !n.is_multiple_of(width) {
         return Err(Error::invalid(
             op,
             format!("{n} pixels do not fill rows of width {width}"),
