@@ -17,6 +17,8 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod pictures;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod pipeline;
 pub mod refine;
 pub mod tensor;
 #[cfg(not(target_arch = "wasm32"))]

@@ -87,6 +87,17 @@ pub struct VocRecord {
     pub marks: Vec<Marks>,
 }
 
+/// The file a list name resolves to: ImageSets/Segmentation/NAME.txt under
+/// `root` when it exists, else NAME taken as a path.
+pub fn list_path(root: &Path, list: &str) -> PathBuf {
+    let split = root.join(format!("ImageSets/Segmentation/{list}.txt"));
+    if split.exists() {
+        split
+    } else {
+        PathBuf::from(list)
+    }
+}
+
 /// A VOC-layout dataset.
 pub struct VocDataset {
     /// The dataset root (the VOC2012 folder).
@@ -139,12 +150,7 @@ impl VocDataset {
                 }
             }
         };
-        let split = root.join(format!("ImageSets/Segmentation/{}.txt", opts.list));
-        let list = if split.exists() {
-            split
-        } else {
-            PathBuf::from(&opts.list)
-        };
+        let list = list_path(root, &opts.list);
         let ids = parse_list(&read_text(&list)?);
         let marks_path = opts.marks.clone().or_else(|| {
             let p = root.join(crate::data::synth::MARKS_FILE);

@@ -1,6 +1,7 @@
 //! The `weakseg` command line.
 
 mod crf;
+mod stages;
 
 use std::process::ExitCode;
 
@@ -103,6 +104,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Stage 1: train the CAM classifier on image-level labels.
+    TrainCls(stages::TrainClsArgs),
+    /// Stage 2: multi-scale CAMs, their label maps and CAM mIoU.
+    Cam(stages::CamArgs),
     /// Dense-CRF refinement of a probability or label map on an RGB image.
     Crf(crf::CrfArgs),
     /// Render one sample with all its annotations to a PNG.
@@ -500,6 +505,8 @@ fn main() -> ExitCode {
             },
         ),
         Cmd::Crf(a) => crf::run(&gpu, &a),
+        Cmd::TrainCls(a) => stages::train_cls(&gpu, &a),
+        Cmd::Cam(a) => stages::cam(&gpu, &a),
         Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
     finish(r)

@@ -1,0 +1,156 @@
+//! Stage `cam`: multi-scale, flip-averaged CAMs of every image in a list
+//! from the trained classifier, saved as `cams/ID.npy` (float32 [K, H, W],
+//! absent classes zero) with the label map at a background threshold as
+//! `labels/ID.png`; where ground truth exists, the CAM mIoU at that
+//! threshold and along a sweep of thresholds (as SEAM's evaluation does).
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::Tensor;
+use crate::cam::{self, MultiScale};
+use crate::data::Dataset;
+use crate::data::voc::{VocDataset, VocOptions, list_path};
+use crate::io::checkpoint;
+use crate::io::labels::{self, LabelMap};
+use crate::io::npy;
+use crate::metrics::Confusion;
+use crate::models::CamNet;
+use crate::nn::{Builder, ModuleExt};
+use crate::pipeline::stage::{Manifest, Stage};
+
+/// Settings of the CAM stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CamSettings {
+    /// Images to process (split name or file).
+    pub list: String,
+    /// Scales and flips.
+    pub multiscale: MultiScale,
+    /// Background score of the label maps (psa: 0.2).
+    pub threshold: f32,
+}
+
+impl Default for CamSettings {
+    fn default() -> Self {
+        CamSettings {
+            list: "train".into(),
+            multiscale: MultiScale::default(),
+            threshold: 0.2,
+        }
+    }
+}
+
+/// Thresholds of the sweep: 0.00, 0.01, …, 0.59 (SEAM's `--curve`).
+pub fn sweep_thresholds() -> Vec<f32> {
+    (0..60).map(|i| i as f32 / 100.0).collect()
+}
+
+/// Loads a CAM classifier checkpoint written by the classifier stage.
+pub fn load_classifier(gpu: &Gpu, path: &Path) -> Result<CamNet> {
+    let side = checkpoint::read_sidecar(path)?.ok_or_else(|| {
+        Error::format(
+            path.display().to_string(),
+            "no sidecar (.json) naming the architecture",
+        )
+    })?;
+    let (arch, k) = side.arch.zip(side.classes).ok_or_else(|| {
+        Error::format(
+            path.display().to_string(),
+            "sidecar lacks the architecture or class count",
+        )
+    })?;
+    let net = CamNet::new(&mut Builder::new(gpu, 0), &arch, k)?;
+    checkpoint::load(path, &net)?;
+    net.set_train(false);
+    Ok(net)
+}
+
+/// Computes the CAMs of `s.list` in `data` with the classifier at
+/// `classifier` into `out` (skipped when an identical run finished there).
+/// `progress(done, total)` is called after each image.
+pub fn infer(
+    gpu: &Gpu,
+    data: &Path,
+    classifier: &Path,
+    out: &Path,
+    s: &CamSettings,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Manifest> {
+    let list = list_path(data, &s.list);
+    let stage = Stage::new("cam", out, &(s, data), &[&list, classifier])?;
+    if let Some(m) = stage.done() {
+        return Ok(m);
+    }
+    let t = Instant::now();
+    let net = load_classifier(gpu, classifier)?;
+    let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
+    let k = ds.classes.len();
+    let sweep = sweep_thresholds();
+    let mut at = Confusion::new(k + 1);
+    let mut curve: Vec<Confusion> = sweep.iter().map(|_| Confusion::new(k + 1)).collect();
+    let mut outputs = Vec::with_capacity(2 * ds.len());
+    let mut scored = false;
+    for i in 0..ds.len() {
+        let id = &ds.records[i].id;
+        let smp = ds.sample(i, 0)?;
+        let (h, w) = (smp.height, smp.width);
+        let present: Vec<bool> = smp.labels.iter().map(|&v| v > 0.0).collect();
+        if present.len() != k {
+            return Err(Error::invalid(
+                "cam",
+                format!("{id}: {} labels for {k} classes", present.len()),
+            ));
+        }
+        let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
+        let cams: Vec<f32> =
+            cam::multiscale(&net, &x, &present, &s.multiscale)?.to_vec_blocking()?;
+        let npy_name = format!("cams/{id}.npy");
+        npy::write(&out.join(&npy_name), &[k, h, w], &cams)?;
+        let pred = cam::label_map(&cams, &present, h, w, s.threshold)?;
+        let png_name = format!("labels/{id}.png");
+        labels::write(
+            &out.join(&png_name),
+            &LabelMap {
+                width: w,
+                height: h,
+                data: pred.clone(),
+            },
+        )?;
+        if let Some(mask) = &smp.mask {
+            let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
+            at.add(&pred, &gt)?;
+            for (th, conf) in sweep.iter().zip(curve.iter_mut()) {
+                conf.add(&cam::label_map(&cams, &present, h, w, *th)?, &gt)?;
+            }
+            scored = true;
+        }
+        outputs.push(npy_name);
+        outputs.push(png_name);
+        progress(i + 1, ds.len());
+    }
+    let results = if scored {
+        let curve: Vec<(f32, f64)> = sweep
+            .iter()
+            .zip(&curve)
+            .map(|(t, c)| (*t, c.scores().miou))
+            .collect();
+        let best = curve
+            .iter()
+            .copied()
+            .fold((0.0, -1.0), |a, b| if b.1 > a.1 { b } else { a });
+        serde_json::json!({
+            "miou": at.scores().miou,
+            "threshold": s.threshold,
+            "best_threshold": best.0,
+            "best_miou": best.1,
+            "sweep": curve,
+        })
+    } else {
+        serde_json::Value::Null
+    };
+    stage.finish(t.elapsed().as_secs_f64(), outputs, results)
+}

@@ -1,0 +1,133 @@
+//! Stage `train-cls`: the CAM classifier trained with the multilabel
+//! soft-margin loss on image-level labels (psa's recipe: SGD, poly decay,
+//! flips, optional rescale/jitter/crop), checkpointed every epoch so an
+//! interrupted run resumes.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Gpu, Result};
+
+use crate::data::augment::Augment;
+use crate::data::voc::{VocDataset, VocOptions, list_path};
+use crate::io::checkpoint::{self, SaveDtype, Sidecar};
+use crate::models::{ArchSpec, CamNet};
+use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::optim::Sgd;
+use crate::pipeline::stage::{Manifest, Stage};
+use crate::train::{Reporter, TrainConfig, fit};
+
+/// File name of the trained classifier in the stage directory.
+pub const CHECKPOINT: &str = "classifier.safetensors";
+
+/// Settings of the classifier stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClassifierSettings {
+    /// Backbone name (see [`ArchSpec`]).
+    pub arch: String,
+    /// Backbone output stride.
+    pub output_stride: usize,
+    /// Training list (split name or file).
+    pub list: String,
+    /// Passes over the list.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Base learning rate (new layers and backbone alike when training from
+    /// scratch).
+    pub lr: f32,
+    /// SGD weight decay.
+    pub weight_decay: f32,
+    /// Seed of initialisation, order and augmentation.
+    pub seed: u64,
+    /// psa's augmentation with this crop side (rescale, jitter, crop);
+    /// flips only when absent.
+    pub crop: Option<usize>,
+}
+
+impl Default for ClassifierSettings {
+    /// The synthetic benchmark's recipe: resnet-tiny at stride 8, 15
+    /// epochs of batch 16 at lr 0.05, flips.
+    fn default() -> Self {
+        ClassifierSettings {
+            arch: "resnet-tiny".into(),
+            output_stride: 8,
+            list: "train".into(),
+            epochs: 15,
+            batch_size: 16,
+            lr: 0.05,
+            weight_decay: 1e-4,
+            seed: 1,
+            crop: None,
+        }
+    }
+}
+
+impl ClassifierSettings {
+    /// The augmentation these settings ask for.
+    pub fn augment(&self) -> Augment {
+        self.crop.map_or(
+            Augment {
+                hflip: true,
+                ..Augment::default()
+            },
+            Augment::psa,
+        )
+    }
+}
+
+/// Trains the classifier on `data` into `out` (skipped when an identical
+/// run finished there); returns the stage manifest.
+pub fn train(
+    gpu: &Gpu,
+    data: &Path,
+    out: &Path,
+    s: &ClassifierSettings,
+    reporter: &mut dyn Reporter,
+) -> Result<Manifest> {
+    let list = list_path(data, &s.list);
+    let stage = Stage::new("train-cls", out, &(s, data), &[&list])?;
+    if let Some(m) = stage.done() {
+        return Ok(m);
+    }
+    let t = Instant::now();
+    let mut opts = VocOptions::split(&s.list);
+    opts.augment = s.augment();
+    let ds = VocDataset::open(data, &opts)?;
+    let k = ds.classes.len();
+    let arch = ArchSpec::new(&s.arch, s.output_stride);
+    let net = CamNet::new(&mut Builder::new(gpu, s.seed), &arch, k)?;
+    let mut opt = Sgd::new(
+        GroupRecipe::UNIFORM.groups(&net, CamNet::is_new),
+        s.lr,
+        0.9,
+        s.weight_decay,
+        false,
+    )?;
+    let cfg = TrainConfig {
+        epochs: s.epochs,
+        batch_size: s.batch_size,
+        lr: s.lr,
+        seed: s.seed,
+        log: Some(out.join("loss.jsonl")),
+        // Resume only a run with the same settings and inputs.
+        checkpoint_dir: Some(out.join(format!("resume-{}", stage.fingerprint()))),
+        resume: true,
+        ..TrainConfig::default()
+    };
+    let config = serde_json::to_value(s).unwrap_or_default();
+    let sidecar = Sidecar::new(Some(arch), Some(k), config);
+    let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
+        net.logits(&b.images)?.bce_with_logits(&b.labels)
+    })?;
+    net.set_train(false);
+    let path: PathBuf = out.join(CHECKPOINT);
+    checkpoint::save(&path, &net, &sidecar, SaveDtype::F32)?;
+    stage.finish(
+        t.elapsed().as_secs_f64(),
+        vec![CHECKPOINT.into(), "classifier.json".into()],
+        serde_json::json!({ "epoch_losses": summary.epoch_losses }),
+    )
+}

@@ -1,0 +1,113 @@
+//! Stage bookkeeping: a manifest (`stage.json` in the stage's directory)
+//! records a fingerprint of the stage's settings and input files, its time
+//! and its outputs. A re-run with the same fingerprint and all outputs
+//! present is skipped; anything else runs the stage again.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Result};
+
+use crate::io::write_atomic;
+
+/// What a finished stage left behind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The stage's name.
+    pub stage: String,
+    /// Hex fingerprint of settings and inputs.
+    pub fingerprint: String,
+    /// Wall-clock seconds the stage took.
+    pub seconds: f64,
+    /// Output files, relative to the stage directory.
+    pub outputs: Vec<String>,
+    /// Stage-specific results (scores, losses).
+    #[serde(default)]
+    pub results: serde_json::Value,
+    /// Whether this call skipped the stage (an identical run had finished).
+    #[serde(skip)]
+    pub skipped: bool,
+}
+
+/// 64-bit FNV-1a: change detection for settings and inputs (not security).
+fn fnv(h: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+/// A stage about to run in `dir`.
+pub struct Stage {
+    name: String,
+    dir: PathBuf,
+    fingerprint: String,
+}
+
+impl Stage {
+    /// The stage `name` writing into `dir`, fingerprinted by its settings
+    /// (as JSON) and the contents of its input files; a missing input is an
+    /// error that names it.
+    pub fn new(
+        name: &str,
+        dir: &Path,
+        settings: &impl Serialize,
+        inputs: &[&Path],
+    ) -> Result<Stage> {
+        let json = serde_json::to_vec(settings)
+            .map_err(|e| Error::format(name.to_string(), e.to_string()))?;
+        let mut h = fnv(0xcbf2_9ce4_8422_2325, name.as_bytes());
+        h = fnv(h, &json);
+        for p in inputs {
+            let bytes = std::fs::read(p).map_err(|e| Error::io(p.display(), e))?;
+            h = fnv(h, p.to_string_lossy().as_bytes());
+            h = fnv(h, &bytes);
+        }
+        Ok(Stage {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            fingerprint: format!("{h:016x}"),
+        })
+    }
+
+    /// The fingerprint of settings and inputs (hex).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The stage directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest of an earlier identical run whose outputs all exist.
+    pub fn done(&self) -> Option<Manifest> {
+        let bytes = std::fs::read(self.dir.join("stage.json")).ok()?;
+        let mut m: Manifest = serde_json::from_slice(&bytes).ok()?;
+        m.skipped = true;
+        (m.stage == self.name
+            && m.fingerprint == self.fingerprint
+            && m.outputs.iter().all(|o| self.dir.join(o).exists()))
+        .then_some(m)
+    }
+
+    /// Records a finished run (atomically, after its outputs are written).
+    pub fn finish(
+        &self,
+        seconds: f64,
+        outputs: Vec<String>,
+        results: serde_json::Value,
+    ) -> Result<Manifest> {
+        let m = Manifest {
+            stage: self.name.clone(),
+            fingerprint: self.fingerprint.clone(),
+            seconds,
+            outputs,
+            results,
+            skipped: false,
+        };
+        let json = serde_json::to_vec_pretty(&m)
+            .map_err(|e| Error::format(self.name.clone(), e.to_string()))?;
+        write_atomic(&self.dir.join("stage.json"), &json)?;
+        Ok(m)
+    }
+}

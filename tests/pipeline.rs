@@ -1,0 +1,100 @@
+//! The pipeline stages on a tiny synthetic set: files written, CAM shapes
+//! and scores, the skip on an identical re-run, the re-run when a setting
+//! or an input changes, and a clear error for a missing input.
+
+use weakseg::Gpu;
+use weakseg::data::synth::{self, SynthConfig};
+use weakseg::io::{labels, npy};
+use weakseg::pipeline::cams::{self, CamSettings};
+use weakseg::pipeline::classifier::{self, CHECKPOINT, ClassifierSettings};
+use weakseg::train::progress::Silent;
+
+#[test]
+fn classifier_and_cam_stages_write_skip_and_rerun() {
+    let dir = std::env::temp_dir().join(format!("weakseg-pipeline-{}", std::process::id()));
+    let data = dir.join("data");
+    let cfg = SynthConfig {
+        train: 6,
+        val: 2,
+        size: 32,
+        classes: 3,
+        seed: 7,
+    };
+    synth::write(&cfg, &data, |_| {}).unwrap();
+    let gpu = Gpu::new_blocking().unwrap();
+    let s = ClassifierSettings {
+        epochs: 1,
+        batch_size: 3,
+        ..ClassifierSettings::default()
+    };
+    let cls = dir.join("cls");
+    let m = classifier::train(&gpu, &data, &cls, &s, &mut Silent).unwrap();
+    assert!(!m.skipped && cls.join(CHECKPOINT).exists());
+    assert!(
+        classifier::train(&gpu, &data, &cls, &s, &mut Silent)
+            .unwrap()
+            .skipped
+    );
+
+    let cs = CamSettings {
+        multiscale: weakseg::cam::MultiScale {
+            scales: vec![1.0, 0.5],
+            flip: true,
+        },
+        ..CamSettings::default()
+    };
+    let ckpt = cls.join(CHECKPOINT);
+    let out = dir.join("cam");
+    let m = cams::infer(&gpu, &data, &ckpt, &out, &cs, |_, _| {}).unwrap();
+    assert!(!m.skipped);
+    assert_eq!(m.outputs.len(), 2 * cfg.train);
+    let a = npy::read(&out.join("cams/000000.npy")).unwrap();
+    assert_eq!(a.shape, vec![3, 32, 32]);
+    assert!(a.data.iter().all(|v| (0.0..=1.0).contains(v)));
+    let l = labels::read(&out.join("labels/000000.png")).unwrap();
+    assert_eq!((l.width, l.height), (32, 32));
+    let miou = m.results["miou"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&miou));
+    assert_eq!(m.results["sweep"].as_array().unwrap().len(), 60);
+    assert!(
+        cams::infer(&gpu, &data, &ckpt, &out, &cs, |_, _| {})
+            .unwrap()
+            .skipped
+    );
+
+    // A changed setting or a retrained classifier runs the stage again.
+    let higher = CamSettings {
+        threshold: 0.3,
+        ..cs.clone()
+    };
+    assert!(
+        !cams::infer(&gpu, &data, &ckpt, &out, &higher, |_, _| {})
+            .unwrap()
+            .skipped
+    );
+    let s2 = ClassifierSettings { seed: 2, ..s };
+    assert!(
+        !classifier::train(&gpu, &data, &cls, &s2, &mut Silent)
+            .unwrap()
+            .skipped
+    );
+    assert!(
+        !cams::infer(&gpu, &data, &ckpt, &out, &higher, |_, _| {})
+            .unwrap()
+            .skipped
+    );
+
+    let e = cams::infer(
+        &gpu,
+        &data,
+        &dir.join("none.safetensors"),
+        &out,
+        &cs,
+        |_, _| {},
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("none.safetensors"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
