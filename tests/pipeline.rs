@@ -5,6 +5,7 @@
 use weakseg::Gpu;
 use weakseg::data::synth::{self, SynthConfig};
 use weakseg::io::{labels, npy};
+use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
 use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, CHECKPOINT, ClassifierSettings};
 use weakseg::train::progress::Silent;
@@ -84,6 +85,23 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
             .skipped
     );
 
+    let aff = dir.join("aff");
+    let settings = AffLabelSettings::default();
+    let m = aff_labels::make(&gpu, &data, &out, &aff, &settings, |_, _| {}).unwrap();
+    assert_eq!(m.outputs.len(), 3 * cfg.train);
+    let (la, ha, af) = (
+        labels::read(&aff.join("la/000001.png")).unwrap(),
+        labels::read(&aff.join("ha/000001.png")).unwrap(),
+        labels::read(&aff.join("aff/000001.png")).unwrap(),
+    );
+    assert_eq!(af.data, aff_labels::combine(&la.data, &ha.data));
+    assert!(m.results["crf_low_miou"].as_f64().is_some());
+    assert!(
+        aff_labels::make(&gpu, &data, &out, &aff, &settings, |_, _| {})
+            .unwrap()
+            .skipped
+    );
+
     let e = cams::infer(
         &gpu,
         &data,
@@ -97,4 +115,11 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
     .to_string();
     assert!(e.contains("none.safetensors"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn affinity_labels_combine_as_psa() {
+    // low: [bg, fg 2, fg 1, bg]; high: [bg, bg, fg 1, fg 3].
+    let got = aff_labels::combine(&[0, 2, 1, 0], &[0, 0, 1, 3]);
+    assert_eq!(got, vec![0, 0, 1, 255]);
 }

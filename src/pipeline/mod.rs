@@ -1,9 +1,11 @@
 //! The image-label pipeline as resumable stages over files (psa / IRN):
 //! train the CAM classifier ([`classifier`]), infer multi-scale CAMs and
-//! their label maps ([`cams`]). Each stage reads and writes files a user can
+//! their label maps ([`cams`]), refine them with the dense CRF into
+//! affinity labels ([`aff_labels`]). Each stage reads and writes files a user can
 //! open, writes them atomically, and is skipped on a re-run when its outputs
 //! exist and its inputs and settings are unchanged ([`stage`]).
 
+pub mod aff_labels;
 pub mod cams;
 pub mod classifier;
 pub mod stage;

@@ -108,6 +108,9 @@ enum Cmd {
     TrainCls(stages::TrainClsArgs),
     /// Stage 2: multi-scale CAMs, their label maps and CAM mIoU.
     Cam(stages::CamArgs),
+    /// Stage 3: CRF-refined CAMs at low and high background powers, and the
+    /// affinity labels they give.
+    AffLabels(stages::AffLabelsArgs),
     /// Dense-CRF refinement of a probability or label map on an RGB image.
     Crf(crf::CrfArgs),
     /// Render one sample with all its annotations to a PNG.
@@ -507,6 +510,7 @@ fn main() -> ExitCode {
         Cmd::Crf(a) => crf::run(&gpu, &a),
         Cmd::TrainCls(a) => stages::train_cls(&gpu, &a),
         Cmd::Cam(a) => stages::cam(&gpu, &a),
+        Cmd::AffLabels(a) => stages::aff_labels(&gpu, &a),
         Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
     finish(r)

@@ -1,10 +1,11 @@
-//! The pipeline stages as subcommands: `train-cls` and `cam`. Each prints
+//! The pipeline stages as subcommands: `train-cls`, `cam`, `aff-labels`. Each prints
 //! its time, or that it was skipped because an identical run finished.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use weakseg::cam::MultiScale;
+use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
 use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, ClassifierSettings};
 use weakseg::pipeline::stage::Manifest;
@@ -48,6 +49,29 @@ pub struct TrainClsArgs {
     /// psa's augmentation with this crop side (flips only without it).
     #[arg(long)]
     crop: Option<usize>,
+}
+
+/// Arguments of `weakseg aff-labels`.
+#[derive(clap::Args)]
+pub struct AffLabelsArgs {
+    /// Dataset root (VOC layout).
+    #[arg(long)]
+    data: PathBuf,
+    /// Directory of the `cam` stage.
+    #[arg(long)]
+    cams: PathBuf,
+    /// Stage directory (la/, ha/, aff/ label PNGs, stage.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Images: split name or file.
+    #[arg(long, default_value = "train")]
+    list: String,
+    /// Background power of the confident-foreground map.
+    #[arg(long, default_value_t = 4.0)]
+    low_alpha: f32,
+    /// Background power of the confident-background map.
+    #[arg(long, default_value_t = 32.0)]
+    high_alpha: f32,
 }
 
 /// Arguments of `weakseg cam`.
@@ -130,10 +154,7 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
         },
         threshold: a.threshold,
     };
-    let bar = indicatif::ProgressBar::new(0);
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = image_bar();
     let m = cams::infer(gpu, &a.data, &a.classifier, &a.out, &s, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -160,6 +181,44 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
                 100.0 * p[1].as_f64().unwrap_or(0.0)
             );
         }
+    }
+    Ok(())
+}
+
+fn image_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// Runs `weakseg aff-labels`.
+pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
+    let s = AffLabelSettings {
+        list: a.list.clone(),
+        low_alpha: a.low_alpha,
+        high_alpha: a.high_alpha,
+        ..AffLabelSettings::default()
+    };
+    let bar = image_bar();
+    let m = aff_labels::make(gpu, &a.data, &a.cams, &a.out, &s, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    report("aff-labels", &m);
+    if let (Some(lo), Some(hi)) = (
+        m.results["crf_low_miou"].as_f64(),
+        m.results["crf_high_miou"].as_f64(),
+    ) {
+        println!(
+            "CAM+CRF mIoU: {:.1}% at alpha {}, {:.1}% at alpha {}",
+            100.0 * lo,
+            a.low_alpha,
+            100.0 * hi,
+            a.high_alpha
+        );
     }
     Ok(())
 }
