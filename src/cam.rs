@@ -138,18 +138,17 @@ pub fn multiscale(
     })
 }
 
-/// The label map of `cams` ([K, H, W] row-major, raw or ReLU'd) for an image
-/// with the foreground classes flagged in `present` ([K]): each class map is
-/// divided by its maximum (negative values count as 0), classes not present
-/// are ignored, and a pixel is background (0) unless some class exceeds
-/// `threshold`, else the best class k gets label k + 1.
-pub fn label_map(
+/// The strongest present class at each pixel of `cams` ([K, H, W]
+/// row-major, raw or ReLU'd) and its score after dividing each class map
+/// by its maximum (negative values count as 0): (label k + 1, score), or
+/// (0, 0) where no present class is positive. Thresholding the scores gives
+/// [`label_map`] at any background threshold without redoing this pass.
+pub fn best_class(
     cams: &[f32],
     present: &[bool],
     h: usize,
     w: usize,
-    threshold: f32,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, Vec<f32>)> {
     let k = present.len();
     if cams.len() != k * h * w {
         return Err(Error::invalid(
@@ -174,14 +173,42 @@ pub fn label_map(
         .collect();
     Ok((0..hw)
         .map(|p| {
-            let mut best = (0u8, threshold);
+            let mut best = (0u8, 0f32);
             for c in (0..k).filter(|&c| present[c]) {
                 let v = cams[c * hw + p].max(0.0) / maxes[c];
                 if v > best.1 {
                     best = (c as u8 + 1, v);
                 }
             }
-            best.0
+            best
         })
-        .collect())
+        .unzip())
+}
+
+/// The label map from [`best_class`] at a background threshold: a pixel is
+/// background (0) unless its best score exceeds `threshold`.
+pub fn threshold_labels(best: &(Vec<u8>, Vec<f32>), threshold: f32) -> Vec<u8> {
+    best.0
+        .iter()
+        .zip(&best.1)
+        .map(|(&l, &v)| if v > threshold { l } else { 0 })
+        .collect()
+}
+
+/// The label map of `cams` ([K, H, W] row-major, raw or ReLU'd) for an image
+/// with the foreground classes flagged in `present` ([K]): each class map is
+/// divided by its maximum (negative values count as 0), classes not present
+/// are ignored, and a pixel is background (0) unless some class exceeds
+/// `threshold`, else the best class k gets label k + 1.
+pub fn label_map(
+    cams: &[f32],
+    present: &[bool],
+    h: usize,
+    w: usize,
+    threshold: f32,
+) -> Result<Vec<u8>> {
+    Ok(threshold_labels(
+        &best_class(cams, present, h, w)?,
+        threshold,
+    ))
 }

@@ -110,7 +110,8 @@ pub fn infer(
             cam::multiscale(&net, &x, &present, &s.multiscale)?.to_vec_blocking()?;
         let npy_name = format!("cams/{id}.npy");
         npy::write(&out.join(&npy_name), &[k, h, w], &cams)?;
-        let pred = cam::label_map(&cams, &present, h, w, s.threshold)?;
+        let best = cam::best_class(&cams, &present, h, w)?;
+        let pred = cam::threshold_labels(&best, s.threshold);
         let png_name = format!("labels/{id}.png");
         labels::write(
             &out.join(&png_name),
@@ -124,7 +125,7 @@ pub fn infer(
             let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
             at.add(&pred, &gt)?;
             for (th, conf) in sweep.iter().zip(curve.iter_mut()) {
-                conf.add(&cam::label_map(&cams, &present, h, w, *th)?, &gt)?;
+                conf.add(&cam::threshold_labels(&best, *th), &gt)?;
             }
             scored = true;
         }
