@@ -1,8 +1,12 @@
 // Reductions over one axis of a tensor viewed as [outer, L, inner]. One
-// invocation owns one output and walks the axis; long full reductions are
-// split into two passes by the launcher so no invocation walks too far.
+// invocation owns one output and walks the axis; the launcher reduces axes
+// longer than a chunk in chunks first (reduce_partial), so no invocation
+// walks far (CPU adapters also stop any loop after 65 536 trips).
 //
-// params: 0 outputs (outer*inner), 1 L, 2 inner, 3 inverse temperature (f32, softmax).
+// params: 0 outputs (outer*inner), 1 L, 2 inner, 3 f32: the mean's factor
+// (reduce) or the inverse temperature (softmax).
+// reduce_partial params: 0 outputs (outer*chunks*inner), 1 L, 2 inner,
+// 4 chunk length, 5 chunks.
 // reduce OP: 0 sum, 1 mean, 2 max, 3 min, 4 logsumexp.
 // arg_reduce OP: 0 argmax, 1 argmin (first index wins ties).
 // softmax OP: 0 softmax, 1 log_softmax; softmax_backward likewise.
@@ -44,7 +48,44 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
             default: { acc += v; }
         }
     }
-    if (OP == 1u) { acc = acc / f32(l); }
+    if (OP == 1u) { acc = acc * pf(3u); }
+    out[r] = acc;
+}
+
+// out[o, j, i] = reduce over the j-th chunk of x[o, ·, i] (OP 0 sum,
+// 2 max, 3 min, 4 logsumexp; a mean reduces by sum, then over the chunks).
+@compute @workgroup_size(64)
+fn reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let r = logical_id(wid, nwg, lid, 64u);
+    if (r >= pu(0u)) { return; }
+    let l = pu(1u);
+    let inner = pu(2u);
+    let len = pu(4u);
+    let chunks = pu(5u);
+    let i = r % inner;
+    let j = (r / inner) % chunks;
+    let o = r / (inner * chunks);
+    let base = o * l * inner + i;
+    let k0 = j * len;
+    let k1 = min(l, k0 + len);
+    if (OP == 4u) {
+        var m = -3.4028235e38;
+        for (var k = k0; k < k1; k++) { m = max(m, x[base + k * inner]); }
+        var s = 0.0;
+        for (var k = k0; k < k1; k++) { s += exp(x[base + k * inner] - m); }
+        out[r] = m + log(s);
+        return;
+    }
+    var acc = x[base + k0 * inner];
+    for (var k = k0 + 1u; k < k1; k++) {
+        let v = x[base + k * inner];
+        switch OP {
+            case 2u: { acc = max(acc, v); }
+            case 3u: { acc = min(acc, v); }
+            default: { acc += v; }
+        }
+    }
     out[r] = acc;
 }
 

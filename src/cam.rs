@@ -61,6 +61,7 @@ pub fn normalise(cams: &Tensor) -> Result<Tensor> {
 
 /// Multi-scale, flip-averaged CAM inference (psa's `infer_cls.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MultiScale {
     /// Image scales (the default: 1, 0.5, 1.5, 2).
     pub scales: Vec<f32>,

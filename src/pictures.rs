@@ -216,3 +216,55 @@ pub fn encode_png(img: &Rgb) -> Result<Vec<u8>> {
         .map_err(|e| Error::format("png", e.to_string()))?;
     Ok(out.into_inner())
 }
+
+/// A line chart of `values` (e.g. a loss per step) on a white `width` ×
+/// `height` canvas: a grey frame, the series in blue scaled to fill it
+/// between its minimum and maximum.
+pub fn line_plot(values: &[f32], width: usize, height: usize) -> Result<Rgb> {
+    if width < 8 || height < 8 {
+        return Err(Error::invalid(
+            "line_plot",
+            "the canvas must be at least 8×8",
+        ));
+    }
+    let mut img = Rgb {
+        width,
+        height,
+        data: vec![255; width * height * 3],
+    };
+    let mut put = |x: usize, y: usize, c: [u8; 3]| {
+        let i = (y * width + x) * 3;
+        img.data[i..i + 3].copy_from_slice(&c);
+    };
+    for x in 0..width {
+        put(x, 0, [160; 3]);
+        put(x, height - 1, [160; 3]);
+    }
+    for y in 0..height {
+        put(0, y, [160; 3]);
+        put(width - 1, y, [160; 3]);
+    }
+    let finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.len() >= 2 {
+        let lo = finite.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = finite.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let span = (hi - lo).max(1e-12);
+        let (w, h) = ((width - 5) as f32, (height - 5) as f32);
+        let at = |i: usize, v: f32| {
+            let x = 2.0 + w * i as f32 / (finite.len() - 1) as f32;
+            let y = 2.0 + h * (1.0 - (v - lo) / span);
+            (x, y)
+        };
+        for i in 1..finite.len() {
+            let (x0, y0) = at(i - 1, finite[i - 1]);
+            let (x1, y1) = at(i, finite[i]);
+            let steps = (x1 - x0).abs().max((y1 - y0).abs()).ceil().max(1.0) as usize;
+            for s in 0..=steps {
+                let t = s as f32 / steps as f32;
+                let (x, y) = (x0 + t * (x1 - x0), y0 + t * (y1 - y0));
+                put(x.round() as usize, y.round() as usize, [31, 119, 180]);
+            }
+        }
+    }
+    Ok(img)
+}

@@ -487,3 +487,27 @@ fn composite_conv_bn_relu_gap_bce() {
         logits.bce_with_logits(&y)
     });
 }
+
+#[test]
+fn pair_affinity() {
+    // Distinct values 0.05 apart: no |f_p − f_q| kink within the step.
+    let shape = [2usize, 3, 4, 5];
+    let n: usize = shape.iter().product();
+    let mut r = SmallRng::seed_from_u64(21);
+    let mut data: Vec<f32> = (0..n).map(|i| i as f32 * 0.05 - 3.0).collect();
+    for i in (1..n).rev() {
+        data.swap(i, r.random_range(0..=i));
+    }
+    check(
+        "pair_affinity",
+        22,
+        vec![Input {
+            shape: shape.to_vec(),
+            data,
+        }],
+        |x| {
+            let offsets = weakseg::ops::affinity::PairOffsets::half_disc(x[0].gpu(), 3)?;
+            x[0].pair_affinity(&offsets)
+        },
+    );
+}

@@ -22,6 +22,12 @@ pub mod shaders;
 pub mod view;
 
 pub use batch::{Bind, Params, fold_grid};
+
+/// The most iterations one shader loop may run. Mesa's llvmpipe and
+/// lavapipe stop every loop after 65 536 trips (gallivm's guard against
+/// endless loops), silently; launchers split longer walks into passes or
+/// refuse them with [`Error::Limit`].
+pub const MAX_LOOP_TRIPS: usize = 65_536;
 pub use device::{AdapterClass, DeviceReport, Gpu};
 pub use error::{Error, Result};
 pub use pipeline::Kernel;

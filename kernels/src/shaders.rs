@@ -36,6 +36,8 @@ pub enum Shader {
     Lattice,
     /// Class activation maps and their per-class normalisation.
     Cam,
+    /// Pixel-pair affinities (AffinityNet) and random-walk propagation.
+    Affinity,
 }
 
 macro_rules! with_prelude {
@@ -53,7 +55,7 @@ const ENABLE_F16: &str = "enable f16;\n";
 
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 15] = [
+    pub const ALL: [Shader; 16] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
@@ -69,6 +71,7 @@ impl Shader {
         Shader::Scan,
         Shader::Lattice,
         Shader::Cam,
+        Shader::Affinity,
     ];
 
     /// The file name under `shaders/`.
@@ -89,6 +92,7 @@ impl Shader {
             Shader::Scan => "scan.wgsl",
             Shader::Lattice => "lattice.wgsl",
             Shader::Cam => "cam.wgsl",
+            Shader::Affinity => "affinity.wgsl",
         }
     }
 
@@ -110,6 +114,7 @@ impl Shader {
             Shader::Scan => with_prelude!("scan.wgsl"),
             Shader::Lattice => with_prelude!("lattice.wgsl"),
             Shader::Cam => with_prelude!("cam.wgsl"),
+            Shader::Affinity => with_prelude!("affinity.wgsl"),
             Shader::Half => concat!(
                 "enable f16;\n",
                 include_str!("../../shaders/prelude.wgsl"),

@@ -125,6 +125,21 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
+/// Refuses a shader loop of `trips` iterations beyond [`crate::MAX_LOOP_TRIPS`]
+/// (CPU adapters would silently stop it early); `what` names the walk.
+pub fn loop_bound(op: &'static str, what: &str, trips: usize) -> Result<()> {
+    if trips > crate::MAX_LOOP_TRIPS {
+        return Err(Error::Limit {
+            op,
+            msg: format!(
+                "{what} of {trips} exceeds the {}-trip loop bound of CPU adapters",
+                crate::MAX_LOOP_TRIPS
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Converts an element count to the u32 the kernels index with.
 pub fn u32_of(op: &'static str, n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::Limit {

@@ -1016,3 +1016,172 @@ fn cam_kernels() {
         );
     }
 }
+
+/// psa's half-disc of radius r: (0, x) for 1 ≤ x < r, then (y, x) for
+/// 1 ≤ y < r, |x| < r, x² + y² < r², as flat (row, col) pairs.
+fn half_disc(r: i32) -> Vec<i32> {
+    let mut o: Vec<i32> = (1..r).flat_map(|x| [0, x]).collect();
+    for y in 1..r {
+        for x in (1 - r)..r {
+            if x * x + y * y < r * r {
+                o.extend([y, x]);
+            }
+        }
+    }
+    o
+}
+
+#[test]
+fn affinity_kernels() {
+    use weakseg_kernels::launch::affinity::{self, PairShape};
+    let g = gpu();
+    let mut r = rng(41);
+    for (batch, channels, h, w, radius) in [
+        (1usize, 1usize, 1usize, 1usize, 2),
+        (2, 3, 5, 7, 3),
+        (1, 9, 6, 4, 5),
+    ] {
+        let offsets = half_disc(radius);
+        let s = PairShape {
+            batch,
+            channels,
+            h,
+            w,
+            pairs: offsets.len() / 2,
+        };
+        let hw = h * w;
+        let ob: GpuBuffer = g.upload(bytemuck::cast_slice(&offsets)).unwrap();
+        let ov = View::new(&ob, offsets.len());
+        let feat = rand_vec(&mut r, batch * channels * hw, -1.0, 1.0);
+        let fb = up(&g, &feat);
+        let na = batch * s.pairs * hw;
+        let ab = poisoned(&g, na);
+        affinity::pair_affinity(&g, s, ov, v(&fb, feat.len()), v(&ab, na)).unwrap();
+        let aff = read(&g, &ab, na);
+        close(
+            "pair_affinity",
+            &aff,
+            &cpu::affinity::pair_affinity(s, &offsets, &feat),
+            TRANSCENDENTAL_TOL,
+        );
+        let gaff = rand_vec(&mut r, na, -1.0, 1.0);
+        let gb = up(&g, &gaff);
+        let db = poisoned(&g, feat.len());
+        affinity::pair_affinity_backward(
+            &g,
+            s,
+            ov,
+            v(&fb, feat.len()),
+            v(&ab, na),
+            v(&gb, na),
+            v(&db, feat.len()),
+        )
+        .unwrap();
+        close(
+            "pair_affinity_backward",
+            &read(&g, &db, feat.len()),
+            &cpu::affinity::pair_affinity_backward(s, &offsets, &feat, &aff, &gaff),
+            TRANSCENDENTAL_TOL,
+        );
+
+        // The walk on the first image's affinities as weights.
+        let weights = aff[..s.pairs * hw].to_vec();
+        let wb = up(&g, &weights);
+        let cb = poisoned(&g, hw);
+        affinity::rw_colsum(&g, s, ov, v(&wb, weights.len()), v(&cb, hw)).unwrap();
+        close(
+            "rw_colsum",
+            &read(&g, &cb, hw),
+            &cpu::affinity::rw_colsum(s, &offsets, &weights),
+            LONG_TOL,
+        );
+        let tb = poisoned(&g, hw * hw);
+        affinity::rw_dense(
+            &g,
+            s,
+            ov,
+            v(&wb, weights.len()),
+            v(&cb, hw),
+            v(&tb, hw * hw),
+        )
+        .unwrap();
+        close(
+            "rw_dense",
+            &read(&g, &tb, hw * hw),
+            &cpu::affinity::rw_dense(s, &offsets, &weights),
+            LONG_TOL,
+        );
+        let rows = 3;
+        let vin = rand_vec(&mut r, rows * hw, 0.0, 1.0);
+        let vb = up(&g, &vin);
+        let outb = poisoned(&g, rows * hw);
+        affinity::rw_step(
+            &g,
+            s,
+            rows,
+            ov,
+            v(&wb, weights.len()),
+            v(&cb, hw),
+            v(&vb, vin.len()),
+            v(&outb, vin.len()),
+        )
+        .unwrap();
+        close(
+            "rw_step",
+            &read(&g, &outb, vin.len()),
+            &cpu::affinity::rw_step(s, &offsets, &weights, &vin),
+            LONG_TOL,
+        );
+    }
+}
+
+/// Axes longer than a reduction chunk (4096) and than the 65 536-trip loop
+/// bound of CPU adapters: reduced in chunks, then over the chunks.
+#[test]
+fn long_reductions() {
+    let g = gpu();
+    let mut r = rng(42);
+    for ax in [
+        Axis {
+            outer: 1,
+            l: 70_001,
+            inner: 1,
+        },
+        Axis {
+            outer: 2,
+            l: 9_000,
+            inner: 3,
+        },
+    ] {
+        let n = ax.outer * ax.l * ax.inner;
+        let m = ax.outer * ax.inner;
+        let x = rand_vec(&mut r, n, -3.0, 3.0);
+        let xb = up(&g, &x);
+        for op in [
+            Reduce::Sum,
+            Reduce::Mean,
+            Reduce::Max,
+            Reduce::Min,
+            Reduce::LogSumExp,
+        ] {
+            let out = poisoned(&g, m);
+            reduce::reduce(&g, op, v(&xb, n), v(&out, m), ax).unwrap();
+            close(
+                &format!("{op:?} {ax:?}"),
+                &read(&g, &out, m),
+                &cpu::reduce::reduce(op, &x, ax),
+                LONG_TOL,
+            );
+        }
+    }
+    // Walks that cannot be chunked are refused past the loop bound.
+    let ax = Axis {
+        outer: 1,
+        l: 70_001,
+        inner: 1,
+    };
+    let xb = poisoned(&g, ax.l);
+    let (vals, idx) = (poisoned(&g, 1), poisoned(&g, 1));
+    let e = reduce::arg_reduce(&g, true, v(&xb, ax.l), v(&vals, 1), v(&idx, 1), ax).unwrap_err();
+    assert!(e.to_string().contains("loop bound"), "{e}");
+}

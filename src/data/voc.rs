@@ -22,7 +22,7 @@ use crate::io::image::{self, Rgb};
 use crate::io::labels::{self, LabelMap};
 
 /// Which masks a dataset reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MaskSource {
     /// SegmentationClass (palette PNGs), else SegmentationClassAug, else none.
     Auto,
@@ -32,6 +32,8 @@ pub enum MaskSource {
     Aug,
     /// No masks (image-level labels only).
     None,
+    /// ID.png in this directory: pseudo-masks written by a stage.
+    Dir(PathBuf),
 }
 
 /// How to open a VOC-layout dataset.
@@ -164,7 +166,7 @@ impl VocDataset {
         let mut records = Vec::new();
         let mut skipped = Vec::new();
         for id in ids {
-            match Self::record(root, &id, &classes, opts.masks, xml_dir.is_dir(), &marks) {
+            match Self::record(root, &id, &classes, &opts.masks, xml_dir.is_dir(), &marks) {
                 Ok(r) => records.push(r),
                 Err(e) if opts.skip_bad => skipped.push(e.to_string()),
                 Err(e) => return Err(e),
@@ -183,7 +185,7 @@ impl VocDataset {
         root: &Path,
         id: &str,
         classes: &ClassList,
-        masks: MaskSource,
+        masks: &MaskSource,
         has_xml: bool,
         marks: &MarksFile,
     ) -> Result<VocRecord> {
@@ -196,6 +198,7 @@ impl VocDataset {
             MaskSource::Class => Some(class_png),
             MaskSource::Aug => Some(aug_png),
             MaskSource::None => None,
+            MaskSource::Dir(d) => Some(d.join(format!("{id}.png"))),
         };
         if let Some(m) = &mask {
             let (mw, mh) = dims(m)?;

@@ -2,6 +2,7 @@
 //! segmentation network. [`ArchSpec`] names an architecture in checkpoint
 //! sidecars and on the command line.
 
+pub mod affinity;
 pub mod heads;
 pub mod resnet;
 pub mod resnet38;
@@ -26,6 +27,16 @@ pub trait Backbone: Module {
     fn out_channels(&self) -> usize;
     /// Input pixels per feature-map pixel.
     fn output_stride(&self) -> usize;
+    /// Intermediate feature maps, finest first, the last being
+    /// [`Backbone::features`]: what AffinityNet's head reads. By default
+    /// only the final map.
+    fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        Ok(vec![self.features(x)?])
+    }
+    /// Channels of each of [`Backbone::taps`].
+    fn tap_channels(&self) -> Vec<usize> {
+        vec![self.out_channels()]
+    }
 }
 
 impl<B: Backbone + ?Sized> Backbone for Box<B> {
@@ -37,6 +48,12 @@ impl<B: Backbone + ?Sized> Backbone for Box<B> {
     }
     fn output_stride(&self) -> usize {
         (**self).output_stride()
+    }
+    fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        (**self).taps(x)
+    }
+    fn tap_channels(&self) -> Vec<usize> {
+        (**self).tap_channels()
     }
 }
 

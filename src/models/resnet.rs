@@ -229,6 +229,14 @@ impl Backbone for ResNet {
     fn output_stride(&self) -> usize {
         self.stride
     }
+
+    fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        self.stages(x)
+    }
+
+    fn tap_channels(&self) -> Vec<usize> {
+        vec![256, 512, 1024, 2048]
+    }
 }
 
 impl Module for ResNet {

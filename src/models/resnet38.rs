@@ -230,6 +230,16 @@ impl Backbone for ResNet38 {
     fn output_stride(&self) -> usize {
         self.stride
     }
+
+    /// psa's three: conv4, conv5, conv6.
+    fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let t = ResNet38::taps(self, x)?;
+        Ok(vec![t.conv4, t.conv5, t.conv6])
+    }
+
+    fn tap_channels(&self) -> Vec<usize> {
+        vec![512, 1024, 4096]
+    }
 }
 
 impl Module for ResNet38 {

@@ -166,11 +166,25 @@ impl ResNetTiny {
 
 impl Backbone for ResNetTiny {
     fn features(&self, x: &Tensor) -> Result<Tensor> {
+        self.taps(x)?
+            .pop()
+            .ok_or_else(|| Error::invalid("resnet-tiny", "no stages"))
+    }
+
+    /// The outputs of the four stages (strides 2, 4, 8 and 8 at the
+    /// default output stride).
+    fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         let mut y = self.bn1.forward(&self.conv1.forward(x)?)?.relu()?;
+        let mut out = Vec::with_capacity(self.layers.len());
         for l in &self.layers {
             y = l.forward(&y)?;
+            out.push(y.clone());
         }
-        Ok(y)
+        Ok(out)
+    }
+
+    fn tap_channels(&self) -> Vec<usize> {
+        self.cfg.widths.to_vec()
     }
 
     fn out_channels(&self) -> usize {

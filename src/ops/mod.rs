@@ -1,6 +1,7 @@
 //! Differentiable tensor operations. Each op launches WGSL kernels for its
 //! forward pass and records a backward built from kernels too.
 
+pub mod affinity;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;

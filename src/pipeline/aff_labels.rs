@@ -21,7 +21,7 @@ use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
 
 /// Settings of the affinity-label stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AffLabelSettings {
     /// Images (split name or file).
     pub list: String,

@@ -24,7 +24,7 @@ use crate::pipeline::stage::{Manifest, Stage};
 
 /// Settings of the CAM stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CamSettings {
     /// Images to process (split name or file).
     pub list: String,

@@ -23,7 +23,7 @@ pub const CHECKPOINT: &str = "classifier.safetensors";
 
 /// Settings of the classifier stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClassifierSettings {
     /// Backbone name (see [`ArchSpec`]).
     pub arch: String,
@@ -45,6 +45,9 @@ pub struct ClassifierSettings {
     /// psa's augmentation with this crop side (rescale, jitter, crop);
     /// flips only when absent.
     pub crop: Option<usize>,
+    /// ImageNet weights for the backbone (safetensors in its names); new
+    /// layers then learn 10× faster (psa's groups). From scratch when absent.
+    pub pretrained: Option<PathBuf>,
 }
 
 impl Default for ClassifierSettings {
@@ -61,6 +64,7 @@ impl Default for ClassifierSettings {
             weight_decay: 1e-4,
             seed: 1,
             crop: None,
+            pretrained: None,
         }
     }
 }
@@ -78,6 +82,26 @@ impl ClassifierSettings {
     }
 }
 
+/// Loads ImageNet weights into a network's `backbone.*` (tensors of the
+/// file the backbone lacks, such as an ImageNet `fc`, are ignored; every
+/// backbone tensor must be present with its shape).
+pub fn load_pretrained(net: &dyn crate::nn::Module, path: &Path) -> Result<()> {
+    let report = checkpoint::apply(
+        net,
+        &checkpoint::read(path)?,
+        "backbone.",
+        checkpoint::Match::Partial,
+    )
+    .map_err(|e| weakseg_kernels::Error::format(path.display().to_string(), e.to_string()))?;
+    if !report.missing.is_empty() {
+        return Err(weakseg_kernels::Error::format(
+            path.display().to_string(),
+            format!("lacks backbone tensors: {}", report.missing.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
 /// Trains the classifier on `data` into `out` (skipped when an identical
 /// run finished there); returns the stage manifest.
 pub fn train(
@@ -88,7 +112,9 @@ pub fn train(
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
     let list = list_path(data, &s.list);
-    let stage = Stage::new("train-cls", out, &(s, data), &[&list])?;
+    let mut inputs: Vec<&Path> = vec![&list];
+    inputs.extend(s.pretrained.as_deref());
+    let stage = Stage::new("train-cls", out, &(s, data), &inputs)?;
     if let Some(m) = stage.done() {
         return Ok(m);
     }
@@ -99,8 +125,15 @@ pub fn train(
     let k = ds.classes.len();
     let arch = ArchSpec::new(&s.arch, s.output_stride);
     let net = CamNet::new(&mut Builder::new(gpu, s.seed), &arch, k)?;
+    let recipe = match &s.pretrained {
+        Some(p) => {
+            load_pretrained(&net, p)?;
+            GroupRecipe::PSA
+        }
+        None => GroupRecipe::UNIFORM,
+    };
     let mut opt = Sgd::new(
-        GroupRecipe::UNIFORM.groups(&net, CamNet::is_new),
+        recipe.groups(&net, CamNet::is_new),
         s.lr,
         0.9,
         s.weight_decay,

@@ -1,11 +1,19 @@
 //! The image-label pipeline as resumable stages over files (psa / IRN):
 //! train the CAM classifier ([`classifier`]), infer multi-scale CAMs and
 //! their label maps ([`cams`]), refine them with the dense CRF into
-//! affinity labels ([`aff_labels`]). Each stage reads and writes files a user can
-//! open, writes them atomically, and is skipped on a re-run when its outputs
-//! exist and its inputs and settings are unchanged ([`stage`]).
+//! affinity labels ([`aff_labels`]), train AffinityNet on them
+//! ([`affinity`]), propagate the CAMs by the random walk ([`walk`]), train
+//! and apply the segmenter ([`segmenter`]); [`run`] chains them all and
+//! [`report`] draws the run. Each stage reads and writes files a user can
+//! open, writes them atomically, and is skipped on a re-run when its
+//! outputs exist and its inputs and settings are unchanged ([`stage`]).
 
 pub mod aff_labels;
+pub mod affinity;
 pub mod cams;
 pub mod classifier;
+pub mod report;
+pub mod run;
+pub mod segmenter;
 pub mod stage;
+pub mod walk;

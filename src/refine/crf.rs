@@ -16,7 +16,7 @@ use crate::tensor::DType;
 /// CRF settings, named as in pydensecrf's `addPairwiseGaussian` and
 /// `addPairwiseBilateral`. The default is psa's `crf_inference`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CrfParams {
     /// Mean-field iterations.
     pub iters: usize,

@@ -1,4 +1,7 @@
 //! Refinement of class activation maps into pseudo-masks: the dense CRF
-//! ([`crf`]) on the GPU's permutohedral lattice.
+//! ([`crf`]) on the GPU's permutohedral lattice, and the random walk over
+//! learned pixel affinities ([`random_walk`]).
 
+pub mod affinity;
 pub mod crf;
+pub mod random_walk;

@@ -35,6 +35,7 @@ pub trait Reporter {
 }
 
 /// Reports nothing (tests, embedded use).
+#[derive(Default)]
 pub struct Silent;
 
 impl Reporter for Silent {

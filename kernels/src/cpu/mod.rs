@@ -1,6 +1,7 @@
 //! CPU references of every kernel, computed in f64: the oracle the kernel
 //! tests compare against. Argument conventions mirror [`crate::launch`].
 
+pub mod affinity;
 pub mod cam;
 pub mod conv;
 pub mod elementwise;

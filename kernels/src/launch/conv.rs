@@ -217,7 +217,10 @@ pub fn conv2d_backward_weight(gpu: &Gpu, g: &Conv2d, x: View, dy: View, dw: View
         AdapterClass::Cpu => 512,
         AdapterClass::Gpu => 32768,
     };
-    let splits = target.div_ceil(tc * tr).clamp(1, (positions / 256).max(1));
+    let splits = target
+        .div_ceil(tc * tr)
+        .clamp(1, (positions / 256).max(1))
+        .max(positions.div_ceil(crate::MAX_LOOP_TRIPS));
     let split_len = positions.div_ceil(splits);
     let entry = if t == 8 {
         "conv2d_bwd_weight_t8"

@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::Result;
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{View, u32_of};
+use crate::view::{View, loop_bound, u32_of};
 
 /// Shape of a batched product C[b] (m×n) = A[b] (m×k) · B[b] (k×n).
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +31,7 @@ pub fn matmul(gpu: &Gpu, a: View, b: View, c: View, s: MatmulShape) -> Result<()
         return Ok(());
     }
     c.need(op, "output", s.batch * s.m * s.n)?;
+    loop_bound(op, "an inner dimension", s.k)?;
     let (tm, tn) = (s.m.div_ceil(8), s.n.div_ceil(8));
     let p = Params::new(&[
         u32_of(op, s.m)?,

@@ -2,6 +2,7 @@
 //! parameter block and records the dispatch. Signatures mirror the CPU
 //! references in [`crate::cpu`].
 
+pub mod affinity;
 pub mod cam;
 pub mod conv;
 pub mod elementwise;

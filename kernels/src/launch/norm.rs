@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::Result;
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{View, u32_of};
+use crate::view::{View, loop_bound, u32_of};
 
 /// Layout of a batch-norm operand: [n, c, hw].
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +21,8 @@ pub struct BnShape {
 impl BnShape {
     fn params(&self, op: &'static str, eps: f32) -> Result<Params> {
         let total = self.n * self.c * self.hw;
+        loop_bound(op, "a batch", self.n)?;
+        loop_bound(op, "a plane", self.hw)?;
         Ok(Params::new(&[
             u32_of(op, self.c)?,
             u32_of(op, self.n)?,

@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::Result;
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{View, u32_of};
+use crate::view::{View, loop_bound, u32_of};
 
 /// Axis reductions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,20 +43,75 @@ impl Axis {
         ])
         .f(3, t))
     }
+
+    /// Refuses an axis longer than one shader loop may walk.
+    fn within_loop_bound(&self, op: &'static str) -> Result<()> {
+        loop_bound(op, "an axis", self.l)
+    }
 }
+
+/// Longest stretch of an axis one invocation reduces; longer axes are
+/// reduced in chunks first, then over the chunks.
+const REDUCE_CHUNK: usize = 4096;
 
 /// out[o, i] = reduce over k of x[o, k, i].
 pub fn reduce(gpu: &Gpu, op: Reduce, x: View, out: View, ax: Axis) -> Result<()> {
+    reduce_scaled(gpu, op, x, out, ax, 1.0 / ax.l.max(1) as f32)
+}
+
+/// [`reduce`] with the mean's divisor given (1 / the original length).
+fn reduce_scaled(
+    gpu: &Gpu,
+    op: Reduce,
+    x: View,
+    out: View,
+    ax: Axis,
+    mean_scale: f32,
+) -> Result<()> {
     let n = ax.outer * ax.inner;
     x.need("reduce", "input", n * ax.l)?;
     out.need("reduce", "output", n)?;
-    let k = Kernel::with_op(Shader::Reduce, "reduce", op as u32);
+    if ax.l <= REDUCE_CHUNK {
+        let k = Kernel::with_op(Shader::Reduce, "reduce", op as u32);
+        return gpu.launch(
+            "reduce",
+            k,
+            &ax.params("reduce", mean_scale)?,
+            &[x.read(1), out.write(2)],
+            n as u64,
+        );
+    }
+    let chunks = ax.l.div_ceil(REDUCE_CHUNK);
+    let partial_op = if op == Reduce::Mean { Reduce::Sum } else { op };
+    let parts = ax.outer * chunks * ax.inner;
+    let part = gpu.alloc((parts * 4) as u64)?;
+    let pv = View::new(&part, parts);
+    let p = Params::new(&[
+        u32_of("reduce", parts)?,
+        u32_of("reduce", ax.l)?,
+        u32_of("reduce", ax.inner)?,
+        0,
+        u32_of("reduce", REDUCE_CHUNK)?,
+        u32_of("reduce", chunks)?,
+    ]);
     gpu.launch(
         "reduce",
-        k,
-        &ax.params("reduce", 1.0)?,
-        &[x.read(1), out.write(2)],
-        n as u64,
+        Kernel::with_op(Shader::Reduce, "reduce_partial", partial_op as u32),
+        &p,
+        &[x.read(1), pv.write(2)],
+        parts as u64,
+    )?;
+    reduce_scaled(
+        gpu,
+        op,
+        pv,
+        out,
+        Axis {
+            outer: ax.outer,
+            l: chunks,
+            inner: ax.inner,
+        },
+        mean_scale,
     )
 }
 
@@ -75,7 +130,10 @@ pub fn arg_reduce(
     gpu.launch(
         "arg_reduce",
         k,
-        &ax.params("arg_reduce", 1.0)?,
+        &{
+            ax.within_loop_bound("arg_reduce")?;
+            ax.params("arg_reduce", 1.0)?
+        },
         &[x.read(1), values.write(2), index.write(3)],
         n as u64,
     )
@@ -96,7 +154,10 @@ pub fn softmax(
     gpu.launch(
         "softmax",
         k,
-        &ax.params("softmax", inv_temperature)?,
+        &{
+            ax.within_loop_bound("softmax")?;
+            ax.params("softmax", inv_temperature)?
+        },
         &[x.read(1), out.write(2)],
         n as u64,
     )
@@ -118,7 +179,10 @@ pub fn softmax_backward(
     gpu.launch(
         "softmax_backward",
         k,
-        &ax.params("softmax_backward", inv_temperature)?,
+        &{
+            ax.within_loop_bound("softmax_backward")?;
+            ax.params("softmax_backward", inv_temperature)?
+        },
         &[g.read(1), out.write(2), y.read(4)],
         n as u64,
     )

@@ -1,6 +1,7 @@
 //! The `weakseg` command line.
 
 mod crf;
+mod demo;
 mod stages;
 
 use std::process::ExitCode;
@@ -111,6 +112,18 @@ enum Cmd {
     /// Stage 3: CRF-refined CAMs at low and high background powers, and the
     /// affinity labels they give.
     AffLabels(stages::AffLabelsArgs),
+    /// Stage 4: train AffinityNet on the affinity labels.
+    TrainAff(stages::TrainAffArgs),
+    /// Stage 5: random-walk propagation of the CAMs into pseudo-masks.
+    Rw(stages::RwArgs),
+    /// Stage 6: train the segmenter on pseudo-masks (or ground truth).
+    TrainSeg(stages::TrainSegArgs),
+    /// Stage 7: label maps of a list with a trained segmenter, and mIoU.
+    Predict(stages::PredictArgs),
+    /// Generate the synthetic benchmark and run every stage on it.
+    Demo(demo::DemoArgs),
+    /// Run every stage on a VOC-layout dataset as FILE.toml configures.
+    Run(demo::RunArgs),
     /// Dense-CRF refinement of a probability or label map on an RGB image.
     Crf(crf::CrfArgs),
     /// Render one sample with all its annotations to a PNG.
@@ -511,6 +524,12 @@ fn main() -> ExitCode {
         Cmd::TrainCls(a) => stages::train_cls(&gpu, &a),
         Cmd::Cam(a) => stages::cam(&gpu, &a),
         Cmd::AffLabels(a) => stages::aff_labels(&gpu, &a),
+        Cmd::TrainAff(a) => stages::train_aff(&gpu, &a),
+        Cmd::Rw(a) => stages::rw(&gpu, &a),
+        Cmd::TrainSeg(a) => stages::train_seg(&gpu, &a),
+        Cmd::Predict(a) => stages::predict(&gpu, &a),
+        Cmd::Demo(a) => demo::demo(&gpu, &a),
+        Cmd::Run(a) => demo::run(&gpu, &a),
         Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
     finish(r)

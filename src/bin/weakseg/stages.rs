@@ -1,14 +1,21 @@
-//! The pipeline stages as subcommands: `train-cls`, `cam`, `aff-labels`. Each prints
-//! its time, or that it was skipped because an identical run finished.
+//! The pipeline stages as subcommands: `train-cls`, `cam`, `aff-labels`,
+//! `train-aff`, `rw`. Each prints its time, or that it was skipped because
+//! an identical run finished.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use weakseg::cam::MultiScale;
+use weakseg::models::affinity::AffinityConfig;
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
+use weakseg::pipeline::affinity::{self, AffinitySettings};
 use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, ClassifierSettings};
+use weakseg::pipeline::segmenter::{self, PredictSettings, SegSettings};
 use weakseg::pipeline::stage::Manifest;
+use weakseg::pipeline::walk::{self, WalkSettings};
+use weakseg::refine::crf::CrfParams;
+use weakseg::refine::random_walk::{RandomWalk, WalkForm};
 use weakseg::train::progress::BarReporter;
 use weakseg::train::{LineReporter, Reporter};
 use weakseg::{Gpu, Result};
@@ -49,6 +56,9 @@ pub struct TrainClsArgs {
     /// psa's augmentation with this crop side (flips only without it).
     #[arg(long)]
     crop: Option<usize>,
+    /// ImageNet weights (safetensors) for the backbone.
+    #[arg(long)]
+    pretrained: Option<PathBuf>,
 }
 
 /// Arguments of `weakseg aff-labels`.
@@ -72,6 +82,159 @@ pub struct AffLabelsArgs {
     /// Background power of the confident-background map.
     #[arg(long, default_value_t = 32.0)]
     high_alpha: f32,
+}
+
+/// Arguments of `weakseg train-aff`.
+#[derive(clap::Args)]
+pub struct TrainAffArgs {
+    /// Dataset root (VOC layout).
+    #[arg(long)]
+    data: PathBuf,
+    /// Classifier checkpoint from `train-cls` (the backbone's start).
+    #[arg(long)]
+    classifier: PathBuf,
+    /// Directory of the `aff-labels` stage.
+    #[arg(long)]
+    aff_labels: PathBuf,
+    /// Stage directory (checkpoint, loss log, stage.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Training list: split name or file.
+    #[arg(long, default_value = "train")]
+    list: String,
+    /// Pair radius on the grid.
+    #[arg(long, default_value_t = 5)]
+    radius: usize,
+    /// Keep the classifier's backbone fixed (IRN); by default it is
+    /// fine-tuned with the head (psa).
+    #[arg(long)]
+    freeze_backbone: bool,
+    /// Input pixels per affinity-grid pixel.
+    #[arg(long, default_value_t = AffinityConfig::default().grid_stride)]
+    grid_stride: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f32,
+    /// Seed.
+    #[arg(long, default_value_t = 3)]
+    seed: u64,
+}
+
+/// Arguments of `weakseg rw`.
+#[derive(clap::Args)]
+pub struct RwArgs {
+    /// Dataset root (VOC layout).
+    #[arg(long)]
+    data: PathBuf,
+    /// Affinity checkpoint from `train-aff`.
+    #[arg(long)]
+    affinity: PathBuf,
+    /// Directory of the `cam` stage.
+    #[arg(long)]
+    cams: PathBuf,
+    /// Stage directory (rw/ID.png, stage.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Images: split name or file.
+    #[arg(long, default_value = "train")]
+    list: String,
+    /// Power of the affinities.
+    #[arg(long, default_value_t = 8.0)]
+    beta: f32,
+    /// log2 of the number of steps (8: t = 256).
+    #[arg(long, default_value_t = 8)]
+    log_t: u32,
+    /// Background power.
+    #[arg(long, default_value_t = 16.0)]
+    alpha: f32,
+    /// auto, dense (T^t by squaring) or iterative (bounded memory).
+    #[arg(long, default_value = "auto", value_parser = parse_form)]
+    form: WalkForm,
+}
+
+fn parse_form(s: &str) -> std::result::Result<WalkForm, String> {
+    match s {
+        "auto" => Ok(WalkForm::Auto),
+        "dense" => Ok(WalkForm::Dense),
+        "iterative" => Ok(WalkForm::Iterative),
+        o => Err(format!("{o:?} is not auto, dense or iterative")),
+    }
+}
+
+/// Arguments of `weakseg train-seg`.
+#[derive(clap::Args)]
+pub struct TrainSegArgs {
+    /// Dataset root (VOC layout).
+    #[arg(long)]
+    data: PathBuf,
+    /// Pseudo-masks (ID.png, 255 ignored), e.g. the `rw` stage's rw/;
+    /// the dataset's ground truth when absent.
+    #[arg(long)]
+    masks: Option<PathBuf>,
+    /// Stage directory (checkpoint, loss log, stage.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Training list: split name or file.
+    #[arg(long, default_value = "train")]
+    list: String,
+    /// Backbone.
+    #[arg(long, default_value = "resnet-tiny")]
+    arch: String,
+    /// Backbone output stride.
+    #[arg(long, default_value_t = 8)]
+    output_stride: usize,
+    /// DeepLab head: aspp or large-fov.
+    #[arg(long, default_value = "aspp", value_parser = parse_head)]
+    head: weakseg::models::SegHeadKind,
+    /// Epochs.
+    #[arg(long, default_value_t = 15)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    lr: f32,
+    /// Seed.
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// ImageNet weights (safetensors) for the backbone.
+    #[arg(long)]
+    pretrained: Option<PathBuf>,
+}
+
+fn parse_head(s: &str) -> std::result::Result<weakseg::models::SegHeadKind, String> {
+    match s {
+        "aspp" => Ok(weakseg::models::SegHeadKind::Aspp),
+        "large-fov" => Ok(weakseg::models::SegHeadKind::LargeFov),
+        o => Err(format!("{o:?} is not aspp or large-fov")),
+    }
+}
+
+/// Arguments of `weakseg predict`.
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    /// Dataset root (VOC layout).
+    #[arg(long)]
+    data: PathBuf,
+    /// Segmenter checkpoint from `train-seg`.
+    #[arg(long)]
+    segmenter: PathBuf,
+    /// Stage directory (pred/ID.png, stage.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Images: split name or file.
+    #[arg(long, default_value = "val")]
+    list: String,
+    /// Refine each prediction with the dense CRF (psa's parameters).
+    #[arg(long)]
+    crf: bool,
 }
 
 /// Arguments of `weakseg cam`.
@@ -103,7 +266,8 @@ pub struct CamArgs {
     sweep: bool,
 }
 
-fn reporter() -> Box<dyn Reporter> {
+/// The training display: bars on a terminal, lines every 10 s otherwise.
+pub(crate) fn reporter() -> Box<dyn Reporter> {
     if std::io::stderr().is_terminal() {
         Box::new(BarReporter::new())
     } else {
@@ -111,7 +275,8 @@ fn reporter() -> Box<dyn Reporter> {
     }
 }
 
-fn report(name: &str, m: &Manifest) {
+/// Prints a stage's time, or that it was skipped.
+pub(crate) fn report(name: &str, m: &Manifest) {
     if !m.skipped {
         println!("{name}: done in {:.1} s", m.seconds);
     } else {
@@ -134,6 +299,7 @@ pub fn train_cls(gpu: &Gpu, a: &TrainClsArgs) -> Result<()> {
         weight_decay: a.weight_decay,
         seed: a.seed,
         crop: a.crop,
+        pretrained: a.pretrained.clone(),
     };
     let m = classifier::train(gpu, &a.data, &a.out, &s, reporter().as_mut())?;
     report("train-cls", &m);
@@ -185,7 +351,8 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
     Ok(())
 }
 
-fn image_bar() -> indicatif::ProgressBar {
+/// A per-image progress bar (hidden when not a terminal).
+pub(crate) fn image_bar() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -219,6 +386,118 @@ pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
             100.0 * hi,
             a.high_alpha
         );
+    }
+    Ok(())
+}
+
+/// Runs `weakseg train-aff`.
+pub fn train_aff(gpu: &Gpu, a: &TrainAffArgs) -> Result<()> {
+    let s = AffinitySettings {
+        list: a.list.clone(),
+        radius: a.radius,
+        freeze_backbone: a.freeze_backbone,
+        net: AffinityConfig {
+            grid_stride: a.grid_stride,
+            ..AffinityConfig::default()
+        },
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        seed: a.seed,
+        ..AffinitySettings::default()
+    };
+    let m = affinity::train(
+        gpu,
+        &a.data,
+        &a.classifier,
+        &a.aff_labels,
+        &a.out,
+        &s,
+        reporter().as_mut(),
+    )?;
+    report("train-aff", &m);
+    println!("checkpoint: {}", a.out.join(affinity::CHECKPOINT).display());
+    Ok(())
+}
+
+/// Runs `weakseg rw`.
+pub fn rw(gpu: &Gpu, a: &RwArgs) -> Result<()> {
+    let s = WalkSettings {
+        list: a.list.clone(),
+        walk: RandomWalk {
+            beta: a.beta,
+            log_t: a.log_t,
+            alpha: a.alpha,
+            form: a.form,
+            ..RandomWalk::default()
+        },
+    };
+    let bar = image_bar();
+    let m = walk::run(
+        gpu,
+        &a.data,
+        &a.affinity,
+        &a.cams,
+        &a.out,
+        &s,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    report("rw", &m);
+    if let Some(miou) = m.results["miou"].as_f64() {
+        println!("random-walk pseudo-mask mIoU: {:.1}%", 100.0 * miou);
+    }
+    Ok(())
+}
+
+/// Runs `weakseg train-seg`.
+pub fn train_seg(gpu: &Gpu, a: &TrainSegArgs) -> Result<()> {
+    let s = SegSettings {
+        arch: a.arch.clone(),
+        output_stride: a.output_stride,
+        head: a.head,
+        list: a.list.clone(),
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        seed: a.seed,
+        pretrained: a.pretrained.clone(),
+        ..SegSettings::default()
+    };
+    let m = segmenter::train(
+        gpu,
+        &a.data,
+        a.masks.as_deref(),
+        &a.out,
+        &s,
+        reporter().as_mut(),
+    )?;
+    report("train-seg", &m);
+    println!(
+        "checkpoint: {}",
+        a.out.join(segmenter::CHECKPOINT).display()
+    );
+    Ok(())
+}
+
+/// Runs `weakseg predict`.
+pub fn predict(gpu: &Gpu, a: &PredictArgs) -> Result<()> {
+    let s = PredictSettings {
+        list: a.list.clone(),
+        crf: a.crf.then(CrfParams::default),
+    };
+    let bar = image_bar();
+    let m = segmenter::predict(gpu, &a.data, &a.segmenter, &a.out, &s, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    report("predict", &m);
+    if let Some(miou) = m.results["miou"].as_f64() {
+        println!("mIoU ({}): {:.1}%", a.list, 100.0 * miou);
     }
     Ok(())
 }

@@ -1,0 +1,176 @@
+//! `weakseg demo` (the synthetic benchmark end to end) and `weakseg run
+//! --config FILE.toml` (the same pipeline on any VOC-layout dataset): every
+//! stage with progress, its time, the results table, `metrics.json` and
+//! `report.html`.
+
+use std::path::{Path, PathBuf};
+
+use weakseg::data::synth::{self, SynthConfig};
+use weakseg::pipeline::report;
+use weakseg::pipeline::run::{self, Metrics, Observer, PipelineConfig};
+use weakseg::pipeline::stage::Manifest;
+use weakseg::train::Reporter;
+use weakseg::{Error, Gpu, Result};
+
+/// Arguments of `weakseg demo`.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Working directory: data/, one directory per stage, metrics.json,
+    /// report.html.
+    #[arg(long, default_value = "weakseg-demo")]
+    out: PathBuf,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = SynthConfig::default().seed)]
+    seed: u64,
+    /// Foreground classes.
+    #[arg(long, default_value_t = SynthConfig::default().classes)]
+    classes: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = SynthConfig::default().size)]
+    size: usize,
+    /// Training images.
+    #[arg(long, default_value_t = SynthConfig::default().train)]
+    train: usize,
+    /// Validation images.
+    #[arg(long, default_value_t = SynthConfig::default().val)]
+    val: usize,
+}
+
+/// Arguments of `weakseg run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Pipeline configuration (TOML): `data`, `out` and one table per stage.
+    #[arg(long)]
+    config: PathBuf,
+}
+
+/// Progress on the terminal: a bar per stage (lines when not a terminal).
+struct Console {
+    trainer: Box<dyn Reporter>,
+    bar: indicatif::ProgressBar,
+}
+
+impl Console {
+    fn new() -> Console {
+        Console {
+            trainer: crate::stages::reporter(),
+            bar: crate::stages::image_bar(),
+        }
+    }
+}
+
+impl Observer for Console {
+    fn begin(&mut self, stage: &str) {
+        println!("── {stage}");
+        self.trainer = crate::stages::reporter();
+        self.bar = crate::stages::image_bar();
+    }
+
+    fn trainer(&mut self) -> &mut dyn Reporter {
+        self.trainer.as_mut()
+    }
+
+    fn images(&mut self, done: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+
+    fn end(&mut self, stage: &str, m: &Manifest) {
+        self.bar.finish_and_clear();
+        crate::stages::report(stage, m);
+    }
+}
+
+fn print_table(m: &Metrics) {
+    println!("| stage | split | mIoU |");
+    println!("|---|---|---|");
+    for (label, v, split) in report::rows(m) {
+        let v = v.map_or("—".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        println!("| {label} | {split} | {v} |");
+    }
+    let total: f64 = m.seconds.values().sum();
+    println!("stage seconds: {}", {
+        let parts: Vec<String> = m
+            .seconds
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.0}"))
+            .collect();
+        parts.join(", ")
+    });
+    println!("total: {total:.0} s");
+}
+
+fn run_and_report(gpu: &Gpu, cfg: &PipelineConfig) -> Result<()> {
+    let (metrics, _) = run::run(gpu, cfg, &mut Console::new())?;
+    print_table(&metrics);
+    let page = report::write(cfg, &metrics, 6)?;
+    println!("metrics: {}", cfg.out.join("metrics.json").display());
+    println!("report: {}", page.display());
+    Ok(())
+}
+
+/// Writes the synthetic data unless the same settings were written there.
+fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
+    let want = serde_json::to_value(cfg).map_err(|e| Error::format("synth", e.to_string()))?;
+    let have = std::fs::read(dir.join("synth.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    if have.as_ref() == Some(&want) {
+        println!("data: {} (already written)", dir.display());
+        return Ok(());
+    }
+    cfg.validate()?;
+    let bar = crate::stages::image_bar();
+    bar.set_length((cfg.train + cfg.val) as u64);
+    synth::write(cfg, dir, |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    println!(
+        "data: {} ({} train, {} val)",
+        dir.display(),
+        cfg.train,
+        cfg.val
+    );
+    Ok(())
+}
+
+/// psa's t = 256 steps on its ≈ 63×47 grid, scaled to the same reach on
+/// the demo's grid: a walk spreads as √t grid steps, so t scales with the
+/// grid's area (the 16×16 grid of 64-px images gets t = 16).
+fn synth_log_t(size: usize, grid_stride: usize) -> u32 {
+    let side = size.div_ceil(grid_stride.max(1)) as f64;
+    let t = 256.0 * (side * side) / (63.0 * 47.0);
+    t.log2().round().clamp(0.0, 8.0) as u32
+}
+
+/// Runs `weakseg demo`.
+pub fn demo(gpu: &Gpu, a: &DemoArgs) -> Result<()> {
+    let synth_cfg = SynthConfig {
+        train: a.train,
+        val: a.val,
+        size: a.size,
+        classes: a.classes,
+        seed: a.seed,
+    };
+    let data = a.out.join("data");
+    ensure_synth(&synth_cfg, &data)?;
+    let mut cfg = PipelineConfig {
+        data,
+        out: a.out.clone(),
+        fully_supervised: true,
+        ..PipelineConfig::default()
+    };
+    cfg.walk.walk.log_t = synth_log_t(a.size, cfg.affinity.net.grid_stride);
+    run_and_report(gpu, &cfg)
+}
+
+/// Runs `weakseg run --config FILE.toml`.
+pub fn run(gpu: &Gpu, a: &RunArgs) -> Result<()> {
+    let cfg = PipelineConfig::read(&a.config)?;
+    if cfg.data.as_os_str().is_empty() || cfg.out.as_os_str().is_empty() {
+        return Err(Error::format(
+            a.config.display().to_string(),
+            "needs `data` (the dataset root) and `out` (the working directory)",
+        ));
+    }
+    run_and_report(gpu, &cfg)
+}

@@ -1,0 +1,182 @@
+//! Stage `train-aff` (psa's `train_aff.py`): AffinityNet trained on the
+//! affinity labels of the `aff-labels` stage with the balanced pair loss
+//! (bg+/4 + fg+/4 + neg/2) over pairs within a radius. The backbone starts
+//! from the CAM classifier's and is fine-tuned with the head, as psa does;
+//! IRN's frozen backbone is an option (cheaper, and on the synthetic
+//! benchmark clearly worse: see the README).
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::data::augment::Augment;
+use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
+use crate::io::checkpoint::{self, HostTensor, Match, SaveDtype, Sidecar};
+use crate::models::affinity::{AffinityConfig, AffinityNet};
+use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::ops::affinity::PairOffsets;
+use crate::optim::Sgd;
+use crate::pipeline::stage::{Manifest, Stage};
+use crate::refine::affinity::affinity_loss;
+use crate::train::{Reporter, TrainConfig, fit};
+
+/// File name of the trained affinity network in the stage directory.
+pub const CHECKPOINT: &str = "affinity.safetensors";
+
+/// Settings of the affinity stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AffinitySettings {
+    /// Training list (split name or file).
+    pub list: String,
+    /// Pair radius on the grid (psa: 5, 34 offsets).
+    pub radius: usize,
+    /// Head widths and grid stride.
+    pub net: AffinityConfig,
+    /// Keep the classifier's backbone fixed (IRN) instead of fine-tuning it.
+    pub freeze_backbone: bool,
+    /// Passes over the list.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Base learning rate.
+    pub lr: f32,
+    /// SGD weight decay.
+    pub weight_decay: f32,
+    /// Seed of the head's initialisation, order and flips.
+    pub seed: u64,
+}
+
+impl Default for AffinitySettings {
+    /// Radius 5, 8 epochs (psa) of batch 16 at lr 0.1, backbone fine-tuned.
+    fn default() -> Self {
+        AffinitySettings {
+            list: "train".into(),
+            radius: 5,
+            net: AffinityConfig::default(),
+            freeze_backbone: false,
+            epochs: 8,
+            batch_size: 16,
+            lr: 0.1,
+            weight_decay: 1e-4,
+            seed: 3,
+        }
+    }
+}
+
+/// The classifier's backbone tensors, renamed for [`checkpoint::apply`]
+/// under the `backbone.` prefix.
+fn backbone_of(classifier: &Path) -> Result<Vec<HostTensor>> {
+    Ok(checkpoint::read(classifier)?
+        .into_iter()
+        .filter_map(|t| {
+            let name = t.name.strip_prefix("backbone.")?.to_string();
+            Some(HostTensor { name, ..t })
+        })
+        .collect())
+}
+
+/// Loads an affinity network written by this stage, with its offsets.
+pub fn load(gpu: &Gpu, path: &Path) -> Result<(AffinityNet, PairOffsets)> {
+    let side = checkpoint::read_sidecar(path)?.ok_or_else(|| {
+        Error::format(
+            path.display().to_string(),
+            "no sidecar (.json) naming the architecture",
+        )
+    })?;
+    let arch = side.arch.clone().ok_or_else(|| {
+        Error::format(path.display().to_string(), "sidecar lacks the architecture")
+    })?;
+    let s: AffinitySettings = serde_json::from_value(side.config.clone())
+        .map_err(|e| Error::format(path.display().to_string(), format!("sidecar settings: {e}")))?;
+    let net = AffinityNet::new(&mut Builder::new(gpu, 0), &arch, &s.net)?;
+    checkpoint::load(path, &net)?;
+    net.set_train(false);
+    Ok((net, PairOffsets::half_disc(gpu, s.radius)?))
+}
+
+/// Trains AffinityNet on the labels in `aff_labels_dir/aff` (the
+/// `aff-labels` stage), starting from the classifier at `classifier`.
+pub fn train(
+    gpu: &Gpu,
+    data: &Path,
+    classifier: &Path,
+    aff_labels_dir: &Path,
+    out: &Path,
+    s: &AffinitySettings,
+    reporter: &mut dyn Reporter,
+) -> Result<Manifest> {
+    let list = list_path(data, &s.list);
+    let labels_manifest = aff_labels_dir.join("stage.json");
+    let stage = Stage::new(
+        "train-aff",
+        out,
+        &(s, data),
+        &[&list, classifier, &labels_manifest],
+    )?;
+    if let Some(m) = stage.done() {
+        return Ok(m);
+    }
+    let t = Instant::now();
+    let side = checkpoint::read_sidecar(classifier)?
+        .and_then(|sc| sc.arch)
+        .ok_or_else(|| {
+            Error::format(
+                classifier.display().to_string(),
+                "no sidecar naming the architecture",
+            )
+        })?;
+    let mut opts = VocOptions::split(&s.list);
+    opts.masks = MaskSource::Dir(aff_labels_dir.join("aff"));
+    opts.augment = Augment {
+        hflip: true,
+        ..Augment::default()
+    };
+    let ds = VocDataset::open(data, &opts)?;
+    let mut net = AffinityNet::new(&mut Builder::new(gpu, s.seed), &side, &s.net)?;
+    checkpoint::apply(&net, &backbone_of(classifier)?, "backbone.", Match::Strict)
+        .map_err(|e| Error::format(classifier.display().to_string(), e.to_string()))?;
+    if s.freeze_backbone {
+        net.freeze_backbone();
+    }
+    let offsets = PairOffsets::half_disc(gpu, s.radius)?;
+    let mut opt = Sgd::new(
+        GroupRecipe::UNIFORM.groups(&net, AffinityNet::is_new),
+        s.lr,
+        0.9,
+        s.weight_decay,
+        false,
+    )?;
+    let cfg = TrainConfig {
+        epochs: s.epochs,
+        batch_size: s.batch_size,
+        lr: s.lr,
+        seed: s.seed,
+        log: Some(out.join("loss.jsonl")),
+        checkpoint_dir: Some(out.join(format!("resume-{}", stage.fingerprint()))),
+        resume: true,
+        ..TrainConfig::default()
+    };
+    let config = serde_json::to_value(s).map_err(|e| Error::format("train-aff", e.to_string()))?;
+    let sidecar = Sidecar::new(Some(side), None, config);
+    let stride = net.grid_stride();
+    let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
+        let masks = b
+            .masks
+            .as_ref()
+            .ok_or_else(|| Error::invalid("train-aff", "a batch without affinity labels"))?;
+        let (h, w) = (b.images.shape()[2], b.images.shape()[3]);
+        let labels: Vec<u32> = masks.to_vec_blocking()?;
+        let aff = net.affinities(&b.images, &offsets)?;
+        affinity_loss(gpu, &aff, &offsets, &labels, (h, w), stride)
+    })?;
+    net.set_train(false);
+    checkpoint::save(&out.join(CHECKPOINT), &net, &sidecar, SaveDtype::F32)?;
+    stage.finish(
+        t.elapsed().as_secs_f64(),
+        vec![CHECKPOINT.into(), "affinity.json".into()],
+        serde_json::json!({ "epoch_losses": summary.epoch_losses }),
+    )
+}

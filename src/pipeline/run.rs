@@ -1,0 +1,252 @@
+//! The whole image-label pipeline as one call: every stage in order, each
+//! in its own directory under `out`, each skipped when an identical run
+//! finished there (so an interrupted run resumes at the stage it stopped
+//! in, and a training stage at its last epoch). [`PipelineConfig`] is what
+//! `weakseg run --config FILE.toml` reads; [`Metrics`] is what
+//! `metrics.json` holds.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::io::write_atomic;
+use crate::pipeline::aff_labels::{self, AffLabelSettings};
+use crate::pipeline::affinity::{self, AffinitySettings};
+use crate::pipeline::cams::{self, CamSettings};
+use crate::pipeline::classifier::{self, ClassifierSettings};
+use crate::pipeline::segmenter::{self, PredictSettings, SegSettings};
+use crate::pipeline::stage::Manifest;
+use crate::pipeline::walk::{self, WalkSettings};
+use crate::train::Reporter;
+
+/// Every stage's settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Dataset root (VOC layout).
+    pub data: PathBuf,
+    /// Working directory: one sub-directory per stage.
+    pub out: PathBuf,
+    /// Stage `train-cls`.
+    pub classifier: ClassifierSettings,
+    /// Stage `cam`.
+    pub cam: CamSettings,
+    /// Stage `aff-labels`.
+    pub aff_labels: AffLabelSettings,
+    /// Stage `train-aff`.
+    pub affinity: AffinitySettings,
+    /// Stage `rw`.
+    pub walk: WalkSettings,
+    /// Stage `train-seg` (on the random-walk pseudo-masks; also the
+    /// fully supervised run's settings).
+    pub segmenter: SegSettings,
+    /// Stage `predict` (the final segmenter on the evaluation list).
+    pub predict: PredictSettings,
+    /// Also train the segmenter on ground-truth masks: the upper bound.
+    pub fully_supervised: bool,
+}
+
+impl PipelineConfig {
+    /// Parses a TOML configuration, naming the file in errors.
+    pub fn from_toml(text: &str, what: &str) -> Result<PipelineConfig> {
+        toml::from_str(text).map_err(|e| Error::format(what.to_string(), e.to_string()))
+    }
+
+    /// Reads a TOML configuration file.
+    pub fn read(path: &Path) -> Result<PipelineConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+}
+
+/// The scores and times of a run: `metrics.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// CAM label maps on the training list, at the `cam` stage's threshold.
+    pub cam_miou_train: Option<f64>,
+    /// The best CAM mIoU along the threshold sweep.
+    pub cam_best_miou_train: Option<f64>,
+    /// CAM refined by the dense CRF (background power α = low_alpha).
+    pub crf_miou_train: Option<f64>,
+    /// Random-walk pseudo-masks on the training list.
+    pub rw_miou_train: Option<f64>,
+    /// The segmenter trained on the pseudo-masks, on the evaluation list.
+    pub seg_miou_val: Option<f64>,
+    /// The same segmenter trained on ground truth, on the evaluation list.
+    pub full_miou_val: Option<f64>,
+    /// Wall-clock seconds of each stage (of the run that produced it).
+    pub seconds: BTreeMap<String, f64>,
+}
+
+/// What a pipeline run reports while it works.
+pub trait Observer {
+    /// A stage starts.
+    fn begin(&mut self, stage: &str);
+    /// The progress display of a training stage.
+    fn trainer(&mut self) -> &mut dyn Reporter;
+    /// `done` of `total` images processed by an inference stage.
+    fn images(&mut self, done: usize, total: usize);
+    /// A stage finished (or was skipped).
+    fn end(&mut self, stage: &str, manifest: &Manifest);
+}
+
+/// The stage directories under the working directory.
+pub mod dirs {
+    /// `train-cls`.
+    pub const CLASSIFIER: &str = "1-classifier";
+    /// `cam`.
+    pub const CAM: &str = "2-cam";
+    /// `aff-labels`.
+    pub const AFF_LABELS: &str = "3-aff-labels";
+    /// `train-aff`.
+    pub const AFFINITY: &str = "4-affinity";
+    /// `rw`.
+    pub const WALK: &str = "5-rw";
+    /// `train-seg` on the pseudo-masks.
+    pub const SEGMENTER: &str = "6-segmenter";
+    /// `predict` with it.
+    pub const PREDICT: &str = "7-predict";
+    /// `train-seg` on ground truth.
+    pub const FULL: &str = "8-full-segmenter";
+    /// `predict` with that.
+    pub const FULL_PREDICT: &str = "9-full-predict";
+}
+
+fn score(m: &Manifest, key: &str) -> Option<f64> {
+    m.results.get(key).and_then(|v| v.as_f64())
+}
+
+/// Runs every stage of `cfg` in order and writes `out/metrics.json`.
+/// Returns the metrics and each stage's manifest, in order.
+pub fn run(
+    gpu: &Gpu,
+    cfg: &PipelineConfig,
+    obs: &mut dyn Observer,
+) -> Result<(Metrics, Vec<(String, Manifest)>)> {
+    let (data, out) = (cfg.data.as_path(), cfg.out.as_path());
+    let dir = |d: &str| out.join(d);
+    let mut done: Vec<(String, Manifest)> = Vec::new();
+    let mut finish = |name: &str, m: Manifest, obs: &mut dyn Observer| -> Manifest {
+        obs.end(name, &m);
+        done.push((name.to_string(), m.clone()));
+        m
+    };
+
+    obs.begin("train-cls");
+    let m = classifier::train(
+        gpu,
+        data,
+        &dir(dirs::CLASSIFIER),
+        &cfg.classifier,
+        obs.trainer(),
+    )?;
+    finish("train-cls", m, obs);
+    let classifier_ckpt = dir(dirs::CLASSIFIER).join(classifier::CHECKPOINT);
+
+    obs.begin("cam");
+    let m = cams::infer(
+        gpu,
+        data,
+        &classifier_ckpt,
+        &dir(dirs::CAM),
+        &cfg.cam,
+        |d, t| obs.images(d, t),
+    )?;
+    let cam = finish("cam", m, obs);
+
+    obs.begin("aff-labels");
+    let m = aff_labels::make(
+        gpu,
+        data,
+        &dir(dirs::CAM),
+        &dir(dirs::AFF_LABELS),
+        &cfg.aff_labels,
+        |d, t| obs.images(d, t),
+    )?;
+    let crf = finish("aff-labels", m, obs);
+
+    obs.begin("train-aff");
+    let m = affinity::train(
+        gpu,
+        data,
+        &classifier_ckpt,
+        &dir(dirs::AFF_LABELS),
+        &dir(dirs::AFFINITY),
+        &cfg.affinity,
+        obs.trainer(),
+    )?;
+    finish("train-aff", m, obs);
+
+    obs.begin("rw");
+    let m = walk::run(
+        gpu,
+        data,
+        &dir(dirs::AFFINITY).join(affinity::CHECKPOINT),
+        &dir(dirs::CAM),
+        &dir(dirs::WALK),
+        &cfg.walk,
+        |d, t| obs.images(d, t),
+    )?;
+    let rw = finish("rw", m, obs);
+
+    let mut seg_miou = None;
+    let mut full_miou = None;
+    let runs: &[(&str, &str, Option<PathBuf>)] = &[
+        (
+            dirs::SEGMENTER,
+            dirs::PREDICT,
+            Some(dir(dirs::WALK).join("rw")),
+        ),
+        (dirs::FULL, dirs::FULL_PREDICT, None),
+    ];
+    for (i, (seg_dir, pred_dir, masks)) in runs.iter().enumerate() {
+        if masks.is_none() && !cfg.fully_supervised {
+            continue;
+        }
+        let (train_name, pred_name) = if i == 0 {
+            ("train-seg", "predict")
+        } else {
+            ("train-seg (ground truth)", "predict (ground truth)")
+        };
+        obs.begin(train_name);
+        let m = segmenter::train(
+            gpu,
+            data,
+            masks.as_deref(),
+            &dir(seg_dir),
+            &cfg.segmenter,
+            obs.trainer(),
+        )?;
+        finish(train_name, m, obs);
+        obs.begin(pred_name);
+        let m = segmenter::predict(
+            gpu,
+            data,
+            &dir(seg_dir).join(segmenter::CHECKPOINT),
+            &dir(pred_dir),
+            &cfg.predict,
+            |d, t| obs.images(d, t),
+        )?;
+        let p = finish(pred_name, m, obs);
+        if i == 0 {
+            seg_miou = score(&p, "miou");
+        } else {
+            full_miou = score(&p, "miou");
+        }
+    }
+    let metrics = Metrics {
+        cam_miou_train: score(&cam, "miou"),
+        cam_best_miou_train: score(&cam, "best_miou"),
+        crf_miou_train: score(&crf, "crf_low_miou"),
+        rw_miou_train: score(&rw, "miou"),
+        seg_miou_val: seg_miou,
+        full_miou_val: full_miou,
+        seconds: done.iter().map(|(n, m)| (n.clone(), m.seconds)).collect(),
+    };
+    let json =
+        serde_json::to_vec_pretty(&metrics).map_err(|e| Error::format("metrics", e.to_string()))?;
+    write_atomic(&out.join("metrics.json"), &json)?;
+    Ok((metrics, done))
+}

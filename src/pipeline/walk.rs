@@ -1,0 +1,123 @@
+//! Stage `rw` (psa's `infer_aff.py`): each image's CAMs, with the
+//! background (1 − max)^α, averaged onto AffinityNet's grid and propagated
+//! by the random walk over the image's predicted affinities; the walked
+//! scores are upsampled and their argmax saved as the pseudo-mask
+//! `rw/ID.png`. Where ground truth exists, the pseudo-masks' mIoU.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::data::Dataset;
+use crate::data::voc::{VocDataset, VocOptions, list_path};
+use crate::io::labels::{self, LabelMap};
+use crate::io::npy;
+use crate::metrics::Confusion;
+use crate::pipeline::affinity;
+use crate::pipeline::stage::{Manifest, Stage};
+use crate::refine::random_walk::{self, RandomWalk};
+use crate::{Tensor, no_grad};
+
+/// Settings of the random-walk stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalkSettings {
+    /// Images (split name or file).
+    pub list: String,
+    /// β, t, background α and the dense/iterative form.
+    pub walk: RandomWalk,
+}
+
+impl Default for WalkSettings {
+    fn default() -> Self {
+        WalkSettings {
+            list: "train".into(),
+            walk: RandomWalk::default(),
+        }
+    }
+}
+
+/// Writes the random-walk pseudo-masks of `s.list` from the CAMs in
+/// `cams_dir` (the `cam` stage) and the affinity network at `affinity_net`.
+pub fn run(
+    gpu: &Gpu,
+    data: &Path,
+    affinity_net: &Path,
+    cams_dir: &Path,
+    out: &Path,
+    s: &WalkSettings,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Manifest> {
+    s.walk.validate()?;
+    let list = list_path(data, &s.list);
+    let cam_manifest = cams_dir.join("stage.json");
+    let stage = Stage::new("rw", out, &(s, data), &[&list, affinity_net, &cam_manifest])?;
+    if let Some(m) = stage.done() {
+        return Ok(m);
+    }
+    let t = Instant::now();
+    let (net, offsets) = affinity::load(gpu, affinity_net)?;
+    let stride = net.grid_stride();
+    let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
+    let k = ds.classes.len();
+    let mut conf = Confusion::new(k + 1);
+    let mut scored = false;
+    let mut outputs = Vec::with_capacity(ds.len());
+    for i in 0..ds.len() {
+        let id = &ds.records[i].id;
+        let smp = ds.sample(i, 0)?;
+        let (h, w) = (smp.height, smp.width);
+        let cam_path = cams_dir.join(format!("cams/{id}.npy"));
+        let cams = npy::read(&cam_path)?;
+        if cams.shape != [k, h, w] {
+            return Err(Error::invalid(
+                "rw",
+                format!(
+                    "{}: shape {:?}, want [{k}, {h}, {w}]",
+                    cam_path.display(),
+                    cams.shape
+                ),
+            ));
+        }
+        let present: Vec<bool> = smp.labels.iter().map(|&v| v > 0.0).collect();
+        let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
+        let aff = no_grad(|| net.affinities(&x, &offsets))?;
+        let scores = random_walk::with_background(&cams.data, &present, h * w, s.walk.alpha)?;
+        let (gh, gw) = net.grid(h, w);
+        let grid = random_walk::block_mean(&scores, k + 1, (h, w), stride);
+        let walked = s.walk.propagate(
+            &aff,
+            &offsets,
+            &Tensor::from_slice(gpu, &grid, &[k + 1, gh, gw])?,
+        )?;
+        let pred: Vec<u8> = random_walk::labels(&walked, stride, (h, w))?
+            .to_vec_blocking::<u32>()?
+            .into_iter()
+            .map(|v| v as u8)
+            .collect();
+        let name = format!("rw/{id}.png");
+        labels::write(
+            &out.join(&name),
+            &LabelMap {
+                width: w,
+                height: h,
+                data: pred.clone(),
+            },
+        )?;
+        if let Some(mask) = &smp.mask {
+            let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
+            conf.add(&pred, &gt)?;
+            scored = true;
+        }
+        outputs.push(name);
+        progress(i + 1, ds.len());
+    }
+    let results = if scored {
+        serde_json::json!({ "miou": conf.scores().miou })
+    } else {
+        serde_json::Value::Null
+    };
+    stage.finish(t.elapsed().as_secs_f64(), outputs, results)
+}

@@ -1,0 +1,146 @@
+//! The random walk: the dense form (T^t by repeated squaring on the GEMM)
+//! against the CPU transition matrix raised to t in f64, the iterative form
+//! against the dense one, and the host helpers (background, block means,
+//! label maps). Tolerance 1e-4 relative: t ≤ 16 products of f32 matrices.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use weakseg::ops::affinity::PairOffsets;
+use weakseg::refine::random_walk::{RandomWalk, WalkForm, block_mean, labels, with_background};
+use weakseg::{Gpu, Tensor};
+use weakseg_kernels::cpu;
+use weakseg_kernels::launch::affinity::PairShape;
+
+const TOL: f32 = 1e-4;
+
+fn gpu() -> Gpu {
+    Gpu::new_blocking().expect("a GPU adapter")
+}
+
+/// Affinities of random features on a gh×gw grid, and random scores.
+fn setup(g: &Gpu, gh: usize, gw: usize, k: usize) -> (PairOffsets, Tensor, Vec<f32>, Vec<f32>) {
+    let mut r = SmallRng::seed_from_u64(3);
+    let offsets = PairOffsets::half_disc(g, 3).unwrap();
+    let feat: Vec<f32> = (0..4 * gh * gw)
+        .map(|_| r.random_range(-0.5..0.5))
+        .collect();
+    let f = Tensor::from_slice(g, &feat, &[1, 4, gh, gw]).unwrap();
+    let aff = f.pair_affinity(&offsets).unwrap();
+    let scores: Vec<f32> = (0..k * gh * gw).map(|_| r.random_range(0.0..1.0)).collect();
+    let a = aff.to_vec_blocking::<f32>().unwrap();
+    (offsets, aff, a, scores)
+}
+
+#[test]
+fn dense_walk_matches_cpu_matrix_power_and_iterative_form() {
+    let g = gpu();
+    let (gh, gw, k) = (5, 7, 3);
+    let (offsets, aff, a, scores) = setup(&g, gh, gw, k);
+    let rw = RandomWalk {
+        beta: 2.0,
+        log_t: 3,
+        form: WalkForm::Dense,
+        ..RandomWalk::default()
+    };
+    let st = Tensor::from_slice(&g, &scores, &[k, gh, gw]).unwrap();
+    let dense: Vec<f32> = rw
+        .propagate(&aff, &offsets, &st)
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+
+    let n = gh * gw;
+    let flat: Vec<i32> = offsets.list.iter().flat_map(|&(y, x)| [y, x]).collect();
+    let s = PairShape {
+        batch: 1,
+        channels: offsets.len(),
+        h: gh,
+        w: gw,
+        pairs: offsets.len(),
+    };
+    let weights: Vec<f32> = a.iter().map(|v| v.powf(2.0)).collect();
+    let t = cpu::affinity::rw_dense(s, &flat, &weights);
+    let mut v: Vec<f64> = scores.iter().map(|&x| x as f64).collect();
+    for _ in 0..8 {
+        v = v
+            .chunks(n)
+            .flat_map(|row| {
+                (0..n)
+                    .map(|j| (0..n).map(|i| row[i] * t[i * n + j]).sum::<f64>())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    for (i, (&d, &c)) in dense.iter().zip(&v).enumerate() {
+        assert!(
+            (d as f64 - c).abs() <= TOL as f64 * c.abs().max(1.0),
+            "dense {i}: {d} vs {c}"
+        );
+    }
+
+    let iterative = RandomWalk {
+        form: WalkForm::Iterative,
+        ..rw
+    };
+    let it: Vec<f32> = iterative
+        .propagate(&aff, &offsets, &st)
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+    for (i, (&a, &b)) in it.iter().zip(&dense).enumerate() {
+        assert!(
+            (a - b).abs() <= TOL * b.abs().max(1.0),
+            "iterative {i}: {a} vs {b}"
+        );
+    }
+    // Columns of T sum to 1, so a constant row stays constant.
+    let ones = Tensor::ones(&g, &[1, gh, gw]).unwrap();
+    let walked: Vec<f32> = iterative
+        .propagate(&aff, &offsets, &ones)
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+    assert!(walked.iter().all(|v| (v - 1.0).abs() < 1e-4), "{walked:?}");
+}
+
+#[test]
+fn walk_rejects_mismatched_shapes() {
+    let g = gpu();
+    let (offsets, aff, _, scores) = setup(&g, 4, 4, 2);
+    let wrong = Tensor::from_slice(&g, &scores[..2 * 12], &[2, 3, 4]).unwrap();
+    let e = RandomWalk::default()
+        .propagate(&aff, &offsets, &wrong)
+        .unwrap_err();
+    assert!(e.to_string().contains("do not match"), "{e}");
+    let bad = RandomWalk {
+        beta: -1.0,
+        ..RandomWalk::default()
+    };
+    let st = Tensor::from_slice(&g, &scores, &[2, 4, 4]).unwrap();
+    assert!(
+        bad.propagate(&aff, &offsets, &st)
+            .unwrap_err()
+            .to_string()
+            .contains("beta")
+    );
+}
+
+#[test]
+fn host_helpers() {
+    // Background (1 − max present)^α; absent classes zero.
+    let cams = [0.5, 1.0, 0.9, 0.0];
+    let v = with_background(&cams, &[true, false], 2, 2.0).unwrap();
+    assert_eq!(v, vec![0.25, 0.0, 0.5, 1.0, 0.0, 0.0]);
+    assert!(with_background(&cams, &[true], 2, 2.0).is_err());
+    // Zero-padded 2×2 means of a 3×3 map.
+    let m = block_mean(&[1., 2., 3., 4., 5., 6., 7., 8., 9.], 1, (3, 3), 2);
+    assert_eq!(m, vec![3.0, 2.25, 3.75, 2.25]);
+    // Upsampled argmax, cropped.
+    let g = gpu();
+    let s =
+        Tensor::from_slice(&g, &[1.0f32, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0], &[2, 2, 2]).unwrap();
+    let l: Vec<u32> = labels(&s, 2, (3, 4)).unwrap().to_vec_blocking().unwrap();
+    assert_eq!(l.len(), 12);
+    assert_eq!((l[0], l[3], l[8], l[11]), (0, 1, 1, 0));
+    assert!(labels(&s, 2, (5, 4)).is_err());
+}
