@@ -144,16 +144,12 @@ pub fn make(
         let high = crf_labels(&crf, gpu, &cams.data, &present, (h, w), s.high_alpha)?;
         let aff = combine(&low, &high);
         for (dir, map) in [("la", &low), ("ha", &high), ("aff", &aff)] {
-            let name = format!("{dir}/{}.png", r.id);
-            labels::write(
-                &out.join(&name),
-                &LabelMap {
-                    width: w,
-                    height: h,
-                    data: map.clone(),
-                },
-            )?;
-            outputs.push(name);
+            let map = LabelMap {
+                width: w,
+                height: h,
+                data: map.clone(),
+            };
+            outputs.push(stage.write_labels(format!("{dir}/{}.png", r.id), &map)?);
         }
         if let Some(mp) = &r.mask {
             let gt = labels::read(mp)?;

@@ -20,7 +20,7 @@ use crate::ops::affinity::PairOffsets;
 use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::affinity::affinity_loss;
-use crate::train::{Reporter, TrainConfig, fit};
+use crate::train::{Reporter, fit};
 
 /// File name of the trained affinity network in the stage directory.
 pub const CHECKPOINT: &str = "affinity.safetensors";
@@ -149,16 +149,7 @@ pub fn train(
         s.weight_decay,
         false,
     )?;
-    let cfg = TrainConfig {
-        epochs: s.epochs,
-        batch_size: s.batch_size,
-        lr: s.lr,
-        seed: s.seed,
-        log: Some(out.join("loss.jsonl")),
-        checkpoint_dir: Some(out.join(format!("resume-{}", stage.fingerprint()))),
-        resume: true,
-        ..TrainConfig::default()
-    };
+    let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
     let config = serde_json::to_value(s).map_err(|e| Error::format("train-aff", e.to_string()))?;
     let sidecar = Sidecar::new(Some(side), None, config);
     let stride = net.grid_stride();

@@ -15,7 +15,7 @@ use crate::cam::{self, MultiScale};
 use crate::data::Dataset;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
 use crate::io::checkpoint;
-use crate::io::labels::{self, LabelMap};
+use crate::io::labels::LabelMap;
 use crate::io::npy;
 use crate::metrics::Confusion;
 use crate::models::CamNet;
@@ -111,19 +111,16 @@ pub fn infer(
         let npy_name = format!("cams/{id}.npy");
         npy::write(&out.join(&npy_name), &[k, h, w], &cams)?;
         let best = cam::best_class(&cams, &present, h, w)?;
-        let pred = cam::threshold_labels(&best, s.threshold);
-        let png_name = format!("labels/{id}.png");
-        labels::write(
-            &out.join(&png_name),
-            &LabelMap {
-                width: w,
-                height: h,
-                data: pred.clone(),
-            },
-        )?;
+        let map = LabelMap {
+            width: w,
+            height: h,
+            data: cam::threshold_labels(&best, s.threshold),
+        };
+        let png_name = stage.write_labels(format!("labels/{id}.png"), &map)?;
+        let pred = &map.data;
         if let Some(mask) = &smp.mask {
             let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
-            at.add(&pred, &gt)?;
+            at.add(pred, &gt)?;
             for (th, conf) in sweep.iter().zip(curve.iter_mut()) {
                 conf.add(&cam::threshold_labels(&best, *th), &gt)?;
             }

@@ -16,7 +16,7 @@ use crate::models::{ArchSpec, CamNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
-use crate::train::{Reporter, TrainConfig, fit};
+use crate::train::{Reporter, fit};
 
 /// File name of the trained classifier in the stage directory.
 pub const CHECKPOINT: &str = "classifier.safetensors";
@@ -139,17 +139,7 @@ pub fn train(
         s.weight_decay,
         false,
     )?;
-    let cfg = TrainConfig {
-        epochs: s.epochs,
-        batch_size: s.batch_size,
-        lr: s.lr,
-        seed: s.seed,
-        log: Some(out.join("loss.jsonl")),
-        // Resume only a run with the same settings and inputs.
-        checkpoint_dir: Some(out.join(format!("resume-{}", stage.fingerprint()))),
-        resume: true,
-        ..TrainConfig::default()
-    };
+    let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
     let config = serde_json::to_value(s).unwrap_or_default();
     let sidecar = Sidecar::new(Some(arch), Some(k), config);
     let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {

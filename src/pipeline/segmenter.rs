@@ -15,14 +15,14 @@ use crate::data::augment::Augment;
 use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::image;
-use crate::io::labels::{self, LabelMap};
+use crate::io::labels::LabelMap;
 use crate::metrics::Confusion;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
-use crate::train::{Reporter, TrainConfig, fit};
+use crate::train::{Reporter, fit};
 use crate::{Tensor, no_grad};
 
 /// File name of the trained segmenter in the stage directory.
@@ -122,16 +122,7 @@ pub fn train(
         s.weight_decay,
         false,
     )?;
-    let cfg = TrainConfig {
-        epochs: s.epochs,
-        batch_size: s.batch_size,
-        lr: s.lr,
-        seed: s.seed,
-        log: Some(out.join("loss.jsonl")),
-        checkpoint_dir: Some(out.join(format!("resume-{}", stage.fingerprint()))),
-        resume: true,
-        ..TrainConfig::default()
-    };
+    let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
     let config = serde_json::to_value(s).map_err(|e| Error::format("train-seg", e.to_string()))?;
     let sidecar = Sidecar::new(Some(arch), Some(k), config);
     let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
@@ -255,21 +246,17 @@ pub fn predict(
             Some(p) => segment(gpu, &net, &x, Some((&image::read(&r.image)?, p)))?,
             None => segment(gpu, &net, &x, None)?,
         };
-        let name = format!("pred/{}.png", r.id);
-        labels::write(
-            &out.join(&name),
-            &LabelMap {
-                width: w,
-                height: h,
-                data: pred.clone(),
-            },
-        )?;
+        let map = LabelMap {
+            width: w,
+            height: h,
+            data: pred,
+        };
+        outputs.push(stage.write_labels(format!("pred/{}.png", r.id), &map)?);
         if let Some(mask) = &smp.mask {
             let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
-            conf.add(&pred, &gt)?;
+            conf.add(&map.data, &gt)?;
             scored = true;
         }
-        outputs.push(name);
         progress(i + 1, ds.len());
     }
     let results = if scored {

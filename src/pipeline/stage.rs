@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
+use crate::io::labels::{self, LabelMap};
 use crate::io::write_atomic;
+use crate::train::TrainConfig;
 
 /// What a finished stage left behind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +79,35 @@ impl Stage {
     /// The stage directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The training loop's settings for a training stage: the loss log in
+    /// the stage directory, and checkpoints that resume only a run with the
+    /// same fingerprint (same settings and inputs).
+    pub fn train_config(
+        &self,
+        epochs: usize,
+        batch_size: usize,
+        lr: f32,
+        seed: u64,
+    ) -> TrainConfig {
+        TrainConfig {
+            epochs,
+            batch_size,
+            lr,
+            seed,
+            log: Some(self.dir.join("loss.jsonl")),
+            checkpoint_dir: Some(self.dir.join(format!("resume-{}", self.fingerprint))),
+            resume: true,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// Writes a label map as `name` (relative to the stage directory,
+    /// atomically) and returns the name for the manifest's outputs.
+    pub fn write_labels(&self, name: String, map: &LabelMap) -> Result<String> {
+        labels::write(&self.dir.join(&name), map)?;
+        Ok(name)
     }
 
     /// The manifest of an earlier identical run whose outputs all exist.

@@ -12,7 +12,7 @@ use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::data::Dataset;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
-use crate::io::labels::{self, LabelMap};
+use crate::io::labels::LabelMap;
 use crate::io::npy;
 use crate::metrics::Confusion;
 use crate::pipeline::affinity;
@@ -92,26 +92,21 @@ pub fn run(
             &offsets,
             &Tensor::from_slice(gpu, &grid, &[k + 1, gh, gw])?,
         )?;
-        let pred: Vec<u8> = random_walk::labels(&walked, stride, (h, w))?
-            .to_vec_blocking::<u32>()?
-            .into_iter()
-            .map(|v| v as u8)
-            .collect();
-        let name = format!("rw/{id}.png");
-        labels::write(
-            &out.join(&name),
-            &LabelMap {
-                width: w,
-                height: h,
-                data: pred.clone(),
-            },
-        )?;
+        let map = LabelMap {
+            width: w,
+            height: h,
+            data: random_walk::labels(&walked, stride, (h, w))?
+                .to_vec_blocking::<u32>()?
+                .into_iter()
+                .map(|v| v as u8)
+                .collect(),
+        };
+        outputs.push(stage.write_labels(format!("rw/{id}.png"), &map)?);
         if let Some(mask) = &smp.mask {
             let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
-            conf.add(&pred, &gt)?;
+            conf.add(&map.data, &gt)?;
             scored = true;
         }
-        outputs.push(name);
         progress(i + 1, ds.len());
     }
     let results = if scored {

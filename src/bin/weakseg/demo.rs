@@ -71,8 +71,7 @@ impl Observer for Console {
     }
 
     fn images(&mut self, done: usize, total: usize) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(done as u64);
+        crate::stages::track(&self.bar)(done, total);
     }
 
     fn end(&mut self, stage: &str, m: &Manifest) {

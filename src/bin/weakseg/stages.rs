@@ -321,10 +321,7 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
         threshold: a.threshold,
     };
     let bar = image_bar();
-    let m = cams::infer(gpu, &a.data, &a.classifier, &a.out, &s, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let m = cams::infer(gpu, &a.data, &a.classifier, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("cam", &m);
     let r = &m.results;
@@ -351,6 +348,14 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
     Ok(())
 }
 
+/// The per-image progress callback of a stage, moving `bar`.
+pub(crate) fn track(bar: &indicatif::ProgressBar) -> impl FnMut(usize, usize) + '_ {
+    |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }
+}
+
 /// A per-image progress bar (hidden when not a terminal).
 pub(crate) fn image_bar() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
@@ -369,10 +374,7 @@ pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
         ..AffLabelSettings::default()
     };
     let bar = image_bar();
-    let m = aff_labels::make(gpu, &a.data, &a.cams, &a.out, &s, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let m = aff_labels::make(gpu, &a.data, &a.cams, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("aff-labels", &m);
     if let (Some(lo), Some(hi)) = (
@@ -433,18 +435,7 @@ pub fn rw(gpu: &Gpu, a: &RwArgs) -> Result<()> {
         },
     };
     let bar = image_bar();
-    let m = walk::run(
-        gpu,
-        &a.data,
-        &a.affinity,
-        &a.cams,
-        &a.out,
-        &s,
-        |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-    )?;
+    let m = walk::run(gpu, &a.data, &a.affinity, &a.cams, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("rw", &m);
     if let Some(miou) = m.results["miou"].as_f64() {
@@ -490,10 +481,7 @@ pub fn predict(gpu: &Gpu, a: &PredictArgs) -> Result<()> {
         crf: a.crf.then(CrfParams::default),
     };
     let bar = image_bar();
-    let m = segmenter::predict(gpu, &a.data, &a.segmenter, &a.out, &s, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let m = segmenter::predict(gpu, &a.data, &a.segmenter, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("predict", &m);
     if let Some(miou) = m.results["miou"].as_f64() {
