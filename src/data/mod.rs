@@ -60,6 +60,9 @@ pub struct Batch {
     pub labels: Tensor,
     /// Pixel labels [B, H, W] (u32), when every sample has one.
     pub masks: Option<Tensor>,
+    /// The same pixel labels on the host, for losses whose targets are
+    /// built on the CPU (AffinityNet's pairs) without a readback.
+    pub host_masks: Option<Vec<u32>>,
     /// Dataset indices of the samples.
     pub indices: Vec<usize>,
 }
@@ -93,15 +96,19 @@ pub fn collate(gpu: &Gpu, samples: &[Sample], indices: Vec<usize>) -> Result<Bat
         }
     }
     let b = samples.len();
-    let masks = if masks.len() == b * h * w {
-        Some(Tensor::from_slice(gpu, &masks, &[b, h, w])?)
+    let (masks, host_masks) = if masks.len() == b * h * w {
+        (
+            Some(Tensor::from_slice(gpu, &masks, &[b, h, w])?),
+            Some(masks),
+        )
     } else {
-        None
+        (None, None)
     };
     Ok(Batch {
         images: Tensor::from_slice(gpu, &images, &[b, 3, h, w])?,
         labels: Tensor::from_slice(gpu, &labels, &[b, k])?,
         masks,
+        host_masks,
         indices,
     })
 }

@@ -154,14 +154,13 @@ pub fn train(
     let sidecar = Sidecar::new(Some(side), None, config);
     let stride = net.grid_stride();
     let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
-        let masks = b
-            .masks
+        let labels = b
+            .host_masks
             .as_ref()
             .ok_or_else(|| Error::invalid("train-aff", "a batch without affinity labels"))?;
         let (h, w) = (b.images.shape()[2], b.images.shape()[3]);
-        let labels: Vec<u32> = masks.to_vec_blocking()?;
         let aff = net.affinities(&b.images, &offsets)?;
-        affinity_loss(gpu, &aff, &offsets, &labels, (h, w), stride)
+        affinity_loss(gpu, &aff, &offsets, labels, (h, w), stride)
     })?;
     net.set_train(false);
     checkpoint::save(&out.join(CHECKPOINT), &net, &sidecar, SaveDtype::F32)?;
