@@ -171,8 +171,8 @@ fn rw_dense(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         for (var d = 0u; d < d_count; d++) {
             let oy = offsets[2u * d];
             let ox = offsets[2u * d + 1u];
-            if (oy == dy && ox == dx) { a = dweights[d * n + j]; }
-            if (oy == -dy && ox == -dx) { a = dweights[d * n + i]; }
+            if ((oy == dy) & (ox == dx)) { a = dweights[d * n + j]; }
+            if ((oy == -dy) & (ox == -dx)) { a = dweights[d * n + i]; }
         }
     }
     trans[t] = a / dcolsum[j];

@@ -38,11 +38,15 @@ fn unary_op(x: f32, al: f32, be: f32) -> f32 {
     }
 }
 
+// A quiet NaN's bits, read at run time: WGSL forbids NaN in constant
+// expressions (browsers' Tint rejects `bitcast<f32>(0x7fc00000u)`).
+var<private> QUIET_NAN: u32 = 0x7fc00000u;
+
 // pow with a scalar exponent, defined for negative bases when the exponent is an integer.
 fn pow_signed(x: f32, e: f32) -> f32 {
     if (x >= 0.0) { return pow(x, e); }
     let r = pow(-x, e);
-    if (fract(e) != 0.0) { return bitcast<f32>(0x7fc00000u); }
+    if (fract(e) != 0.0) { return bitcast<f32>(QUIET_NAN); }
     if (fract(e * 0.5) != 0.0) { return -r; }
     return r;
 }

@@ -126,7 +126,7 @@ fn corner(g: Geo, q: u32) -> vec2<i32> {
 fn tap(g: Geo, c: vec2<i32>, oy: i32, ox: i32, xb: u32) -> f32 {
     let iy = c.x + oy;
     let ix = c.y + ox;
-    let ok = iy >= 0 && iy < i32(g.h) && ix >= 0 && ix < i32(g.wd);
+    let ok = (iy >= 0) & (iy < i32(g.h)) & (ix >= 0) & (ix < i32(g.wd));
     let v = f32(xh[xb + u32(select(0, iy * i32(g.wd) + ix, ok))]);
     return select(0.0, v, ok);
 }

@@ -25,7 +25,7 @@ fn ce_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let t = labels[i];
     if (t == pu(3u) || t >= c) { loss[i] = 0.0; wsum[i] = 0.0; return; }
     let b = (i / s) * c * s + i % s;
-    var m = -3.4028235e38;
+    var m = F32_LOWEST;
     for (var k = 0u; k < c; k++) { m = max(m, logits[b + k * s]); }
     var z = 0.0;
     for (var k = 0u; k < c; k++) { z += exp(logits[b + k * s] - m); }
@@ -48,7 +48,7 @@ fn ce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let t = labels[n * s + p];
     if (t == pu(3u) || t >= c) { loss[j] = 0.0; return; }
     let b = n * c * s + p;
-    var m = -3.4028235e38;
+    var m = F32_LOWEST;
     for (var q = 0u; q < c; q++) { m = max(m, logits[b + q * s]); }
     var z = 0.0;
     for (var q = 0u; q < c; q++) { z += exp(logits[b + q * s] - m); }

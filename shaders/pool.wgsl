@@ -23,7 +23,7 @@ fn window(i: u32) -> Window {
     let y0 = i32((i / wo) % ho) * i32(pu(7u)) - i32(pu(9u));
     let x0 = i32(i % wo) * i32(pu(8u)) - i32(pu(10u));
     let base = plane * u32(h * w);
-    var r = Window(0.0, -3.4028235e38, 0u);
+    var r = Window(0.0, F32_LOWEST, 0u);
     var found = false;
     for (var ky = 0; ky < i32(pu(5u)); ky++) {
         for (var kx = 0; kx < i32(pu(6u)); kx++) {
@@ -78,7 +78,7 @@ fn cover(i: u32) -> Cover {
 }
 
 fn in_window(c: Cover, oy: i32, ox: i32) -> bool {
-    return c.iy - oy * i32(pu(7u)) < i32(pu(5u)) && c.ix - ox * i32(pu(8u)) < i32(pu(6u));
+    return (c.iy - oy * i32(pu(7u)) < i32(pu(5u))) & (c.ix - ox * i32(pu(8u)) < i32(pu(6u)));
 }
 
 // x holds dy [planes, Ho, Wo]; y receives dx [planes, H, W].

@@ -4,10 +4,22 @@
 // (shapes, strides, scalars bit-cast to u32). Dispatches larger than the
 // per-dimension limit are folded into 2-D/3-D grids, so kernels must derive
 // their position from `logical_id`, never from `workgroup_id.x` alone.
+//
+// Browsers compile WGSL with Tint and, without a GPU, run it on SwiftShader;
+// three rules keep every kernel valid and fast there too:
+// - no NaN, infinity or out-of-range literal in a constant expression;
+// - combine comparisons inside loops with `&` on parenthesised terms, not
+//   the short-circuit `&&` (each `&&` is a branch, and SwiftShader's
+//   compiler took minutes and gigabytes on conv's unrolled tiles);
+// - no integer division or remainder inside loops (same compiler).
 
 struct Params { v: array<vec4<u32>, 8> }
 
 @group(0) @binding(0) var<uniform> P: Params;
+
+// The lowest finite f32, written exactly: a decimal literal such as
+// -3.4028235e38 lies just past the range and browsers' Tint rejects it.
+const F32_LOWEST: f32 = -0x1.fffffep+127f;
 
 fn pu(i: u32) -> u32 { return P.v[i / 4u][i % 4u]; }
 fn pi(i: u32) -> i32 { return bitcast<i32>(P.v[i / 4u][i % 4u]); }

@@ -32,7 +32,7 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let bs = row_base(r);
     let l = pu(1u);
     if (OP == 4u) {
-        var m = -3.4028235e38;
+        var m = F32_LOWEST;
         for (var k = 0u; k < l; k++) { m = max(m, x[bs.x + k * bs.y]); }
         var s = 0.0;
         for (var k = 0u; k < l; k++) { s += exp(x[bs.x + k * bs.y] - m); }
@@ -70,7 +70,7 @@ fn reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let k0 = j * len;
     let k1 = min(l, k0 + len);
     if (OP == 4u) {
-        var m = -3.4028235e38;
+        var m = F32_LOWEST;
         for (var k = k0; k < k1; k++) { m = max(m, x[base + k * inner]); }
         var s = 0.0;
         for (var k = k0; k < k1; k++) { s += exp(x[base + k * inner] - m); }
@@ -113,7 +113,7 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let bs = row_base(r);
     let l = pu(1u);
     let t = pf(3u);
-    var m = -3.4028235e38;
+    var m = F32_LOWEST;
     for (var k = 0u; k < l; k++) { m = max(m, t * x[bs.x + k * bs.y]); }
     var s = 0.0;
     for (var k = 0u; k < l; k++) { s += exp(t * x[bs.x + k * bs.y] - m); }

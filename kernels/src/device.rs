@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::batch::Batch;
 use crate::error::{Error, Result};
@@ -43,6 +44,7 @@ static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Inner {
     pub(crate) id: u64,
+    _instance: wgpu::Instance,
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) info: wgpu::AdapterInfo,
@@ -54,6 +56,7 @@ pub(crate) struct Inner {
     pub(crate) batch: RefCell<Batch>,
     pub(crate) profiler: RefCell<Option<Profiler>>,
     pub(crate) max_wg_dim: Cell<u32>,
+    pub(crate) lost: Arc<Mutex<Option<String>>>,
 }
 
 /// A handle to an open GPU device with its pool, pipeline cache and command
@@ -76,12 +79,14 @@ impl Gpu {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = choose_adapter(&instance).await?;
-        Self::from_adapter(adapter).await
+        Self::from_adapter(instance, adapter).await
     }
 
-    /// Opens a device on a given adapter, requesting its maximum limits and
-    /// the optional features the engine can use (shader-f16, timestamp queries).
-    pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+    /// Opens a device on `adapter` of `instance`, requesting its maximum
+    /// limits and the optional features the engine can use (shader-f16,
+    /// timestamp queries). The `Gpu` keeps the instance alive: browsers
+    /// lose every device of an instance that is dropped.
+    pub async fn from_adapter(instance: wgpu::Instance, adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
         let features = adapter.features() & wanted;
@@ -99,6 +104,13 @@ impl Gpu {
             .map_err(|e| {
                 Error::NoAdapter(format!("could not open a device on {}: {e}", info.name))
             })?;
+        let lost: Arc<Mutex<Option<String>>> = Arc::default();
+        let slot = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut s) = slot.lock() {
+                *s = Some(format!("{reason:?}: {message}"));
+            }
+        });
         let batch = Batch::new(&device, &limits);
         let profiler =
             if profiling_requested() && features.contains(wgpu::Features::TIMESTAMP_QUERY) {
@@ -110,6 +122,7 @@ impl Gpu {
         Ok(Gpu {
             inner: Rc::new(Inner {
                 id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
+                _instance: instance,
                 device,
                 queue,
                 info,
@@ -121,6 +134,7 @@ impl Gpu {
                 batch: RefCell::new(batch),
                 profiler: RefCell::new(profiler),
                 max_wg_dim: Cell::new(max_dim),
+                lost,
             }),
         })
     }
@@ -129,6 +143,12 @@ impl Gpu {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_blocking() -> Result<Gpu> {
         pollster::block_on(Self::new())
+    }
+
+    /// Why the device was lost, if it was (a driver reset, a browser's GPU
+    /// watchdog); errors that follow a loss carry this reason.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.inner.lost.lock().ok().and_then(|s| s.clone())
     }
 
     /// The wgpu device.

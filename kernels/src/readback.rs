@@ -4,13 +4,22 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::pool::{GpuBuffer, size_class};
 
-type MapState = Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>>;
+/// The map callback's outcome, and the waker of the task awaiting it: in a
+/// browser the callback runs from the event loop, so the task must sleep
+/// until it fires rather than spin (a spinning task starves that loop).
+#[derive(Default)]
+struct MapSlot {
+    result: Option<std::result::Result<(), wgpu::BufferAsyncError>>,
+    waker: Option<Waker>,
+}
+
+type MapState = Arc<Mutex<MapSlot>>;
 
 /// A pending readback; await it (or call [`PendingRead::wait`] on native).
 pub struct PendingRead {
@@ -52,7 +61,7 @@ impl Gpu {
                 mapped_at_creation: false,
             })
         });
-        let state: MapState = Arc::new(Mutex::new(None));
+        let state: MapState = Arc::default();
         if bytes > 0 {
             {
                 let mut b = self.inner.batch.borrow_mut();
@@ -70,13 +79,17 @@ impl Gpu {
                 .slice(..bytes)
                 .map_async(wgpu::MapMode::Read, move |r| {
                     if let Ok(mut s) = st.lock() {
-                        *s = Some(r);
+                        s.result = Some(r);
+                        if let Some(w) = s.waker.take() {
+                            w.wake();
+                        }
                     }
                 });
         } else {
-            *state
+            state
                 .lock()
-                .map_err(|_| Error::Readback("poisoned".into()))? = Some(Ok(()));
+                .map_err(|_| Error::Readback("poisoned".into()))?
+                .result = Some(Ok(()));
         }
         Ok(PendingRead {
             gpu: self.clone(),
@@ -90,10 +103,13 @@ impl Gpu {
 
 impl PendingRead {
     fn take(&mut self) -> Option<Result<Vec<u8>>> {
-        let r = self.state.lock().ok()?.take()?;
+        let r = self.state.lock().ok()?.result.take()?;
         let staging = self.staging.take()?;
         let out = match r {
-            Err(e) => Err(Error::Readback(e.to_string())),
+            Err(e) => Err(Error::Readback(match self.gpu.lost_reason() {
+                Some(why) => format!("{e} (the device was lost: {why})"),
+                None => e.to_string(),
+            })),
             Ok(()) if self.bytes == 0 => Ok(Vec::new()),
             Ok(()) => {
                 let data = staging
@@ -138,11 +154,20 @@ impl Future for PendingRead {
         if let Some(r) = self.take() {
             return Poll::Ready(r);
         }
-        let _ = self.gpu.inner.device.poll(wgpu::PollType::Poll);
-        if let Some(r) = self.take() {
-            return Poll::Ready(r);
+        if let Ok(mut s) = self.state.lock() {
+            s.waker = Some(cx.waker().clone());
         }
-        cx.waker().wake_by_ref();
+        // Natively the callback only runs inside `poll`, so drive the device
+        // and ask to be polled again; in a browser the event loop runs the
+        // callback, which wakes this task.
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = self.gpu.inner.device.poll(wgpu::PollType::Poll);
+            if let Some(r) = self.take() {
+                return Poll::Ready(r);
+            }
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }
