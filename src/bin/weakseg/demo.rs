@@ -159,6 +159,10 @@ pub fn demo(gpu: &Gpu, a: &DemoArgs) -> Result<()> {
         ..PipelineConfig::default()
     };
     cfg.walk.walk.log_t = synth_log_t(a.size, cfg.affinity.net.grid_stride);
+    // psa's α = 16 suits VOC's CAMs; the synthetic CAMs light up only each
+    // object's part, and their walk does best with the background power the
+    // affinity labels use for confident foreground (see the README's sweep).
+    cfg.walk.walk.alpha = cfg.aff_labels.low_alpha;
     run_and_report(gpu, &cfg)
 }
 
