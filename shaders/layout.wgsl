@@ -31,6 +31,29 @@ fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     dst[u32(od)] = src[u32(os)];
 }
 
+@group(0) @binding(6) var<storage, read> src4: array<vec4<u32>>;
+@group(0) @binding(7) var<storage, read_write> dst4: array<vec4<u32>>;
+
+// dst4[i] = src4[i] for i < n: the bulk of the plain copy the benchmarks
+// measure an adapter's memory bandwidth with (16 bytes per invocation).
+@compute @workgroup_size(64)
+fn copy_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let i = logical_id(wid, nwg, lid, 64u);
+    if (i >= pu(0u)) { return; }
+    dst4[i] = src4[i];
+}
+
+// dst[s + i] = src[s + i] for i < n, s = param 1: the copy's last words.
+@compute @workgroup_size(64)
+fn copy_words(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let i = logical_id(wid, nwg, lid, 64u);
+    if (i >= pu(0u)) { return; }
+    let k = pu(1u) + i;
+    dst[k] = src[k];
+}
+
 @compute @workgroup_size(64)
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

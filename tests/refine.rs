@@ -123,6 +123,23 @@ fn mean_field_matches_cpu_reference() {
     // The CRF changed something: the marginals are not the unary softmax.
     let init = reference(&img, &unary, l, &CrfParams { iters: 0, ..p });
     assert!(q.iter().zip(&init).any(|(a, b)| (a - b).abs() > 0.05));
+
+    // One public mean-field step from the unary softmax is the reference's
+    // first iteration.
+    let neg: Vec<f32> = unary.iter().map(|u| -u).collect();
+    let neg = Tensor::from_slice(&gpu, &neg, &[l, w * h]).unwrap();
+    let q1: Vec<f32> = crf
+        .mean_field_step(&neg, &neg.softmax(0).unwrap())
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+    let want = reference(&img, &unary, l, &CrfParams { iters: 1, ..p });
+    for (i, (a, b)) in q1.iter().zip(&want).enumerate() {
+        assert!(
+            (a - b).abs() <= Q_TOL,
+            "one step, Q[{i}]: got {a}, want {b}"
+        );
+    }
 }
 
 #[test]
@@ -154,6 +171,9 @@ fn crf_rejects_bad_shapes_and_params() {
     let u = Tensor::zeros(&gpu, &[2, 8, 6]).unwrap();
     let e = crf.infer(&u).err().unwrap().to_string();
     assert!(e.contains("[labels, 6, 8]"), "{e}");
+    let flat = Tensor::zeros(&gpu, &[2, 47]).unwrap();
+    let e = crf.mean_field_step(&flat, &flat).err().unwrap().to_string();
+    assert!(e.contains("[labels, 48]"), "{e}");
     let bad = CrfParams {
         bilat_srgb: 0.0,
         ..CrfParams::default()

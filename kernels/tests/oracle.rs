@@ -268,6 +268,17 @@ fn layout_moves() {
         cpu::layout::strided_copy(&src, &mut want, &s);
         assert_eq!(read_u32(&g, &db, 40), want, "strided copy {s:?}");
     }
+    // Copies: only the word tail, vec4 bulk plus tails of 1 and 2, bulk alone.
+    for n in [1usize, 29, 30, 28] {
+        let db = poisoned(&g, n);
+        layout::copy(&g, v(&sb, 30), v(&db, n)).unwrap();
+        assert_eq!(
+            read_u32(&g, &db, n),
+            cpu::layout::copy(&src, n),
+            "copy of {n} words"
+        );
+    }
+    assert!(layout::copy(&g, v(&sb, 30), v(&poisoned(&g, 40), 40)).is_err());
     let fb = poisoned(&g, 13);
     layout::fill(&g, v(&fb, 13), 2.5f32.to_bits()).unwrap();
     assert_eq!(read(&g, &fb, 13), vec![2.5; 13]);

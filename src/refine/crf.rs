@@ -246,13 +246,33 @@ impl DenseCrf {
             let neg = unary.neg()?.reshape(&[labels, n])?;
             let mut q = neg.softmax(0)?;
             for _ in 0..self.iters {
-                let mut logits = neg.clone();
-                for pw in &self.pairwise {
-                    logits = logits.add(&pw.message(&q, labels, n)?)?;
-                }
-                q = logits.softmax(0)?;
+                q = self.update(&neg, &q)?;
             }
             q.reshape(&[labels, h, w])
         })
+    }
+
+    /// One mean-field update: softmax(−U + Σ_k w_k K̃_k Q) from the negated
+    /// unary −U and the marginals Q, both [L, H·W]. [`DenseCrf::infer`] runs
+    /// `iters` of them; the benchmarks time one.
+    pub fn mean_field_step(&self, neg_unary: &Tensor, q: &Tensor) -> Result<Tensor> {
+        let n = self.height * self.width;
+        let (sn, sq) = (neg_unary.shape(), q.shape());
+        if sn.len() != 2 || sn[1] != n || sn[0] == 0 || sq != sn {
+            return Err(Error::invalid(
+                "crf",
+                format!("mean-field step needs −U and Q of [labels, {n}], got {sn:?} and {sq:?}"),
+            ));
+        }
+        crate::no_grad(|| self.update(neg_unary, q))
+    }
+
+    fn update(&self, neg: &Tensor, q: &Tensor) -> Result<Tensor> {
+        let (labels, n) = (neg.shape()[0], neg.shape()[1]);
+        let mut logits = neg.clone();
+        for pw in &self.pairwise {
+            logits = logits.add(&pw.message(q, labels, n)?)?;
+        }
+        logits.softmax(0)
     }
 }

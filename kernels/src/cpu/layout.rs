@@ -2,6 +2,11 @@
 
 use crate::launch::layout::{Gather, Strided};
 
+/// The first `n` words of `src`.
+pub fn copy(src: &[u32], n: usize) -> Vec<u32> {
+    src[..n].to_vec()
+}
+
 /// Applies a strided copy to a destination buffer in place.
 pub fn strided_copy(src: &[u32], dst: &mut [u32], s: &Strided) {
     let n: usize = s.shape.iter().product();

@@ -57,6 +57,36 @@ pub fn strided_copy(gpu: &Gpu, src: View, dst: View, s: &Strided) -> Result<()> 
     )
 }
 
+/// dst = src over `dst`'s length: vec4 moves for the bulk, single words for
+/// the remainder (the bandwidth benchmark's kernel; tensors copy through
+/// [`strided_copy`]).
+pub fn copy(gpu: &Gpu, src: View, dst: View) -> Result<()> {
+    let op = "copy";
+    src.need(op, "source", dst.len)?;
+    let bulk = dst.len / 4 * 4;
+    if bulk > 0 {
+        let (s4, d4) = (View { len: bulk, ..src }, View { len: bulk, ..dst });
+        gpu.launch(
+            op,
+            Kernel::new(Shader::Layout, "copy_vec4"),
+            &Params::new(&[u32_of(op, bulk / 4)?]),
+            &[s4.read(6), d4.write(7)],
+            (bulk / 4) as u64,
+        )?;
+    }
+    let tail = dst.len - bulk;
+    if tail > 0 {
+        gpu.launch(
+            op,
+            Kernel::new(Shader::Layout, "copy_words"),
+            &Params::new(&[tail as u32, u32_of(op, bulk)?]),
+            &[src.read(1), dst.write(2)],
+            tail as u64,
+        )?;
+    }
+    Ok(())
+}
+
 /// Fills `dst` with a 32-bit pattern (f32::to_bits for floats).
 pub fn fill(gpu: &Gpu, dst: View, bits: u32) -> Result<()> {
     let p = Params::new(&[u32_of("fill", dst.len)?, bits]);

@@ -132,15 +132,6 @@ fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// psa's t = 256 steps on its ≈ 63×47 grid, scaled to the same reach on
-/// the demo's grid: a walk spreads as √t grid steps, so t scales with the
-/// grid's area (the 16×16 grid of 64-px images gets t = 16).
-fn synth_log_t(size: usize, grid_stride: usize) -> u32 {
-    let side = size.div_ceil(grid_stride.max(1)) as f64;
-    let t = 256.0 * (side * side) / (63.0 * 47.0);
-    t.log2().round().clamp(0.0, 8.0) as u32
-}
-
 /// Runs `weakseg demo`.
 pub fn demo(gpu: &Gpu, a: &DemoArgs) -> Result<()> {
     let synth_cfg = SynthConfig {
@@ -152,17 +143,7 @@ pub fn demo(gpu: &Gpu, a: &DemoArgs) -> Result<()> {
     };
     let data = a.out.join("data");
     ensure_synth(&synth_cfg, &data)?;
-    let mut cfg = PipelineConfig {
-        data,
-        out: a.out.clone(),
-        fully_supervised: true,
-        ..PipelineConfig::default()
-    };
-    cfg.walk.walk.log_t = synth_log_t(a.size, cfg.affinity.net.grid_stride);
-    // psa's α = 16 suits VOC's CAMs; the synthetic CAMs light up only each
-    // object's part, and their walk does best with the background power the
-    // affinity labels use for confident foreground (see the README's sweep).
-    cfg.walk.walk.alpha = cfg.aff_labels.low_alpha;
+    let cfg = PipelineConfig::synthetic(data, a.out.clone(), a.size);
     run_and_report(gpu, &cfg)
 }
 

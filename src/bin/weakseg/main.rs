@@ -1,5 +1,6 @@
 //! The `weakseg` command line.
 
+mod bench;
 mod crf;
 mod demo;
 mod stages;
@@ -16,7 +17,7 @@ use weakseg::io::{checkpoint, image};
 use weakseg::models::Precision;
 use weakseg::models::resnet::{ResNet, ResNetConfig};
 use weakseg::nn::{Builder, ModuleExt};
-use weakseg::{Error, Gpu, Tensor, bench, metrics, no_grad, pictures};
+use weakseg::{Error, Gpu, Tensor, metrics, no_grad, pictures};
 
 #[derive(Parser)]
 #[command(
@@ -33,18 +34,8 @@ struct Cli {
 enum Cmd {
     /// Print the adapter, backend, driver, device type, limits and features.
     Info,
-    /// Measure kernel throughput on this adapter.
-    Bench {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Warm repetitions per case (the median is reported).
-        #[arg(long, default_value_t = 5)]
-        reps: usize,
-        /// Which cases: kernels, models, or all.
-        #[arg(long, default_value = "all", value_parser = ["kernels", "models", "all"])]
-        suite: String,
-    },
+    /// Measure kernel, network and pipeline-stage throughput on this adapter.
+    Bench(bench::BenchArgs),
     /// Run an ImageNet classifier on one image (to check imported weights).
     Classify {
         /// Architecture: resnet50 or resnet101.
@@ -279,100 +270,6 @@ fn info(gpu: &Gpu) {
     }
 }
 
-fn run_bench(gpu: &Gpu, json: bool, reps: usize, suite: &str) -> weakseg::Result<()> {
-    let results = if suite == "models" {
-        Vec::new()
-    } else {
-        bench::kernel_suite(gpu, reps)?
-    };
-    let models = if suite == "kernels" {
-        Vec::new()
-    } else {
-        bench::model_suite(gpu, reps)?
-    };
-    let r = gpu.report();
-    if json {
-        let cases: Vec<serde_json::Value> = results
-            .iter()
-            .map(|m| {
-                let mut o = serde_json::json!({ "name": m.name, "seconds": m.seconds, "cold_seconds": m.cold_seconds });
-                if m.flops > 0.0 {
-                    o["gflops"] = m.gflops().into();
-                }
-                if m.bytes > 0.0 {
-                    o["gbps"] = m.gbps().into();
-                }
-                o
-            })
-            .collect();
-        let nets: Vec<serde_json::Value> = models
-            .iter()
-            .map(|m| {
-                serde_json::json!({
-                    "name": m.name,
-                    "infer_images_per_s": m.infer_images_per_s,
-                    "infer_f16_images_per_s": m.infer_f16_images_per_s,
-                    "train_images_per_s": m.train_images_per_s,
-                    "train_peak_mib": m.train_peak_bytes as f64 / (1 << 20) as f64,
-                    "cold_seconds": m.cold_seconds,
-                })
-            })
-            .collect();
-        let doc = serde_json::json!({ "adapter": r.name, "backend": r.backend, "device_type": r.device_type, "cases": cases, "models": nets });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    } else {
-        println!("adapter: {} ({}, {})", r.name, r.backend, r.device_type);
-        println!(
-            "{:<32} {:>10} {:>10} {:>12} {:>10}",
-            "case", "GFLOP/s", "GB/s", "median ms", "cold ms"
-        );
-        for m in &results {
-            let f = if m.flops > 0.0 {
-                format!("{:.2}", m.gflops())
-            } else {
-                "-".into()
-            };
-            let b = if m.bytes > 0.0 {
-                format!("{:.2}", m.gbps())
-            } else {
-                "-".into()
-            };
-            println!(
-                "{:<32} {:>10} {:>10} {:>12.2} {:>10.1}",
-                m.name,
-                f,
-                b,
-                m.seconds * 1e3,
-                m.cold_seconds * 1e3
-            );
-        }
-        if !models.is_empty() {
-            println!(
-                "{:<32} {:>10} {:>10} {:>10} {:>12} {:>10}",
-                "network (CAM classifier)", "infer/s", "f16 inf/s", "train/s", "peak MiB", "cold s"
-            );
-        }
-        for m in &models {
-            let f16 = m
-                .infer_f16_images_per_s
-                .map_or("-".to_string(), |v| format!("{v:.2}"));
-            println!(
-                "{:<32} {:>10.2} {:>10} {:>10.2} {:>12.1} {:>10.1}",
-                m.name,
-                m.infer_images_per_s,
-                f16,
-                m.train_images_per_s,
-                m.train_peak_bytes as f64 / (1 << 20) as f64,
-                m.cold_seconds
-            );
-        }
-    }
-    if std::env::var_os("WEAKSEG_PROFILE").is_some() {
-        eprintln!("{}", gpu.profile_report());
-    }
-    Ok(())
-}
-
 struct ClassifyArgs {
     arch: String,
     weights: PathBuf,
@@ -499,7 +396,7 @@ fn main() -> ExitCode {
             info(&gpu);
             Ok(())
         }
-        Cmd::Bench { json, reps, suite } => run_bench(&gpu, json, reps, &suite),
+        Cmd::Bench(a) => bench::run(&gpu, &a),
         Cmd::Classify {
             arch,
             weights,
