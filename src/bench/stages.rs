@@ -72,9 +72,10 @@ fn stage_images(cfg: &PipelineConfig, data: &Path, stage: &str) -> Result<usize>
     })
 }
 
-/// Runs the demo's pipeline twice under `dir` on a synthetic set of
-/// `train` + `val` images (the demo's size, classes and seed), one epoch
-/// per training stage, and returns each stage's warm and cold throughput.
+/// Runs the demo's pipeline twice under `dir` (in `cold/` and `warm/`,
+/// cleared first) on a synthetic set of `train` + `val` images in `data/`
+/// (the demo's size, classes and seed), one epoch per training stage, and
+/// returns each stage's warm and cold throughput.
 pub fn stage_suite(
     gpu: &Gpu,
     dir: &Path,
@@ -96,6 +97,13 @@ pub fn stage_suite(
         cfg.segmenter.epochs = 1;
         cfg
     };
+    // A stage whose outputs exist is skipped, so earlier runs are cleared.
+    for run in ["cold", "warm"] {
+        let d = dir.join(run);
+        if d.exists() {
+            std::fs::remove_dir_all(&d).map_err(|e| Error::io(d.display(), e))?;
+        }
+    }
     let mut quiet = Quiet(Silent);
     let (_, cold) = run::run(gpu, &config("cold"), &mut quiet)?;
     let warm_cfg = config("warm");
