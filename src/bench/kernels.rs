@@ -219,7 +219,11 @@ fn scene(width: usize, height: usize) -> Rgb {
 }
 
 /// The dense CRF at `width`×`height` with 21 labels (psa's parameters):
-/// one mean-field iteration, and the lattice build on its own.
+/// one mean-field iteration, and the lattice build on its own (time only).
+/// The iteration's rate is an effective bandwidth: the label maps it must
+/// read or write at least once, 4·L·N bytes each — per kernel (Gaussian and
+/// bilateral) Q in and the message out, plus −U, the summed logits and the
+/// new Q.
 fn crf(gpu: &Gpu, width: usize, height: usize) -> Result<Vec<Case>> {
     let labels = 21;
     let n = width * height;
@@ -231,7 +235,7 @@ fn crf(gpu: &Gpu, width: usize, height: usize) -> Result<Vec<Case>> {
     let step = Case::new(
         format!("crf_iter_{width}x{height}_l{labels}"),
         0.0,
-        0.0,
+        (4 * labels * n * (2 * 2 + 3)) as f64,
         move || dense.mean_field_step(&neg, &q).map(drop),
     );
     let g = gpu.clone();
