@@ -12,7 +12,7 @@ use weakseg_kernels::launch::affinity::{self as ak, PairShape};
 use weakseg_kernels::launch::conv::{self as ck, Conv2d};
 use weakseg_kernels::launch::layout;
 
-use super::{Case, Measurement, pseudo};
+use super::{Case, Measurement, pseudo, tensor};
 use crate::io::image::Rgb;
 use crate::ops::affinity::PairOffsets;
 use crate::refine::crf::{CrfParams, DenseCrf};
@@ -113,10 +113,6 @@ impl Peak {
             };
         }
     }
-}
-
-fn tensor(gpu: &Gpu, shape: &[usize], seed: usize) -> Result<Tensor> {
-    Tensor::from_slice(gpu, &pseudo(shape.iter().product(), seed), shape)
 }
 
 fn matmul(gpu: &Gpu, n: usize) -> Result<Case> {

@@ -11,7 +11,7 @@ pub mod stages;
 
 use std::time::Instant;
 
-use crate::{Gpu, Result};
+use crate::{Gpu, Result, Tensor};
 
 pub use kernels::{ConvCase, Peak, conv_cases, kernel_cases, kernel_suite};
 pub use models::{ModelMeasurement, model, model_suite};
@@ -100,6 +100,11 @@ pub fn pseudo(n: usize, seed: usize) -> Vec<f32> {
     (0..n)
         .map(|i| (((i + seed) * 2654435761) % 1000) as f32 / 1000.0 - 0.5)
         .collect()
+}
+
+/// A tensor of `shape` holding stream `seed` of [`pseudo`].
+pub(crate) fn tensor(gpu: &Gpu, shape: &[usize], seed: usize) -> Result<Tensor> {
+    Tensor::from_slice(gpu, &pseudo(shape.iter().product(), seed), shape)
 }
 
 /// Times `run` (which must end with the GPU synchronised): one cold run then `reps` warm ones.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{conv_cases, pseudo};
+use super::{conv_cases, tensor};
 use crate::io::npy;
 use crate::{Gpu, Result, Tensor};
 
@@ -22,20 +22,18 @@ fn save(dir: &Path, name: &str, t: &Tensor) -> Result<()> {
 pub fn write_reference(gpu: &Gpu, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir.display(), e))?;
     let n = 512;
-    let a = Tensor::from_slice(gpu, &pseudo(n * n, 1), &[n, n])?;
-    let b = Tensor::from_slice(gpu, &pseudo(n * n, 2), &[n, n])?;
+    let a = tensor(gpu, &[n, n], 1)?;
+    let b = tensor(gpu, &[n, n], 2)?;
     save(dir, "matmul_512_a", &a)?;
     save(dir, "matmul_512_b", &b)?;
     save(dir, "matmul_512_c", &a.matmul(&b)?)?;
     let c = conv_cases()[0];
     let x_shape = [c.n, c.cin, c.size, c.size];
     let w_shape = [c.cout, c.cin, c.k, c.k];
-    let x =
-        Tensor::from_slice(gpu, &pseudo(x_shape.iter().product(), 3), &x_shape)?.requires_grad_();
-    let w =
-        Tensor::from_slice(gpu, &pseudo(w_shape.iter().product(), 4), &w_shape)?.requires_grad_();
+    let x = tensor(gpu, &x_shape, 3)?.requires_grad_();
+    let w = tensor(gpu, &w_shape, 4)?.requires_grad_();
     let y = x.conv2d(&w, None, c.opts)?;
-    let dy = Tensor::from_slice(gpu, &pseudo(y.numel(), 5), y.shape())?;
+    let dy = tensor(gpu, y.shape(), 5)?;
     y.backward_with(dy.clone())?;
     let grad = |t: &Tensor| {
         t.grad()

@@ -182,8 +182,8 @@ fn table(gpu: &Gpu, r: &Results) {
             m.name,
             or_dash((m.flops > 0.0).then(|| m.gflops()), 2),
             or_dash((m.bytes > 0.0).then(|| m.gbps()), 2),
-            or_dash(m.peak_fraction.map(|f| 100.0 * f), 0)
-                + if m.peak_fraction.is_some() { "%" } else { "" },
+            m.peak_fraction
+                .map_or("-".to_string(), |f| format!("{:.0}%", 100.0 * f)),
             m.seconds * 1e3,
             m.cold_seconds * 1e3
         );
