@@ -59,6 +59,23 @@ pub fn normalise(cams: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
+/// A network that yields class activation maps: what [`multiscale`] runs
+/// at every scale. The plain [`CamNet`] and every method's network
+/// (`crate::methods::MethodNet`) implement it.
+pub trait CamSource {
+    /// Non-negative maps [B, K, h, w] of images [B, 3, H, W], classes not
+    /// flagged in `present` zero. Called under no-grad.
+    fn cam_maps(&self, x: &Tensor, present: &[bool]) -> Result<Tensor>;
+}
+
+impl CamSource for CamNet {
+    /// The CAM kernel on the backbone's features.
+    fn cam_maps(&self, x: &Tensor, present: &[bool]) -> Result<Tensor> {
+        let f = self.precision.features(&self.backbone, x)?;
+        maps(&f, &self.head.classifier.weight.get(), present)
+    }
+}
+
 /// Multi-scale, flip-averaged CAM inference (psa's `infer_cls.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +100,7 @@ impl Default for MultiScale {
 /// its flip) the CAMs are bilinearly upsampled to H×W, un-flipped and summed;
 /// absent classes are zero; each class is divided by its maximum.
 pub fn multiscale(
-    net: &CamNet,
+    net: &dyn CamSource,
     image: &Tensor,
     present: &[bool],
     ms: &MultiScale,
@@ -102,7 +119,6 @@ pub fn multiscale(
         ));
     }
     let (h, w) = (s[2], s[3]);
-    let weight = net.head.classifier.weight.get();
     crate::no_grad(|| {
         let mut sum: Option<Tensor> = None;
         for &sc in &ms.scales {
@@ -120,9 +136,9 @@ pub fn multiscale(
             } else {
                 x
             };
-            let f = net.precision.features(&net.backbone, &x)?;
-            let up =
-                maps(&f, &weight, present)?.interpolate((h, w), ResizeMode::Bilinear(false))?;
+            let up = net
+                .cam_maps(&x, present)?
+                .interpolate((h, w), ResizeMode::Bilinear(false))?;
             let total = if ms.flip {
                 up.narrow(0, 0, 1)?.add(&up.narrow(0, 1, 1)?.flip(3)?)?
             } else {

@@ -138,6 +138,15 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Runs `f` with autodiff recording on, even inside [`no_grad`]: for
+/// inference that needs a gradient (Grad-CAM, SmoothGrad).
+pub fn enable_grad<R>(f: impl FnOnce() -> R) -> R {
+    let prev = GRAD_ENABLED.with(|g| g.replace(true));
+    let r = f();
+    GRAD_ENABLED.with(|g| g.set(prev));
+    r
+}
+
 /// Whether ops are currently recorded for autodiff.
 pub fn grad_enabled() -> bool {
     GRAD_ENABLED.with(|g| g.get())

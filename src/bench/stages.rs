@@ -11,10 +11,7 @@ use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::data::synth::{self, SynthConfig};
 use crate::data::voc::list_path;
-use crate::pipeline::run::{self, Observer, PipelineConfig};
-use crate::pipeline::stage::Manifest;
-use crate::train::Reporter;
-use crate::train::progress::Silent;
+use crate::pipeline::run::{self, PipelineConfig, Quiet};
 
 /// The throughput of one stage.
 #[derive(Clone, Debug)]
@@ -34,17 +31,6 @@ impl StageMeasurement {
     pub fn images_per_s(&self) -> f64 {
         self.images as f64 / self.seconds
     }
-}
-
-struct Quiet(Silent);
-
-impl Observer for Quiet {
-    fn begin(&mut self, _stage: &str) {}
-    fn trainer(&mut self) -> &mut dyn Reporter {
-        &mut self.0
-    }
-    fn images(&mut self, _done: usize, _total: usize) {}
-    fn end(&mut self, _stage: &str, _manifest: &Manifest) {}
 }
 
 fn list_len(data: &Path, list: &str) -> Result<usize> {
@@ -104,7 +90,7 @@ pub fn stage_suite(
             std::fs::remove_dir_all(&d).map_err(|e| Error::io(d.display(), e))?;
         }
     }
-    let mut quiet = Quiet(Silent);
+    let mut quiet = Quiet::default();
     let (_, cold) = run::run(gpu, &config("cold"), &mut quiet)?;
     let warm_cfg = config("warm");
     let (_, warm) = run::run(gpu, &warm_cfg, &mut quiet)?;

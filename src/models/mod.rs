@@ -37,6 +37,27 @@ pub trait Backbone: Module {
     fn tap_channels(&self) -> Vec<usize> {
         vec![self.out_channels()]
     }
+    /// The places [`Backbone::features_with`] can edit: 0 is the input
+    /// image, i ≥ 1 the output of stage i. By default only the input.
+    fn edit_points(&self) -> usize {
+        1
+    }
+    /// The feature map with `edit` applied to the tensor at edit point `at`
+    /// (Manifold Mixup mixes a batch there). By default only `at` = 0.
+    fn features_with(
+        &self,
+        x: &Tensor,
+        at: usize,
+        edit: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        if at != 0 {
+            return Err(Error::invalid(
+                "features_with",
+                format!("this backbone edits only its input, not point {at}"),
+            ));
+        }
+        self.features(&edit(x)?)
+    }
 }
 
 impl<B: Backbone + ?Sized> Backbone for Box<B> {
@@ -54,6 +75,17 @@ impl<B: Backbone + ?Sized> Backbone for Box<B> {
     }
     fn tap_channels(&self) -> Vec<usize> {
         (**self).tap_channels()
+    }
+    fn edit_points(&self) -> usize {
+        (**self).edit_points()
+    }
+    fn features_with(
+        &self,
+        x: &Tensor,
+        at: usize,
+        edit: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        (**self).features_with(x, at, edit)
     }
 }
 

@@ -187,6 +187,35 @@ impl Backbone for ResNetTiny {
         self.cfg.widths.to_vec()
     }
 
+    /// The input and the outputs of stages 1–3 (editing the last stage's
+    /// output would leave nothing to learn from the edit before the head).
+    fn edit_points(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn features_with(
+        &self,
+        x: &Tensor,
+        at: usize,
+        edit: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        if at >= self.edit_points() {
+            return Err(Error::invalid(
+                "resnet-tiny",
+                format!("edit point {at} of {}", self.edit_points()),
+            ));
+        }
+        let x = if at == 0 { edit(x)? } else { x.clone() };
+        let mut y = self.bn1.forward(&self.conv1.forward(&x)?)?.relu()?;
+        for (i, l) in self.layers.iter().enumerate() {
+            y = l.forward(&y)?;
+            if i + 1 == at {
+                y = edit(&y)?;
+            }
+        }
+        Ok(y)
+    }
+
     fn out_channels(&self) -> usize {
         self.cfg.widths[3]
     }

@@ -11,14 +11,15 @@ use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::Tensor;
+use crate::cam::CamSource;
 use crate::cam::{self, MultiScale};
 use crate::data::Dataset;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
 use crate::io::checkpoint;
 use crate::io::labels::LabelMap;
 use crate::io::npy;
+use crate::methods::{Method, MethodNet, Saliency, SaliencySource};
 use crate::metrics::Confusion;
-use crate::models::CamNet;
 use crate::nn::{Builder, ModuleExt};
 use crate::pipeline::stage::{Manifest, Stage};
 
@@ -32,6 +33,10 @@ pub struct CamSettings {
     pub multiscale: MultiScale,
     /// Background score of the label maps (psa: 0.2).
     pub threshold: f32,
+    /// Read Grad-CAM or SmoothGrad from the classifier instead of its CAM
+    /// (left out of the fingerprint when the CAM).
+    #[serde(skip_serializing_if = "Saliency::is_cam")]
+    pub saliency: Saliency,
 }
 
 impl Default for CamSettings {
@@ -40,6 +45,7 @@ impl Default for CamSettings {
             list: "train".into(),
             multiscale: MultiScale::default(),
             threshold: 0.2,
+            saliency: Saliency::Cam,
         }
     }
 }
@@ -49,21 +55,31 @@ pub fn sweep_thresholds() -> Vec<f32> {
     (0..60).map(|i| i as f32 / 100.0).collect()
 }
 
-/// Loads a CAM classifier checkpoint written by the classifier stage.
-pub fn load_classifier(gpu: &Gpu, path: &Path) -> Result<CamNet> {
+/// Loads a classifier checkpoint written by the classifier stage, built for
+/// the method its sidecar records (the plain CAM when it records none).
+pub fn load_classifier(gpu: &Gpu, path: &Path) -> Result<MethodNet> {
     let side = checkpoint::read_sidecar(path)?.ok_or_else(|| {
         Error::format(
             path.display().to_string(),
             "no sidecar (.json) naming the architecture",
         )
     })?;
+    let method: Method = match side.config.get("method") {
+        Some(m) => serde_json::from_value(m.clone()).map_err(|e| {
+            Error::format(
+                checkpoint::sidecar_path(path).display().to_string(),
+                format!("method: {e}"),
+            )
+        })?,
+        None => Method::Cam,
+    };
     let (arch, k) = side.arch.zip(side.classes).ok_or_else(|| {
         Error::format(
             path.display().to_string(),
             "sidecar lacks the architecture or class count",
         )
     })?;
-    let net = CamNet::new(&mut Builder::new(gpu, 0), &arch, k)?;
+    let net = MethodNet::new(&mut Builder::new(gpu, 0), &method, &arch, k)?;
     checkpoint::load(path, &net)?;
     net.set_train(false);
     Ok(net)
@@ -87,6 +103,15 @@ pub fn infer(
     }
     let t = Instant::now();
     let net = load_classifier(gpu, classifier)?;
+    let gradients = SaliencySource {
+        net: &net.base,
+        saliency: &s.saliency,
+    };
+    let source: &dyn CamSource = if s.saliency.is_cam() {
+        &net
+    } else {
+        &gradients
+    };
     let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
     let k = ds.classes.len();
     let sweep = sweep_thresholds();
@@ -107,7 +132,7 @@ pub fn infer(
         }
         let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
         let cams: Vec<f32> =
-            cam::multiscale(&net, &x, &present, &s.multiscale)?.to_vec_blocking()?;
+            cam::multiscale(source, &x, &present, &s.multiscale)?.to_vec_blocking()?;
         let npy_name = format!("cams/{id}.npy");
         npy::write(&out.join(&npy_name), &[k, h, w], &cams)?;
         let best = cam::best_class(&cams, &present, h, w)?;

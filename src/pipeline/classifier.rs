@@ -12,8 +12,9 @@ use weakseg_kernels::{Gpu, Result};
 use crate::data::augment::Augment;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
+use crate::methods::{Method, MethodNet, Trainer};
 use crate::models::{ArchSpec, CamNet};
-use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::nn::{Builder, GroupRecipe, Module, ModuleExt};
 use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::train::{Reporter, fit};
@@ -48,6 +49,10 @@ pub struct ClassifierSettings {
     /// ImageNet weights for the backbone (safetensors in its names); new
     /// layers then learn 10× faster (psa's groups). From scratch when absent.
     pub pretrained: Option<PathBuf>,
+    /// The CAM-expansion method and its settings (the plain CAM when
+    /// absent; left out of the fingerprint then, so earlier runs stay valid).
+    #[serde(skip_serializing_if = "Method::is_cam")]
+    pub method: Method,
 }
 
 impl Default for ClassifierSettings {
@@ -65,6 +70,7 @@ impl Default for ClassifierSettings {
             seed: 1,
             crop: None,
             pretrained: None,
+            method: Method::Cam,
         }
     }
 }
@@ -124,33 +130,50 @@ pub fn train(
     let ds = VocDataset::open(data, &opts)?;
     let k = ds.classes.len();
     let arch = ArchSpec::new(&s.arch, s.output_stride);
-    let net = CamNet::new(&mut Builder::new(gpu, s.seed), &arch, k)?;
+    let net = MethodNet::new(&mut Builder::new(gpu, s.seed), &s.method, &arch, k)?;
+    let rounds = net.rounds();
     let recipe = match &s.pretrained {
         Some(p) => {
-            load_pretrained(&net, p)?;
+            for round in &rounds {
+                load_pretrained(*round, p)?;
+            }
             GroupRecipe::PSA
         }
         None => GroupRecipe::UNIFORM,
     };
-    let mut opt = Sgd::new(
-        recipe.groups(&net, CamNet::is_new),
-        s.lr,
-        0.9,
-        s.weight_decay,
-        false,
-    )?;
-    let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
     let config = serde_json::to_value(s).unwrap_or_default();
     let sidecar = Sidecar::new(Some(arch), Some(k), config);
-    let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
-        net.logits(&b.images)?.bce_with_logits(&b.labels)
-    })?;
+    let mut trainer = Trainer::new(s.seed);
+    let mut epoch_losses = Vec::new();
+    for (r, round) in rounds.iter().enumerate() {
+        // Adversarial erasing trains its rounds in turn, each with its own
+        // optimiser and resume directory; every other method trains the
+        // whole network at once.
+        let model: &dyn Module = if rounds.len() == 1 { &net } else { *round };
+        let mut opt = Sgd::new(
+            recipe.groups(model, CamNet::is_new),
+            s.lr,
+            0.9,
+            s.weight_decay,
+            false,
+        )?;
+        let mut cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
+        if rounds.len() > 1 {
+            cfg.checkpoint_dir = cfg.checkpoint_dir.map(|d| d.join(format!("round{r}")));
+        }
+        trainer.set_round(r);
+        let summary = fit(gpu, &cfg, model, &mut opt, &ds, &sidecar, reporter, |b| {
+            trainer.loss(&net, b)
+        })?;
+        round.set_train(false);
+        epoch_losses.extend(summary.epoch_losses);
+    }
     net.set_train(false);
     let path: PathBuf = out.join(CHECKPOINT);
     checkpoint::save(&path, &net, &sidecar, SaveDtype::F32)?;
     stage.finish(
         t.elapsed().as_secs_f64(),
         vec![CHECKPOINT.into(), "classifier.json".into()],
-        serde_json::json!({ "epoch_losses": summary.epoch_losses }),
+        serde_json::json!({ "epoch_losses": epoch_losses, "method": s.method.name() }),
     )
 }

@@ -4,7 +4,8 @@
 //! affinity labels ([`aff_labels`]), train AffinityNet on them
 //! ([`affinity`]), propagate the CAMs by the random walk ([`walk`]), train
 //! and apply the segmenter ([`segmenter`]); [`run`] chains them all and
-//! [`report`] draws the run. Each stage reads and writes files a user can
+//! [`report`] draws the run; [`compare`] runs it once per CAM-expansion
+//! method into one table. Each stage reads and writes files a user can
 //! open, writes them atomically, and is skipped on a re-run when its
 //! outputs exist and its inputs and settings are unchanged ([`stage`]).
 
@@ -12,6 +13,7 @@ pub mod aff_labels;
 pub mod affinity;
 pub mod cams;
 pub mod classifier;
+pub mod compare;
 pub mod report;
 pub mod run;
 pub mod segmenter;

@@ -120,6 +120,19 @@ pub trait Observer {
     fn end(&mut self, stage: &str, manifest: &Manifest);
 }
 
+/// An observer that reports nothing (tests, benchmarks, embedded use).
+#[derive(Default)]
+pub struct Quiet(crate::train::progress::Silent);
+
+impl Observer for Quiet {
+    fn begin(&mut self, _stage: &str) {}
+    fn trainer(&mut self) -> &mut dyn Reporter {
+        &mut self.0
+    }
+    fn images(&mut self, _done: usize, _total: usize) {}
+    fn end(&mut self, _stage: &str, _manifest: &Manifest) {}
+}
+
 /// The stage directories under the working directory.
 pub mod dirs {
     /// `train-cls`.

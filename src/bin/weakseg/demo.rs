@@ -6,19 +6,16 @@
 use std::path::{Path, PathBuf};
 
 use weakseg::data::synth::{self, SynthConfig};
-use weakseg::pipeline::report;
+use weakseg::methods::Method;
 use weakseg::pipeline::run::{self, Metrics, Observer, PipelineConfig};
 use weakseg::pipeline::stage::Manifest;
+use weakseg::pipeline::{compare, report};
 use weakseg::train::Reporter;
 use weakseg::{Error, Gpu, Result};
 
-/// Arguments of `weakseg demo`.
+/// The synthetic benchmark's flags (`demo` and `compare`).
 #[derive(clap::Args)]
-pub struct DemoArgs {
-    /// Working directory: data/, one directory per stage, metrics.json,
-    /// report.html.
-    #[arg(long, default_value = "weakseg-demo")]
-    out: PathBuf,
+pub struct SynthArgs {
     /// Seed of the synthetic data.
     #[arg(long, default_value_t = SynthConfig::default().seed)]
     seed: u64,
@@ -34,6 +31,57 @@ pub struct DemoArgs {
     /// Validation images.
     #[arg(long, default_value_t = SynthConfig::default().val)]
     val: usize,
+}
+
+impl SynthArgs {
+    /// Writes the set under `out/data` (unless already there) and returns
+    /// the demo's pipeline configuration on it.
+    fn prepare(&self, out: &Path) -> Result<PipelineConfig> {
+        let synth_cfg = SynthConfig {
+            train: self.train,
+            val: self.val,
+            size: self.size,
+            classes: self.classes,
+            seed: self.seed,
+        };
+        let data = out.join("data");
+        ensure_synth(&synth_cfg, &data)?;
+        Ok(PipelineConfig::synthetic(
+            data,
+            out.to_path_buf(),
+            self.size,
+        ))
+    }
+}
+
+/// Arguments of `weakseg demo`.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Working directory: data/, one directory per stage, metrics.json,
+    /// report.html.
+    #[arg(long, default_value = "weakseg-demo")]
+    out: PathBuf,
+    #[command(flatten)]
+    synth: SynthArgs,
+    #[command(flatten)]
+    method: crate::stages::MethodArgs,
+}
+
+/// Arguments of `weakseg compare`.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// Working directory: data/, one directory per method, compare.md and
+    /// compare.json.
+    #[arg(long, default_value = "weakseg-compare")]
+    out: PathBuf,
+    /// Comma-separated methods; the first is the baseline of the Δ column.
+    #[arg(long, value_delimiter = ',', default_value = "cam")]
+    methods: Vec<String>,
+    /// Stop each method after its CAM stage (CAM columns only).
+    #[arg(long)]
+    cam_only: bool,
+    #[command(flatten)]
+    synth: SynthArgs,
 }
 
 /// Arguments of `weakseg run`.
@@ -134,17 +182,23 @@ fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
 
 /// Runs `weakseg demo`.
 pub fn demo(gpu: &Gpu, a: &DemoArgs) -> Result<()> {
-    let synth_cfg = SynthConfig {
-        train: a.train,
-        val: a.val,
-        size: a.size,
-        classes: a.classes,
-        seed: a.seed,
-    };
-    let data = a.out.join("data");
-    ensure_synth(&synth_cfg, &data)?;
-    let cfg = PipelineConfig::synthetic(data, a.out.clone(), a.size);
+    let mut cfg = a.synth.prepare(&a.out)?;
+    cfg.classifier.method = a.method.method()?;
     run_and_report(gpu, &cfg)
+}
+
+/// Runs `weakseg compare --methods`.
+pub fn compare(gpu: &Gpu, a: &CompareArgs) -> Result<()> {
+    let methods = a
+        .methods
+        .iter()
+        .map(|m| Method::from_name(m.trim(), &[]))
+        .collect::<Result<Vec<_>>>()?;
+    let cfg = a.synth.prepare(&a.out)?;
+    let c = compare::methods(gpu, &cfg, &methods, a.cam_only, &mut Console::new())?;
+    print!("{}", compare::markdown(&c));
+    println!("table: {}", a.out.join("compare.md").display());
+    Ok(())
 }
 
 /// Runs `weakseg run --config FILE.toml`.

@@ -115,6 +115,9 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Run every stage on a VOC-layout dataset as FILE.toml configures.
     Run(demo::RunArgs),
+    /// Run the pipeline once per CAM-expansion method on one synthetic
+    /// benchmark and write the comparison table.
+    Compare(demo::CompareArgs),
     /// Dense-CRF refinement of a probability or label map on an RGB image.
     Crf(crf::CrfArgs),
     /// Render one sample with all its annotations to a PNG.
@@ -427,6 +430,7 @@ fn main() -> ExitCode {
         Cmd::Predict(a) => stages::predict(&gpu, &a),
         Cmd::Demo(a) => demo::demo(&gpu, &a),
         Cmd::Run(a) => demo::run(&gpu, &a),
+        Cmd::Compare(a) => demo::compare(&gpu, &a),
         Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
     finish(r)

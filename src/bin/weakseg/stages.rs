@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use weakseg::cam::MultiScale;
+use weakseg::methods::{Method, Saliency};
 use weakseg::models::affinity::AffinityConfig;
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
 use weakseg::pipeline::affinity::{self, AffinitySettings};
@@ -59,6 +60,27 @@ pub struct TrainClsArgs {
     /// ImageNet weights (safetensors) for the backbone.
     #[arg(long)]
     pretrained: Option<PathBuf>,
+    #[command(flatten)]
+    method: MethodArgs,
+}
+
+/// The CAM-expansion method of `train-cls` and `demo`.
+#[derive(clap::Args)]
+pub struct MethodArgs {
+    /// Method: cam, ae, has, acol, seenet, gain, mdc, mixup, fmix, manifold.
+    #[arg(long, default_value = "cam")]
+    method: String,
+    /// One of the method's settings as key=value (repeatable), e.g.
+    /// `--method acol --method-set threshold=0.5`.
+    #[arg(long = "method-set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+}
+
+impl MethodArgs {
+    /// The method with its defaults and the settings given.
+    pub fn method(&self) -> Result<Method> {
+        Method::from_name(&self.method, &self.settings)
+    }
 }
 
 /// Arguments of `weakseg aff-labels`.
@@ -264,6 +286,9 @@ pub struct CamArgs {
     /// Print mIoU against the background threshold (0.00–0.59).
     #[arg(long)]
     sweep: bool,
+    /// Map to read from the classifier: cam, grad-cam or smooth-grad.
+    #[arg(long, default_value = "cam")]
+    saliency: String,
 }
 
 /// The training display: bars on a terminal, lines every 10 s otherwise.
@@ -300,6 +325,7 @@ pub fn train_cls(gpu: &Gpu, a: &TrainClsArgs) -> Result<()> {
         seed: a.seed,
         crop: a.crop,
         pretrained: a.pretrained.clone(),
+        method: a.method.method()?,
     };
     let m = classifier::train(gpu, &a.data, &a.out, &s, reporter().as_mut())?;
     report("train-cls", &m);
@@ -319,6 +345,7 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
             flip: !a.no_flip,
         },
         threshold: a.threshold,
+        saliency: Saliency::from_name(&a.saliency)?,
     };
     let bar = image_bar();
     let m = cams::infer(gpu, &a.data, &a.classifier, &a.out, &s, track(&bar))?;

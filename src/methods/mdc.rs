@@ -1,0 +1,95 @@
+//! Multi-dilated convolution (MDC, Wei et al. CVPR18): parallel 3×3
+//! blocks of dilation 1, 3, 6 and 9 on the backbone's features, each with
+//! its own classifier; the CAM is the undilated map plus the mean of the
+//! dilated ones, so the wider receptive fields spread the map over the
+//! object while averaging damps their false positives.
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Result};
+
+use crate::models::heads::CamHead;
+use crate::nn::module::child;
+use crate::nn::{Builder, Conv2d, Module, Visitor};
+use crate::ops::conv::ConvOpts;
+use crate::tensor::Tensor;
+
+/// MDC's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MdcSettings {
+    /// Dilations of the parallel blocks; the first is the undilated one.
+    pub dilations: Vec<usize>,
+}
+
+impl Default for MdcSettings {
+    /// Dilations 1, 3, 6, 9.
+    fn default() -> Self {
+        MdcSettings {
+            dilations: vec![1, 3, 6, 9],
+        }
+    }
+}
+
+/// The parallel blocks: block i is a 3×3 convolution of dilation d_i
+/// (channels kept, bias, ReLU) read by its own classifier. Block 0's
+/// classifier is the network's ordinary CAM head, kept outside (so the
+/// names `head.classifier.*` mean the same in every method); the dilated
+/// blocks' classifiers live here. Names: `conv{i}.*`, `classifier{i}.*`.
+pub struct MdcHead {
+    convs: Vec<Conv2d>,
+    classifiers: Vec<CamHead>,
+}
+
+impl MdcHead {
+    /// Blocks of `dilations` on `channels` features for `classes` classes.
+    pub fn new(
+        b: &mut Builder,
+        channels: usize,
+        classes: usize,
+        dilations: &[usize],
+    ) -> Result<MdcHead> {
+        if dilations.is_empty() || dilations.contains(&0) {
+            return Err(Error::invalid(
+                "mdc",
+                format!("dilations {dilations:?} must be positive and at least one"),
+            ));
+        }
+        let convs = dilations
+            .iter()
+            .map(|&d| Conv2d::new(b, channels, channels, 3, ConvOpts::new(1, d, d, 1), true))
+            .collect::<Result<Vec<_>>>()?;
+        let classifiers = dilations[1..]
+            .iter()
+            .map(|_| CamHead::new(b, channels, classes))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MdcHead { convs, classifiers })
+    }
+
+    /// Each block's output (ReLU'd), undilated first.
+    pub fn blocks(&self, features: &Tensor) -> Result<Vec<Tensor>> {
+        self.convs
+            .iter()
+            .map(|c| c.forward(features)?.relu())
+            .collect()
+    }
+
+    /// The classifier of block `i` (block 0 reads `base`, the CAM head).
+    pub fn classifier<'a>(&'a self, base: &'a CamHead, i: usize) -> &'a CamHead {
+        if i == 0 {
+            base
+        } else {
+            &self.classifiers[i - 1]
+        }
+    }
+}
+
+impl Module for MdcHead {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        for (i, c) in self.convs.iter().enumerate() {
+            c.visit(&child(prefix, &format!("conv{i}")), v);
+        }
+        for (i, c) in self.classifiers.iter().enumerate() {
+            c.visit(&child(prefix, &format!("classifier{}", i + 1)), v);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The network a method trains, and how its CAMs are read: the plain CAM
+//! classifier for most methods, a second classifier branch for ACoL and
+//! SeeNet, MDC's dilated blocks, or adversarial erasing's later rounds.
+//! Parameter names keep `backbone.*` and `head.classifier.*` for the first
+//! (or only) classifier in every method, so the affinity stage and every
+//! checkpoint reader see the same backbone.
+
+use weakseg_kernels::{Error, Result};
+
+use crate::cam::{self, CamSource};
+use crate::models::heads::CamHead;
+use crate::models::{ArchSpec, CamNet};
+use crate::nn::module::child;
+use crate::nn::{Builder, Module, Visitor};
+use crate::ops::resize::ResizeMode;
+use crate::tensor::{Tensor, no_grad};
+
+use super::Method;
+use super::attention;
+use super::mdc::MdcHead;
+
+/// What a method adds to the CAM classifier.
+enum Extra {
+    None,
+    /// ACoL's and SeeNet's branch B: `head_b.*`.
+    Branch(CamHead),
+    /// MDC's blocks: `mdc.*`.
+    Mdc(MdcHead),
+    /// Adversarial erasing's rounds after the first: `round{r}.*`.
+    Rounds(Vec<CamNet>),
+}
+
+/// A method's classifier: the base CAM network and what the method adds.
+pub struct MethodNet {
+    /// The method (and settings) the network was built for.
+    pub method: Method,
+    /// The backbone and first classifier (branch A; AE's first round).
+    pub base: CamNet,
+    extra: Extra,
+}
+
+impl MethodNet {
+    /// The network of `method` for `arch` and `classes` classes.
+    pub fn new(b: &mut Builder, method: &Method, arch: &ArchSpec, classes: usize) -> Result<Self> {
+        method.validate()?;
+        let base = CamNet::new(b, arch, classes)?;
+        let c = base.backbone.out_channels();
+        let extra = match method {
+            Method::Acol(_) | Method::Seenet(_) => Extra::Branch(CamHead::new(b, c, classes)?),
+            Method::Mdc(s) => Extra::Mdc(MdcHead::new(b, c, classes, &s.dilations)?),
+            Method::Ae(s) => Extra::Rounds(
+                (1..s.rounds)
+                    .map(|_| CamNet::new(b, arch, classes))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            _ => Extra::None,
+        };
+        Ok(MethodNet {
+            method: method.clone(),
+            base,
+            extra,
+        })
+    }
+
+    /// Image-level logits [N, K] of the first classifier (branch A, AE's
+    /// first round): what tells which classes an unlabelled image holds.
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        self.base.logits(x)
+    }
+
+    /// Adversarial erasing's classifiers in training order (one for every
+    /// other method: the base).
+    pub fn rounds(&self) -> Vec<&CamNet> {
+        let mut all = vec![&self.base];
+        if let Extra::Rounds(r) = &self.extra {
+            all.extend(r.iter());
+        }
+        all
+    }
+
+    /// Branch B of ACoL and SeeNet.
+    pub fn branch(&self) -> Option<&CamHead> {
+        match &self.extra {
+            Extra::Branch(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// MDC's blocks.
+    pub fn mdc(&self) -> Option<&MdcHead> {
+        match &self.extra {
+            Extra::Mdc(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Branch B's input: the features erased (ACoL) or C-ReLU'd (SeeNet)
+    /// where branch A's attention for the classes in `labels` [B, K] is
+    /// high. The mask is a constant of the step.
+    pub fn erase_for_branch(
+        &self,
+        features: &Tensor,
+        cams_a: &Tensor,
+        labels: &Tensor,
+    ) -> Result<Tensor> {
+        let att = attention::attention(cams_a, labels)?;
+        let factor = match &self.method {
+            Method::Acol(s) => attention::keep_below(&att, s.threshold - f32::EPSILON)?,
+            Method::Seenet(s) => attention::ternary(&att, s.low, s.high)?,
+            other => {
+                return Err(Error::invalid(
+                    other.name(),
+                    "has no second branch to erase for",
+                ));
+            }
+        };
+        features.mul(&factor)
+    }
+}
+
+impl CamSource for MethodNet {
+    /// The method's maps: the CAM; for ACoL and SeeNet the maximum of both
+    /// branches' normalised maps; for MDC the undilated block's map plus
+    /// the mean of the dilated ones; for adversarial erasing the maximum of
+    /// the rounds' normalised maps, each round reading the image erased by
+    /// the rounds before it.
+    fn cam_maps(&self, x: &Tensor, present: &[bool]) -> Result<Tensor> {
+        no_grad(|| match &self.extra {
+            Extra::None => self.base.cam_maps(x, present),
+            Extra::Branch(head_b) => {
+                let net = &self.base;
+                let f = net.precision.features(&net.backbone, x)?;
+                let labels = attention::present_labels(x.gpu(), present, x.shape()[0])?;
+                let a = net.head.cams(&f)?;
+                let b = head_b.cams(&self.erase_for_branch(&f, &a, &labels)?)?;
+                let keep = attention::per_map(&labels)?;
+                attention::normalised(&a)?
+                    .maximum(&attention::normalised(&b)?)?
+                    .mul(&keep)
+            }
+            Extra::Mdc(mdc) => {
+                let net = &self.base;
+                let f = net.precision.features(&net.backbone, x)?;
+                let blocks = mdc.blocks(&f)?;
+                let mut dilated: Option<Tensor> = None;
+                for (i, g) in blocks.iter().enumerate().skip(1) {
+                    let m = cam::maps(
+                        g,
+                        &mdc.classifier(&net.head, i).classifier.weight.get(),
+                        present,
+                    )?;
+                    dilated = Some(match dilated {
+                        None => m,
+                        Some(d) => d.add(&m)?,
+                    });
+                }
+                let base = cam::maps(&blocks[0], &net.head.classifier.weight.get(), present)?;
+                match dilated {
+                    Some(d) => base.add(&d.mul_scalar(1.0 / (blocks.len() - 1) as f32)?),
+                    None => Ok(base),
+                }
+            }
+            Extra::Rounds(_) => {
+                let Method::Ae(s) = &self.method else {
+                    return Err(Error::invalid("ae", "rounds without AE settings"));
+                };
+                let labels = attention::present_labels(x.gpu(), present, x.shape()[0])?;
+                let (h, w) = (x.shape()[2], x.shape()[3]);
+                let mut x = x.clone();
+                let mut union: Option<Tensor> = None;
+                for net in self.rounds() {
+                    let (_, cams) = net.logits_and_cams(&x)?;
+                    let n = attention::normalised(&cams)?.mul(&attention::per_map(&labels)?)?;
+                    let keep = attention::keep_below(&n.max_axis(1, true)?.0, s.threshold)?
+                        .interpolate((h, w), ResizeMode::Nearest)?;
+                    x = x.mul(&keep)?;
+                    union = Some(match union {
+                        None => n,
+                        Some(u) => u.maximum(&n)?,
+                    });
+                }
+                union.ok_or_else(|| Error::invalid("ae", "no rounds"))
+            }
+        })
+    }
+}
+
+impl Module for MethodNet {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        self.base.visit(prefix, v);
+        match &self.extra {
+            Extra::None => {}
+            Extra::Branch(h) => h.visit(&child(prefix, "head_b"), v),
+            Extra::Mdc(m) => m.visit(&child(prefix, "mdc"), v),
+            Extra::Rounds(r) => {
+                for (i, net) in r.iter().enumerate() {
+                    net.visit(&child(prefix, &format!("round{}", i + 1)), v);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The CAM-expansion methods: settings parsing and checking, the host-side
+//! samplers (Hide-and-Seek patches, FMix masks), the attention masks and
+//! losses against host computations, the backbone edit points Manifold
+//! Mixup uses, and every method trained and read through the classifier
+//! and CAM stages by `compare`.
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use weakseg::data::synth::{self, SynthConfig};
+use weakseg::methods::{self, Method, attention, erasing, fmix, mixing};
+use weakseg::models::{ArchSpec, Backbone};
+use weakseg::nn::Builder;
+use weakseg::pipeline::cams::load_classifier;
+use weakseg::pipeline::compare;
+use weakseg::pipeline::run::{PipelineConfig, Quiet, dirs};
+use weakseg::{Gpu, Tensor};
+
+fn gpu() -> Gpu {
+    Gpu::new_blocking().unwrap()
+}
+
+fn host(t: &Tensor) -> Vec<f32> {
+    t.to_vec_blocking::<f32>().unwrap()
+}
+
+#[test]
+fn methods_parse_with_defaults_and_name_bad_settings() {
+    let m = Method::from_name("acol", &["threshold=0.5".into()]).unwrap();
+    assert_eq!(m, Method::Acol(methods::AcolSettings { threshold: 0.5 }));
+    assert_eq!(
+        Method::from_name("mdc", &[]).unwrap(),
+        Method::Mdc(methods::MdcSettings::default())
+    );
+    for name in Method::NAMES {
+        let m = Method::from_name(name, &[]).unwrap();
+        assert_eq!(m.name(), name);
+        m.validate().unwrap();
+    }
+    let e = Method::from_name("csae-x", &[]).unwrap_err().to_string();
+    assert!(e.contains("unknown method") && e.contains("acol"), "{e}");
+    let e = Method::from_name("acol", &["treshold=0.5".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("treshold"), "{e}");
+    let e = Method::from_name("acol", &["threshold".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("key=value"), "{e}");
+    let bad = Method::from_name("seenet", &["low=0.9".into(), "high=0.5".into()]).unwrap();
+    assert!(bad.validate().is_err());
+    let bad = Method::from_name("mdc", &["dilations=[1]".into()]).unwrap();
+    assert!(bad.validate().is_err());
+}
+
+#[test]
+fn hide_and_seek_hides_whole_cells_at_the_expected_rate() {
+    let mut rng = SmallRng::seed_from_u64(3);
+    // One grid of 56 px on a 224-px reference: 16-px cells on 64-px images.
+    let s = methods::HasSettings {
+        grid_sizes: vec![56],
+        ..Default::default()
+    };
+    let (n, h, w) = (200, 64, 64);
+    let m = erasing::hide_patches(&s, n, h, w, &mut rng);
+    assert!(m.iter().all(|&v| v == 0.0 || v == 1.0));
+    let hidden = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
+    // 16 cells per image at p = 0.5: the share is 0.5 ± 5 standard errors.
+    assert!(
+        (hidden - 0.5).abs() < 5.0 * (0.25 / (16.0 * n as f64)).sqrt(),
+        "{hidden}"
+    );
+    // Each 16×16 cell is hidden or kept as a whole.
+    for img in m.chunks(h * w) {
+        for cy in 0..4 {
+            for cx in 0..4 {
+                let v = img[cy * 16 * w + cx * 16];
+                for y in cy * 16..cy * 16 + 16 {
+                    assert!(
+                        img[y * w + cx * 16..y * w + cx * 16 + 16]
+                            .iter()
+                            .all(|&u| u == v)
+                    );
+                }
+            }
+        }
+    }
+    let none = methods::HasSettings {
+        grid_sizes: vec![0],
+        ..Default::default()
+    };
+    assert!(
+        erasing::hide_patches(&none, 3, 8, 8, &mut rng)
+            .iter()
+            .all(|&v| v == 1.0)
+    );
+}
+
+#[test]
+fn fmix_masks_have_the_share_asked_for_and_large_blobs() {
+    let mut rng = SmallRng::seed_from_u64(5);
+    let (h, w) = (48, 40);
+    for lambda in [0.1, 0.37, 0.8] {
+        let m = fmix::mask(h, w, lambda, 3.0, &mut rng);
+        let ones = m.iter().filter(|&&v| v == 1.0).count();
+        assert!(m.iter().all(|&v| v == 0.0 || v == 1.0));
+        let exact = lambda * (h * w) as f64;
+        assert!(ones == exact.floor() as usize || ones == exact.ceil() as usize);
+        // Decay 3 leaves low frequencies: horizontal neighbours agree far
+        // more often than in a random mask with the same share (where they
+        // agree with probability λ² + (1 − λ)²).
+        let same = (0..h)
+            .flat_map(|y| (0..w - 1).map(move |x| (y, x)))
+            .filter(|&(y, x)| m[y * w + x] == m[y * w + x + 1])
+            .count() as f64
+            / (h * (w - 1)) as f64;
+        let random = lambda * lambda + (1.0 - lambda) * (1.0 - lambda);
+        assert!(same > 0.9 && same > random + 0.05, "λ {lambda}: {same}");
+    }
+    // The field is real-valued noise with its mean removed.
+    let f = fmix::low_frequency_field(16, 16, 3.0, &mut rng);
+    assert!(f.iter().sum::<f64>().abs() < 1e-6 * f.iter().map(|v| v.abs()).sum::<f64>().max(1.0));
+}
+
+#[test]
+fn attention_and_erasing_masks_match_the_host() {
+    let gpu = gpu();
+    // Two images, two classes, 2×3 maps.
+    let cams = [
+        // image 0: class 0, class 1
+        1.0, 2.0, 4.0, -1.0, 0.0, 3.0, //
+        5.0, 0.5, 0.0, 2.5, 1.0, 0.0, //
+        // image 1
+        0.2, 0.4, 0.8, 0.1, 0.0, 0.0, //
+        9.0, 9.0, 9.0, 9.0, 9.0, 9.0,
+    ];
+    let labels = [1.0, 1.0, 1.0, 0.0];
+    let c = Tensor::from_slice(&gpu, &cams, &[2, 2, 2, 3]).unwrap();
+    let y = Tensor::from_slice(&gpu, &labels, &[2, 2]).unwrap();
+    let att = host(&attention::attention(&c, &y).unwrap());
+    let mut want = Vec::new();
+    for b in 0..2 {
+        for p in 0..6 {
+            let mut best = 0f32;
+            for k in 0..2 {
+                if labels[b * 2 + k] == 0.0 {
+                    continue;
+                }
+                let map = &cams[(b * 2 + k) * 6..(b * 2 + k + 1) * 6];
+                let peak = map.iter().fold(0f32, |a, &v| a.max(v));
+                best = best.max(map[p].max(0.0) / (peak + 1e-5));
+            }
+            want.push(best);
+        }
+    }
+    for (a, b) in att.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-5, "{att:?} vs {want:?}");
+    }
+    let a = Tensor::from_slice(&gpu, &want, &[2, 1, 2, 3]).unwrap();
+    let keep = host(&attention::keep_below(&a, 0.6).unwrap());
+    let tern = host(&attention::ternary(&a, 0.05, 0.8).unwrap());
+    for (i, &v) in want.iter().enumerate() {
+        assert_eq!(keep[i], if v > 0.6 { 0.0 } else { 1.0 });
+        let t = if v > 0.8 {
+            0.0
+        } else if v < 0.05 {
+            -1.0
+        } else {
+            1.0
+        };
+        assert_eq!(tern[i], t, "{v}");
+    }
+}
+
+#[test]
+fn concentration_is_the_mean_squared_distance_to_class_centroids() {
+    let gpu = gpu();
+    let (c, hw) = (3, 4);
+    let feats: Vec<f32> = (0..c * hw).map(|i| ((i * 7) % 5) as f32 - 1.5).collect();
+    // One image, two classes; class 0 peaks at pixels 0, 1; class 1 at 2;
+    // pixel 3 is weak everywhere (unassigned at threshold 0.5).
+    let cams = [1.0, 0.9, 0.1, 0.2, 0.2, 0.1, 1.0, 0.3];
+    let f = Tensor::from_slice(&gpu, &feats, &[1, c, 2, 2]).unwrap();
+    let k = Tensor::from_slice(&gpu, &cams, &[1, 2, 2, 2]).unwrap();
+    let y = Tensor::from_slice(&gpu, &[1.0f32, 1.0], &[1, 2]).unwrap();
+    let got = mixing::concentration(&f, &k, &y, 0.5)
+        .unwrap()
+        .item()
+        .unwrap();
+    let groups = [vec![0usize, 1], vec![2]];
+    let mut sum = 0f64;
+    for g in &groups {
+        for ch in 0..c {
+            let mean = g.iter().map(|&p| feats[ch * hw + p] as f64).sum::<f64>() / g.len() as f64;
+            sum += g
+                .iter()
+                .map(|&p| (feats[ch * hw + p] as f64 - mean).powi(2))
+                .sum::<f64>();
+        }
+    }
+    let want = sum / (3.0 * c as f64);
+    assert!((got as f64 - want).abs() < 1e-4, "{got} vs {want}");
+}
+
+#[test]
+fn backbone_edit_points_leave_features_unchanged_under_identity() {
+    let gpu = gpu();
+    let bb = ArchSpec::new("resnet-tiny", 8)
+        .build(&mut Builder::new(&gpu, 2))
+        .unwrap();
+    let x = Tensor::from_slice(
+        &gpu,
+        &(0..2 * 3 * 24 * 24)
+            .map(|i| ((i % 13) as f32 - 6.0) / 6.0)
+            .collect::<Vec<_>>(),
+        &[2, 3, 24, 24],
+    )
+    .unwrap();
+    let want = host(&bb.features(&x).unwrap());
+    assert_eq!(bb.edit_points(), 4);
+    for at in 0..bb.edit_points() {
+        let mut seen = 0;
+        let got = host(
+            &bb.features_with(&x, at, &mut |t| {
+                seen += 1;
+                Ok(t.clone())
+            })
+            .unwrap(),
+        );
+        assert_eq!(seen, 1);
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(err < 1e-5, "edit point {at}: {err}");
+    }
+    assert!(bb.features_with(&x, 4, &mut |t| Ok(t.clone())).is_err());
+}
+
+#[test]
+fn every_method_trains_and_yields_cams_through_the_stages() {
+    let dir = std::env::temp_dir().join(format!("weakseg-methods-{}", std::process::id()));
+    let data = dir.join("data");
+    let synth_cfg = SynthConfig {
+        train: 6,
+        val: 2,
+        size: 32,
+        classes: 3,
+        seed: 4,
+    };
+    synth::write(&synth_cfg, &data, |_| {}).unwrap();
+    let gpu = gpu();
+    let mut cfg = PipelineConfig::synthetic(data, dir.clone(), 32);
+    cfg.classifier.epochs = 1;
+    cfg.classifier.batch_size = 3;
+    cfg.cam.multiscale.scales = vec![1.0];
+    let all: Vec<Method> = Method::NAMES
+        .iter()
+        .map(|n| Method::from_name(n, &[]).unwrap())
+        .collect();
+    let c = compare::methods(&gpu, &cfg, &all, true, &mut Quiet::default()).unwrap();
+    assert_eq!(c.rows.len(), all.len());
+    for (row, m) in c.rows.iter().zip(&all) {
+        assert_eq!(row.method, m.name());
+        let v = row.cam_miou_train.unwrap();
+        assert!((0.0..=1.0).contains(&v), "{}: {v}", row.method);
+        let ckpt = dir
+            .join(m.name())
+            .join(dirs::CLASSIFIER)
+            .join(weakseg::pipeline::classifier::CHECKPOINT);
+        assert_eq!(&load_classifier(&gpu, &ckpt).unwrap().method, m);
+        let cams =
+            weakseg::io::npy::read(&dir.join(m.name()).join(dirs::CAM).join("cams/000000.npy"))
+                .unwrap();
+        assert_eq!(cams.shape, vec![3, 32, 32]);
+        assert!(
+            cams.data
+                .iter()
+                .all(|v| v.is_finite() && (0.0..=1.0).contains(v))
+        );
+    }
+    let md = std::fs::read_to_string(dir.join("compare.md")).unwrap();
+    for m in Method::NAMES {
+        assert!(md.contains(&format!("| {m} |")), "{md}");
+    }
+    let json: compare::Comparison =
+        serde_json::from_slice(&std::fs::read(dir.join("compare.json")).unwrap()).unwrap();
+    // serde_json reads floats back to within an ulp.
+    assert_eq!(json.rows.len(), c.rows.len());
+    for (a, b) in json.rows.iter().zip(&c.rows) {
+        assert_eq!(a.method, b.method);
+        let (x, y) = (a.cam_miou_train.unwrap(), b.cam_miou_train.unwrap());
+        assert!((x - y).abs() < 1e-12);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn tiny_classifier(gpu: &Gpu) -> (weakseg::models::CamNet, Tensor) {
+    use weakseg::nn::ModuleExt;
+    let net = weakseg::models::CamNet::new(
+        &mut Builder::new(gpu, 9),
+        &ArchSpec::new("resnet-tiny", 8),
+        3,
+    )
+    .unwrap();
+    net.set_train(false);
+    let x: Vec<f32> = (0..3 * 24 * 24)
+        .map(|i| (((i * 37) % 101) as f32 - 50.0) / 40.0)
+        .collect();
+    (net, Tensor::from_slice(gpu, &x, &[1, 3, 24, 24]).unwrap())
+}
+
+#[test]
+fn grad_cam_of_the_final_layer_is_the_normalised_cam() {
+    use weakseg::cam::CamSource;
+    let gpu = gpu();
+    let (net, x) = tiny_classifier(&gpu);
+    let present = [true, false, true];
+    let cam = host(&attention::normalised(&net.cam_maps(&x, &present).unwrap()).unwrap());
+    let g = methods::saliency::grad_cam(&net, &x, &present, None).unwrap();
+    assert_eq!(g.shape(), &[1, 3, 3, 3]);
+    let g = host(&attention::normalised(&g).unwrap());
+    // Under GAP + linear, ∂score/∂A = w_c / hw: Grad-CAM is the CAM / hw.
+    // Tolerance 1e-3: the normaliser's +1e-5 weighs 9× more on the
+    // smaller Grad-CAM peaks.
+    for (a, b) in g.iter().zip(&cam) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
+    assert!(g[9..18].iter().all(|&v| v == 0.0), "absent class not zero");
+    // At an inner stage the maps have that stage's resolution.
+    let inner = methods::saliency::grad_cam(&net, &x, &present, Some(1)).unwrap();
+    assert_eq!(inner.shape(), &[1, 3, 12, 12]);
+    assert!(host(&inner).iter().all(|&v| v >= 0.0 && v.is_finite()));
+    // No gradient is left on the parameters.
+    use weakseg::nn::ModuleExt;
+    assert!(
+        net.named_params()
+            .iter()
+            .all(|(_, p)| p.leaf().grad().is_none())
+    );
+}
+
+#[test]
+fn smooth_grad_without_noise_is_the_input_gradient() {
+    use weakseg::cam::CamSource;
+    let gpu = gpu();
+    let (net, x) = tiny_classifier(&gpu);
+    let present = [false, true, false];
+    let source = methods::SaliencySource {
+        net: &net,
+        saliency: &methods::Saliency::SmoothGrad {
+            samples: 1,
+            noise: 0.0,
+            seed: 0,
+        },
+    };
+    let m = host(&source.cam_maps(&x, &present).unwrap());
+    assert_eq!(m.len(), 3 * 24 * 24);
+    let xs = host(&x);
+    let score = |v: &[f32]| -> f64 {
+        let t = Tensor::from_slice(&gpu, v, &[1, 3, 24, 24]).unwrap();
+        weakseg::no_grad(|| host(&net.logits(&t).unwrap()))[1] as f64
+    };
+    // Central differences, step 1e-2 (f32 forward): tolerance 2e-3 + 5 %.
+    for p in [0usize, 100, 333, 575] {
+        let mut best = 0f64;
+        for ch in 0..3 {
+            let i = ch * 576 + p;
+            let (mut up, mut down) = (xs.clone(), xs.clone());
+            up[i] += 1e-2;
+            down[i] -= 1e-2;
+            best = best.max(((score(&up) - score(&down)) / 2e-2).abs());
+        }
+        let got = m[576 + p] as f64;
+        assert!(
+            (got - best).abs() < 2e-3 + 0.05 * best,
+            "pixel {p}: {got} vs {best}"
+        );
+    }
+    assert!(m[..576].iter().chain(&m[1152..]).all(|&v| v == 0.0));
+}
