@@ -200,27 +200,35 @@ pub fn gain_loss(net: &CamNet, x: &Tensor, labels: &Tensor, s: &GainSettings) ->
     cls.add(&mined.mul_scalar(s.weight)?)
 }
 
-/// The images of one adversarial-erasing round: `x` with every region the
-/// earlier rounds `earlier` mined (normalised CAM of a present class above
-/// `threshold`, upsampled to the image) set to 0, the dataset mean. Each
-/// round sees the image erased by the rounds before it. No autograd.
+/// One adversarial-erasing round on images `x` with labels [B, K]: the
+/// round's normalised maps of the present classes [B, K, h, w], and `x`
+/// with the region they mine (a present class above `threshold`,
+/// upsampled to the image) set to 0, the dataset mean. No autograd.
+pub fn mine(net: &CamNet, x: &Tensor, labels: &Tensor, threshold: f32) -> Result<(Tensor, Tensor)> {
+    no_grad(|| {
+        let (h, w) = (x.shape()[2], x.shape()[3]);
+        let (_, cams) = net.logits_and_cams(&x.detach())?;
+        let maps = attention::normalised(&cams)?.mul(&attention::per_map(labels)?)?;
+        let keep = attention::keep_below(&maps.max_axis(1, true)?.0, threshold)?
+            .interpolate((h, w), ResizeMode::Nearest)?;
+        Ok((maps, x.detach().mul(&keep)?))
+    })
+}
+
+/// The images of one adversarial-erasing round: `x` erased in turn by each
+/// of the earlier rounds `earlier` ([`mine`]), so each round sees the image
+/// erased by the rounds before it. No autograd.
 pub fn erase_mined(
     earlier: &[&CamNet],
     x: &Tensor,
     labels: &Tensor,
     threshold: f32,
 ) -> Result<Tensor> {
-    no_grad(|| {
-        let (h, w) = (x.shape()[2], x.shape()[3]);
-        let mut x = x.detach();
-        for net in earlier {
-            let (_, cams) = net.logits_and_cams(&x)?;
-            let keep = attention::keep_below(&attention::attention(&cams, labels)?, threshold)?
-                .interpolate((h, w), ResizeMode::Nearest)?;
-            x = x.mul(&keep)?;
-        }
-        Ok(x)
-    })
+    let mut x = x.detach();
+    for net in earlier {
+        x = mine(net, &x, labels, threshold)?.1;
+    }
+    Ok(x)
 }
 
 fn dims(t: &Tensor) -> (usize, usize, usize, usize) {

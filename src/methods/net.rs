@@ -12,12 +12,10 @@ use crate::models::heads::CamHead;
 use crate::models::{ArchSpec, CamNet};
 use crate::nn::module::child;
 use crate::nn::{Builder, Module, Visitor};
-use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
 
-use super::Method;
-use super::attention;
 use super::mdc::MdcHead;
+use super::{Method, attention, erasing};
 
 /// What a method adds to the CAM classifier.
 enum Extra {
@@ -165,18 +163,14 @@ impl CamSource for MethodNet {
                     return Err(Error::invalid("ae", "rounds without AE settings"));
                 };
                 let labels = attention::present_labels(x.gpu(), present, x.shape()[0])?;
-                let (h, w) = (x.shape()[2], x.shape()[3]);
                 let mut x = x.clone();
                 let mut union: Option<Tensor> = None;
                 for net in self.rounds() {
-                    let (_, cams) = net.logits_and_cams(&x)?;
-                    let n = attention::normalised(&cams)?.mul(&attention::per_map(&labels)?)?;
-                    let keep = attention::keep_below(&n.max_axis(1, true)?.0, s.threshold)?
-                        .interpolate((h, w), ResizeMode::Nearest)?;
-                    x = x.mul(&keep)?;
+                    let (maps, erased) = erasing::mine(net, &x, &labels, s.threshold)?;
+                    x = erased;
                     union = Some(match union {
-                        None => n,
-                        Some(u) => u.maximum(&n)?,
+                        None => maps,
+                        Some(u) => u.maximum(&maps)?,
                     });
                 }
                 union.ok_or_else(|| Error::invalid("ae", "no rounds"))

@@ -240,16 +240,11 @@ fn finish(
     for (c, m) in maps {
         slots[c] = Some(m);
     }
-    no_grad(|| stack_on(x.gpu(), slots, &shape))
-}
-
-fn stack_on(gpu: &crate::Gpu, slots: Vec<Option<Tensor>>, shape: &[usize]) -> Result<Tensor> {
-    let parts = slots
-        .into_iter()
-        .map(|m| match m {
-            Some(t) => Ok(t),
-            None => Tensor::zeros(gpu, shape),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Tensor::concat(&parts, 1)
+    no_grad(|| {
+        let parts = slots
+            .into_iter()
+            .map(|m| m.map_or_else(|| Tensor::zeros(x.gpu(), &shape), Ok))
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::concat(&parts, 1)
+    })
 }
