@@ -5,6 +5,8 @@
 //   6 1 on the first step (the momentum buffer starts as the gradient).
 // adamw params: 0 n, 1 lr, 2 beta1, 3 beta2, 4 eps, 5 weight decay,
 //   6 1 − beta1^t, 7 1 − beta2^t.
+// ema params: 0 n, 1 momentum (the mean teacher's p ← m·p + (1 − m)·g, with
+//   g bound to the student's parameters).
 
 @group(0) @binding(1) var<storage, read_write> p: array<f32>;
 @group(0) @binding(2) var<storage, read> g: array<f32>;
@@ -41,4 +43,15 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     m[i] = mi;
     v[i] = vi;
     p[i] = pn - lr * (mi / pf(6u)) / (sqrt(vi / pf(7u)) + pf(4u));
+}
+
+// Exponential moving average of parameters (mean teacher, CoSA's assignment
+// network): p ← m·p + (1 − m)·g, g being the online network's values.
+@compute @workgroup_size(64)
+fn ema(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) lid: u32) {
+    let i = logical_id(wid, nwg, lid, 64u);
+    if (i >= pu(0u)) { return; }
+    let mu = pf(1u);
+    p[i] = mu * p[i] + (1.0 - mu) * g[i];
 }

@@ -217,6 +217,15 @@ fn reductions_and_softmax() {
     check("log_softmax", 9, vec![x(&mut r)], |t| {
         t[0].log_softmax_t(1, 2.0)
     });
+    check("topk largest", 10, vec![x(&mut r)], |t| {
+        Ok(t[0].topk(2, false)?.0)
+    });
+    check(
+        "topk smallest",
+        11,
+        vec![input(&mut r, &[3, 7], -2.0, 2.0, false)],
+        |t| Ok(t[0].topk(3, true)?.0),
+    );
 }
 
 #[test]

@@ -379,3 +379,210 @@ fn smooth_grad_without_noise_is_the_input_gradient() {
     }
     assert!(m[..576].iter().chain(&m[1152..]).all(|&v| v == 0.0));
 }
+
+/// k-means on three well-separated blobs finds them (up to the clusters'
+/// order), stops before its iteration cap, and caps k at the point count.
+#[test]
+fn kmeans_recovers_separated_blobs() {
+    use rand::Rng;
+    use weakseg::ops::kmeans::{KMeansSettings, kmeans_blocking};
+    let gpu = gpu();
+    let mut r = SmallRng::seed_from_u64(5);
+    let centres = [
+        [0.0f32, 0.0, 0.0, 0.0],
+        [9.0, 9.0, 0.0, 0.0],
+        [0.0, 0.0, -9.0, 9.0],
+    ];
+    let truth: Vec<usize> = (0..45).map(|i| i % 3).collect();
+    let pts: Vec<f32> = truth
+        .iter()
+        .flat_map(|&c| centres[c].map(|v| v + r.random_range(-1.0..1.0)))
+        .collect();
+    let points = Tensor::from_slice(&gpu, &pts, &[45, 4]).unwrap();
+    let s = KMeansSettings {
+        k: 3,
+        ..KMeansSettings::default()
+    };
+    let fit = kmeans_blocking(&points, &s).unwrap();
+    assert!(fit.iterations < s.max_iter, "{} iterations", fit.iterations);
+    for i in 0..45 {
+        for j in 0..45 {
+            assert_eq!(
+                truth[i] == truth[j],
+                fit.labels[i] == fit.labels[j],
+                "points {i} and {j}"
+            );
+        }
+    }
+    assert_eq!(fit.centroids.shape(), &[3, 4]);
+    let few = Tensor::from_slice(&gpu, &pts[..8], &[2, 4]).unwrap();
+    let fit = kmeans_blocking(&few, &KMeansSettings::default()).unwrap();
+    assert_eq!((fit.k, fit.labels.len()), (2, 2));
+    assert_ne!(fit.labels[0], fit.labels[1]);
+}
+
+/// Sub-category discovery gives every sample one sub-category for each
+/// class it holds, inside that class's block of K, and multi-hot targets
+/// with those ones.
+#[test]
+fn subcategories_follow_the_image_labels() {
+    use weakseg::data::Dataset;
+    use weakseg::data::voc::{VocDataset, VocOptions};
+    let dir = std::env::temp_dir().join(format!("weakseg-subcat-{}", std::process::id()));
+    let cfg = SynthConfig {
+        train: 8,
+        val: 1,
+        size: 24,
+        classes: 3,
+        seed: 2,
+    };
+    synth::write(&cfg, &dir, |_| {}).unwrap();
+    let gpu = gpu();
+    let ds = VocDataset::open(&dir, &VocOptions::split("train")).unwrap();
+    let (net, _) = tiny_classifier(&gpu);
+    let sc = pollster::block_on(methods::subcat::explore(&net, &ds, 3, 4, 50)).unwrap();
+    assert_eq!(sc.table.len(), ds.len());
+    for (i, subs) in sc.table.iter().enumerate() {
+        let labels = ds.sample(i, 0).unwrap().labels;
+        let held: Vec<usize> = (0..3).filter(|&c| labels[c] > 0.5).collect();
+        let parents: Vec<usize> = subs.iter().map(|s| s / 4).collect();
+        assert_eq!(parents, held, "sample {i}");
+    }
+    let t = host(&sc.targets(&gpu, &[0, 1]).unwrap());
+    assert_eq!(t.len(), 2 * 12);
+    for (row, i) in [0, 1].into_iter().enumerate() {
+        let ones: Vec<usize> = (0..12).filter(|&j| t[row * 12 + j] == 1.0).collect();
+        assert_eq!(ones, sc.table[i]);
+    }
+    assert!(sc.targets(&gpu, &[99]).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// SEAM's max_norm against a host computation; its loss on a tiny batch is
+/// finite and trains both the backbone and the PCM (whose inputs are
+/// detached, so its gradient comes through ECR and the min-pooling term);
+/// its CAMs are non-negative and zero for absent classes.
+#[test]
+fn seam_loss_trains_backbone_and_pcm() {
+    use weakseg::data::Batch;
+    use weakseg::methods::{MethodNet, seam};
+    use weakseg::nn::ModuleExt;
+    let gpu = gpu();
+    let p: Vec<f32> = (0..2 * 9).map(|i| ((i * 7) % 11) as f32 - 3.0).collect();
+    let got = host(&seam::max_norm(&Tensor::from_slice(&gpu, &p, &[1, 2, 3, 3]).unwrap()).unwrap());
+    for (m, maps) in p.chunks(9).enumerate() {
+        let r: Vec<f32> = maps.iter().map(|v| v.max(0.0)).collect();
+        let (lo, hi) = (
+            r.iter().cloned().fold(f32::MAX, f32::min),
+            r.iter().cloned().fold(f32::MIN, f32::max),
+        );
+        for (j, v) in r.iter().enumerate() {
+            let want = (v - lo - 1e-5).max(0.0) / (hi - lo + 1e-5);
+            assert!((got[m * 9 + j] - want).abs() < 1e-5, "map {m} entry {j}");
+        }
+    }
+    let method = Method::from_name("seam", &[]).unwrap();
+    let net = MethodNet::new(
+        &mut Builder::new(&gpu, 3),
+        &method,
+        &ArchSpec::new("resnet-tiny", 8),
+        3,
+    )
+    .unwrap();
+    let x: Vec<f32> = (0..2 * 3 * 32 * 32)
+        .map(|i| (((i * 31) % 97) as f32 - 48.0) / 40.0)
+        .collect();
+    let batch = Batch {
+        images: Tensor::from_slice(&gpu, &x, &[2, 3, 32, 32]).unwrap(),
+        labels: Tensor::from_slice(&gpu, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap(),
+        masks: None,
+        host_masks: None,
+        indices: vec![0, 1],
+    };
+    let loss = methods::Trainer::new(1).loss(&net, &batch).unwrap();
+    let v = loss.item().unwrap();
+    assert!(v.is_finite() && v > 0.0, "loss {v}");
+    loss.backward().unwrap();
+    let grads = net.named_params();
+    for wanted in [
+        "pcm.f9.weight",
+        "pcm.reduce1.weight",
+        "head.classifier.weight",
+    ] {
+        let (_, p) = grads.iter().find(|(n, _)| n == wanted).unwrap();
+        let g = host(&p.get().grad().unwrap());
+        assert!(g.iter().any(|v| *v != 0.0), "{wanted} got no gradient");
+    }
+    net.set_train(false);
+    use weakseg::cam::CamSource;
+    let maps = host(&net.cam_maps(&batch.images, &[true, false, true]).unwrap());
+    let hw = maps.len() / 6;
+    assert!(maps.iter().all(|v| *v >= 0.0 && v.is_finite()));
+    assert!(
+        maps[hw..2 * hw]
+            .iter()
+            .chain(&maps[4 * hw..5 * hw])
+            .all(|v| *v == 0.0)
+    );
+}
+
+/// CS-AE draws exactly one present class per image, each present class
+/// in turn over repeated draws; its loss is finite and trains the erasing
+/// network.
+#[test]
+fn csae_draws_one_present_class_and_trains_the_eraser() {
+    use weakseg::data::Batch;
+    use weakseg::methods::{MethodNet, csae};
+    use weakseg::nn::ModuleExt;
+    let gpu = gpu();
+    let labels = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0];
+    let y = Tensor::from_slice(&gpu, &labels, &[3, 3]).unwrap();
+    let mut rng = SmallRng::seed_from_u64(8);
+    let mut seen = [0usize; 9];
+    for _ in 0..40 {
+        let c = host(&csae::draw_present(&y, &mut rng).unwrap());
+        for (row, l) in c.chunks(3).zip(labels.chunks(3)) {
+            assert_eq!(row.iter().sum::<f32>(), 1.0, "{row:?}");
+            assert!(
+                row.iter().zip(l).all(|(c, l)| c <= l),
+                "{row:?} outside {l:?}"
+            );
+        }
+        for (s, v) in seen.iter_mut().zip(&c) {
+            *s += *v as usize;
+        }
+    }
+    for (i, (&s, &l)) in seen.iter().zip(&labels).enumerate() {
+        assert_eq!(s > 0, l > 0.0, "entry {i} drawn {s} times");
+    }
+    let method = Method::from_name("csae", &[]).unwrap();
+    let net = MethodNet::new(
+        &mut Builder::new(&gpu, 3),
+        &method,
+        &ArchSpec::new("resnet-tiny", 8),
+        3,
+    )
+    .unwrap();
+    let x: Vec<f32> = (0..3 * 3 * 24 * 24)
+        .map(|i| (((i * 29) % 89) as f32 - 44.0) / 30.0)
+        .collect();
+    let batch = Batch {
+        images: Tensor::from_slice(&gpu, &x, &[3, 3, 24, 24]).unwrap(),
+        labels: y,
+        masks: None,
+        host_masks: None,
+        indices: vec![0, 1, 2],
+    };
+    let mut trainer = methods::Trainer::new(2);
+    trainer.set_round(1);
+    let loss = trainer.loss(&net, &batch).unwrap();
+    assert!(loss.item().unwrap().is_finite());
+    loss.backward().unwrap();
+    let params = net.named_params();
+    let (_, w) = params
+        .iter()
+        .find(|(n, _)| n == "backbone.conv1.weight")
+        .unwrap();
+    assert!(host(&w.get().grad().unwrap()).iter().any(|v| *v != 0.0));
+    assert_eq!(net.phases().len(), 2);
+}

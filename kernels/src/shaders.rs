@@ -38,6 +38,10 @@ pub enum Shader {
     Cam,
     /// Pixel-pair affinities (AffinityNet) and random-walk propagation.
     Affinity,
+    /// Top-k selection along rows (radix select) and its backward.
+    Select,
+    /// k-means: nearest-centroid assignment and centroid update.
+    Cluster,
 }
 
 macro_rules! with_prelude {
@@ -55,7 +59,7 @@ const ENABLE_F16: &str = "enable f16;\n";
 
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 16] = [
+    pub const ALL: [Shader; 18] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
@@ -72,6 +76,8 @@ impl Shader {
         Shader::Lattice,
         Shader::Cam,
         Shader::Affinity,
+        Shader::Select,
+        Shader::Cluster,
     ];
 
     /// The file name under `shaders/`.
@@ -93,6 +99,8 @@ impl Shader {
             Shader::Lattice => "lattice.wgsl",
             Shader::Cam => "cam.wgsl",
             Shader::Affinity => "affinity.wgsl",
+            Shader::Select => "select.wgsl",
+            Shader::Cluster => "cluster.wgsl",
         }
     }
 
@@ -115,6 +123,8 @@ impl Shader {
             Shader::Lattice => with_prelude!("lattice.wgsl"),
             Shader::Cam => with_prelude!("cam.wgsl"),
             Shader::Affinity => with_prelude!("affinity.wgsl"),
+            Shader::Select => with_prelude!("select.wgsl"),
+            Shader::Cluster => with_prelude!("cluster.wgsl"),
             Shader::Half => concat!(
                 "enable f16;\n",
                 include_str!("../../shaders/prelude.wgsl"),

@@ -8,6 +8,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use weakseg_kernels::launch::cluster::{self, KMeans};
 use weakseg_kernels::launch::conv::{self, Conv2d};
 use weakseg_kernels::launch::elementwise::{self, Binary, Broadcast, Unary};
 use weakseg_kernels::launch::layout::{self, Gather, Strided};
@@ -19,6 +20,7 @@ use weakseg_kernels::launch::pool::{self, Pool2d};
 use weakseg_kernels::launch::random;
 use weakseg_kernels::launch::reduce::{self, Axis, Reduce};
 use weakseg_kernels::launch::resize::{self, Mode};
+use weakseg_kernels::launch::select::{self, TopK};
 use weakseg_kernels::view::{broadcast_shape, broadcast_strides};
 use weakseg_kernels::{Gpu, GpuBuffer, View, cpu};
 
@@ -943,6 +945,139 @@ fn optimiser_steps() {
     close("adamw p", &read(&g, &pb, n), &wp, TRANSCENDENTAL_TOL);
     close("adamw m", &read(&g, &mb, n), &wm, ELEMENTWISE_TOL);
     close("adamw v", &read(&g, &vb, n), &wv, ELEMENTWISE_TOL);
+    let (tb, sb) = (up(&g, &p), up(&g, &gr));
+    optim::ema(&g, v(&tb, n), v(&sb, n), 0.9994).unwrap();
+    close(
+        "ema",
+        &read(&g, &tb, n),
+        &cpu::optim::ema(&p, &gr, 0.9994),
+        ELEMENTWISE_TOL,
+    );
+    assert!(optim::ema(&g, v(&tb, n), v(&sb, n - 1), 0.9).is_err());
+}
+
+/// Top-k is exact (selection moves values, it computes nothing): rows of
+/// odd lengths across the 256-entry chunk, k from 1 to n, largest and
+/// smallest, with ties (values drawn from a small set) and both zeros.
+#[test]
+fn topk_selection_and_backward() {
+    let g = gpu();
+    let mut r = rng(29);
+    for (rows, n, k, smallest, levels) in [
+        (1, 1, 1, false, 0),
+        (3, 7, 3, false, 0),
+        (2, 300, 60, false, 0),
+        (2, 300, 60, true, 0),
+        (4, 513, 513, false, 0),
+        (3, 777, 155, false, 5),
+        (5, 257, 1, true, 3),
+        (1, 1000, 999, true, 0),
+    ] {
+        let x: Vec<f32> = if levels > 0 {
+            (0..rows * n)
+                .map(|_| [-0.0, 0.0, 1.5, -2.0, 7.0][r.random_range(0..levels)])
+                .collect()
+        } else {
+            rand_vec(&mut r, rows * n, -3.0, 3.0)
+        };
+        let s = TopK {
+            rows,
+            n,
+            k,
+            smallest,
+        };
+        let xb = up(&g, &x);
+        let (vb, ib) = (
+            poisoned(&g, rows * k),
+            up_u32(&g, &vec![u32::MAX; rows * k]),
+        );
+        select::topk(&g, v(&xb, rows * n), s, v(&vb, rows * k), v(&ib, rows * k)).unwrap();
+        let (wv, wi) = cpu::select::topk(&x, rows, n, k, smallest);
+        let what = format!("topk rows {rows} n {n} k {k} smallest {smallest}");
+        assert_eq!(read_u32(&g, &ib, rows * k), wi, "{what}: indices");
+        let got = read(&g, &vb, rows * k);
+        assert!(
+            got.iter().zip(&wv).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{what}: values"
+        );
+        let gr = rand_vec(&mut r, rows * k, -1.0, 1.0);
+        let (gb, gi) = (up(&g, &gr), poisoned(&g, rows * n));
+        select::topk_backward(&g, v(&gb, rows * k), v(&ib, rows * k), s, v(&gi, rows * n)).unwrap();
+        let want: Vec<f64> = cpu::select::topk_backward(&gr, &wi, rows, n, k)
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        close(
+            &format!("{what}: backward"),
+            &read(&g, &gi, rows * n),
+            &want,
+            0.0,
+        );
+    }
+    let xb = up(&g, &[1.0; 4]);
+    let (vb, ib) = (poisoned(&g, 4), poisoned(&g, 4));
+    let bad = TopK {
+        rows: 1,
+        n: 4,
+        k: 5,
+        smallest: false,
+    };
+    assert!(select::topk(&g, v(&xb, 4), bad, v(&vb, 4), v(&ib, 4)).is_err());
+}
+
+/// One k-means iteration (assignment, then update) against the reference,
+/// Euclidean and spherical, with an empty cluster; tolerance 1e-4 on the
+/// centroids (means of up to 131 values), exact labels on separated data.
+#[test]
+fn kmeans_iteration() {
+    let g = gpu();
+    let mut r = rng(31);
+    for (n, d, k, spherical) in [(131, 5, 4, false), (64, 3, 7, true), (1, 1, 1, false)] {
+        let mut pts = rand_vec(&mut r, n * d, -1.0, 1.0);
+        let mut cen = rand_vec(&mut r, k * d, -1.0, 1.0);
+        if spherical {
+            for row in pts.chunks_mut(d).chain(cen.chunks_mut(d)) {
+                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+        } else if k > 1 {
+            cen[(k - 1) * d..].iter_mut().for_each(|v| *v = 50.0);
+        }
+        let s = KMeans { n, d, k, spherical };
+        let (pb, cb) = (up(&g, &pts), up(&g, &cen));
+        let (lb, db, nb) = (
+            up_u32(&g, &vec![u32::MAX; n]),
+            poisoned(&g, n),
+            up_u32(&g, &vec![u32::MAX; k]),
+        );
+        cluster::assign(&g, v(&pb, n * d), v(&cb, k * d), s, v(&lb, n), v(&db, n)).unwrap();
+        let (wl, wd) = cpu::cluster::assign(&pts, &cen, d, spherical);
+        let what = format!("kmeans n {n} d {d} k {k} spherical {spherical}");
+        assert_eq!(read_u32(&g, &lb, n), wl, "{what}: labels");
+        close(
+            &format!("{what}: dist"),
+            &read(&g, &db, n),
+            &wd,
+            TRANSCENDENTAL_TOL,
+        );
+        cluster::update(&g, v(&pb, n * d), v(&lb, n), s, v(&cb, k * d), v(&nb, k)).unwrap();
+        let (wc, wn) = cpu::cluster::update(&pts, &wl, &cen, d, spherical);
+        close(
+            &format!("{what}: centroids"),
+            &read(&g, &cb, k * d),
+            &wc,
+            TRANSCENDENTAL_TOL,
+        );
+        assert_eq!(read_u32(&g, &nb, k), wn, "{what}: counts");
+    }
+    let b = up(&g, &[0.0]);
+    let empty = KMeans {
+        n: 0,
+        d: 1,
+        k: 1,
+        spherical: false,
+    };
+    assert!(cluster::assign(&g, v(&b, 1), v(&b, 1), empty, v(&b, 1), v(&b, 1)).is_err());
 }
 
 #[test]

@@ -6,22 +6,28 @@
 //! loss, and both plug into the `train-cls` and `cam` stages unchanged.
 
 pub mod attention;
+pub mod csae;
 pub mod erasing;
 pub mod fmix;
 pub mod mdc;
 pub mod mixing;
 pub mod net;
 pub mod saliency;
+pub mod seam;
+pub mod subcat;
 pub mod trainer;
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
+pub use csae::CsaeSettings;
 pub use erasing::{AcolSettings, AeSettings, GainSettings, HasSettings, SeeNetSettings};
 pub use mdc::MdcSettings;
 pub use mixing::{FmixSettings, ManifoldSettings, MixupSettings};
-pub use net::MethodNet;
+pub use net::{Explore, MethodNet, Parts, Phase};
 pub use saliency::{Saliency, SaliencySource};
+pub use seam::SeamSettings;
+pub use subcat::{SubcatSettings, SubcatTeachSettings, Subcategories};
 pub use trainer::Trainer;
 
 /// A CAM-expansion method with its settings; `name` selects it in TOML and
@@ -46,6 +52,9 @@ pub enum Method {
     /// GAIN: the classifier's attention masks the image, and the score on
     /// the masked image is pushed down (attention mining).
     Gain(GainSettings),
+    /// Class-specific adversarial erasing: an erasing network's class map
+    /// must hide its class from a fixed ordinary classifier.
+    Csae(CsaeSettings),
     /// Multi-dilated convolution: parallel dilations fused as the undilated
     /// map plus the mean of the dilated ones.
     Mdc(MdcSettings),
@@ -56,12 +65,34 @@ pub enum Method {
     Fmix(FmixSettings),
     /// Manifold-Mixup CAM: feature maps mixed at a random backbone stage.
     Manifold(ManifoldSettings),
+    /// Sub-category exploration (SC-CAM): k-means sub-categories of each
+    /// class learnt by a second classifier.
+    Subcat(SubcatSettings),
+    /// Sub-category teaching: a sub-category network's soft predictions
+    /// distilled into a fresh student.
+    SubcatTeach(SubcatTeachSettings),
+    /// SEAM: equivariant regularisation between an image and its rescaled
+    /// copy, and a pixel correlation module whose output is the CAM.
+    Seam(SeamSettings),
 }
 
 impl Method {
     /// The names [`Method::from_name`] knows, in the order of the table.
-    pub const NAMES: [&'static str; 10] = [
-        "cam", "ae", "has", "acol", "seenet", "gain", "mdc", "mixup", "fmix", "manifold",
+    pub const NAMES: [&'static str; 14] = [
+        "cam",
+        "ae",
+        "has",
+        "acol",
+        "seenet",
+        "gain",
+        "csae",
+        "mdc",
+        "mixup",
+        "fmix",
+        "manifold",
+        "subcat",
+        "subcat-teach",
+        "seam",
     ];
 
     /// The method's name.
@@ -73,10 +104,14 @@ impl Method {
             Method::Acol(_) => "acol",
             Method::Seenet(_) => "seenet",
             Method::Gain(_) => "gain",
+            Method::Csae(_) => "csae",
             Method::Mdc(_) => "mdc",
             Method::Mixup(_) => "mixup",
             Method::Fmix(_) => "fmix",
             Method::Manifold(_) => "manifold",
+            Method::Subcat(_) => "subcat",
+            Method::SubcatTeach(_) => "subcat-teach",
+            Method::Seam(_) => "seam",
         }
     }
 
@@ -143,6 +178,28 @@ impl Method {
                 bad("alpha and decay must be positive")
             }
             Method::Manifold(s) if s.alpha <= 0.0 => bad("alpha must be positive"),
+            Method::Subcat(s) if s.k == 0 || s.rounds == 0 || s.max_iter == 0 => {
+                bad("k, rounds and max_iter must be positive")
+            }
+            Method::SubcatTeach(s) if s.k == 0 || s.max_iter == 0 => {
+                bad("k and max_iter must be positive")
+            }
+            Method::Csae(s) if s.adversarial < 0.0 || s.area < 0.0 => {
+                bad("the loss weights must not be negative")
+            }
+            Method::Seam(s) if !(s.scale > 0.0 && s.scale < 1.0) => {
+                bad("the rescaling factor must lie in (0, 1)")
+            }
+            Method::Seam(s)
+                if !(0.0..=1.0).contains(&s.hard_fraction) || s.hard_fraction == 0.0 =>
+            {
+                bad("the hard-mining fraction must lie in (0, 1]")
+            }
+            Method::Seam(s)
+                if !(0.0..=1.0).contains(&s.min_pool_fraction) || s.min_pool_fraction == 0.0 =>
+            {
+                bad("the min-pooling fraction must lie in (0, 1]")
+            }
             _ => Ok(()),
         }
     }

@@ -1,6 +1,7 @@
 //! The network a method trains, and how its CAMs are read: the plain CAM
 //! classifier for most methods, a second classifier branch for ACoL and
-//! SeeNet, MDC's dilated blocks, or adversarial erasing's later rounds.
+//! SeeNet, MDC's dilated blocks, adversarial erasing's later rounds, or
+//! the sub-category classifiers (and teacher) of sub-category methods.
 //! Parameter names keep `backbone.*` and `head.classifier.*` for the first
 //! (or only) classifier in every method, so the affinity stage and every
 //! checkpoint reader see the same backbone.
@@ -15,7 +16,8 @@ use crate::nn::{Builder, Module, Visitor};
 use crate::tensor::{Tensor, no_grad};
 
 use super::mdc::MdcHead;
-use super::{Method, attention, erasing};
+use super::seam::{self, Pcm};
+use super::{Method, attention, erasing, subcat};
 
 /// What a method adds to the CAM classifier.
 enum Extra {
@@ -26,6 +28,56 @@ enum Extra {
     Mdc(MdcHead),
     /// Adversarial erasing's rounds after the first: `round{r}.*`.
     Rounds(Vec<CamNet>),
+    /// Sub-category exploration's classifier: `sub.*`.
+    Sub(CamHead),
+    /// Sub-category teaching: the student's sub-category classifier
+    /// (`sub.*`) and the teacher network with its own (`teacher.*`,
+    /// `teacher_sub.*`).
+    Teach {
+        sub: CamHead,
+        teacher: Box<CamNet>,
+        teacher_sub: CamHead,
+    },
+    /// SEAM's pixel correlation module: `pcm.*`.
+    Pcm(Pcm),
+    /// CS-AE's ordinary classifier: `ordinary.*`.
+    Ordinary(Box<CamNet>),
+}
+
+/// Named parts of a network trained together: what one training phase
+/// optimises and checkpoints. A part named "" keeps its own names.
+pub struct Parts<'a>(Vec<(&'static str, &'a dyn Module)>);
+
+impl Module for Parts<'_> {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        for (name, m) in &self.0 {
+            if name.is_empty() {
+                m.visit(prefix, v);
+            } else {
+                m.visit(&child(prefix, name), v);
+            }
+        }
+    }
+}
+
+/// Sub-category discovery to run before a phase: k-means with `k` clusters
+/// per class on the GAP features of `net`.
+pub struct Explore<'a> {
+    /// The network whose features are clustered.
+    pub net: &'a CamNet,
+    /// Sub-categories per class.
+    pub k: usize,
+    /// Most k-means iterations.
+    pub max_iter: usize,
+}
+
+/// One phase of a method's training: the parts it trains, with sub-category
+/// discovery first where the method asks for it.
+pub struct Phase<'a> {
+    /// The parameters this phase optimises.
+    pub model: Parts<'a>,
+    /// Sub-categories to (re)discover before the phase.
+    pub explore: Option<Explore<'a>>,
 }
 
 /// A method's classifier: the base CAM network and what the method adds.
@@ -51,6 +103,19 @@ impl MethodNet {
                     .map(|_| CamNet::new(b, arch, classes))
                     .collect::<Result<Vec<_>>>()?,
             ),
+            Method::Subcat(s) => Extra::Sub(subcat::head(b, c, classes, s.k)?),
+            Method::Csae(_) => Extra::Ordinary(Box::new(CamNet::new(b, arch, classes)?)),
+            Method::Seam(_) => Extra::Pcm(Pcm::new(b, &base.backbone.tap_channels())?),
+            Method::SubcatTeach(s) => {
+                let sub = subcat::head(b, c, classes, s.k)?;
+                let teacher = Box::new(CamNet::new(b, arch, classes)?);
+                let teacher_sub = subcat::head(b, c, classes, s.k)?;
+                Extra::Teach {
+                    sub,
+                    teacher,
+                    teacher_sub,
+                }
+            }
             _ => Extra::None,
         };
         Ok(MethodNet {
@@ -74,6 +139,113 @@ impl MethodNet {
             all.extend(r.iter());
         }
         all
+    }
+
+    /// The training phases in order: adversarial erasing's rounds; CS-AE's
+    /// ordinary classifier then its erasing network; the
+    /// plain classifier then each sub-category round; sub-category
+    /// teaching's teacher rounds then its student; one phase training the
+    /// whole network for every other method.
+    pub fn phases(&self) -> Vec<Phase<'_>> {
+        fn phase<'a>(
+            model: Vec<(&'static str, &'a dyn Module)>,
+            explore: Option<Explore<'a>>,
+        ) -> Phase<'a> {
+            Phase {
+                model: Parts(model),
+                explore,
+            }
+        }
+        match (&self.method, &self.extra) {
+            (Method::Ae(_), _) => self
+                .rounds()
+                .into_iter()
+                .map(|r| phase(vec![("", r as &dyn Module)], None))
+                .collect(),
+            (Method::Subcat(s), _) => {
+                let mut out = vec![phase(vec![("", &self.base)], None)];
+                out.extend((0..s.rounds).map(|_| {
+                    let explore = Explore {
+                        net: &self.base,
+                        k: s.k,
+                        max_iter: s.max_iter,
+                    };
+                    phase(vec![("", self)], Some(explore))
+                }));
+                out
+            }
+            (
+                Method::SubcatTeach(s),
+                Extra::Teach {
+                    sub,
+                    teacher,
+                    teacher_sub,
+                },
+            ) => {
+                let teacher_parts = || -> Vec<(&'static str, &dyn Module)> {
+                    vec![("teacher", teacher), ("teacher_sub", teacher_sub)]
+                };
+                let mut out = vec![phase(vec![("teacher", teacher)], None)];
+                out.extend((0..s.teacher_rounds).map(|_| {
+                    let explore = Explore {
+                        net: teacher,
+                        k: s.k,
+                        max_iter: s.max_iter,
+                    };
+                    phase(teacher_parts(), Some(explore))
+                }));
+                out.push(phase(vec![("", &self.base), ("sub", sub)], None));
+                out
+            }
+            (Method::Csae(_), Extra::Ordinary(ordinary)) => vec![
+                phase(vec![("ordinary", ordinary)], None),
+                phase(vec![("", &self.base)], None),
+            ],
+            _ => vec![phase(vec![("", self)], None)],
+        }
+    }
+
+    /// CS-AE's ordinary classifier.
+    pub fn ordinary(&self) -> Result<&CamNet> {
+        match &self.extra {
+            Extra::Ordinary(n) => Ok(n),
+            _ => Err(Error::invalid(
+                self.method.name(),
+                "has no ordinary classifier",
+            )),
+        }
+    }
+
+    /// The sub-category classifier of the network being trained (the
+    /// student's under sub-category teaching).
+    pub fn sub(&self) -> Result<&CamHead> {
+        match &self.extra {
+            Extra::Sub(h) | Extra::Teach { sub: h, .. } => Ok(h),
+            _ => Err(Error::invalid(
+                self.method.name(),
+                "has no sub-category classifier",
+            )),
+        }
+    }
+
+    /// SEAM's pixel correlation module.
+    pub fn pcm(&self) -> Result<&Pcm> {
+        match &self.extra {
+            Extra::Pcm(p) => Ok(p),
+            _ => Err(Error::invalid(self.method.name(), "has no PCM")),
+        }
+    }
+
+    /// Sub-category teaching's teacher and its sub-category classifier.
+    pub fn teacher(&self) -> Result<(&CamNet, &CamHead)> {
+        match &self.extra {
+            Extra::Teach {
+                teacher,
+                teacher_sub,
+                ..
+            } => Ok((teacher, teacher_sub)),
+            _ => Err(Error::invalid(self.method.name(), "has no teacher")),
+        }
     }
 
     /// Branch B of ACoL and SeeNet.
@@ -117,14 +289,18 @@ impl MethodNet {
 }
 
 impl CamSource for MethodNet {
-    /// The method's maps: the CAM; for ACoL and SeeNet the maximum of both
+    /// The method's maps: the CAM; for SEAM the PCM's propagated maps; for
+    /// ACoL and SeeNet the maximum of both
     /// branches' normalised maps; for MDC the undilated block's map plus
     /// the mean of the dilated ones; for adversarial erasing the maximum of
     /// the rounds' normalised maps, each round reading the image erased by
     /// the rounds before it.
     fn cam_maps(&self, x: &Tensor, present: &[bool]) -> Result<Tensor> {
         no_grad(|| match &self.extra {
-            Extra::None => self.base.cam_maps(x, present),
+            Extra::None | Extra::Sub(_) | Extra::Teach { .. } | Extra::Ordinary(_) => {
+                self.base.cam_maps(x, present)
+            }
+            Extra::Pcm(pcm) => seam::cam_maps(&self.base, pcm, x, present),
             Extra::Branch(head_b) => {
                 let net = &self.base;
                 let f = net.precision.features(&net.backbone, x)?;
@@ -190,6 +366,18 @@ impl Module for MethodNet {
                 for (i, net) in r.iter().enumerate() {
                     net.visit(&child(prefix, &format!("round{}", i + 1)), v);
                 }
+            }
+            Extra::Sub(h) => h.visit(&child(prefix, "sub"), v),
+            Extra::Pcm(p) => p.visit(&child(prefix, "pcm"), v),
+            Extra::Ordinary(n) => n.visit(&child(prefix, "ordinary"), v),
+            Extra::Teach {
+                sub,
+                teacher,
+                teacher_sub,
+            } => {
+                sub.visit(&child(prefix, "sub"), v);
+                teacher.visit(&child(prefix, "teacher"), v);
+                teacher_sub.visit(&child(prefix, "teacher_sub"), v);
             }
         }
     }

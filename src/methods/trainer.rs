@@ -10,14 +10,44 @@ use weakseg_kernels::{Error, Result};
 use crate::data::Batch;
 use crate::tensor::Tensor;
 
-use super::net::MethodNet;
-use super::{Method, erasing, mixing};
+use crate::models::CamNet;
+use crate::models::heads::CamHead;
+use crate::tensor::no_grad;
 
-/// A method's loss with its random state and, for adversarial erasing, the
-/// round being trained.
+use super::net::MethodNet;
+use super::subcat::Subcategories;
+use super::{Method, csae, erasing, mixing, seam};
+
+/// A method's loss with its random state, the phase being trained and, for
+/// the sub-category methods, the sub-categories last discovered.
 pub struct Trainer {
     rng: SmallRng,
     round: usize,
+    subcategories: Option<Subcategories>,
+}
+
+/// The parent classes' loss plus λ times the sub-categories' (once they
+/// have been discovered) on the features of `net`.
+fn subcat_loss(
+    net: &CamNet,
+    sub: &CamHead,
+    batch: &Batch,
+    subcategories: Option<&Subcategories>,
+    lambda: f32,
+) -> Result<Tensor> {
+    let f = net.precision.features(&net.backbone, &batch.images)?;
+    let parent = net.head.logits(&f)?.bce_with_logits(&batch.labels)?;
+    match subcategories {
+        None => Ok(parent),
+        Some(sc) => {
+            let target = sc.targets(batch.images.gpu(), &batch.indices)?;
+            parent.add(
+                &sub.logits(&f)?
+                    .bce_with_logits(&target)?
+                    .mul_scalar(lambda)?,
+            )
+        }
+    }
 }
 
 impl Trainer {
@@ -26,11 +56,17 @@ impl Trainer {
         Trainer {
             rng: SmallRng::seed_from_u64(crate::data::mix_seed(seed, 0x6d65_7468)),
             round: 0,
+            subcategories: None,
         }
     }
 
-    /// Selects adversarial erasing's round (0 first); other methods have
-    /// round 0 only.
+    /// The sub-category labels the next phases learn.
+    pub fn set_subcategories(&mut self, s: Subcategories) {
+        self.subcategories = Some(s);
+    }
+
+    /// Selects the phase being trained (0 first; see
+    /// [`MethodNet::phases`]).
     pub fn set_round(&mut self, round: usize) {
         self.round = round;
     }
@@ -95,6 +131,37 @@ impl Trainer {
                 })?;
                 let erased = erasing::erase_mined(&rounds[..self.round], x, y, s.threshold)?;
                 current.logits(&erased)?.bce_with_logits(y)
+            }
+            Method::Seam(s) => seam::loss(base, net.pcm()?, batch, s),
+            Method::Csae(s) => {
+                let ordinary = net.ordinary()?;
+                if self.round == 0 {
+                    ordinary.logits(x)?.bce_with_logits(y)
+                } else {
+                    csae::loss(base, ordinary, x, y, s, &mut self.rng)
+                }
+            }
+            Method::Subcat(s) => {
+                let known = self.subcategories.as_ref().filter(|_| self.round > 0);
+                subcat_loss(base, net.sub()?, batch, known, s.lambda)
+            }
+            Method::SubcatTeach(s) => {
+                let (teacher, teacher_sub) = net.teacher()?;
+                if self.round <= s.teacher_rounds {
+                    let known = self.subcategories.as_ref().filter(|_| self.round > 0);
+                    return subcat_loss(teacher, teacher_sub, batch, known, s.lambda);
+                }
+                let soft = no_grad(|| {
+                    let f = teacher.precision.features(&teacher.backbone, x)?;
+                    teacher_sub.logits(&f)?.sigmoid()
+                })?;
+                let f = base.precision.features(&base.backbone, x)?;
+                base.head.logits(&f)?.bce_with_logits(y)?.add(
+                    &net.sub()?
+                        .logits(&f)?
+                        .bce_with_logits(&soft)?
+                        .mul_scalar(s.lambda)?,
+                )
             }
         }
     }

@@ -12,9 +12,9 @@ use weakseg_kernels::{Gpu, Result};
 use crate::data::augment::Augment;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
-use crate::methods::{Method, MethodNet, Trainer};
+use crate::methods::{Method, MethodNet, Trainer, subcat};
 use crate::models::{ArchSpec, CamNet};
-use crate::nn::{Builder, GroupRecipe, Module, ModuleExt};
+use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::train::{Reporter, fit};
@@ -131,11 +131,16 @@ pub fn train(
     let k = ds.classes.len();
     let arch = ArchSpec::new(&s.arch, s.output_stride);
     let net = MethodNet::new(&mut Builder::new(gpu, s.seed), &s.method, &arch, k)?;
-    let rounds = net.rounds();
     let recipe = match &s.pretrained {
         Some(p) => {
-            for round in &rounds {
-                load_pretrained(*round, p)?;
+            for round in net.rounds() {
+                load_pretrained(round, p)?;
+            }
+            if let Ok((teacher, _)) = net.teacher() {
+                load_pretrained(teacher, p)?;
+            }
+            if let Ok(ordinary) = net.ordinary() {
+                load_pretrained(ordinary, p)?;
             }
             GroupRecipe::PSA
         }
@@ -145,27 +150,40 @@ pub fn train(
     let sidecar = Sidecar::new(Some(arch), Some(k), config);
     let mut trainer = Trainer::new(s.seed);
     let mut epoch_losses = Vec::new();
-    for (r, round) in rounds.iter().enumerate() {
-        // Adversarial erasing trains its rounds in turn, each with its own
-        // optimiser and resume directory; every other method trains the
-        // whole network at once.
-        let model: &dyn Module = if rounds.len() == 1 { &net } else { *round };
+    let phases = net.phases();
+    for (r, phase) in phases.iter().enumerate() {
+        // Multi-phase methods (adversarial erasing's rounds, sub-category
+        // rounds, a teacher then its student) train each phase with its own
+        // optimiser and resume directory.
+        if let Some(e) = &phase.explore {
+            let plain = VocDataset::open(data, &VocOptions::split(&s.list))?;
+            trainer.set_subcategories(pollster::block_on(subcat::explore(
+                e.net, &plain, k, e.k, e.max_iter,
+            ))?);
+        }
         let mut opt = Sgd::new(
-            recipe.groups(model, CamNet::is_new),
+            recipe.groups(&phase.model, CamNet::is_new),
             s.lr,
             0.9,
             s.weight_decay,
             false,
         )?;
         let mut cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
-        if rounds.len() > 1 {
+        if phases.len() > 1 {
             cfg.checkpoint_dir = cfg.checkpoint_dir.map(|d| d.join(format!("round{r}")));
         }
         trainer.set_round(r);
-        let summary = fit(gpu, &cfg, model, &mut opt, &ds, &sidecar, reporter, |b| {
-            trainer.loss(&net, b)
-        })?;
-        round.set_train(false);
+        let summary = fit(
+            gpu,
+            &cfg,
+            &phase.model,
+            &mut opt,
+            &ds,
+            &sidecar,
+            reporter,
+            |b| trainer.loss(&net, b),
+        )?;
+        phase.model.set_train(false);
         epoch_losses.extend(summary.epoch_losses);
     }
     net.set_train(false);

@@ -3,6 +3,7 @@
 
 pub mod affinity;
 pub mod cam;
+pub mod cluster;
 pub mod conv;
 pub mod elementwise;
 pub mod half;
@@ -17,6 +18,7 @@ pub mod random;
 pub mod reduce;
 pub mod resize;
 pub mod scan;
+pub mod select;
 
 /// Offset of flat index `i` of `shape` under `strides`.
 pub fn strided_offset(i: usize, shape: &[usize], strides: &[usize]) -> usize {

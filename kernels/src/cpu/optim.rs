@@ -48,3 +48,13 @@ pub fn adamw(
     }
     out
 }
+
+/// The teacher after one exponential-moving-average update towards `student`.
+pub fn ema(teacher: &[f32], student: &[f32], momentum: f32) -> Vec<f64> {
+    let m = momentum as f64;
+    teacher
+        .iter()
+        .zip(student)
+        .map(|(&t, &s)| m * t as f64 + (1.0 - m) * s as f64)
+        .collect()
+}

@@ -4,6 +4,7 @@
 
 pub mod affinity;
 pub mod cam;
+pub mod cluster;
 pub mod conv;
 pub mod elementwise;
 pub mod half;
@@ -18,3 +19,4 @@ pub mod random;
 pub mod reduce;
 pub mod resize;
 pub mod scan;
+pub mod select;

@@ -80,3 +80,27 @@ pub fn adamw(gpu: &Gpu, p: View, g: View, m: View, v: View, s: AdamWStep) -> Res
         n as u64,
     )
 }
+
+/// teacher ← m·teacher + (1 − m)·student: the exponential moving average
+/// that keeps a mean-teacher network (CoSA's assignment network) trailing
+/// the online one.
+pub fn ema(gpu: &Gpu, teacher: View, student: View, momentum: f32) -> Result<()> {
+    let op = "ema";
+    if student.len != teacher.len {
+        return Err(crate::error::Error::invalid(
+            op,
+            format!(
+                "teacher has {} values, student {}",
+                teacher.len, student.len
+            ),
+        ));
+    }
+    let prm = Params::new(&[u32_of(op, teacher.len)?]).f(1, momentum);
+    gpu.launch(
+        op,
+        Kernel::new(Shader::Optim, "ema"),
+        &prm,
+        &[teacher.write(1), student.read(2)],
+        teacher.len as u64,
+    )
+}

@@ -1,0 +1,170 @@
+//! Sub-category exploration (SC-CAM, Chang et al. CVPR20) and sub-category
+//! teaching. Each parent class is split into K sub-categories by k-means on
+//! the images' GAP features; a second classifier learns the K·C-way
+//! sub-category labels beside the parent one (L = L_parent + λ·L_sub), which
+//! forces the features to tell apart the kinds of an object rather than keep
+//! only its single most discriminative part. Rounds re-cluster with the
+//! features just trained. Sub-category teaching replaces the hard cluster
+//! labels with a trained sub-category network's soft predictions, distilled
+//! into a fresh student.
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::data::Dataset;
+use crate::models::CamNet;
+use crate::models::heads::CamHead;
+use crate::ops::kmeans::{KMeansSettings, kmeans};
+use crate::tensor::{Tensor, no_grad};
+
+/// Sub-category exploration's settings (wsss-methods.md §6.10).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubcatSettings {
+    /// Sub-categories per parent class (K).
+    pub k: usize,
+    /// Weight λ of the sub-category loss.
+    pub lambda: f32,
+    /// Clustering rounds after the plain classifier that seeds them.
+    pub rounds: usize,
+    /// Most k-means iterations.
+    pub max_iter: usize,
+}
+
+impl Default for SubcatSettings {
+    /// K 10, λ 5, 3 rounds, 300 k-means iterations.
+    fn default() -> Self {
+        SubcatSettings {
+            k: 10,
+            lambda: 5.0,
+            rounds: 3,
+            max_iter: 300,
+        }
+    }
+}
+
+/// Sub-category teaching's settings: the teacher is a sub-category network
+/// trained as [`SubcatSettings`] say; the student learns the parent labels
+/// plus the teacher's sub-category probabilities.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubcatTeachSettings {
+    /// Sub-categories per parent class (K).
+    pub k: usize,
+    /// Weight λ of the teacher's sub-category term (on the teacher and in
+    /// the student's distillation loss alike).
+    pub lambda: f32,
+    /// The teacher's clustering rounds.
+    pub teacher_rounds: usize,
+    /// Most k-means iterations.
+    pub max_iter: usize,
+}
+
+impl Default for SubcatTeachSettings {
+    /// K 10, λ 5, one teacher round (ours: the seed project gives no
+    /// settings), 300 k-means iterations.
+    fn default() -> Self {
+        SubcatTeachSettings {
+            k: 10,
+            lambda: 5.0,
+            teacher_rounds: 1,
+            max_iter: 300,
+        }
+    }
+}
+
+/// The sub-category labels of a dataset: for each sample, the sub-category
+/// (parent·K + cluster) of each parent class it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subcategories {
+    /// Sub-categories per parent class.
+    pub k: usize,
+    /// Parent classes.
+    pub classes: usize,
+    /// Sub-category ids of each sample, by dataset index.
+    pub table: Vec<Vec<usize>>,
+}
+
+impl Subcategories {
+    /// The multi-hot targets [B, classes·k] of the samples `indices`.
+    pub fn targets(&self, gpu: &Gpu, indices: &[usize]) -> Result<Tensor> {
+        let width = self.classes * self.k;
+        let mut hot = vec![0.0f32; indices.len() * width];
+        for (row, &i) in indices.iter().enumerate() {
+            let subs = self.table.get(i).ok_or_else(|| {
+                Error::invalid(
+                    "subcat",
+                    format!(
+                        "sample {i} has no sub-category labels (the table has {})",
+                        self.table.len()
+                    ),
+                )
+            })?;
+            for &s in subs {
+                hot[row * width + s] = 1.0;
+            }
+        }
+        Tensor::from_slice(gpu, &hot, &[indices.len(), width])
+    }
+}
+
+/// The sub-category classifier: a bias-free 1×1 classifier on the GAP
+/// features, classes·k outputs (SC-CAM's fc8_200).
+pub fn head(
+    b: &mut crate::nn::Builder,
+    channels: usize,
+    classes: usize,
+    k: usize,
+) -> Result<CamHead> {
+    CamHead::new(b, channels, classes * k)
+}
+
+/// Clusters the GAP features of every sample of `data` (read un-augmented,
+/// one at a time so images may differ in size), class by class, into `k`
+/// sub-categories with k-means (seed 0, as SC-CAM's random_state). A class
+/// held by fewer than `k` images gets one sub-category per image.
+pub async fn explore(
+    net: &CamNet,
+    data: &dyn Dataset,
+    classes: usize,
+    k: usize,
+    max_iter: usize,
+) -> Result<Subcategories> {
+    let gpu = net.head.classifier.weight.get().gpu().clone();
+    let mut features = Vec::new();
+    let mut holders: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for i in 0..data.len() {
+        let s = data.sample(i, 0)?;
+        let x = Tensor::from_slice(&gpu, &s.image, &[1, 3, s.height, s.width])?;
+        let g = no_grad(|| net.precision.features(&net.backbone, &x)?.global_avg_pool())?;
+        let channels = g.shape()[1];
+        features.push(g.reshape(&[1, channels])?);
+        for (c, &l) in s.labels.iter().enumerate().take(classes) {
+            if l > 0.5 {
+                holders[c].push(i);
+            }
+        }
+    }
+    let mut table = vec![Vec::new(); data.len()];
+    for (c, members) in holders.iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        let rows: Vec<Tensor> = members.iter().map(|&i| features[i].clone()).collect();
+        let points = Tensor::concat(&rows, 0)?;
+        let fit = kmeans(
+            &points,
+            &KMeansSettings {
+                k,
+                max_iter,
+                seed: 0,
+                spherical: false,
+            },
+        )
+        .await?;
+        for (&i, &l) in members.iter().zip(&fit.labels) {
+            table[i].push(c * k + l as usize);
+        }
+    }
+    Ok(Subcategories { k, classes, table })
+}
