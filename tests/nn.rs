@@ -296,3 +296,24 @@ fn corrupt_and_missing_files_give_clear_errors() {
         Err(Error::Format { .. })
     ));
 }
+
+/// The mean-teacher update moves every teacher parameter to m·teacher +
+/// (1 − m)·student (tolerance 1e-6: one fused multiply-add in f32) and
+/// refuses networks that differ or a momentum outside [0, 1].
+#[test]
+fn ema_update_averages_teacher_towards_student() {
+    use weakseg::nn::ema;
+    let gpu = Gpu::new_blocking().unwrap();
+    let teacher = Linear::new(&mut Builder::new(&gpu, 1), 5, 3, false).unwrap();
+    let student = Linear::new(&mut Builder::new(&gpu, 2), 5, 3, false).unwrap();
+    let read = |l: &Linear| l.weight.get().to_vec_blocking::<f32>().unwrap();
+    let (t0, s0) = (read(&teacher), read(&student));
+    ema::update(&teacher, &student, 0.25).unwrap();
+    for ((t, t0), s0) in read(&teacher).iter().zip(&t0).zip(&s0) {
+        assert!((t - (0.25 * t0 + 0.75 * s0)).abs() < 1e-6);
+    }
+    assert_eq!(read(&student), s0, "the student is left alone");
+    let other = Linear::new(&mut Builder::new(&gpu, 2), 4, 3, false).unwrap();
+    assert!(ema::update(&teacher, &other, 0.5).is_err());
+    assert!(ema::update(&teacher, &student, 1.5).is_err());
+}

@@ -1,6 +1,7 @@
 //! Neural-network building blocks: the module tree, layers, initialisers and
 //! parameter-group recipes.
 
+pub mod ema;
 pub mod groups;
 pub mod init;
 pub mod layers;
