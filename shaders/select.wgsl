@@ -81,24 +81,27 @@ fn topk_pick(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     state[2u * row + 1u] = need;
 }
 
+// The row of (row, chunk) cell t and the chunk's first and past-last column.
+fn chunk_of(t: u32) -> vec3<u32> {
+    let chunks = pu(7u);
+    let row = t / chunks;
+    let start = (t - row * chunks) * pu(6u);
+    return vec3<u32>(row, start, min(start + pu(6u), pu(1u)));
+}
+
 // One invocation per (row, chunk): entries above the k-th key, and equal to it.
 @compute @workgroup_size(64)
 fn topk_count(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
     let t = logical_id(wid, nwg, lid, 64u);
-    let chunks = pu(7u);
-    if (t >= pu(0u) * chunks) { return; }
-    let row = t / chunks;
-    let c = t - row * chunks;
+    if (t >= pu(0u) * pu(7u)) { return; }
+    let ch = chunk_of(t);
     let n = pu(1u);
-    let len = pu(6u);
-    let kth = state[2u * row];
-    let start = c * len;
-    let end = min(start + len, n);
+    let kth = state[2u * ch.x];
     var gt = 0u;
     var eq = 0u;
-    for (var j = start; j < end; j++) {
-        let key = key_of(x[row * n + j]);
+    for (var j = ch.y; j < ch.z; j++) {
+        let key = key_of(x[ch.x * n + j]);
         gt += select(0u, 1u, key > kth);
         eq += select(0u, 1u, key == kth);
     }
@@ -114,18 +117,15 @@ fn topk_write(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let t = logical_id(wid, nwg, lid, 64u);
     let chunks = pu(7u);
     if (t >= pu(0u) * chunks) { return; }
-    let row = t / chunks;
-    let c = t - row * chunks;
+    let ch = chunk_of(t);
+    let row = ch.x;
     let n = pu(1u);
     let k = pu(2u);
-    let len = pu(6u);
     let kth = state[2u * row];
     let need = state[2u * row + 1u];
     var gt = gt_count[t] - gt_count[row * chunks];
     var eq = eq_count[t] - eq_count[row * chunks];
-    let start = c * len;
-    let end = min(start + len, n);
-    for (var j = start; j < end; j++) {
+    for (var j = ch.y; j < ch.z; j++) {
         let v = x[row * n + j];
         let key = key_of(v);
         let take = (key > kth) | ((key == kth) & (eq < need));

@@ -151,15 +151,21 @@ pub fn train(
     let mut trainer = Trainer::new(s.seed);
     let mut epoch_losses = Vec::new();
     let phases = net.phases();
+    // The un-augmented images sub-category discovery reads, opened once.
+    let mut plain: Option<VocDataset> = None;
     for (r, phase) in phases.iter().enumerate() {
         // Multi-phase methods (adversarial erasing's rounds, sub-category
         // rounds, a teacher then its student) train each phase with its own
         // optimiser and resume directory.
         if let Some(e) = &phase.explore {
-            let plain = VocDataset::open(data, &VocOptions::split(&s.list))?;
-            trainer.set_subcategories(pollster::block_on(subcat::explore(
-                e.net, &plain, k, e.k, e.max_iter,
-            ))?);
+            if plain.is_none() {
+                plain = Some(VocDataset::open(data, &VocOptions::split(&s.list))?);
+            }
+            if let Some(plain) = &plain {
+                trainer.set_subcategories(pollster::block_on(subcat::explore(
+                    e.net, plain, k, e.k, e.max_iter,
+                ))?);
+            }
         }
         let mut opt = Sgd::new(
             recipe.groups(&phase.model, CamNet::is_new),
