@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cam;
 pub mod data;
 pub mod io;
+pub mod losses;
 pub mod methods;
 pub mod metrics;
 pub mod models;

@@ -520,3 +520,24 @@ fn pair_affinity() {
         },
     );
 }
+
+#[test]
+fn dense_crf_loss() {
+    use weakseg::losses::DenseCrfLoss;
+    // Two 3×4 images; the loss is a quadratic form in the softmax of the
+    // logits, the images constants. σ_xy 5 px so neighbours weigh apart.
+    let mut r = rng(12);
+    let rgb: Vec<f32> = (0..2 * 3 * 12)
+        .map(|_| r.random_range(0.0..255.0))
+        .collect();
+    check(
+        "dense_crf_loss",
+        13,
+        vec![input(&mut r, &[2, 3, 3, 4], -2.0, 2.0, false)],
+        |t| {
+            let images = Tensor::from_slice(t[0].gpu(), &rgb, &[2, 3, 3, 4])?;
+            let crf = pollster::block_on(DenseCrfLoss::new(&images, 15.0, 5.0, 1.0))?;
+            crf.loss(&t[0].softmax(1)?)
+        },
+    );
+}

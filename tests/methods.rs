@@ -254,9 +254,14 @@ fn every_method_trains_and_yields_cams_through_the_stages() {
     cfg.classifier.epochs = 1;
     cfg.classifier.batch_size = 3;
     cfg.cam.multiscale.scales = vec![1.0];
+    // RIB's per-image fine-tuning with 2 negatives over 2 steps, to stay quick.
     let all: Vec<Method> = Method::NAMES
         .iter()
-        .map(|n| Method::from_name(n, &[]).unwrap())
+        .map(|&n| match n {
+            "rib" => Method::from_name(n, &["negatives=2".into(), "iterations=2".into()]),
+            _ => Method::from_name(n, &[]),
+        })
+        .map(Result::unwrap)
         .collect();
     let c = compare::methods(&gpu, &cfg, &all, true, &mut Quiet::default()).unwrap();
     assert_eq!(c.rows.len(), all.len());
@@ -499,7 +504,7 @@ fn seam_loss_trains_backbone_and_pcm() {
         host_masks: None,
         indices: vec![0, 1],
     };
-    let loss = methods::Trainer::new(1).loss(&net, &batch).unwrap();
+    let loss = pollster::block_on(methods::Trainer::new(1).loss(&net, &batch)).unwrap();
     let v = loss.item().unwrap();
     assert!(v.is_finite() && v > 0.0, "loss {v}");
     loss.backward().unwrap();
@@ -575,7 +580,7 @@ fn csae_draws_one_present_class_and_trains_the_eraser() {
     };
     let mut trainer = methods::Trainer::new(2);
     trainer.set_round(1);
-    let loss = trainer.loss(&net, &batch).unwrap();
+    let loss = pollster::block_on(trainer.loss(&net, &batch)).unwrap();
     assert!(loss.item().unwrap().is_finite());
     loss.backward().unwrap();
     let params = net.named_params();
@@ -585,4 +590,252 @@ fn csae_draws_one_present_class_and_trains_the_eraser() {
         .unwrap();
     assert!(host(&w.get().grad().unwrap()).iter().any(|v| *v != 0.0));
     assert_eq!(net.phases().len(), 2);
+}
+
+#[test]
+fn gndrp_pools_present_classes_below_the_threshold_only() {
+    let gpu = gpu();
+    let (b, k, hw) = (2, 3, 7);
+    let cams: Vec<f32> = (0..b * k * hw)
+        .map(|i| ((i * 29 % 23) as f32 - 6.0) / 4.0)
+        .collect();
+    let present = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
+    let t = Tensor::from_slice(&gpu, &cams, &[b, k, 1, hw]).unwrap();
+    let p = Tensor::from_slice(&gpu, &present, &[b, k]).unwrap();
+    let got = host(&methods::rib::gndrp(&t, &p, 0.4).unwrap());
+    for m in 0..b * k {
+        let row = &cams[m * hw..(m + 1) * hw];
+        let peak = row.iter().cloned().fold(f32::MIN, f32::max).max(1e-5);
+        let want: f32 = row
+            .iter()
+            .filter(|&&v| present[m] == 0.0 || v / peak < 0.4)
+            .sum::<f32>()
+            / hw as f32;
+        assert!(
+            (got[m] - want).abs() < 1e-5,
+            "map {m}: {} vs {want}",
+            got[m]
+        );
+    }
+    let bad = Tensor::from_slice(&gpu, &present[..3], &[1, 3]).unwrap();
+    assert!(methods::rib::gndrp(&t, &bad, 0.4).is_err());
+}
+
+#[test]
+fn rib_resets_per_image_and_without_steps_is_the_cam() {
+    use weakseg::cam::{self, MultiScale};
+    use weakseg::methods::rib::{Localiser, RibSettings};
+    use weakseg::nn::ModuleExt;
+    let gpu = gpu();
+    let (net, x) = tiny_classifier(&gpu);
+    let (trained, _) = tiny_classifier(&gpu);
+    let present = [true, false, true];
+    let ms = MultiScale {
+        scales: vec![1.0, 0.5],
+        flip: true,
+    };
+    let negs: Vec<f32> = (0..2 * 3 * 24 * 24)
+        .map(|i| ((i * 13 % 47) as f32 - 23.0) / 20.0)
+        .collect();
+    let neg_images = Tensor::from_slice(&gpu, &negs, &[2, 3, 24, 24]).unwrap();
+    let neg_labels = Tensor::from_slice(&gpu, &[0.0f32, 1.0, 0.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap();
+    let mut negatives = || Ok(vec![(neg_images.clone(), neg_labels.clone())]);
+    let plain = host(&cam::multiscale(&trained, &x, &present, &ms).unwrap());
+    let params = |n: &weakseg::models::CamNet| -> Vec<f32> {
+        n.named_params()
+            .iter()
+            .flat_map(|(_, p)| host(&p.get()))
+            .collect()
+    };
+    let before = params(&trained);
+    let never_stop = RibSettings {
+        iterations: 3,
+        stop_logit: f32::MAX,
+        explode_ratio: 1.0,
+        ..RibSettings::default()
+    };
+    // Learning rate 0: every step sums the same maps, so RIB is the CAM.
+    let frozen = RibSettings {
+        lr: 0.0,
+        weight_decay: 0.0,
+        ..never_stop.clone()
+    };
+    let mut l = Localiser::new(&net, &trained, &frozen).unwrap();
+    let (maps, trace) = pollster::block_on(l.localise(&x, &present, &ms, &mut negatives)).unwrap();
+    assert_eq!((trace.steps, trace.stopped), (3, false));
+    // Tolerance 1e-5: three equal sums normalised, against one.
+    for (a, b) in host(&maps).iter().zip(&plain) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    // A real rate changes the maps; the tuned copy is reset before the next
+    // image, so the same image gives the same maps, and the trained
+    // weights are never touched.
+    let tuned = RibSettings {
+        lr: 1e-3,
+        ..never_stop
+    };
+    let mut l = Localiser::new(&net, &trained, &tuned).unwrap();
+    let (a, _) = pollster::block_on(l.localise(&x, &present, &ms, &mut negatives)).unwrap();
+    let after_first = params(&net);
+    let (b, _) = pollster::block_on(l.localise(&x, &present, &ms, &mut negatives)).unwrap();
+    let (a, b) = (host(&a), host(&b));
+    assert_ne!(
+        after_first, before,
+        "fine-tuning left the weights as they were"
+    );
+    assert_eq!(params(&trained), before);
+    for (u, v) in a.iter().zip(&b) {
+        assert!((u - v).abs() < 1e-5, "{u} vs {v}");
+    }
+    let moved = a
+        .iter()
+        .zip(&plain)
+        .map(|(u, v)| (u - v).abs())
+        .fold(0.0, f32::max);
+    assert!(moved > 1e-3, "the maps did not change ({moved})");
+    assert!(
+        a[24 * 24..2 * 24 * 24].iter().all(|&v| v == 0.0),
+        "absent class not zero"
+    );
+    // An image without classes is refused.
+    let none = pollster::block_on(l.localise(&x, &[false; 3], &ms, &mut negatives));
+    assert!(none.is_err());
+}
+
+#[test]
+fn gmm_thresholds_split_three_clusters() {
+    use weakseg::methods::cosa::gmm_thresholds;
+    let mut v = Vec::new();
+    for (centre, count) in [(0.1f32, 300), (0.45, 200), (0.9, 250)] {
+        v.extend((0..count).map(|i| centre + ((i % 21) as f32 - 10.0) * 0.004));
+    }
+    let (low, high) = gmm_thresholds(&v, 100).unwrap();
+    // The first cluster spans 0.06..0.14, the third 0.86..0.94.
+    assert!((0.13..0.15).contains(&low), "low {low}");
+    assert!((0.85..0.87).contains(&high), "high {high}");
+    assert!(gmm_thresholds(&[0.5, 0.5], 10).is_none());
+}
+
+#[test]
+fn cosa_assignment_loss_matches_the_host() {
+    use weakseg::methods::cosa::assignment_loss;
+    let gpu = gpu();
+    // One image, K = 2, 4 pixels: peaks 0.9 (class 1), 0.1, 0.5, 0.8 (class 0).
+    let cams = [0.2f32, 0.1, 0.5, 0.8, 0.9, 0.0, 0.3, 0.1];
+    let seg: Vec<f32> = (0..12).map(|i| ((i * 5) % 7) as f32 / 3.0 - 1.0).collect();
+    let c = Tensor::from_slice(&gpu, &cams, &[1, 2, 2, 2]).unwrap();
+    let s = Tensor::from_slice(&gpu, &seg, &[1, 3, 2, 2]).unwrap();
+    let got = assignment_loss(&s, &c, 0.25, 0.7).unwrap().item().unwrap();
+    let logp = |p: usize, l: usize| {
+        let z: f32 = (0..3).map(|j| seg[j * 4 + p].exp()).sum();
+        seg[l * 4 + p] - z.ln()
+    };
+    // Pixel 1 is background (peak 0.1 ≤ 0.25); pixel 2 (0.5) is ignored;
+    // pixel 0 is class 1 → label 2, pixel 3 class 0 → label 1.
+    let bg = -logp(1, 0);
+    let fg = -(logp(0, 2) + logp(3, 1)) / 2.0;
+    let want = 0.5 * bg + 0.5 * fg;
+    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+}
+
+/// CoSA: the settings scale to the run; the first step copies the online
+/// network into the assignment network and trains only the classifiers
+/// during warm-up; after it the whole loss trains the decoder and the
+/// auxiliary head but never the assignment network, which follows by its
+/// moving average; the step counter resumes from the network.
+#[test]
+fn cosa_co_trains_with_its_moving_average() {
+    use weakseg::data::Batch;
+    use weakseg::methods::{CosaSettings, MethodNet, Trainer};
+    use weakseg::nn::ModuleExt;
+    let s = CosaSettings::default();
+    assert_eq!(s.scaled(32_000), (0.9994, 6_000));
+    let (m, w) = s.scaled(3_200);
+    assert!((m - 0.9994f32.powi(10)).abs() < 1e-6 && w == 600, "{m} {w}");
+    let gpu = gpu();
+    let method = Method::from_name("cosa", &[]).unwrap();
+    let net = MethodNet::new(
+        &mut Builder::new(&gpu, 5),
+        &method,
+        &ArchSpec::new("resnet-tiny", 8),
+        3,
+    )
+    .unwrap();
+    let x: Vec<f32> = (0..2 * 3 * 32 * 32)
+        .map(|i| (((i * 29) % 89) as f32 - 44.0) / 40.0)
+        .collect();
+    let batch = Batch {
+        images: Tensor::from_slice(&gpu, &x, &[2, 3, 32, 32]).unwrap(),
+        labels: Tensor::from_slice(&gpu, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap(),
+        masks: None,
+        host_masks: None,
+        indices: vec![0, 1],
+    };
+    let params = net.named_params();
+    let value = |name: &str| -> Vec<f32> {
+        let (_, p) = params.iter().find(|(n, _)| n == name).unwrap();
+        host(&p.get())
+    };
+    let grad = |name: &str| -> Option<Vec<f32>> {
+        let (_, p) = params.iter().find(|(n, _)| n == name).unwrap();
+        p.leaf().grad().map(|g| host(&g))
+    };
+    assert_ne!(
+        value("assign.head.classifier.weight"),
+        value("head.classifier.weight")
+    );
+    // 32 steps in all: warm-up is round(6000/32000·32) = 6 steps.
+    let mut trainer = Trainer::new(1);
+    trainer.set_total_steps(32);
+    let warm = pollster::block_on(trainer.loss(&net, &batch)).unwrap();
+    assert_eq!(
+        value("assign.head.classifier.weight"),
+        value("head.classifier.weight")
+    );
+    warm.backward().unwrap();
+    assert!(grad("aux.classifier.weight").is_some());
+    assert!(
+        grad("seg.cls.weight").is_none(),
+        "the decoder trained in warm-up"
+    );
+    for (_, p) in &params {
+        p.leaf().zero_grad();
+    }
+    // A resumed trainer reads the step from the network: past warm-up.
+    let steps = net
+        .state()
+        .into_iter()
+        .find(|(n, _)| n == "cosa_step")
+        .unwrap()
+        .1;
+    steps.assign(&[6.0f32]).unwrap();
+    let mut resumed = Trainer::new(1);
+    resumed.set_total_steps(32);
+    let student = value("head.classifier.weight");
+    let teacher = value("assign.head.classifier.weight");
+    let full = pollster::block_on(resumed.loss(&net, &batch)).unwrap();
+    let v = full.item().unwrap();
+    assert!(v.is_finite() && v > 0.0, "loss {v}");
+    assert_eq!(host(&steps), vec![7.0]);
+    full.backward().unwrap();
+    for trained in [
+        "seg.cls.weight",
+        "seg.conv.weight",
+        "aux.classifier.weight",
+        "backbone.conv1.weight",
+    ] {
+        let g = grad(trained).unwrap_or_else(|| panic!("{trained} got no gradient"));
+        assert!(g.iter().any(|v| *v != 0.0), "{trained} got a zero gradient");
+    }
+    assert!(grad("assign.seg.cls.weight").is_none_or(|g| g.iter().all(|v| *v == 0.0)));
+    // The moving average: teacher ← m·teacher + (1 − m)·student.
+    let (m, _) = s.scaled(32);
+    for ((t, st), now) in teacher
+        .iter()
+        .zip(&student)
+        .zip(value("assign.head.classifier.weight"))
+    {
+        let want = m * t + (1.0 - m) * st;
+        assert!((now - want).abs() < 1e-5, "{now} vs {want}");
+    }
 }

@@ -316,4 +316,25 @@ fn ema_update_averages_teacher_towards_student() {
     let other = Linear::new(&mut Builder::new(&gpu, 2), 4, 3, false).unwrap();
     assert!(ema::update(&teacher, &other, 0.5).is_err());
     assert!(ema::update(&teacher, &student, 1.5).is_err());
+    // Buffers average too: batch norm's running statistics.
+    let (tb, sb) = (
+        BatchNorm2d::new(&mut Builder::new(&gpu, 1), 2).unwrap(),
+        BatchNorm2d::new(&mut Builder::new(&gpu, 1), 2).unwrap(),
+    );
+    let x: Vec<f32> = (0..2 * 2 * 3).map(|i| i as f32).collect();
+    sb.forward(&Tensor::from_slice(&gpu, &x, &[2, 2, 3, 1]).unwrap())
+        .unwrap();
+    let stats = |b: &BatchNorm2d| -> Vec<f32> {
+        b.state()
+            .iter()
+            .filter(|(n, _)| n.starts_with("running"))
+            .flat_map(|(_, t)| t.to_vec_blocking::<f32>().unwrap())
+            .collect()
+    };
+    let (t0, s0) = (stats(&tb), stats(&sb));
+    assert_ne!(t0, s0);
+    ema::update(&tb, &sb, 0.5).unwrap();
+    for ((t, t0), s0) in stats(&tb).iter().zip(&t0).zip(&s0) {
+        assert!((t - 0.5 * (t0 + s0)).abs() < 1e-5, "{t} vs {t0}, {s0}");
+    }
 }

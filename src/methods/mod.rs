@@ -6,12 +6,14 @@
 //! loss, and both plug into the `train-cls` and `cam` stages unchanged.
 
 pub mod attention;
+pub mod cosa;
 pub mod csae;
 pub mod erasing;
 pub mod fmix;
 pub mod mdc;
 pub mod mixing;
 pub mod net;
+pub mod rib;
 pub mod saliency;
 pub mod seam;
 pub mod subcat;
@@ -20,11 +22,13 @@ pub mod trainer;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
+pub use cosa::CosaSettings;
 pub use csae::CsaeSettings;
 pub use erasing::{AcolSettings, AeSettings, GainSettings, HasSettings, SeeNetSettings};
 pub use mdc::MdcSettings;
 pub use mixing::{FmixSettings, ManifoldSettings, MixupSettings};
 pub use net::{Explore, MethodNet, Parts, Phase};
+pub use rib::RibSettings;
 pub use saliency::{Saliency, SaliencySource};
 pub use seam::SeamSettings;
 pub use subcat::{SubcatSettings, SubcatTeachSettings, Subcategories};
@@ -74,11 +78,18 @@ pub enum Method {
     /// SEAM: equivariant regularisation between an image and its rescaled
     /// copy, and a pixel correlation module whose output is the CAM.
     Seam(SeamSettings),
+    /// RIB: the plain classifier, fine-tuned on each image at CAM time on
+    /// its raw logits pooled over non-discriminative pixels; the CAM sums
+    /// the steps' maps.
+    Rib(RibSettings),
+    /// CoSA: an online network co-trained with its moving average, CAMs
+    /// and segmentation swapping assignments, with a dense-CRF loss.
+    Cosa(CosaSettings),
 }
 
 impl Method {
     /// The names [`Method::from_name`] knows, in the order of the table.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 16] = [
         "cam",
         "ae",
         "has",
@@ -93,6 +104,8 @@ impl Method {
         "subcat",
         "subcat-teach",
         "seam",
+        "rib",
+        "cosa",
     ];
 
     /// The method's name.
@@ -112,6 +125,8 @@ impl Method {
             Method::Subcat(_) => "subcat",
             Method::SubcatTeach(_) => "subcat-teach",
             Method::Seam(_) => "seam",
+            Method::Rib(_) => "rib",
+            Method::Cosa(_) => "cosa",
         }
     }
 
@@ -199,6 +214,27 @@ impl Method {
                 if !(0.0..=1.0).contains(&s.min_pool_fraction) || s.min_pool_fraction == 0.0 =>
             {
                 bad("the min-pooling fraction must lie in (0, 1]")
+            }
+            Method::Rib(s) if s.iterations == 0 || s.lr < 0.0 || s.weight_decay < 0.0 => {
+                bad("needs at least one iteration and non-negative rates")
+            }
+            Method::Rib(s)
+                if !(0.0..=1.0).contains(&s.explode_threshold)
+                    || !(0.0..=1.0).contains(&s.explode_ratio) =>
+            {
+                bad("the explode threshold and ratio must lie in [0, 1]")
+            }
+            Method::Cosa(s) if !(0.0 <= s.low && s.low <= s.high && s.high < 1.0) => {
+                bad("thresholds need 0 ≤ low ≤ high < 1")
+            }
+            Method::Cosa(s) if !(s.momentum > 0.0 && s.momentum < 1.0) || s.temperature <= 0.0 => {
+                bad("momentum must lie in (0, 1) and the temperature be positive")
+            }
+            Method::Cosa(s) if s.scales.is_empty() || s.scales.iter().any(|v| *v <= 0.0) => {
+                bad("the assignment scales must be positive")
+            }
+            Method::Cosa(s) if s.decoder_channels == 0 || s.gmm_queue == 0 => {
+                bad("decoder_channels and gmm_queue must be positive")
             }
             _ => Ok(()),
         }

@@ -15,6 +15,7 @@ use crate::nn::module::child;
 use crate::nn::{Builder, Module, Visitor};
 use crate::tensor::{Tensor, no_grad};
 
+use super::cosa::Cosa;
 use super::mdc::MdcHead;
 use super::seam::{self, Pcm};
 use super::{Method, attention, erasing, subcat};
@@ -42,11 +43,20 @@ enum Extra {
     Pcm(Pcm),
     /// CS-AE's ordinary classifier: `ordinary.*`.
     Ordinary(Box<CamNet>),
+    /// CoSA's heads and assignment network: `aux.*`, `seg.*`, `assign.*`.
+    Cosa(Box<Cosa>),
 }
 
 /// Named parts of a network trained together: what one training phase
 /// optimises and checkpoints. A part named "" keeps its own names.
 pub struct Parts<'a>(Vec<(&'static str, &'a dyn Module)>);
+
+impl<'a> Parts<'a> {
+    /// Parts under their names ("" keeps a part's own names).
+    pub fn new(parts: Vec<(&'static str, &'a dyn Module)>) -> Self {
+        Parts(parts)
+    }
+}
 
 impl Module for Parts<'_> {
     fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
@@ -106,6 +116,7 @@ impl MethodNet {
             Method::Subcat(s) => Extra::Sub(subcat::head(b, c, classes, s.k)?),
             Method::Csae(_) => Extra::Ordinary(Box::new(CamNet::new(b, arch, classes)?)),
             Method::Seam(_) => Extra::Pcm(Pcm::new(b, &base.backbone.tap_channels())?),
+            Method::Cosa(s) => Extra::Cosa(Box::new(Cosa::new(b, &base, arch, classes, s)?)),
             Method::SubcatTeach(s) => {
                 let sub = subcat::head(b, c, classes, s.k)?;
                 let teacher = Box::new(CamNet::new(b, arch, classes)?);
@@ -228,6 +239,14 @@ impl MethodNet {
         }
     }
 
+    /// CoSA's heads and assignment network.
+    pub fn cosa(&self) -> Result<&Cosa> {
+        match &self.extra {
+            Extra::Cosa(c) => Ok(c),
+            _ => Err(Error::invalid(self.method.name(), "has no CoSA parts")),
+        }
+    }
+
     /// SEAM's pixel correlation module.
     pub fn pcm(&self) -> Result<&Pcm> {
         match &self.extra {
@@ -290,6 +309,7 @@ impl MethodNet {
 
 impl CamSource for MethodNet {
     /// The method's maps: the CAM; for SEAM the PCM's propagated maps; for
+    /// CoSA the assignment network's CAM; for
     /// ACoL and SeeNet the maximum of both
     /// branches' normalised maps; for MDC the undilated block's map plus
     /// the mean of the dilated ones; for adversarial erasing the maximum of
@@ -301,6 +321,7 @@ impl CamSource for MethodNet {
                 self.base.cam_maps(x, present)
             }
             Extra::Pcm(pcm) => seam::cam_maps(&self.base, pcm, x, present),
+            Extra::Cosa(c) => c.assign.cam_maps(x, present),
             Extra::Branch(head_b) => {
                 let net = &self.base;
                 let f = net.precision.features(&net.backbone, x)?;
@@ -370,6 +391,7 @@ impl Module for MethodNet {
             Extra::Sub(h) => h.visit(&child(prefix, "sub"), v),
             Extra::Pcm(p) => p.visit(&child(prefix, "pcm"), v),
             Extra::Ordinary(n) => n.visit(&child(prefix, "ordinary"), v),
+            Extra::Cosa(c) => c.visit(prefix, v),
             Extra::Teach {
                 sub,
                 teacher,

@@ -14,6 +14,7 @@ use crate::models::CamNet;
 use crate::models::heads::CamHead;
 use crate::tensor::no_grad;
 
+use super::cosa::{self, CosaState};
 use super::net::MethodNet;
 use super::subcat::Subcategories;
 use super::{Method, csae, erasing, mixing, seam};
@@ -24,6 +25,8 @@ pub struct Trainer {
     rng: SmallRng,
     round: usize,
     subcategories: Option<Subcategories>,
+    total_steps: Option<u64>,
+    cosa: Option<CosaState>,
 }
 
 /// The parent classes' loss plus λ times the sub-categories' (once they
@@ -57,7 +60,15 @@ impl Trainer {
             rng: SmallRng::seed_from_u64(crate::data::mix_seed(seed, 0x6d65_7468)),
             round: 0,
             subcategories: None,
+            total_steps: None,
+            cosa: None,
         }
+    }
+
+    /// The optimiser steps the run will take: what CoSA scales its
+    /// averaging horizon and warm-up to (its reference length when unset).
+    pub fn set_total_steps(&mut self, steps: u64) {
+        self.total_steps = Some(steps);
     }
 
     /// The sub-category labels the next phases learn.
@@ -75,11 +86,11 @@ impl Trainer {
     /// loss (BCE with logits, averaged) is every method's classification
     /// term; two-branch methods sum their branches'; MDC averages its
     /// blocks'.
-    pub fn loss(&mut self, net: &MethodNet, batch: &Batch) -> Result<Tensor> {
+    pub async fn loss(&mut self, net: &MethodNet, batch: &Batch) -> Result<Tensor> {
         let (x, y) = (&batch.images, &batch.labels);
         let base = &net.base;
         match &net.method {
-            Method::Cam => base.logits(x)?.bce_with_logits(y),
+            Method::Cam | Method::Rib(_) => base.logits(x)?.bce_with_logits(y),
             Method::Has(s) => {
                 let sh = x.shape();
                 let (n, h, w) = (sh[0], sh[2], sh[3]);
@@ -133,6 +144,11 @@ impl Trainer {
                 current.logits(&erased)?.bce_with_logits(y)
             }
             Method::Seam(s) => seam::loss(base, net.pcm()?, batch, s),
+            Method::Cosa(s) => {
+                let total = self.total_steps.unwrap_or(s.reference_steps);
+                let state = self.cosa.get_or_insert_with(|| CosaState::new(s, total));
+                cosa::loss(base, net.cosa()?, batch, s, state).await
+            }
             Method::Csae(s) => {
                 let ordinary = net.ordinary()?;
                 if self.round == 0 {

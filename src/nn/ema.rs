@@ -6,10 +6,12 @@ use weakseg_kernels::launch::optim::ema;
 use weakseg_kernels::{Error, Result};
 
 use super::{Module, ModuleExt};
+use crate::tensor::{DType, Tensor};
 
-/// teacher ← m·teacher + (1 − m)·student for every parameter, matched by
-/// name; names or shapes that differ are an error, checked before any
-/// update.
+/// teacher ← m·teacher + (1 − m)·student for every parameter and buffer
+/// (batch-norm running statistics average too, so a teacher in evaluation
+/// mode normalises as its weights expect), matched by name; names or shapes
+/// that differ are an error, checked before any update.
 pub fn update(teacher: &dyn Module, student: &dyn Module, momentum: f32) -> Result<()> {
     if !(0.0..=1.0).contains(&momentum) {
         return Err(Error::invalid(
@@ -17,10 +19,10 @@ pub fn update(teacher: &dyn Module, student: &dyn Module, momentum: f32) -> Resu
             format!("momentum {momentum} must lie in [0, 1]"),
         ));
     }
-    let (t, s) = (teacher.named_params(), student.named_params());
-    let names = |v: &[(String, super::Param)]| {
+    let (t, s) = (teacher.state(), student.state());
+    let names = |v: &[(String, Tensor)]| {
         v.iter()
-            .map(|(n, p)| (n.clone(), p.get().shape().to_vec()))
+            .map(|(n, p)| (n.clone(), p.shape().to_vec(), p.dtype()))
             .collect::<Vec<_>>()
     };
     if names(&t) != names(&s) {
@@ -29,8 +31,14 @@ pub fn update(teacher: &dyn Module, student: &dyn Module, momentum: f32) -> Resu
             "teacher and student differ in parameter names or shapes",
         ));
     }
-    for ((_, tp), (_, sp)) in t.iter().zip(&s) {
-        let (tt, st) = (tp.get(), sp.get());
+    crate::tensor::bump_weights_epoch();
+    if let Some((name, _)) = t.iter().find(|(_, v)| v.dtype() != DType::F32) {
+        return Err(Error::invalid(
+            "ema",
+            format!("{name} is not f32, so it cannot be averaged"),
+        ));
+    }
+    for ((_, tt), (_, st)) in t.iter().zip(&s) {
         let (th, sh) = (tt.held(), st.held());
         ema(tt.gpu(), th.v(), sh.v(), momentum)?;
     }

@@ -7,20 +7,24 @@
 use std::path::Path;
 use std::time::Instant;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::Tensor;
 use crate::cam::CamSource;
 use crate::cam::{self, MultiScale};
-use crate::data::Dataset;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
+use crate::data::{Dataset, Sample, collate, mix_seed};
 use crate::io::checkpoint;
 use crate::io::labels::LabelMap;
 use crate::io::npy;
-use crate::methods::{Method, MethodNet, Saliency, SaliencySource};
+use crate::methods::rib::Localiser;
+use crate::methods::{Method, MethodNet, RibSettings, Saliency, SaliencySource};
 use crate::metrics::Confusion;
 use crate::nn::{Builder, ModuleExt};
+use crate::pipeline::classifier::ClassifierSettings;
 use crate::pipeline::stage::{Manifest, Stage};
 
 /// Settings of the CAM stage.
@@ -114,6 +118,14 @@ pub fn infer(
     };
     let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
     let k = ds.classes.len();
+    let rib = match (&net.method, s.saliency.is_cam()) {
+        (Method::Rib(r), true) => Some(Rib::open(gpu, data, classifier, r)?),
+        _ => None,
+    };
+    let mut localiser = match &rib {
+        Some(r) => Some(Localiser::new(&net.base, &r.trained.base, &r.settings)?),
+        None => None,
+    };
     let sweep = sweep_thresholds();
     let mut at = Confusion::new(k + 1);
     let mut curve: Vec<Confusion> = sweep.iter().map(|_| Confusion::new(k + 1)).collect();
@@ -131,8 +143,16 @@ pub fn infer(
             ));
         }
         let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
-        let cams: Vec<f32> =
-            cam::multiscale(source, &x, &present, &s.multiscale)?.to_vec_blocking()?;
+        let cams = match (&rib, &mut localiser) {
+            (Some(r), Some(l)) if present.iter().any(|&p| p) => {
+                let mut negatives = r.negatives(&present, i);
+                let (maps, _) =
+                    pollster::block_on(l.localise(&x, &present, &s.multiscale, &mut negatives))?;
+                maps
+            }
+            _ => cam::multiscale(source, &x, &present, &s.multiscale)?,
+        };
+        let cams: Vec<f32> = cams.to_vec_blocking()?;
         let npy_name = format!("cams/{id}.npy");
         npy::write(&out.join(&npy_name), &[k, h, w], &cams)?;
         let best = cam::best_class(&cams, &present, h, w)?;
@@ -176,4 +196,90 @@ pub fn infer(
         serde_json::Value::Null
     };
     stage.finish(t.elapsed().as_secs_f64(), outputs, results)
+}
+
+/// What RIB's per-image fine-tuning reads besides the image: the trained
+/// weights to reset from, and the classifier's training images (with its
+/// augmentation) from which each step draws images sharing no class.
+struct Rib {
+    gpu: Gpu,
+    trained: MethodNet,
+    settings: RibSettings,
+    pool: VocDataset,
+    seed: u64,
+}
+
+impl Rib {
+    /// Opens the classifier at `classifier` a second time and the list it
+    /// was trained on.
+    fn open(gpu: &Gpu, data: &Path, classifier: &Path, settings: &RibSettings) -> Result<Rib> {
+        let trained = load_classifier(gpu, classifier)?;
+        let side = checkpoint::read_sidecar(classifier)?
+            .ok_or_else(|| Error::format(classifier.display().to_string(), "no sidecar (.json)"))?;
+        let train: ClassifierSettings = serde_json::from_value(side.config).map_err(|e| {
+            Error::format(
+                checkpoint::sidecar_path(classifier).display().to_string(),
+                format!("classifier settings: {e}"),
+            )
+        })?;
+        let mut opts = VocOptions::split(&train.list);
+        opts.augment = train.augment();
+        Ok(Rib {
+            gpu: gpu.clone(),
+            trained,
+            settings: settings.clone(),
+            pool: VocDataset::open(data, &opts)?,
+            seed: train.seed,
+        })
+    }
+
+    /// The draw of negatives for image `index` with classes `present`:
+    /// each call gives `settings.negatives` augmented training images that
+    /// share none of them, batched by size; none when every training image
+    /// shares a class with it (the image is then tuned alone).
+    fn negatives(
+        &self,
+        present: &[bool],
+        index: usize,
+    ) -> impl FnMut() -> Result<Vec<(Tensor, Tensor)>> + '_ {
+        let disjoint: Vec<usize> = (0..self.pool.records.len())
+            .filter(|&j| {
+                let labels = &self.pool.records[j].labels;
+                // Image labels are 1-based; `present` is indexed from 0.
+                !labels.iter().any(|&c| {
+                    c.checked_sub(1)
+                        .and_then(|c| present.get(c as usize))
+                        .copied()
+                        .unwrap_or(false)
+                })
+            })
+            .collect();
+        let mut rng = SmallRng::seed_from_u64(mix_seed(self.seed, index as u64));
+        move || {
+            let mut groups: Vec<(Vec<Sample>, Vec<usize>)> = Vec::new();
+            let draws = if disjoint.is_empty() {
+                0
+            } else {
+                self.settings.negatives
+            };
+            for _ in 0..draws {
+                let j = disjoint[rng.random_range(0..disjoint.len())];
+                let smp = self.pool.sample(j, rng.random())?;
+                match groups
+                    .iter_mut()
+                    .find(|(g, _)| g[0].height == smp.height && g[0].width == smp.width)
+                {
+                    Some((g, ids)) => {
+                        g.push(smp);
+                        ids.push(j);
+                    }
+                    None => groups.push((vec![smp], vec![j])),
+                }
+            }
+            groups
+                .into_iter()
+                .map(|(g, ids)| collate(&self.gpu, &g, ids).map(|b| (b.images, b.labels)))
+                .collect()
+        }
+    }
 }

@@ -179,6 +179,7 @@ pub fn train(
             cfg.checkpoint_dir = cfg.checkpoint_dir.map(|d| d.join(format!("round{r}")));
         }
         trainer.set_round(r);
+        trainer.set_total_steps((ds.records.len().div_ceil(s.batch_size.max(1)) * s.epochs) as u64);
         let summary = fit(
             gpu,
             &cfg,
@@ -187,7 +188,7 @@ pub fn train(
             &ds,
             &sidecar,
             reporter,
-            |b| trainer.loss(&net, b),
+            |b| pollster::block_on(trainer.loss(&net, b)),
         )?;
         phase.model.set_train(false);
         epoch_losses.extend(summary.epoch_losses);

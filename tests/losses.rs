@@ -1,0 +1,97 @@
+//! Weak-supervision losses against what they must mean: the dense-CRF loss
+//! is zero for a labelling constant within each image, grows when labels
+//! cut across a colour region rather than along its edge, treats the images
+//! of a batch as unrelated, and names bad shapes. Its gradient is checked
+//! in gradcheck.rs.
+
+use weakseg::losses::DenseCrfLoss;
+use weakseg::{Gpu, Tensor};
+
+fn gpu() -> Gpu {
+    Gpu::new_blocking().unwrap()
+}
+
+/// A 6×8 image: dark left half, bright right half (RGB 0..255, planar).
+fn halves() -> Vec<f32> {
+    (0..3 * 48)
+        .map(|i| if i % 8 < 4 { 20.0 } else { 230.0 })
+        .collect()
+}
+
+/// Hard two-label probabilities [1, 2, 6, 8]: label 1 where `on(y, x)`.
+fn labelling(on: impl Fn(usize, usize) -> bool) -> Vec<f32> {
+    let fg: Vec<f32> = (0..48).map(|i| on(i / 8, i % 8) as u8 as f32).collect();
+    fg.iter()
+        .map(|v| 1.0 - v)
+        .chain(fg.iter().copied())
+        .collect()
+}
+
+fn loss(crf: &DenseCrfLoss, gpu: &Gpu, p: &[f32], b: usize) -> f32 {
+    let t = Tensor::from_slice(gpu, p, &[b, 2, 6, 8]).unwrap();
+    crf.loss(&t).unwrap().item().unwrap()
+}
+
+#[test]
+fn dense_crf_loss_follows_colour_edges() {
+    let gpu = gpu();
+    let img = Tensor::from_slice(&gpu, &halves(), &[1, 3, 6, 8]).unwrap();
+    let crf = pollster::block_on(DenseCrfLoss::new(&img, 15.0, 3.0, 1.0)).unwrap();
+    // Tolerance 1e-6: a constant labelling has no disagreeing pair at all.
+    let constant = loss(&crf, &gpu, &labelling(|_, _| false), 1);
+    assert!(constant.abs() < 1e-6, "{constant}");
+    let along = loss(&crf, &gpu, &labelling(|_, x| x >= 4), 1);
+    let across = loss(&crf, &gpu, &labelling(|y, _| y >= 3), 1);
+    assert!(
+        (0.0..0.02).contains(&along),
+        "labels along the edge: {along}"
+    );
+    assert!(
+        across > 10.0 * along.max(1e-4),
+        "across {across} vs along {along}"
+    );
+    // Soft labels in between cost in between.
+    let soft: Vec<f32> = vec![0.5; 96];
+    let half = loss(&crf, &gpu, &soft, 1);
+    assert!(half > along && half <= 0.5 + 1e-4, "{half}");
+}
+
+#[test]
+fn dense_crf_loss_keeps_batch_images_apart() {
+    let gpu = gpu();
+    let one = halves();
+    let two: Vec<f32> = one.iter().chain(&one).copied().collect();
+    let img = Tensor::from_slice(&gpu, &two, &[2, 3, 6, 8]).unwrap();
+    let crf = pollster::block_on(DenseCrfLoss::new(&img, 15.0, 3.0, 1.0)).unwrap();
+    // Each image constant, but on different labels: no pair disagrees.
+    let p: Vec<f32> = labelling(|_, _| false)
+        .into_iter()
+        .chain(labelling(|_, _| true))
+        .collect();
+    let v = loss(&crf, &gpu, &p, 2);
+    assert!(v.abs() < 1e-6, "images of a batch interacted: {v}");
+    // The same cut in both images costs what it costs in one.
+    let single = Tensor::from_slice(&gpu, &one, &[1, 3, 6, 8]).unwrap();
+    let crf1 = pollster::block_on(DenseCrfLoss::new(&single, 15.0, 3.0, 1.0)).unwrap();
+    let cut = labelling(|y, _| y >= 3);
+    let both: Vec<f32> = cut.iter().chain(&cut).copied().collect();
+    // Tolerance 1e-3 relative: the lattice is not exactly shift-invariant,
+    // so the second image, shifted along x, is blurred on other simplices.
+    let (a, b) = (loss(&crf, &gpu, &both, 2), loss(&crf1, &gpu, &cut, 1));
+    assert!((a - b).abs() < 1e-3 * b, "{a} vs {b}");
+}
+
+#[test]
+fn dense_crf_loss_names_bad_input() {
+    let gpu = gpu();
+    let img = Tensor::from_slice(&gpu, &halves(), &[1, 3, 6, 8]).unwrap();
+    let flat = Tensor::from_slice(&gpu, &halves(), &[3, 48]).unwrap();
+    let e = pollster::block_on(DenseCrfLoss::new(&flat, 15.0, 3.0, 1.0));
+    assert!(e.err().unwrap().to_string().contains("[B, 3, h, w]"));
+    let e = pollster::block_on(DenseCrfLoss::new(&img, 0.0, 3.0, 1.0));
+    assert!(e.err().unwrap().to_string().contains("positive"));
+    let crf = pollster::block_on(DenseCrfLoss::new(&img, 15.0, 3.0, 1.0)).unwrap();
+    let wrong = Tensor::zeros(&gpu, &[1, 2, 5, 8]).unwrap();
+    let e = crf.loss(&wrong).err().unwrap().to_string();
+    assert!(e.contains("segmentation"), "{e}");
+}
