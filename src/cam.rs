@@ -95,6 +95,29 @@ impl Default for MultiScale {
     }
 }
 
+/// Images [B, 3, H, W] rescaled by `scale` (bilinear, align_corners false;
+/// each side rounded, at least 1; the images themselves at scale 1), and,
+/// with `flip`, followed by their mirror images along the batch axis:
+/// the views of multi-scale, flip-averaged inference.
+pub fn views(images: &Tensor, scale: f32, flip: bool) -> Result<Tensor> {
+    let s = images.shape();
+    let (h, w) = (s[s.len() - 2], s[s.len() - 1]);
+    let size = (
+        ((h as f32 * scale).round() as usize).max(1),
+        ((w as f32 * scale).round() as usize).max(1),
+    );
+    let x = if size == (h, w) {
+        images.clone()
+    } else {
+        images.interpolate(size, ResizeMode::Bilinear(false))?
+    };
+    if flip {
+        Tensor::concat(&[x.clone(), x.flip(3)?], 0)
+    } else {
+        Ok(x)
+    }
+}
+
 /// The normalised CAMs [K, H, W] of one image ([1, 3, H, W], normalised as
 /// for training) with its classes flagged in `present`: at each scale (and
 /// its flip) the CAMs are bilinearly upsampled to H×W, un-flipped and summed;
@@ -122,20 +145,7 @@ pub fn multiscale(
     crate::no_grad(|| {
         let mut sum: Option<Tensor> = None;
         for &sc in &ms.scales {
-            let size = (
-                ((h as f32 * sc).round() as usize).max(1),
-                ((w as f32 * sc).round() as usize).max(1),
-            );
-            let x = if size == (h, w) {
-                image.clone()
-            } else {
-                image.interpolate(size, ResizeMode::Bilinear(false))?
-            };
-            let x = if ms.flip {
-                Tensor::concat(&[x.clone(), x.flip(3)?], 0)?
-            } else {
-                x
-            };
+            let x = views(image, sc, ms.flip)?;
             let up = net
                 .cam_maps(&x, present)?
                 .interpolate((h, w), ResizeMode::Bilinear(false))?;

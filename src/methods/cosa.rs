@@ -276,15 +276,18 @@ pub fn assignment_loss(seg: &Tensor, cams: &Tensor, low: f32, high: f32) -> Resu
     let bg = peak.gt_scalar(low)?.affine(-1.0, 1.0)?;
     let onehot = cams.eq(&peak)?.mul(&fg)?;
     let logp = seg.log_softmax(1)?;
-    let side = |lp: Tensor, mask: &Tensor, count: &Tensor| -> Result<Tensor> {
-        lp.mul(mask)?
-            .sum_all()?
-            .neg()?
-            .div(&count.sum_all()?.clamp(1.0, f32::MAX)?)
-    };
-    let bg_term = side(logp.narrow(1, 0, 1)?, &bg, &bg)?;
-    let fg_term = side(logp.narrow(1, 1, k)?, &onehot, &fg)?;
+    let bg_term = masked_nll(&logp.narrow(1, 0, 1)?, &bg)?;
+    let fg_term = masked_nll(&logp.narrow(1, 1, k)?, &onehot)?;
     bg_term.add(&fg_term)?.mul_scalar(0.5)
+}
+
+/// −Σ log-probabilities `logp` picked by the 0/1 `onehot` (same shape),
+/// over the number picked (0 when none is).
+fn masked_nll(logp: &Tensor, onehot: &Tensor) -> Result<Tensor> {
+    logp.mul(onehot)?
+        .sum_all()?
+        .neg()?
+        .div(&onehot.sum_all()?.clamp(1.0, f32::MAX)?)
 }
 
 /// The assignment network's view of a batch: normalised main and auxiliary
@@ -299,22 +302,12 @@ fn assignments(
     scales: &[f32],
     size: (usize, usize),
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    let s = x.shape();
-    let (b, k, h, w) = (s[0], labels.shape()[1], s[2], s[3]);
+    let (b, k) = (x.shape()[0], labels.shape()[1]);
     let mut main: Option<Tensor> = None;
     let mut aux: Option<Tensor> = None;
     let mut seg: Option<Tensor> = None;
     for &sc in scales {
-        let dims = (
-            ((h as f32 * sc).round() as usize).max(1),
-            ((w as f32 * sc).round() as usize).max(1),
-        );
-        let xs = if dims == (h, w) {
-            x.clone()
-        } else {
-            x.interpolate(dims, ResizeMode::Bilinear(false))?
-        };
-        let pair = Tensor::concat(&[xs.clone(), xs.flip(3)?], 0)?;
+        let pair = crate::cam::views(x, sc, true)?;
         let taps = assign.backbone.taps(&pair)?;
         let f = &taps[taps.len() - 1];
         let a = &taps[taps.len().saturating_sub(2)];
@@ -446,13 +439,7 @@ pub async fn loss(
     let (peak, _) = cam_aux.max_axis(1, true)?;
     let onehot = cam_aux.eq(&peak)?.mul(&peak.gt_scalar(high)?)?;
     let present = y.affine(1e5, -1e5)?.reshape(&[b, k, 1, 1])?;
-    let separation = cams
-        .add(&present)?
-        .log_softmax(1)?
-        .mul(&onehot)?
-        .sum_all()?
-        .neg()?
-        .div(&onehot.sum_all()?.clamp(1.0, f32::MAX)?)?;
+    let separation = masked_nll(&cams.add(&present)?.log_softmax(1)?, &onehot)?;
     let stride = x.shape()[2] as f32 / size.0 as f32;
     let crf = DenseCrfLoss::new(&rgb(x, size)?, s.sigma_rgb, s.sigma_xy, stride).await?;
     let reg = crf.loss(&seg_s.softmax(1)?)?;

@@ -180,16 +180,7 @@ impl<'a> Localiser<'a> {
             let mut target: Option<Tensor> = None;
             let mut exploded = false;
             for (i, &sc) in ms.scales.iter().enumerate() {
-                let size = (
-                    ((h as f32 * sc).round() as usize).max(1),
-                    ((w as f32 * sc).round() as usize).max(1),
-                );
-                let x = if size == (h, w) {
-                    image.clone()
-                } else {
-                    image.interpolate(size, ResizeMode::Bilinear(false))?
-                };
-                let pair = Tensor::concat(&[x.clone(), x.flip(3)?], 0)?;
+                let pair = cam::views(image, sc, true)?;
                 let f = self.net.precision.features(&self.net.backbone, &pair)?;
                 let weight = self.net.head.classifier.weight.get();
                 let maps = cam::maps(&f.detach(), &weight, present)?;
