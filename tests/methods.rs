@@ -300,6 +300,33 @@ fn every_method_trains_and_yields_cams_through_the_stages() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A 3-class resnet-tiny network of method `name`, initialised from `seed`.
+fn tiny_method_net(gpu: &Gpu, name: &str, seed: u64) -> weakseg::methods::MethodNet {
+    let method = Method::from_name(name, &[]).unwrap();
+    weakseg::methods::MethodNet::new(
+        &mut Builder::new(gpu, seed),
+        &method,
+        &ArchSpec::new("resnet-tiny", 8),
+        3,
+    )
+    .unwrap()
+}
+
+/// A batch of `labels.shape()[0]` fixed pseudo-images of `side`² pixels.
+fn fixed_batch(gpu: &Gpu, labels: Tensor, side: usize) -> weakseg::data::Batch {
+    let n = labels.shape()[0];
+    let x: Vec<f32> = (0..n * 3 * side * side)
+        .map(|i| (((i * 29) % 89) as f32 - 44.0) / 40.0)
+        .collect();
+    weakseg::data::Batch {
+        images: Tensor::from_slice(gpu, &x, &[n, 3, side, side]).unwrap(),
+        labels,
+        masks: None,
+        host_masks: None,
+        indices: (0..n).collect(),
+    }
+}
+
 fn tiny_classifier(gpu: &Gpu) -> (weakseg::models::CamNet, Tensor) {
     use weakseg::nn::ModuleExt;
     let net = weakseg::models::CamNet::new(
@@ -469,8 +496,7 @@ fn subcategories_follow_the_image_labels() {
 /// its CAMs are non-negative and zero for absent classes.
 #[test]
 fn seam_loss_trains_backbone_and_pcm() {
-    use weakseg::data::Batch;
-    use weakseg::methods::{MethodNet, seam};
+    use weakseg::methods::seam;
     use weakseg::nn::ModuleExt;
     let gpu = gpu();
     let p: Vec<f32> = (0..2 * 9).map(|i| ((i * 7) % 11) as f32 - 3.0).collect();
@@ -486,24 +512,12 @@ fn seam_loss_trains_backbone_and_pcm() {
             assert!((got[m * 9 + j] - want).abs() < 1e-5, "map {m} entry {j}");
         }
     }
-    let method = Method::from_name("seam", &[]).unwrap();
-    let net = MethodNet::new(
-        &mut Builder::new(&gpu, 3),
-        &method,
-        &ArchSpec::new("resnet-tiny", 8),
-        3,
-    )
-    .unwrap();
-    let x: Vec<f32> = (0..2 * 3 * 32 * 32)
-        .map(|i| (((i * 31) % 97) as f32 - 48.0) / 40.0)
-        .collect();
-    let batch = Batch {
-        images: Tensor::from_slice(&gpu, &x, &[2, 3, 32, 32]).unwrap(),
-        labels: Tensor::from_slice(&gpu, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap(),
-        masks: None,
-        host_masks: None,
-        indices: vec![0, 1],
-    };
+    let net = tiny_method_net(&gpu, "seam", 3);
+    let batch = fixed_batch(
+        &gpu,
+        Tensor::from_slice(&gpu, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap(),
+        32,
+    );
     let loss = pollster::block_on(methods::Trainer::new(1).loss(&net, &batch)).unwrap();
     let v = loss.item().unwrap();
     assert!(v.is_finite() && v > 0.0, "loss {v}");
@@ -536,8 +550,7 @@ fn seam_loss_trains_backbone_and_pcm() {
 /// network.
 #[test]
 fn csae_draws_one_present_class_and_trains_the_eraser() {
-    use weakseg::data::Batch;
-    use weakseg::methods::{MethodNet, csae};
+    use weakseg::methods::csae;
     use weakseg::nn::ModuleExt;
     let gpu = gpu();
     let labels = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0];
@@ -560,24 +573,8 @@ fn csae_draws_one_present_class_and_trains_the_eraser() {
     for (i, (&s, &l)) in seen.iter().zip(&labels).enumerate() {
         assert_eq!(s > 0, l > 0.0, "entry {i} drawn {s} times");
     }
-    let method = Method::from_name("csae", &[]).unwrap();
-    let net = MethodNet::new(
-        &mut Builder::new(&gpu, 3),
-        &method,
-        &ArchSpec::new("resnet-tiny", 8),
-        3,
-    )
-    .unwrap();
-    let x: Vec<f32> = (0..3 * 3 * 24 * 24)
-        .map(|i| (((i * 29) % 89) as f32 - 44.0) / 30.0)
-        .collect();
-    let batch = Batch {
-        images: Tensor::from_slice(&gpu, &x, &[3, 3, 24, 24]).unwrap(),
-        labels: y,
-        masks: None,
-        host_masks: None,
-        indices: vec![0, 1, 2],
-    };
+    let net = tiny_method_net(&gpu, "csae", 3);
+    let batch = fixed_batch(&gpu, y, 24);
     let mut trainer = methods::Trainer::new(2);
     trainer.set_round(1);
     let loss = pollster::block_on(trainer.loss(&net, &batch)).unwrap();
@@ -697,6 +694,28 @@ fn rib_resets_per_image_and_without_steps_is_the_cam() {
         a[24 * 24..2 * 24 * 24].iter().all(|&v| v == 0.0),
         "absent class not zero"
     );
+    // The stop rules: a logit sum past 0 ends the first step; any coverage
+    // past 0 ends the second (the first step is never checked).
+    for (rule, steps) in [
+        (
+            RibSettings {
+                stop_logit: 0.0,
+                ..tuned.clone()
+            },
+            1,
+        ),
+        (
+            RibSettings {
+                explode_ratio: 0.0,
+                ..tuned.clone()
+            },
+            2,
+        ),
+    ] {
+        let mut l = Localiser::new(&net, &trained, &rule).unwrap();
+        let (_, trace) = pollster::block_on(l.localise(&x, &present, &ms, &mut negatives)).unwrap();
+        assert_eq!((trace.steps, trace.stopped), (steps, true));
+    }
     // An image without classes is refused.
     let none = pollster::block_on(l.localise(&x, &[false; 3], &ms, &mut negatives));
     assert!(none.is_err());
@@ -745,32 +764,19 @@ fn cosa_assignment_loss_matches_the_host() {
 /// moving average; the step counter resumes from the network.
 #[test]
 fn cosa_co_trains_with_its_moving_average() {
-    use weakseg::data::Batch;
-    use weakseg::methods::{CosaSettings, MethodNet, Trainer};
+    use weakseg::methods::{CosaSettings, Trainer};
     use weakseg::nn::ModuleExt;
     let s = CosaSettings::default();
     assert_eq!(s.scaled(32_000), (0.9994, 6_000));
     let (m, w) = s.scaled(3_200);
     assert!((m - 0.9994f32.powi(10)).abs() < 1e-6 && w == 600, "{m} {w}");
     let gpu = gpu();
-    let method = Method::from_name("cosa", &[]).unwrap();
-    let net = MethodNet::new(
-        &mut Builder::new(&gpu, 5),
-        &method,
-        &ArchSpec::new("resnet-tiny", 8),
-        3,
-    )
-    .unwrap();
-    let x: Vec<f32> = (0..2 * 3 * 32 * 32)
-        .map(|i| (((i * 29) % 89) as f32 - 44.0) / 40.0)
-        .collect();
-    let batch = Batch {
-        images: Tensor::from_slice(&gpu, &x, &[2, 3, 32, 32]).unwrap(),
-        labels: Tensor::from_slice(&gpu, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap(),
-        masks: None,
-        host_masks: None,
-        indices: vec![0, 1],
-    };
+    let net = tiny_method_net(&gpu, "cosa", 5);
+    let batch = fixed_batch(
+        &gpu,
+        Tensor::from_slice(&gpu, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap(),
+        32,
+    );
     let params = net.named_params();
     let value = |name: &str| -> Vec<f32> {
         let (_, p) = params.iter().find(|(n, _)| n == name).unwrap();

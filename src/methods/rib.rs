@@ -178,7 +178,7 @@ impl<'a> Localiser<'a> {
             let mut logits = Vec::new();
             let mut labels = Vec::new();
             let mut target: Option<Tensor> = None;
-            let mut exploded = false;
+            let mut covered: Option<Tensor> = None;
             for (i, &sc) in ms.scales.iter().enumerate() {
                 let pair = cam::views(image, sc, true)?;
                 let f = self.net.precision.features(&self.net.backbone, &pair)?;
@@ -186,7 +186,7 @@ impl<'a> Localiser<'a> {
                 let maps = cam::maps(&f.detach(), &weight, present)?;
                 let one = maps.narrow(0, 0, 1)?.add(&maps.narrow(0, 1, 1)?.flip(3)?)?;
                 if i == 0 && step > 0 {
-                    exploded = self.explodes(&one).await?;
+                    covered = Some(self.coverage(&one)?);
                 }
                 let up = one.interpolate((h, w), ResizeMode::Bilinear(false))?;
                 sum = Some(match sum {
@@ -206,10 +206,6 @@ impl<'a> Localiser<'a> {
                 }
             }
             trace.steps = step + 1;
-            if exploded {
-                trace.stopped = true;
-                break;
-            }
             for (x, y) in negatives()? {
                 let cams = self
                     .net
@@ -233,11 +229,23 @@ impl<'a> Localiser<'a> {
             self.opt
                 .set_lr(schedule.at(st.lr, step as u64, st.iterations as u64));
             self.opt.step()?;
-            let reached = match &target {
-                Some(t) => t.to_vec::<f32>().await?[0].abs() > st.stop_logit,
-                None => false,
+            // Both stop rules in one readback. A map that covered too much
+            // stops before the update in the released code; here the update
+            // is taken and then thrown away by the next image's reset, so the
+            // summed maps are the same.
+            let zero = || Tensor::zeros(image.gpu(), &[]);
+            let target = match target {
+                Some(t) => t,
+                None => zero()?,
             };
-            if reached {
+            let covered = match covered {
+                Some(c) => c,
+                None => zero()?,
+            };
+            let read = Tensor::concat(&[target.reshape(&[1])?, covered.reshape(&[1])?], 0)?
+                .to_vec::<f32>()
+                .await?;
+            if read[0].abs() > st.stop_logit || read[1] > st.explode_ratio {
                 trace.stopped = true;
                 break;
             }
@@ -246,18 +254,14 @@ impl<'a> Localiser<'a> {
         Ok((cam::normalise(&sum.reshape(&[k, h, w])?)?, trace))
     }
 
-    /// Whether the union over classes of the normalised maps `one`
-    /// ([1, K, h, w], absent classes zero) above the explode threshold
-    /// covers more than the explode ratio of the pixels.
-    async fn explodes(&self, one: &Tensor) -> Result<bool> {
-        let st = &self.settings;
-        let s = one.shape();
-        let union = cam::normalise(one)?
-            .gt_scalar(st.explode_threshold)?
+    /// The share of pixels where the union over classes of the normalised
+    /// maps `one` ([1, K, h, w], absent classes zero) passes the explode
+    /// threshold (a scalar on the device).
+    fn coverage(&self, one: &Tensor) -> Result<Tensor> {
+        cam::normalise(one)?
+            .gt_scalar(self.settings.explode_threshold)?
             .max_axis(1, false)?
             .0
-            .mean_all()?;
-        let covered = union.to_vec::<f32>().await?[0];
-        Ok(s[2] * s[3] > 0 && covered > st.explode_ratio)
+            .mean_all()
     }
 }
