@@ -494,6 +494,7 @@ impl Dataset for Numbers {
             width: 1,
             labels: vec![index as f32],
             mask: None,
+            cam: None,
         })
     }
 }

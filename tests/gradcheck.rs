@@ -541,3 +541,46 @@ fn dense_crf_loss() {
         },
     );
 }
+
+#[test]
+fn normalized_cut_loss() {
+    use weakseg::losses::DenseCrfLoss;
+    // The same two 3×4 images as the dense-CRF loss: a ratio of quadratic
+    // and linear forms in the softmax, with per-image volumes.
+    let mut r = rng(14);
+    let rgb: Vec<f32> = (0..2 * 3 * 12)
+        .map(|_| r.random_range(0.0..255.0))
+        .collect();
+    check(
+        "normalized_cut_loss",
+        15,
+        vec![input(&mut r, &[2, 3, 3, 4], -2.0, 2.0, false)],
+        |t| {
+            let images = Tensor::from_slice(t[0].gpu(), &rgb, &[2, 3, 3, 4])?;
+            let crf = pollster::block_on(DenseCrfLoss::new(&images, 15.0, 5.0, 1.0))?;
+            crf.normalized_cut(&t[0].softmax(1)?)
+        },
+    );
+}
+
+#[test]
+fn point_loss() {
+    use weakseg::losses::point_loss;
+    // One clicked pixel per image; the rest trained by the expectation.
+    let mut r = rng(16);
+    let clicks: Vec<u32> = vec![1, 255, 255, 255, 255, 255, 255, 2];
+    let present = [1.0f32, 0.0, 1.0, 1.0];
+    let obj: Vec<f32> = (0..8).map(|_| r.random_range(0.0..1.0)).collect();
+    check(
+        "point_loss",
+        17,
+        vec![input(&mut r, &[2, 3, 2, 2], -2.0, 2.0, false)],
+        |t| {
+            let g = t[0].gpu();
+            let mask = Tensor::from_slice(g, &clicks, &[2, 2, 2])?;
+            let y = Tensor::from_slice(g, &present, &[2, 2])?;
+            let o = Tensor::from_slice(g, &obj, &[2, 1, 2, 2])?;
+            point_loss(&t[0], &mask, &clicks, &y, &o)
+        },
+    );
+}

@@ -95,3 +95,98 @@ fn dense_crf_loss_names_bad_input() {
     let e = crf.loss(&wrong).err().unwrap().to_string();
     assert!(e.contains("segmentation"), "{e}");
 }
+
+#[test]
+fn normalized_cut_prefers_balanced_cuts_along_edges() {
+    let gpu = gpu();
+    let img = Tensor::from_slice(&gpu, &halves(), &[1, 3, 6, 8]).unwrap();
+    let crf = pollster::block_on(DenseCrfLoss::new(&img, 15.0, 3.0, 1.0)).unwrap();
+    let nc = |p: &[f32]| {
+        let t = Tensor::from_slice(&gpu, p, &[1, 2, 6, 8]).unwrap();
+        crf.normalized_cut(&t).unwrap().item().unwrap()
+    };
+    // Tolerance 1e-6: a constant labelling cuts nothing.
+    let constant = nc(&labelling(|_, _| false));
+    assert!(constant.abs() < 1e-6, "{constant}");
+    let along = nc(&labelling(|_, x| x >= 4));
+    let across = nc(&labelling(|y, _| y >= 3));
+    assert!(
+        across > 10.0 * along.max(1e-4),
+        "across {across} vs along {along}"
+    );
+    // The plain cut favours cutting off a sliver; the normalized cut charges
+    // it against the sliver's small volume.
+    let sliver = labelling(|y, x| y == 0 && x == 0);
+    let half = labelling(|y, _| y >= 3);
+    assert!(loss(&crf, &gpu, &sliver, 1) < loss(&crf, &gpu, &half, 1));
+    assert!(
+        nc(&sliver) > 0.5 * nc(&half),
+        "{} vs {}",
+        nc(&sliver),
+        nc(&half)
+    );
+    let wrong = Tensor::zeros(&gpu, &[2, 2, 6, 8]).unwrap();
+    let e = crf.normalized_cut(&wrong).err().unwrap().to_string();
+    assert!(e.contains("segmentation"), "{e}");
+}
+
+#[test]
+fn point_loss_matches_the_caffe_layer_on_the_host() {
+    use weakseg::losses::point_loss;
+    // Two images of 2×3, background + 2 classes; image 0 has class 1 (one
+    // click), image 1 classes 1 and 2 (no click).
+    let gpu = gpu();
+    let (b, l, h, w) = (2usize, 3usize, 2usize, 3usize);
+    let logits: Vec<f32> = (0..b * l * h * w)
+        .map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0)
+        .collect();
+    let clicks: Vec<u32> = vec![255, 1, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255];
+    let present = [1.0f32, 0.0, 1.0, 1.0];
+    let obj: Vec<f32> = (0..b * h * w).map(|i| i as f32 / 12.0).collect();
+    let t = |v: &[f32], s: &[usize]| Tensor::from_slice(&gpu, v, s).unwrap();
+    let got = point_loss(
+        &t(&logits, &[b, l, h, w]),
+        &Tensor::from_slice(&gpu, &clicks, &[b, h, w]).unwrap(),
+        &clicks,
+        &t(&present, &[b, 2]),
+        &t(&obj, &[b, 1, h, w]),
+    )
+    .unwrap()
+    .item()
+    .unwrap();
+    let mut want = 0.0f64;
+    for img in 0..b {
+        for p in 0..h * w {
+            let z: Vec<f64> = (0..l)
+                .map(|c| logits[(img * l + c) * h * w + p] as f64)
+                .collect();
+            let m = z.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+            let s: Vec<f64> = e.iter().map(|v| v / e.iter().sum::<f64>()).collect();
+            let click = clicks[img * h * w + p];
+            want += if click != 255 {
+                -s[click as usize].ln()
+            } else {
+                let labels: Vec<usize> = (0..2).filter(|&c| present[img * 2 + c] > 0.0).collect();
+                let p0 = 1.0 - obj[img * h * w + p] as f64;
+                let fg: f64 = labels.iter().map(|&c| s[c + 1]).sum::<f64>() / labels.len() as f64;
+                -(p0 * s[0] + (1.0 - p0) * fg + 1e-8).ln()
+            };
+        }
+    }
+    want /= (b * h * w) as f64;
+    // Tolerance 1e-5 relative: f32 softmax and log against f64.
+    assert!(
+        (got as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
+    let e = point_loss(
+        &t(&logits, &[b, l, h, w]),
+        &Tensor::from_slice(&gpu, &clicks, &[b, h, w]).unwrap(),
+        &clicks[..5],
+        &t(&present, &[b, 2]),
+        &t(&obj, &[b, 1, h, w]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("clicks"), "{e}");
+}

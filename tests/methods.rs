@@ -323,6 +323,7 @@ fn fixed_batch(gpu: &Gpu, labels: Tensor, side: usize) -> weakseg::data::Batch {
         labels,
         masks: None,
         host_masks: None,
+        cams: None,
         indices: (0..n).collect(),
     }
 }

@@ -168,3 +168,94 @@ fn shipped_configs_parse() {
         assert!(!cfg.data.as_os_str().is_empty(), "{}", p.display());
     }
 }
+
+#[test]
+fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
+    use weakseg::pipeline::supervision::{self, Supervision};
+    let dir = std::env::temp_dir().join(format!("weakseg-supervision-{}", std::process::id()));
+    let synth_cfg = SynthConfig {
+        train: 8,
+        val: 4,
+        size: 32,
+        classes: 2,
+        seed: 6,
+    };
+    synth::write(&synth_cfg, &dir.join("data"), |_| {}).unwrap();
+    let mut cfg = config(&dir);
+    cfg.aff_labels.crf.iters = 1;
+    let gpu = Gpu::new_blocking().unwrap();
+    let mut log = Log::default();
+    let c = supervision::compare(&gpu, &cfg, &Supervision::ALL, &mut log).unwrap();
+    // tags 1, boxes 4 modes, points 5 recipes, scribbles 3, full 1.
+    assert_eq!(c.rows.len(), 14, "{:?}", c.rows);
+    let full = c.full_miou_val.unwrap();
+    assert_eq!(c.rows.last().unwrap().miou_val, Some(full));
+    for r in &c.rows {
+        let v = r.miou_val.unwrap();
+        assert!((0.0..=1.0).contains(&v), "{r:?}");
+        let l = r.labelled.unwrap();
+        assert!(l > 0.0 && l <= 1.0, "{r:?}");
+    }
+    // Sparse labels cover a small share of the pixels; box masks all.
+    let share = |k: Supervision| c.rows.iter().find(|r| r.supervision == k).unwrap().labelled;
+    assert!(share(Supervision::Points) < share(Supervision::Scribbles));
+    assert!(share(Supervision::Scribbles).unwrap() < 0.5);
+    assert_eq!(share(Supervision::Boxes), Some(1.0));
+    let md = std::fs::read_to_string(cfg.out.join("supervision.md")).unwrap();
+    assert!(
+        md.contains("% of full") && md.contains("normalized-cut"),
+        "{md}"
+    );
+    assert!(cfg.out.join("supervision.json").exists());
+    // The second phase starts from the first phase's segmenter.
+    let fine = cfg
+        .out
+        .join("supervision/scribbles/seg-dense-crf/segmenter.json");
+    let side: serde_json::Value = serde_json::from_slice(&std::fs::read(fine).unwrap()).unwrap();
+    assert!(
+        side["config"]["init"]
+            .as_str()
+            .unwrap()
+            .ends_with("scribbles/seg/segmenter.safetensors")
+    );
+    assert_eq!(side["config"]["regulariser"]["kind"], "dense-crf");
+    let wtp = cfg
+        .out
+        .join("supervision/points/seg-point-loss-dense-crf/segmenter.json");
+    let side: serde_json::Value = serde_json::from_slice(&std::fs::read(wtp).unwrap()).unwrap();
+    assert!(
+        side["config"]["objectness"]
+            .as_str()
+            .unwrap()
+            .ends_with("2-cam/cams")
+    );
+    assert!(
+        side["config"]["init"]
+            .as_str()
+            .unwrap()
+            .ends_with("seg-point-loss/segmenter.safetensors")
+    );
+
+    let mut again = Log::default();
+    let c2 = supervision::compare(&gpu, &cfg, &Supervision::ALL, &mut again).unwrap();
+    assert!(again.skipped.iter().all(|s| *s), "{:?}", again.begun);
+    // The same scores, read back from the stages' manifests (JSON keeps
+    // them to within an ulp).
+    assert_eq!(c.rows.len(), c2.rows.len());
+    for (a, b) in c.rows.iter().zip(&c2.rows) {
+        assert_eq!((a.supervision, &a.method), (b.supervision, &b.method));
+        assert!(
+            (a.miou_val.unwrap() - b.miou_val.unwrap()).abs() < 1e-12,
+            "{a:?} {b:?}"
+        );
+    }
+    let e = supervision::compare(&gpu, &cfg, &[], &mut Log::default()).unwrap_err();
+    assert!(e.to_string().contains("no supervision"), "{e}");
+    assert!(
+        Supervision::parse("clicks")
+            .unwrap_err()
+            .to_string()
+            .contains("scribbles")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

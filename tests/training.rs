@@ -73,6 +73,7 @@ impl Dataset for Squares {
             width: s,
             labels,
             mask: None,
+            cam: None,
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod annotations;
 pub mod augment;
 pub mod classes;
 pub mod loader;
+pub mod sparse;
 pub mod synth;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod voc;
@@ -37,6 +38,8 @@ pub struct Sample {
     pub labels: Vec<f32>,
     /// Optional per-pixel labels (255 = ignore), row-major h×w.
     pub mask: Option<Vec<u32>>,
+    /// Optional per-pixel maps aligned with the image (CAMs), C×h×w.
+    pub cam: Option<Vec<f32>>,
 }
 
 /// An indexable source of samples. `seed` drives the sample's random
@@ -63,6 +66,8 @@ pub struct Batch {
     /// The same pixel labels on the host, for losses whose targets are
     /// built on the CPU (AffinityNet's pairs) without a readback.
     pub host_masks: Option<Vec<u32>>,
+    /// Per-pixel maps [B, C, H, W], when every sample has them.
+    pub cams: Option<Tensor>,
     /// Dataset indices of the samples.
     pub indices: Vec<usize>,
 }
@@ -76,6 +81,8 @@ pub fn collate(gpu: &Gpu, samples: &[Sample], indices: Vec<usize>) -> Result<Bat
     let mut images = Vec::with_capacity(samples.len() * 3 * h * w);
     let mut labels = Vec::with_capacity(samples.len() * k);
     let mut masks = Vec::new();
+    let mut cams = Vec::new();
+    let planes = first.cam.as_ref().map_or(0, |c| c.len() / (h * w).max(1));
     for (i, s) in samples.iter().enumerate() {
         if s.height != h || s.width != w || s.labels.len() != k || s.image.len() != 3 * h * w {
             return Err(Error::invalid(
@@ -94,6 +101,18 @@ pub fn collate(gpu: &Gpu, samples: &[Sample], indices: Vec<usize>) -> Result<Bat
         if let Some(m) = &s.mask {
             masks.extend_from_slice(m);
         }
+        if let Some(c) = &s.cam {
+            if c.len() != planes * h * w {
+                return Err(Error::invalid(
+                    "collate",
+                    format!(
+                        "sample {i} has {} map values; the batch has {planes} planes of {h}×{w}",
+                        c.len()
+                    ),
+                ));
+            }
+            cams.extend_from_slice(c);
+        }
     }
     let b = samples.len();
     let (masks, host_masks) = if masks.len() == b * h * w {
@@ -104,8 +123,14 @@ pub fn collate(gpu: &Gpu, samples: &[Sample], indices: Vec<usize>) -> Result<Bat
     } else {
         (None, None)
     };
+    let cams = if planes > 0 && cams.len() == b * planes * h * w {
+        Some(Tensor::from_slice(gpu, &cams, &[b, planes, h, w])?)
+    } else {
+        None
+    };
     Ok(Batch {
         images: Tensor::from_slice(gpu, &images, &[b, 3, h, w])?,
+        cams,
         labels: Tensor::from_slice(gpu, &labels, &[b, k])?,
         masks,
         host_masks,

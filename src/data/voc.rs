@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use weakseg_kernels::{Error, Result};
 
 use crate::data::annotations::{BoxLabel, Marks, MarksFile, VocXml};
-use crate::data::augment::{Augment, Item};
+use crate::data::augment::{Augment, Cam, Item};
 use crate::data::classes::ClassList;
 use crate::data::{Dataset, Sample};
 use crate::io::image::{self, Rgb};
@@ -52,6 +52,10 @@ pub struct VocOptions {
     pub skip_bad: bool,
     /// Augmentation applied by [`Dataset::sample`].
     pub augment: Augment,
+    /// A directory of per-image maps `ID.npy` ([C, H, W], such as the `cam`
+    /// stage's `cams/`) that travel with the image through augmentation
+    /// into [`crate::data::Sample::cam`].
+    pub cams: Option<PathBuf>,
 }
 
 impl VocOptions {
@@ -64,6 +68,7 @@ impl VocOptions {
             marks: None,
             skip_bad: false,
             augment: Augment::default(),
+            cams: None,
         }
     }
 }
@@ -111,6 +116,7 @@ pub struct VocDataset {
     /// Warnings for images skipped with `skip_bad`.
     pub skipped: Vec<String>,
     augment: Augment,
+    cams: Option<PathBuf>,
 }
 
 /// The ids of a list file: bare ids, or the stem of each line's first path.
@@ -178,6 +184,7 @@ impl VocDataset {
             records,
             skipped,
             augment: opts.augment.clone(),
+            cams: opts.cams.clone(),
         })
     }
 
@@ -253,17 +260,43 @@ impl VocDataset {
         self.records.iter().position(|r| r.id == id)
     }
 
-    /// Image, mask, points, scribbles and boxes of record `index`, decoded.
+    /// Image, mask, CAM (when the options name a directory), points,
+    /// scribbles and boxes of record `index`, decoded.
     pub fn item(&self, index: usize) -> Result<Item> {
         let r = self.records.get(index).ok_or_else(|| {
             Error::invalid("voc", format!("index {index} of {}", self.records.len()))
         })?;
         let rgb: Rgb = image::read(&r.image)?;
         let mask: Option<LabelMap> = r.mask.as_deref().map(labels::read).transpose()?;
+        let cam = match &self.cams {
+            Some(dir) => {
+                let path = dir.join(format!("{}.npy", r.id));
+                let npy = crate::io::npy::read(&path)?;
+                match npy.shape[..] {
+                    [c, h, w] if h == rgb.height && w == rgb.width => Some(Cam {
+                        channels: c,
+                        data: npy.data,
+                    }),
+                    _ => {
+                        return Err(Error::invalid(
+                            "voc",
+                            format!(
+                                "{}: shape {:?}, want [C, {}, {}]",
+                                path.display(),
+                                npy.shape,
+                                rgb.height,
+                                rgb.width
+                            ),
+                        ));
+                    }
+                }
+            }
+            None => None,
+        };
         Ok(Item {
             rgb,
             mask,
-            cam: None,
+            cam,
             points: r
                 .marks
                 .iter()
@@ -297,6 +330,7 @@ impl Dataset for VocDataset {
             width: it.rgb.width,
             labels,
             mask: it.mask.map(|m| m.data.iter().map(|&v| v as u32).collect()),
+            cam: it.cam.map(|c| c.data),
         })
     }
 }

@@ -4,11 +4,14 @@
 //! permutohedral lattice so it costs O(N) per label. It is small when
 //! pixels that look alike and lie close share labels, which is what pulls
 //! a segmentation learnt from scribbles, points or CAMs to image edges.
-//! CoSA uses it as its regulariser.
+//! CoSA uses it as its regulariser. The normalized-cut loss (Tang et al.,
+//! CVPR 2018) divides each label's cut by its volume under the same W.
 
 use weakseg_kernels::launch::lattice::Lattice;
 use weakseg_kernels::{Error, Result};
 
+use crate::ResizeMode;
+use crate::io::image::{IMAGENET_MEAN, IMAGENET_STD};
 use crate::tensor::{DType, Tensor};
 
 /// The bilateral affinity of a batch of images, ready to score soft
@@ -84,6 +87,34 @@ impl DenseCrfLoss {
         })
     }
 
+    /// The affinity of a batch of network inputs `x` ([B, 3, H, W],
+    /// ImageNet-normalised as the data loader gives them) for segmentations
+    /// of `size` (h, w): the images are un-normalised to 0..255 and resized
+    /// to `size`, and a map pixel spans H/h input pixels.
+    pub async fn for_inputs(
+        x: &Tensor,
+        size: (usize, usize),
+        sigma_rgb: f32,
+        sigma_xy: f32,
+    ) -> Result<Self> {
+        let s = x.shape();
+        if s.len() != 4 || s[1] != 3 || size.0 == 0 || size.1 == 0 {
+            return Err(Error::invalid(
+                "crf_loss",
+                format!("inputs {s:?} at {size:?}; want [B, 3, H, W] and a non-empty size"),
+            ));
+        }
+        let g = x.gpu();
+        let std: Vec<f32> = IMAGENET_STD.iter().map(|v| v * 255.0).collect();
+        let mean: Vec<f32> = IMAGENET_MEAN.iter().map(|v| v * 255.0).collect();
+        let rgb = x
+            .detach()
+            .interpolate(size, ResizeMode::Bilinear(false))?
+            .mul(&Tensor::from_slice(g, &std, &[1, 3, 1, 1])?)?
+            .add(&Tensor::from_slice(g, &mean, &[1, 3, 1, 1])?)?;
+        Self::new(&rgb, sigma_rgb, sigma_xy, s[2] as f32 / size.0 as f32).await
+    }
+
     fn filter(&self, p: &Tensor, labels: usize, reverse: bool) -> Result<Tensor> {
         let out = Tensor::empty(p.gpu(), p.shape(), DType::F32)?;
         let (ph, oh) = (p.held(), out.held());
@@ -127,5 +158,52 @@ impl DenseCrfLoss {
             Ok(vec![Some(gp)])
         });
         Ok(back)
+    }
+
+    /// The normalized-cut loss of `probs` ([B, L, h, w]): per image,
+    /// Σ_k S_kᵀ W (1 − S_k) / (dᵀ S_k) with d = W·1, averaged over the
+    /// batch's images. Each label's cut is measured against its own volume,
+    /// so small segments are not favoured as they are by the plain cut. The
+    /// volume has one pixel's mass (1) added, so a label absent from an
+    /// image contributes nothing instead of 0/0. Differentiable in `probs`.
+    pub fn normalized_cut(&self, probs: &Tensor) -> Result<Tensor> {
+        let [b, h, w] = self.shape;
+        let s = probs.shape();
+        if s.len() != 4 || s[0] != b || s[2] != h || s[3] != w || s[1] == 0 {
+            return Err(Error::invalid(
+                "normalized_cut",
+                format!("segmentation {s:?} for images of [{b}, _, {h}, {w}]"),
+            ));
+        }
+        let labels = s[1];
+        let n = b * h * w;
+        let p = probs
+            .detach()
+            .permute(&[1, 0, 2, 3])?
+            .reshape(&[labels, n])?;
+        let wp = self.filter(&p, labels, false)?;
+        let wtp = self.filter(&p, labels, true)?;
+        let per_image = |t: &Tensor, rows: usize| t.reshape(&[rows, b, h * w]);
+        let d = per_image(&self.row_mass, 1)?;
+        let (p3, wp3) = (per_image(&p, labels)?, per_image(&wp, labels)?);
+        // Cut a = S_kᵀ(d − W S_k) and volume v = dᵀS_k + 1, per label and image.
+        let cut = p3.mul(&d.sub(&wp3)?)?.sum(&[2], true)?;
+        let volume = p3.mul(&d)?.sum(&[2], true)?.add_scalar(1.0)?;
+        let ratio = cut.div(&volume)?;
+        let value = ratio.sum_all()?.mul_scalar(1.0 / b as f32)?;
+        // ∂/∂S_k = (d − (W + Wᵀ) S_k) / v − a d / v², over the images.
+        let grad = d
+            .sub(&per_image(&wp.add(&wtp)?, labels)?)?
+            .div(&volume)?
+            .sub(&d.mul(&ratio.div(&volume)?)?)?
+            .mul_scalar(1.0 / b as f32)?;
+        let shape = s.to_vec();
+        Ok(Tensor::record(value, &[probs], move |g| {
+            let gp = grad
+                .mul(g)?
+                .reshape(&[labels, shape[0], shape[2], shape[3]])?
+                .permute(&[1, 0, 2, 3])?;
+            Ok(vec![Some(gp)])
+        }))
     }
 }

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
 use crate::data::Batch;
-use crate::io::image::{IMAGENET_MEAN, IMAGENET_STD};
 use crate::losses::DenseCrfLoss;
 use crate::models::CamNet;
 use crate::models::heads::CamHead;
@@ -351,18 +350,6 @@ fn assignments(
     Ok((norm(main)?, norm(aux)?, seg))
 }
 
-/// Images [B, 3, H, W] as the network sees them back to RGB in 0..255,
-/// resized to `size`.
-fn rgb(x: &Tensor, size: (usize, usize)) -> Result<Tensor> {
-    let g = x.gpu();
-    let std: Vec<f32> = IMAGENET_STD.iter().map(|v| v * 255.0).collect();
-    let mean: Vec<f32> = IMAGENET_MEAN.iter().map(|v| v * 255.0).collect();
-    x.detach()
-        .interpolate(size, ResizeMode::Bilinear(false))?
-        .mul(&Tensor::from_slice(g, &std, &[1, 3, 1, 1])?)?
-        .add(&Tensor::from_slice(g, &mean, &[1, 3, 1, 1])?)
-}
-
 /// CoSA's loss on `batch`: the classification losses of the main and
 /// auxiliary CAMs; after the warm-up also the assignment-driven
 /// segmentation loss, the swapped CAM loss, the separation of co-occurring
@@ -440,8 +427,7 @@ pub async fn loss(
     let onehot = cam_aux.eq(&peak)?.mul(&peak.gt_scalar(high)?)?;
     let present = y.affine(1e5, -1e5)?.reshape(&[b, k, 1, 1])?;
     let separation = masked_nll(&cams.add(&present)?.log_softmax(1)?, &onehot)?;
-    let stride = x.shape()[2] as f32 / size.0 as f32;
-    let crf = DenseCrfLoss::new(&rgb(x, size)?, s.sigma_rgb, s.sigma_xy, stride).await?;
+    let crf = DenseCrfLoss::for_inputs(x, size, s.sigma_rgb, s.sigma_xy).await?;
     let reg = crf.loss(&seg_s.softmax(1)?)?;
     cls.add(&seg_loss.mul_scalar(s.seg_weight)?)?
         .add(&cam_loss.mul_scalar(s.cam_weight)?)?

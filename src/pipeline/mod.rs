@@ -5,7 +5,9 @@
 //! ([`affinity`]), propagate the CAMs by the random walk ([`walk`]), train
 //! and apply the segmenter ([`segmenter`]); [`run`] chains them all and
 //! [`report`] draws the run; [`compare`] runs it once per CAM-expansion
-//! method into one table. Each stage reads and writes files a user can
+//! method into one table. Labels cheaper than tags enter through
+//! [`weak_masks`] (points, scribbles, boxes), and [`supervision`] trains
+//! a segmenter from each kind of label into one table. Each stage reads and writes files a user can
 //! open, writes them atomically, and is skipped on a re-run when its
 //! outputs exist and its inputs and settings are unchanged ([`stage`]).
 
@@ -18,4 +20,6 @@ pub mod report;
 pub mod run;
 pub mod segmenter;
 pub mod stage;
+pub mod supervision;
 pub mod walk;
+pub mod weak_masks;

@@ -155,7 +155,68 @@ pub mod dirs {
     pub const FULL_PREDICT: &str = "9-full-predict";
 }
 
-fn score(m: &Manifest, key: &str) -> Option<f64> {
+/// What a finished stage is handed to: the observer's `end` and the run's
+/// list of manifests.
+pub type Finish<'a> = dyn FnMut(&str, Manifest, &mut dyn Observer) -> Manifest + 'a;
+
+/// Stages `train-seg` and `predict` into `dirs` under `cfg.out`, the
+/// segmenter trained on the masks in `masks` (the ground truth when None);
+/// `names` are the two stages' names as the observer sees them. Returns
+/// the prediction's manifest.
+pub fn segment(
+    gpu: &Gpu,
+    cfg: &PipelineConfig,
+    masks: Option<&Path>,
+    dirs: [&str; 2],
+    names: [&str; 2],
+    obs: &mut dyn Observer,
+    finish: &mut Finish<'_>,
+) -> Result<Manifest> {
+    let [seg_dir, pred_dir] = dirs.map(|d| cfg.out.join(d));
+    obs.begin(names[0]);
+    let m = segmenter::train(
+        gpu,
+        &cfg.data,
+        masks,
+        &seg_dir,
+        &cfg.segmenter,
+        obs.trainer(),
+    )?;
+    finish(names[0], m, obs);
+    obs.begin(names[1]);
+    let m = segmenter::predict(
+        gpu,
+        &cfg.data,
+        &seg_dir.join(segmenter::CHECKPOINT),
+        &pred_dir,
+        &cfg.predict,
+        |d, t| obs.images(d, t),
+    )?;
+    Ok(finish(names[1], m, obs))
+}
+
+/// The fully supervised upper bound: the segmenter of `cfg` trained on the
+/// ground-truth masks under `cfg.out` and scored on the evaluation list.
+/// Every comparison shares it, so it lives beside the methods' runs.
+pub fn full_bound(
+    gpu: &Gpu,
+    cfg: &PipelineConfig,
+    obs: &mut dyn Observer,
+    finish: &mut Finish<'_>,
+) -> Result<Manifest> {
+    segment(
+        gpu,
+        cfg,
+        None,
+        [dirs::FULL, dirs::FULL_PREDICT],
+        ["train-seg (ground truth)", "predict (ground truth)"],
+        obs,
+        finish,
+    )
+}
+
+/// A manifest's result `key` as a number.
+pub fn score(m: &Manifest, key: &str) -> Option<f64> {
     m.results.get(key).and_then(|v| v.as_f64())
 }
 
@@ -232,51 +293,22 @@ pub fn run(
     )?;
     let rw = finish("rw", m, obs);
 
-    let mut seg_miou = None;
-    let mut full_miou = None;
-    let runs: &[(&str, &str, Option<PathBuf>)] = &[
-        (
-            dirs::SEGMENTER,
-            dirs::PREDICT,
-            Some(dir(dirs::WALK).join("rw")),
-        ),
-        (dirs::FULL, dirs::FULL_PREDICT, None),
-    ];
-    for (i, (seg_dir, pred_dir, masks)) in runs.iter().enumerate() {
-        if masks.is_none() && !cfg.fully_supervised {
-            continue;
-        }
-        let (train_name, pred_name) = if i == 0 {
-            ("train-seg", "predict")
-        } else {
-            ("train-seg (ground truth)", "predict (ground truth)")
-        };
-        obs.begin(train_name);
-        let m = segmenter::train(
-            gpu,
-            data,
-            masks.as_deref(),
-            &dir(seg_dir),
-            &cfg.segmenter,
-            obs.trainer(),
-        )?;
-        finish(train_name, m, obs);
-        obs.begin(pred_name);
-        let m = segmenter::predict(
-            gpu,
-            data,
-            &dir(seg_dir).join(segmenter::CHECKPOINT),
-            &dir(pred_dir),
-            &cfg.predict,
-            |d, t| obs.images(d, t),
-        )?;
-        let p = finish(pred_name, m, obs);
-        if i == 0 {
-            seg_miou = score(&p, "miou");
-        } else {
-            full_miou = score(&p, "miou");
-        }
-    }
+    let p = segment(
+        gpu,
+        cfg,
+        Some(&dir(dirs::WALK).join("rw")),
+        [dirs::SEGMENTER, dirs::PREDICT],
+        ["train-seg", "predict"],
+        obs,
+        &mut |n, m, o| finish(n, m, o),
+    )?;
+    let seg_miou = score(&p, "miou");
+    let full_miou = if cfg.fully_supervised {
+        let p = full_bound(gpu, cfg, obs, &mut |n, m, o| finish(n, m, o))?;
+        score(&p, "miou")
+    } else {
+        None
+    };
     let metrics = Metrics {
         cam_miou_train: score(&cam, "miou"),
         cam_best_miou_train: score(&cam, "best_miou"),

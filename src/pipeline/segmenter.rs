@@ -1,7 +1,9 @@
 //! Stages `train-seg` and `predict`: a DeepLab segmenter (ASPP or
 //! LargeFOV on a dilated backbone) trained with cross-entropy, ignoring
 //! 255, on pseudo-masks from a stage directory — or on the ground truth,
-//! which gives the fully supervised upper bound — and its label maps on a
+//! which gives the fully supervised upper bound — optionally from an
+//! earlier segmenter and with an image-driven regulariser (the second
+//! phase of scribble and point training) — and its label maps on a
 //! list, optionally refined by the dense CRF, with their mIoU.
 
 use std::path::Path;
@@ -16,6 +18,7 @@ use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::image;
 use crate::io::labels::LabelMap;
+use crate::losses::{Regulariser, point_loss};
 use crate::metrics::Confusion;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
@@ -53,6 +56,17 @@ pub struct SegSettings {
     /// ImageNet weights for the backbone; the head then learns 10× faster
     /// (DeepLab's groups). From scratch when absent.
     pub pretrained: Option<std::path::PathBuf>,
+    /// Start from this segmenter checkpoint (same architecture) instead:
+    /// the second phase of rloss's two-phase schedule.
+    pub init: Option<std::path::PathBuf>,
+    /// An image-driven regulariser added to the cross-entropy (the dense-
+    /// CRF or normalized-cut loss of scribble and point supervision).
+    pub regulariser: Option<Regulariser>,
+    /// What's the Point: a directory of per-image CAMs (`ID.npy`, the `cam`
+    /// stage's `cams/`) whose maximum is each pixel's objectness; the
+    /// cross-entropy becomes [`point_loss`], which also trains the
+    /// unlabelled pixels.
+    pub objectness: Option<std::path::PathBuf>,
 }
 
 impl Default for SegSettings {
@@ -70,6 +84,9 @@ impl Default for SegSettings {
             weight_decay: 1e-4,
             seed: 2,
             pretrained: None,
+            init: None,
+            regulariser: None,
+            objectness: None,
         }
     }
 }
@@ -93,6 +110,13 @@ pub fn train(
         .filter(|p| p.exists());
     inputs.extend(manifest.as_deref());
     inputs.extend(s.pretrained.as_deref());
+    inputs.extend(s.init.as_deref());
+    let objectness_manifest = s
+        .objectness
+        .as_ref()
+        .map(|d| d.parent().unwrap_or(d).join("stage.json"))
+        .filter(|p| p.exists());
+    inputs.extend(objectness_manifest.as_deref());
     let stage = Stage::new("train-seg", out, &(s, data, masks), &inputs)?;
     if let Some(m) = stage.done() {
         return Ok(m);
@@ -104,6 +128,7 @@ pub fn train(
         hflip: true,
         ..Augment::default()
     };
+    opts.cams = s.objectness.clone();
     let ds = VocDataset::open(data, &opts)?;
     let k = ds.classes.len() + 1;
     let arch = ArchSpec::new(&s.arch, s.output_stride);
@@ -115,6 +140,9 @@ pub fn train(
         }
         None => GroupRecipe::UNIFORM,
     };
+    if let Some(p) = &s.init {
+        checkpoint::load(p, &net)?;
+    }
     let mut opt = Sgd::new(
         recipe.groups(&net, SegNet::is_new),
         s.lr,
@@ -130,7 +158,18 @@ pub fn train(
             .masks
             .as_ref()
             .ok_or_else(|| Error::invalid("train-seg", "a batch without masks"))?;
-        net.forward(&b.images)?.cross_entropy(m, None, 255)
+        let logits = net.forward(&b.images)?;
+        let pce = match (&b.cams, &b.host_masks) {
+            (Some(cams), Some(clicks)) => {
+                let (objectness, _) = cams.max_axis(1, true)?;
+                point_loss(&logits, m, clicks, &b.labels, &objectness.clamp(0.0, 1.0)?)?
+            }
+            _ => logits.cross_entropy(m, None, 255)?,
+        };
+        match &s.regulariser {
+            Some(r) => pce.add(&pollster::block_on(r.loss(&b.images, &logits))?),
+            None => Ok(pce),
+        }
     })?;
     net.set_train(false);
     checkpoint::save(&out.join(CHECKPOINT), &net, &sidecar, SaveDtype::F32)?;

@@ -119,6 +119,7 @@ impl Session {
                     width: cfg.size,
                     labels,
                     mask: None,
+                    cam: None,
                 };
                 (img.rgb, sample)
             })

@@ -9,6 +9,7 @@ use weakseg::data::synth::{self, SynthConfig};
 use weakseg::methods::Method;
 use weakseg::pipeline::run::{self, Metrics, Observer, PipelineConfig};
 use weakseg::pipeline::stage::Manifest;
+use weakseg::pipeline::supervision::{self, Supervision};
 use weakseg::pipeline::{compare, report};
 use weakseg::train::Reporter;
 use weakseg::{Error, Gpu, Result};
@@ -80,6 +81,10 @@ pub struct CompareArgs {
     /// Stop each method after its CAM stage (CAM columns only).
     #[arg(long)]
     cam_only: bool,
+    /// Compare kinds of label instead of methods: comma-separated among
+    /// tags, boxes, points, scribbles, full (supervision.md and .json).
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["methods", "cam_only"])]
+    supervision: Vec<String>,
     #[command(flatten)]
     synth: SynthArgs,
 }
@@ -187,8 +192,20 @@ pub fn demo(gpu: &Gpu, a: &DemoArgs) -> Result<()> {
     run_and_report(gpu, &cfg)
 }
 
-/// Runs `weakseg compare --methods`.
+/// Runs `weakseg compare --methods` or `--supervision`.
 pub fn compare(gpu: &Gpu, a: &CompareArgs) -> Result<()> {
+    if !a.supervision.is_empty() {
+        let kinds = a
+            .supervision
+            .iter()
+            .map(|k| Supervision::parse(k.trim()))
+            .collect::<Result<Vec<_>>>()?;
+        let cfg = a.synth.prepare(&a.out)?;
+        let c = supervision::compare(gpu, &cfg, &kinds, &mut Console::new())?;
+        print!("{}", supervision::markdown(&c));
+        println!("table: {}", a.out.join("supervision.md").display());
+        return Ok(());
+    }
     let methods = a
         .methods
         .iter()

@@ -103,6 +103,8 @@ enum Cmd {
     /// Stage 3: CRF-refined CAMs at low and high background powers, and the
     /// affinity labels they give.
     AffLabels(stages::AffLabelsArgs),
+    /// Masks from points, scribbles or boxes (the segmenter's targets).
+    WeakMasks(stages::WeakMasksArgs),
     /// Stage 4: train AffinityNet on the affinity labels.
     TrainAff(stages::TrainAffArgs),
     /// Stage 5: random-walk propagation of the CAMs into pseudo-masks.
@@ -424,6 +426,7 @@ fn main() -> ExitCode {
         Cmd::TrainCls(a) => stages::train_cls(&gpu, &a),
         Cmd::Cam(a) => stages::cam(&gpu, &a),
         Cmd::AffLabels(a) => stages::aff_labels(&gpu, &a),
+        Cmd::WeakMasks(a) => stages::weak_masks(&gpu, &a),
         Cmd::TrainAff(a) => stages::train_aff(&gpu, &a),
         Cmd::Rw(a) => stages::rw(&gpu, &a),
         Cmd::TrainSeg(a) => stages::train_seg(&gpu, &a),

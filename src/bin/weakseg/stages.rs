@@ -1,11 +1,12 @@
 //! The pipeline stages as subcommands: `train-cls`, `cam`, `aff-labels`,
-//! `train-aff`, `rw`. Each prints its time, or that it was skipped because
+//! `weak-masks`, `train-aff`, `rw`. Each prints its time, or that it was skipped because
 //! an identical run finished.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use weakseg::cam::MultiScale;
+use weakseg::losses::{Regulariser, RegulariserKind};
 use weakseg::methods::{Method, Saliency};
 use weakseg::models::affinity::AffinityConfig;
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
@@ -15,6 +16,8 @@ use weakseg::pipeline::classifier::{self, ClassifierSettings};
 use weakseg::pipeline::segmenter::{self, PredictSettings, SegSettings};
 use weakseg::pipeline::stage::Manifest;
 use weakseg::pipeline::walk::{self, WalkSettings};
+use weakseg::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
+use weakseg::refine::boxes::BoxMode;
 use weakseg::refine::crf::CrfParams;
 use weakseg::refine::random_walk::{RandomWalk, WalkForm};
 use weakseg::train::progress::BarReporter;
@@ -104,6 +107,38 @@ pub struct AffLabelsArgs {
     /// Background power of the confident-background map.
     #[arg(long, default_value_t = 32.0)]
     high_alpha: f32,
+}
+
+/// Arguments of `weakseg weak-masks`.
+#[derive(clap::Args)]
+pub struct WeakMasksArgs {
+    /// Dataset root (VOC layout).
+    #[arg(long)]
+    data: PathBuf,
+    /// Stage directory (masks/ label PNGs, stage.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// The label to draw: points, scribbles or boxes.
+    #[arg(long, value_parser = |s: &str| WeakLabel::parse(s))]
+    label: WeakLabel,
+    /// Images: split name or file.
+    #[arg(long, default_value = "train")]
+    list: String,
+    /// Points: dilation radius in pixels [default: 1].
+    #[arg(long)]
+    point_radius: Option<f32>,
+    /// Scribbles: dilation radius in pixels [default: 1].
+    #[arg(long)]
+    scribble_radius: Option<f32>,
+    /// Boxes: box, box-inner, crf or cam.
+    #[arg(long, default_value = "crf", value_parser = |s: &str| BoxMode::parse(s))]
+    box_mode: BoxMode,
+    /// Boxes, mode crf: probability of a box's class inside it [default: 0.7].
+    #[arg(long)]
+    inside: Option<f32>,
+    /// Boxes, mode cam: the `cam` stage's directory.
+    #[arg(long)]
+    cams: Option<PathBuf>,
 }
 
 /// Arguments of `weakseg train-aff`.
@@ -229,6 +264,19 @@ pub struct TrainSegArgs {
     /// ImageNet weights (safetensors) for the backbone.
     #[arg(long)]
     pretrained: Option<PathBuf>,
+    /// Start from this segmenter checkpoint (a second training phase).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Add an image-driven regulariser: dense-crf or normalized-cut.
+    #[arg(long, value_parser = |s: &str| RegulariserKind::parse(s))]
+    regulariser: Option<RegulariserKind>,
+    /// The regulariser's weight [default: 0.5].
+    #[arg(long, requires = "regulariser")]
+    reg_weight: Option<f32>,
+    /// What's the Point's loss, objectness = the maximum of the CAMs in
+    /// this directory (the `cam` stage's cams/).
+    #[arg(long)]
+    objectness: Option<PathBuf>,
 }
 
 fn parse_head(s: &str) -> std::result::Result<weakseg::models::SegHeadKind, String> {
@@ -419,6 +467,37 @@ pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs `weakseg weak-masks`.
+pub fn weak_masks(gpu: &Gpu, a: &WeakMasksArgs) -> Result<()> {
+    let d = WeakMaskSettings::default();
+    let s = WeakMaskSettings {
+        list: a.list.clone(),
+        label: a.label,
+        point_radius: a.point_radius.unwrap_or(d.point_radius),
+        scribble_radius: a.scribble_radius.unwrap_or(d.scribble_radius),
+        box_mode: a.box_mode,
+        inside: a.inside.unwrap_or(d.inside),
+        ..d
+    };
+    let bar = image_bar();
+    let m = weak_masks::make(gpu, &a.data, a.cams.as_deref(), &a.out, &s, track(&bar))?;
+    bar.finish_and_clear();
+    report("weak-masks", &m);
+    if let (Some(miou), Some(lab), Some(acc)) = (
+        m.results["miou"].as_f64(),
+        m.results["labelled"].as_f64(),
+        m.results["accuracy"].as_f64(),
+    ) {
+        println!(
+            "masks: {:.1}% of pixels labelled, {:.1}% of those right, mIoU {:.1}% (unlabelled as background)",
+            100.0 * lab,
+            100.0 * acc,
+            100.0 * miou
+        );
+    }
+    Ok(())
+}
+
 /// Runs `weakseg train-aff`.
 pub fn train_aff(gpu: &Gpu, a: &TrainAffArgs) -> Result<()> {
     let s = AffinitySettings {
@@ -483,6 +562,16 @@ pub fn train_seg(gpu: &Gpu, a: &TrainSegArgs) -> Result<()> {
         lr: a.lr,
         seed: a.seed,
         pretrained: a.pretrained.clone(),
+        init: a.init.clone(),
+        regulariser: a.regulariser.map(|kind| {
+            let d = Regulariser::default();
+            Regulariser {
+                kind,
+                weight: a.reg_weight.unwrap_or(d.weight),
+                ..d
+            }
+        }),
+        objectness: a.objectness.clone(),
         ..SegSettings::default()
     };
     let m = segmenter::train(

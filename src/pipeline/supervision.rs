@@ -1,0 +1,358 @@
+//! `weakseg compare --supervision`: one segmenter trained from each kind
+//! of label on one dataset, in a table like SPML's (supervision | method |
+//! mIoU | % of full supervision), written as Markdown and JSON.
+//!
+//! - tags: the image-label pipeline (CAM → AffinityNet random walk →
+//!   segmenter), in the directory `compare --methods cam` uses;
+//! - boxes: each box pseudo-mask ([`BoxMode`]) → segmenter;
+//! - points and scribbles: partial cross-entropy on the drawn marks, then
+//!   rloss's second phase: the same segmenter fine-tuned with the dense-CRF
+//!   loss and, separately, with the normalized-cut loss; for points also
+//!   What's the Point's loss, its objectness the tag classifier's CAM;
+//! - full: the segmenter on ground-truth masks.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::io::write_atomic;
+use crate::losses::{Regulariser, RegulariserKind};
+use crate::pipeline::run::{self, Observer, PipelineConfig, dirs};
+use crate::pipeline::segmenter;
+use crate::pipeline::stage::Manifest;
+use crate::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
+use crate::refine::boxes::BoxMode;
+
+/// A kind of label a segmenter can be trained from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Supervision {
+    /// Image-level tags.
+    Tags,
+    /// Bounding boxes.
+    Boxes,
+    /// One point per object.
+    Points,
+    /// Scribbles.
+    Scribbles,
+    /// Pixel masks: the upper bound.
+    Full,
+}
+
+impl Supervision {
+    /// Every kind, cheapest first.
+    pub const ALL: [Supervision; 5] = [
+        Supervision::Tags,
+        Supervision::Boxes,
+        Supervision::Points,
+        Supervision::Scribbles,
+        Supervision::Full,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Supervision::Tags => "tags",
+            Supervision::Boxes => "boxes",
+            Supervision::Points => "points",
+            Supervision::Scribbles => "scribbles",
+            Supervision::Full => "full",
+        }
+    }
+
+    /// The kind called `name`, or an error listing them.
+    pub fn parse(name: &str) -> Result<Supervision> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "compare",
+                    format!(
+                        "unknown supervision `{name}`; one of tags, boxes, points, scribbles, full"
+                    ),
+                )
+            })
+    }
+}
+
+/// One trained segmenter's scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupervisionRow {
+    /// The label it learnt from.
+    pub supervision: Supervision,
+    /// How (the pseudo-mask or loss recipe).
+    pub method: String,
+    /// Its training targets against the ground truth (unlabelled pixels
+    /// as background): mIoU on the training list.
+    pub target_miou_train: Option<f64>,
+    /// Share of training pixels its targets label.
+    pub labelled: Option<f64>,
+    /// The segmenter's mIoU on the evaluation list.
+    pub miou_val: Option<f64>,
+}
+
+/// Every row, and the fully supervised mIoU they are measured against.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SupervisionComparison {
+    /// Rows in the order run.
+    pub rows: Vec<SupervisionRow>,
+    /// The segmenter trained on ground truth.
+    pub full_miou_val: Option<f64>,
+}
+
+fn report(name: &str, m: Manifest, obs: &mut dyn Observer) -> Manifest {
+    obs.end(name, &m);
+    m
+}
+
+/// Runs every kind in `kinds` on `base` (its data, its stage settings)
+/// under `base.out/supervision/`, and writes `supervision.md` and
+/// `supervision.json` into `base.out`.
+pub fn compare(
+    gpu: &Gpu,
+    base: &PipelineConfig,
+    kinds: &[Supervision],
+    obs: &mut dyn Observer,
+) -> Result<SupervisionComparison> {
+    if kinds.is_empty() {
+        return Err(Error::invalid("compare", "no supervision to compare"));
+    }
+    let root = base.out.join("supervision");
+    let mut out = SupervisionComparison::default();
+    for &kind in kinds {
+        match kind {
+            Supervision::Tags => {
+                let mut cfg = base.clone();
+                cfg.out = base.out.join("cam");
+                cfg.fully_supervised = false;
+                let (m, _) = run::run(gpu, &cfg, obs)?;
+                out.rows.push(SupervisionRow {
+                    supervision: kind,
+                    method: "CAM → AffinityNet random walk".into(),
+                    target_miou_train: m.rw_miou_train,
+                    labelled: Some(1.0),
+                    miou_val: m.seg_miou_val,
+                });
+            }
+            Supervision::Boxes => {
+                for mode in BoxMode::ALL {
+                    let s = WeakMaskSettings {
+                        label: WeakLabel::Boxes,
+                        box_mode: mode,
+                        ..WeakMaskSettings::default()
+                    };
+                    let cams = if mode.needs_cams() {
+                        Some(tag_cams(gpu, base, obs)?)
+                    } else {
+                        None
+                    };
+                    let dir = root.join(format!("boxes-{}", mode.name()));
+                    let run = Recipe::new(kind, &format!("box masks: {}", mode.name()), "seg");
+                    out.rows.push(masks_then_segment(
+                        gpu,
+                        base,
+                        &dir,
+                        &s,
+                        cams.as_deref(),
+                        run,
+                        obs,
+                    )?);
+                }
+            }
+            Supervision::Points | Supervision::Scribbles => {
+                let label = if kind == Supervision::Points {
+                    WeakLabel::Points
+                } else {
+                    WeakLabel::Scribbles
+                };
+                let s = WeakMaskSettings {
+                    label,
+                    ..WeakMaskSettings::default()
+                };
+                let dir = root.join(label.name());
+                let mut recipes = vec![Recipe::new(kind, "partial cross-entropy (pCE)", "seg")];
+                for reg in [RegulariserKind::DenseCrf, RegulariserKind::NormalizedCut] {
+                    recipes.push(
+                        Recipe::new(kind, &format!("pCE, then pCE + {} loss", reg.name()), "seg")
+                            .then(reg),
+                    );
+                }
+                if kind == Supervision::Points {
+                    let cams = tag_cams(gpu, base, obs)?.join("cams");
+                    let wtp = Recipe {
+                        objectness: Some(cams),
+                        ..Recipe::new(kind, "What's the Point (objectness: CAM)", "seg-point-loss")
+                    };
+                    let then = Recipe {
+                        how: "What's the Point, then + dense-crf loss".into(),
+                        ..wtp.clone()
+                    }
+                    .then(RegulariserKind::DenseCrf);
+                    recipes.extend([wtp, then]);
+                }
+                for r in recipes {
+                    out.rows
+                        .push(masks_then_segment(gpu, base, &dir, &s, None, r, obs)?);
+                }
+            }
+            Supervision::Full => {
+                let p = run::full_bound(gpu, base, obs, &mut report)?;
+                out.full_miou_val = run::score(&p, "miou");
+                out.rows.push(SupervisionRow {
+                    supervision: kind,
+                    method: "cross-entropy on ground truth".into(),
+                    target_miou_train: Some(1.0),
+                    labelled: Some(1.0),
+                    miou_val: out.full_miou_val,
+                });
+            }
+        }
+    }
+    let json =
+        serde_json::to_vec_pretty(&out).map_err(|e| Error::format("compare", e.to_string()))?;
+    write_atomic(&base.out.join("supervision.json"), &json)?;
+    write_atomic(&base.out.join("supervision.md"), markdown(&out).as_bytes())?;
+    Ok(out)
+}
+
+/// The `cam` stage of the tags pipeline (classifier first), for the box
+/// mode that reads CAMs. Returns its directory.
+fn tag_cams(gpu: &Gpu, base: &PipelineConfig, obs: &mut dyn Observer) -> Result<PathBuf> {
+    let dir = base.out.join("cam");
+    obs.begin("train-cls");
+    let m = crate::pipeline::classifier::train(
+        gpu,
+        &base.data,
+        &dir.join(dirs::CLASSIFIER),
+        &base.classifier,
+        obs.trainer(),
+    )?;
+    obs.end("train-cls", &m);
+    obs.begin("cam");
+    let m = crate::pipeline::cams::infer(
+        gpu,
+        &base.data,
+        &dir.join(dirs::CLASSIFIER)
+            .join(crate::pipeline::classifier::CHECKPOINT),
+        &dir.join(dirs::CAM),
+        &base.cam,
+        |d, t| obs.images(d, t),
+    )?;
+    obs.end("cam", &m);
+    Ok(dir.join(dirs::CAM))
+}
+
+/// One row's recipe: its label, its name in the table, its segmenter's
+/// directory, and how that segmenter trains.
+#[derive(Clone)]
+struct Recipe {
+    kind: Supervision,
+    how: String,
+    seg: String,
+    /// The first phase's directory, when this is a second phase.
+    init: Option<String>,
+    regulariser: Option<Regulariser>,
+    /// CAM directory giving What's the Point its objectness.
+    objectness: Option<PathBuf>,
+}
+
+impl Recipe {
+    /// One phase of (partial) cross-entropy into `seg`.
+    fn new(kind: Supervision, how: &str, seg: &str) -> Recipe {
+        Recipe {
+            kind,
+            how: how.into(),
+            seg: seg.into(),
+            init: None,
+            regulariser: None,
+            objectness: None,
+        }
+    }
+
+    /// A second phase: this recipe's segmenter fine-tuned with `reg` added.
+    fn then(self, reg: RegulariserKind) -> Recipe {
+        Recipe {
+            seg: format!("{}-{}", self.seg, reg.name()),
+            init: Some(self.seg.clone()),
+            regulariser: Some(Regulariser {
+                kind: reg,
+                ..Regulariser::default()
+            }),
+            ..self
+        }
+    }
+}
+
+/// The weak masks of `s` in `dir/weak-masks`, then the recipe's segmenter
+/// on them in `dir/<recipe.seg>` and its predictions beside it.
+fn masks_then_segment(
+    gpu: &Gpu,
+    base: &PipelineConfig,
+    dir: &Path,
+    s: &WeakMaskSettings,
+    cams: Option<&Path>,
+    recipe: Recipe,
+    obs: &mut dyn Observer,
+) -> Result<SupervisionRow> {
+    let masks_dir = dir.join("weak-masks");
+    obs.begin("weak-masks");
+    let m = weak_masks::make(gpu, &base.data, cams, &masks_dir, s, |d, t| {
+        obs.images(d, t)
+    })?;
+    let m = report("weak-masks", m, obs);
+    let mut cfg = base.clone();
+    cfg.out = dir.to_path_buf();
+    cfg.segmenter.init = recipe
+        .init
+        .as_ref()
+        .map(|d| dir.join(d).join(segmenter::CHECKPOINT));
+    cfg.segmenter.regulariser = recipe.regulariser;
+    cfg.segmenter.objectness = recipe.objectness;
+    let seg = recipe.seg;
+    let pred = format!("{seg}-predict");
+    let p = run::segment(
+        gpu,
+        &cfg,
+        Some(&masks_dir.join("masks")),
+        [&seg, &pred],
+        ["train-seg", "predict"],
+        obs,
+        &mut report,
+    )?;
+    let score = |k: &str| m.results.get(k).and_then(|v| v.as_f64());
+    Ok(SupervisionRow {
+        supervision: recipe.kind,
+        method: recipe.how,
+        target_miou_train: score("miou"),
+        labelled: score("labelled"),
+        miou_val: run::score(&p, "miou"),
+    })
+}
+
+/// The comparison as a Markdown table, mIoU in percent with each row's
+/// share of the fully supervised segmenter's.
+pub fn markdown(c: &SupervisionComparison) -> String {
+    let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}", 100.0 * v));
+    let mut s = String::from(
+        "| supervision | method | training targets mIoU | pixels labelled | mIoU val | % of full |\n|---|---|---|---|---|---|\n",
+    );
+    for r in &c.rows {
+        let share = match (r.miou_val, c.full_miou_val) {
+            (Some(v), Some(f)) if f > 0.0 => format!("{:.0}%", 100.0 * v / f),
+            _ => "—".into(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.supervision.name(),
+            r.method,
+            pct(r.target_miou_train),
+            r.labelled
+                .map_or("—".into(), |v| format!("{:.1}%", 100.0 * v)),
+            pct(r.miou_val),
+            share
+        ));
+    }
+    s
+}

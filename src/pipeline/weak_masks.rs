@@ -1,0 +1,222 @@
+//! Stage `weak-masks`: the segmentation targets of labels cheaper than
+//! tags. Points and scribbles become sparse maps (their marks drawn, 255
+//! elsewhere), which the segmenter's cross-entropy turns into partial
+//! cross-entropy; boxes become dense pseudo-masks ([`crate::refine::boxes`]).
+//! Written as `masks/ID.png` with their agreement with the ground truth.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::data::sparse::{self, MarkKind};
+use crate::data::voc::{VocDataset, VocOptions, list_path};
+use crate::io::labels::{self, IGNORE, LabelMap};
+use crate::io::{image, npy};
+use crate::metrics::Confusion;
+use crate::pipeline::stage::{Manifest, Stage};
+use crate::refine::boxes::{self, BoxMode};
+use crate::refine::crf::{CrfParams, DenseCrf};
+
+/// The weak label a mask is made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeakLabel {
+    /// One click per object.
+    Points,
+    /// Strokes inside objects and background.
+    Scribbles,
+    /// Bounding boxes.
+    Boxes,
+}
+
+impl WeakLabel {
+    /// Every weak label.
+    pub const ALL: [WeakLabel; 3] = [WeakLabel::Points, WeakLabel::Scribbles, WeakLabel::Boxes];
+
+    /// The label called `name`, or an error listing them.
+    pub fn parse(name: &str) -> Result<WeakLabel> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "weak-masks",
+                    format!("unknown weak label `{name}`; one of points, scribbles, boxes"),
+                )
+            })
+    }
+
+    /// The name used in settings and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeakLabel::Points => "points",
+            WeakLabel::Scribbles => "scribbles",
+            WeakLabel::Boxes => "boxes",
+        }
+    }
+}
+
+/// Settings of the weak-mask stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeakMaskSettings {
+    /// Images (split name or file).
+    pub list: String,
+    /// Which label to draw.
+    pub label: WeakLabel,
+    /// Radius a point is dilated by, in pixels (SPML: 6 on VOC; 1 here,
+    /// scaled to the synthetic set's 64-px images).
+    pub point_radius: f32,
+    /// Radius a scribble is dilated by (SPML: 3 on VOC; 1 here).
+    pub scribble_radius: f32,
+    /// How boxes become masks.
+    pub box_mode: BoxMode,
+    /// `box-inner`: the labelled share of each box's area (Simple Does
+    /// It: 0.2).
+    pub inner_area: f32,
+    /// `crf`: probability of a box's class inside it (IRN's gt_prob for
+    /// label unaries: 0.7).
+    pub inside: f32,
+    /// `cam`: threshold on the in-box normalised CAM (SPML: 0.5).
+    pub cam_threshold: f32,
+    /// `crf`: the dense CRF (psa's settings).
+    pub crf: CrfParams,
+}
+
+impl Default for WeakMaskSettings {
+    fn default() -> Self {
+        WeakMaskSettings {
+            list: "train".into(),
+            label: WeakLabel::Scribbles,
+            point_radius: 1.0,
+            scribble_radius: 1.0,
+            box_mode: BoxMode::Crf,
+            inner_area: 0.2,
+            inside: 0.7,
+            cam_threshold: 0.5,
+            crf: CrfParams::default(),
+        }
+    }
+}
+
+/// Writes the masks of `s.list` into `out/masks`. `cams_dir` is the `cam`
+/// stage's directory, read only by the `cam` box mode.
+pub fn make(
+    gpu: &Gpu,
+    data: &Path,
+    cams_dir: Option<&Path>,
+    out: &Path,
+    s: &WeakMaskSettings,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Manifest> {
+    s.crf.validate()?;
+    let list = list_path(data, &s.list);
+    let uses_cams = s.label == WeakLabel::Boxes && s.box_mode.needs_cams();
+    let cams_dir = match (uses_cams, cams_dir) {
+        (true, None) => {
+            return Err(Error::invalid(
+                "weak-masks",
+                "box mode `cam` needs the CAM stage's directory",
+            ));
+        }
+        (true, dir) => dir,
+        (false, _) => None,
+    };
+    let cam_manifest = cams_dir.map(|d| d.join("stage.json"));
+    let mut inputs: Vec<&Path> = vec![&list];
+    inputs.extend(cam_manifest.as_deref());
+    let stage = Stage::new("weak-masks", out, &(s, data, cams_dir), &inputs)?;
+    if let Some(m) = stage.done() {
+        return Ok(m);
+    }
+    let t = Instant::now();
+    let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
+    let k = ds.classes.len();
+    let mut confusion = Confusion::new(k + 1);
+    let (mut labelled, mut correct, mut total) = (0u64, 0u64, 0u64);
+    let mut outputs = Vec::new();
+    for (i, r) in ds.records.iter().enumerate() {
+        let size = (r.width, r.height);
+        let map = match s.label {
+            WeakLabel::Points => sparse::rasterise(
+                &r.marks,
+                &ds.classes,
+                MarkKind::Points,
+                size,
+                s.point_radius,
+            )?,
+            WeakLabel::Scribbles => sparse::rasterise(
+                &r.marks,
+                &ds.classes,
+                MarkKind::Scribbles,
+                size,
+                s.scribble_radius,
+            )?,
+            WeakLabel::Boxes => box_mask(gpu, r, cams_dir, size, k, s)?,
+        };
+        if let Some(mp) = &r.mask {
+            let gt = labels::read(mp)?;
+            confusion.add(&map.data, &gt.data)?;
+            for (&p, &g) in map.data.iter().zip(&gt.data) {
+                if g == IGNORE {
+                    continue;
+                }
+                total += 1;
+                if p != IGNORE {
+                    labelled += 1;
+                    correct += (p == g) as u64;
+                }
+            }
+        }
+        outputs.push(stage.write_labels(format!("masks/{}.png", r.id), &map)?);
+        progress(i + 1, ds.records.len());
+    }
+    let results = if total > 0 {
+        serde_json::json!({
+            "miou": confusion.scores().miou,
+            "labelled": labelled as f64 / total as f64,
+            "accuracy": correct as f64 / labelled.max(1) as f64,
+        })
+    } else {
+        serde_json::Value::Null
+    };
+    stage.finish(t.elapsed().as_secs_f64(), outputs, results)
+}
+
+/// One image's box mask.
+fn box_mask(
+    gpu: &Gpu,
+    r: &crate::data::voc::VocRecord,
+    cams_dir: Option<&Path>,
+    (w, h): (usize, usize),
+    k: usize,
+    s: &WeakMaskSettings,
+) -> Result<LabelMap> {
+    match s.box_mode {
+        BoxMode::Box => Ok(boxes::filled(&r.boxes, (w, h))),
+        BoxMode::BoxInner => boxes::inner(&r.boxes, (w, h), s.inner_area),
+        BoxMode::Crf => {
+            let img = image::read(&r.image)?;
+            let crf = DenseCrf::new_blocking(gpu, &img, &s.crf)?;
+            pollster::block_on(boxes::crf_cut(&crf, gpu, &r.boxes, (w, h), s.inside))
+        }
+        BoxMode::Cam => {
+            let dir = cams_dir.ok_or_else(|| Error::invalid("weak-masks", "no CAM directory"))?;
+            let path = dir.join(format!("cams/{}.npy", r.id));
+            let cams = npy::read(&path)?;
+            if cams.shape != [k, h, w] {
+                return Err(Error::invalid(
+                    "weak-masks",
+                    format!(
+                        "{}: shape {:?}, want [{k}, {h}, {w}]",
+                        path.display(),
+                        cams.shape
+                    ),
+                ));
+            }
+            boxes::cam_in_boxes(&r.boxes, &cams.data, (w, h), s.cam_threshold)
+        }
+    }
+}
