@@ -190,3 +190,85 @@ fn point_loss_matches_the_caffe_layer_on_the_host() {
     .unwrap_err();
     assert!(e.to_string().contains("clicks"), "{e}");
 }
+
+#[test]
+fn constrained_projection_meets_the_bounds_and_keeps_a_feasible_softmax() {
+    use weakseg::losses::Constraints;
+    let c = Constraints::default();
+    // 3 labels over 10 pixels; class 1 present, class 2 absent. The
+    // network calls nearly everything class 1.
+    let n = 10;
+    let q: Vec<f32> = (0..3 * n)
+        .map(|i| match i / n {
+            0 => 0.05,
+            1 => 0.9,
+            _ => 0.05,
+        })
+        .collect();
+    let p = c.project(&q, &[1.0, 0.0], n);
+    let share = |l: usize| p[l * n..(l + 1) * n].iter().sum::<f32>() / n as f32;
+    // Tolerances 1e-2: the dual ascent stops after its budget.
+    assert!(
+        share(0) >= 0.3 - 1e-2 && share(0) <= 0.7 + 1e-2,
+        "bg {}",
+        share(0)
+    );
+    assert!(share(1) >= 0.05 - 1e-2, "fg {}", share(1));
+    assert!(share(2) < 1e-6, "absent class {}", share(2));
+    for i in 0..n {
+        let sum: f32 = (0..3).map(|l| p[l * n + i]).sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+    }
+    // A softmax that already meets every bound is its own projection.
+    let ok: Vec<f32> = (0..3 * n)
+        .map(|i| match i / n {
+            0 => 0.5,
+            1 => 0.5,
+            _ => 0.0,
+        })
+        .collect();
+    let same = c.project(&ok, &[1.0, 0.0], n);
+    assert!(ok.iter().zip(&same).all(|(a, b)| (a - b).abs() < 1e-4));
+    // No class present: background may take everything.
+    let none = c.project(&q, &[0.0, 0.0], n);
+    assert!(none[..n].iter().all(|&v| (v - 1.0).abs() < 1e-4));
+}
+
+#[test]
+fn constrained_loss_is_the_cross_entropy_against_the_projection() {
+    use weakseg::losses::Constraints;
+    let gpu = gpu();
+    let c = Constraints::default();
+    let (b, l, n) = (2usize, 3usize, 4usize);
+    let logits: Vec<f32> = (0..b * l * n)
+        .map(|i| ((i * 5 % 7) as f32 - 3.0) / 2.0)
+        .collect();
+    let labels = [1.0f32, 0.0, 1.0, 1.0];
+    let t = Tensor::from_slice(&gpu, &logits, &[b, l, 2, 2]).unwrap();
+    let y = Tensor::from_slice(&gpu, &labels, &[b, 2]).unwrap();
+    let got = pollster::block_on(c.loss(&t, &y)).unwrap().item().unwrap();
+    let mut want = 0.0f64;
+    for img in 0..b {
+        let mut q = vec![0f32; l * n];
+        for i in 0..n {
+            let z: Vec<f32> = (0..l).map(|k| logits[(img * l + k) * n + i]).collect();
+            let m = z.iter().cloned().fold(f32::MIN, f32::max);
+            let s: f32 = z.iter().map(|v| (v - m).exp()).sum();
+            for k in 0..l {
+                q[k * n + i] = (z[k] - m).exp() / s;
+            }
+        }
+        let p = c.project(&q, &labels[img * 2..img * 2 + 2], n);
+        for j in 0..l * n {
+            want -= p[j] as f64 * (q[j] as f64).ln();
+        }
+    }
+    want /= (b * n) as f64;
+    // Tolerance 1e-4 relative: the device's log-softmax against the host's.
+    assert!(
+        (got as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
+    let bad = Tensor::from_slice(&gpu, &labels[..2], &[1, 2]).unwrap();
+    assert!(pollster::block_on(c.loss(&t, &bad)).is_err());
+}

@@ -271,25 +271,12 @@ impl VocDataset {
         let cam = match &self.cams {
             Some(dir) => {
                 let path = dir.join(format!("{}.npy", r.id));
-                let npy = crate::io::npy::read(&path)?;
-                match npy.shape[..] {
-                    [c, h, w] if h == rgb.height && w == rgb.width => Some(Cam {
-                        channels: c,
-                        data: npy.data,
-                    }),
-                    _ => {
-                        return Err(Error::invalid(
-                            "voc",
-                            format!(
-                                "{}: shape {:?}, want [C, {}, {}]",
-                                path.display(),
-                                npy.shape,
-                                rgb.height,
-                                rgb.width
-                            ),
-                        ));
-                    }
-                }
+                let shape = [None, Some(rgb.height), Some(rgb.width)];
+                let npy = crate::io::npy::read_shaped(&path, &shape)?;
+                Some(Cam {
+                    channels: npy.shape[0],
+                    data: npy.data,
+                })
             }
             None => None,
         };

@@ -116,6 +116,36 @@ pub fn read(path: &std::path::Path) -> Result<Npy> {
     decode(&bytes, &path.display().to_string())
 }
 
+/// Reads a float32 `.npy` file that must have `shape`; `None` entries
+/// match any length. A file of another shape is an error naming it, the
+/// shape found and the shape wanted.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_shaped(path: &std::path::Path, shape: &[Option<usize>]) -> Result<Npy> {
+    let npy = read(path)?;
+    let fits = npy.shape.len() == shape.len()
+        && npy
+            .shape
+            .iter()
+            .zip(shape)
+            .all(|(&got, want)| want.is_none_or(|w| w == got));
+    if !fits {
+        let want: Vec<String> = shape
+            .iter()
+            .map(|d| d.map_or("_".to_string(), |v| v.to_string()))
+            .collect();
+        return Err(Error::invalid(
+            "npy",
+            format!(
+                "{}: shape {:?}, want [{}]",
+                path.display(),
+                npy.shape,
+                want.join(", ")
+            ),
+        ));
+    }
+    Ok(npy)
+}
+
 /// Writes a float32 `.npy` file atomically.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write(path: &std::path::Path, shape: &[usize], data: &[f32]) -> Result<()> {

@@ -2,12 +2,14 @@
 //! losses every tensor has (`Tensor::bce_with_logits`,
 //! `Tensor::cross_entropy`, which with ignore index 255 is the partial
 //! cross-entropy of points and scribbles): regularisers that tie a soft
-//! segmentation to the image it segments, and What's the Point's loss for
-//! clicks.
+//! segmentation to the image it segments, What's the Point's loss for
+//! clicks, and the constrained CNN's loss for tags alone.
 
+pub mod constrained;
 pub mod crf_loss;
 pub mod point;
 
+pub use constrained::Constraints;
 pub use crf_loss::DenseCrfLoss;
 pub use point::point_loss;
 

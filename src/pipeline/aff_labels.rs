@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use weakseg_kernels::{Error, Gpu, Result};
+use weakseg_kernels::{Gpu, Result};
 
 use crate::Tensor;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
@@ -122,17 +122,7 @@ pub fn make(
         let img = image::read(&r.image)?;
         let (h, w) = (img.height, img.width);
         let cam_path = cams_dir.join(format!("cams/{}.npy", r.id));
-        let cams = npy::read(&cam_path)?;
-        if cams.shape != [k, h, w] {
-            return Err(Error::invalid(
-                "aff-labels",
-                format!(
-                    "{}: shape {:?}, want [{k}, {h}, {w}]",
-                    cam_path.display(),
-                    cams.shape
-                ),
-            ));
-        }
+        let cams = npy::read_shaped(&cam_path, &[Some(k), Some(h), Some(w)])?;
         let mut present = vec![false; k];
         for &l in &r.labels {
             if let Some(p) = (l as usize).checked_sub(1).and_then(|i| present.get_mut(i)) {

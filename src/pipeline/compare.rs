@@ -3,16 +3,12 @@
 //! the seed papers' (method | CAM mIoU train | after random walk | final
 //! segmenter val), written as Markdown and JSON.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::io::write_atomic;
 use crate::methods::Method;
-use crate::pipeline::cams;
-use crate::pipeline::classifier;
-use crate::pipeline::run::{self, Observer, PipelineConfig, dirs};
+use crate::pipeline::run::{self, Observer, PipelineConfig};
 
 /// One method's scores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,31 +92,14 @@ pub fn methods(
 
 /// The classifier and CAM stages of `cfg` only.
 fn cam_row(gpu: &Gpu, cfg: &PipelineConfig, obs: &mut dyn Observer) -> Result<MethodRow> {
-    let dir = |d: &str| -> PathBuf { cfg.out.join(d) };
-    obs.begin("train-cls");
-    let cls = classifier::train(
-        gpu,
-        &cfg.data,
-        &dir(dirs::CLASSIFIER),
-        &cfg.classifier,
-        obs.trainer(),
-    )?;
-    obs.end("train-cls", &cls);
-    obs.begin("cam");
-    let cam = cams::infer(
-        gpu,
-        &cfg.data,
-        &dir(dirs::CLASSIFIER).join(classifier::CHECKPOINT),
-        &dir(dirs::CAM),
-        &cfg.cam,
-        |d, t| obs.images(d, t),
-    )?;
-    obs.end("cam", &cam);
-    let score = |k: &str| cam.results.get(k).and_then(|v| v.as_f64());
+    let [cls, cam] = run::classifier_and_cams(gpu, cfg, obs, &mut |name, m, o| {
+        o.end(name, &m);
+        m
+    })?;
     Ok(MethodRow {
         method: cfg.classifier.method.name().into(),
-        cam_miou_train: score("miou"),
-        cam_best_miou_train: score("best_miou"),
+        cam_miou_train: run::score(&cam, "miou"),
+        cam_best_miou_train: run::score(&cam, "best_miou"),
         rw_miou_train: None,
         seg_miou_val: None,
         train_cls_seconds: cls.seconds,

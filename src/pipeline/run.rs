@@ -159,6 +159,37 @@ pub mod dirs {
 /// list of manifests.
 pub type Finish<'a> = dyn FnMut(&str, Manifest, &mut dyn Observer) -> Manifest + 'a;
 
+/// Stages `train-cls` and `cam` of `cfg` under `cfg.out`: the classifier
+/// and its CAMs, which every method's row, the box masks that read CAMs
+/// and What's the Point's objectness start from. Returns both manifests.
+pub fn classifier_and_cams(
+    gpu: &Gpu,
+    cfg: &PipelineConfig,
+    obs: &mut dyn Observer,
+    finish: &mut Finish<'_>,
+) -> Result<[Manifest; 2]> {
+    let dir = |d: &str| cfg.out.join(d);
+    obs.begin("train-cls");
+    let m = classifier::train(
+        gpu,
+        &cfg.data,
+        &dir(dirs::CLASSIFIER),
+        &cfg.classifier,
+        obs.trainer(),
+    )?;
+    let cls = finish("train-cls", m, obs);
+    obs.begin("cam");
+    let m = cams::infer(
+        gpu,
+        &cfg.data,
+        &dir(dirs::CLASSIFIER).join(classifier::CHECKPOINT),
+        &dir(dirs::CAM),
+        &cfg.cam,
+        |d, t| obs.images(d, t),
+    )?;
+    Ok([cls, finish("cam", m, obs)])
+}
+
 /// Stages `train-seg` and `predict` into `dirs` under `cfg.out`, the
 /// segmenter trained on the masks in `masks` (the ground truth when None);
 /// `names` are the two stages' names as the observer sees them. Returns
@@ -236,27 +267,8 @@ pub fn run(
         m
     };
 
-    obs.begin("train-cls");
-    let m = classifier::train(
-        gpu,
-        data,
-        &dir(dirs::CLASSIFIER),
-        &cfg.classifier,
-        obs.trainer(),
-    )?;
-    finish("train-cls", m, obs);
+    let [_, cam] = classifier_and_cams(gpu, cfg, obs, &mut |n, m, o| finish(n, m, o))?;
     let classifier_ckpt = dir(dirs::CLASSIFIER).join(classifier::CHECKPOINT);
-
-    obs.begin("cam");
-    let m = cams::infer(
-        gpu,
-        data,
-        &classifier_ckpt,
-        &dir(dirs::CAM),
-        &cfg.cam,
-        |d, t| obs.images(d, t),
-    )?;
-    let cam = finish("cam", m, obs);
 
     obs.begin("aff-labels");
     let m = aff_labels::make(

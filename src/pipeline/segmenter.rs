@@ -18,7 +18,7 @@ use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::image;
 use crate::io::labels::LabelMap;
-use crate::losses::{Regulariser, point_loss};
+use crate::losses::{Constraints, Regulariser, point_loss};
 use crate::metrics::Confusion;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
@@ -26,12 +26,14 @@ use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
 use crate::train::{Reporter, fit};
-use crate::{Tensor, no_grad};
+use crate::{ResizeMode, Tensor, no_grad};
 
 /// File name of the trained segmenter in the stage directory.
 pub const CHECKPOINT: &str = "segmenter.safetensors";
 
-/// Settings of the segmenter stage.
+/// Settings of the segmenter stage. The optional training variants are
+/// left out of the serialised settings when unset, so the fingerprint of a
+/// plain run is the same as before they existed and its outputs are reused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SegSettings {
@@ -58,15 +60,23 @@ pub struct SegSettings {
     pub pretrained: Option<std::path::PathBuf>,
     /// Start from this segmenter checkpoint (same architecture) instead:
     /// the second phase of rloss's two-phase schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<std::path::PathBuf>,
     /// An image-driven regulariser added to the cross-entropy (the dense-
     /// CRF or normalized-cut loss of scribble and point supervision).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub regulariser: Option<Regulariser>,
     /// What's the Point: a directory of per-image CAMs (`ID.npy`, the `cam`
     /// stage's `cams/`) whose maximum is each pixel's objectness; the
     /// cross-entropy becomes [`point_loss`], which also trains the
     /// unlabelled pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub objectness: Option<std::path::PathBuf>,
+    /// Constrained CNN: train from the image tags alone (no masks read),
+    /// the loss the cross-entropy against each image's constrained
+    /// projection of the softmax.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<Constraints>,
 }
 
 impl Default for SegSettings {
@@ -87,6 +97,7 @@ impl Default for SegSettings {
             init: None,
             regulariser: None,
             objectness: None,
+            constraints: None,
         }
     }
 }
@@ -123,7 +134,11 @@ pub fn train(
     }
     let t = Instant::now();
     let mut opts = VocOptions::split(&s.list);
-    opts.masks = masks.map_or(MaskSource::Auto, |m| MaskSource::Dir(m.to_path_buf()));
+    opts.masks = match (masks, &s.constraints) {
+        (_, Some(_)) => MaskSource::None,
+        (Some(m), None) => MaskSource::Dir(m.to_path_buf()),
+        (None, None) => MaskSource::Auto,
+    };
     opts.augment = Augment {
         hflip: true,
         ..Augment::default()
@@ -154,17 +169,28 @@ pub fn train(
     let config = serde_json::to_value(s).map_err(|e| Error::format("train-seg", e.to_string()))?;
     let sidecar = Sidecar::new(Some(arch), Some(k), config);
     let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
-        let m = b
-            .masks
-            .as_ref()
-            .ok_or_else(|| Error::invalid("train-seg", "a batch without masks"))?;
-        let logits = net.forward(&b.images)?;
-        let pce = match (&b.cams, &b.host_masks) {
-            (Some(cams), Some(clicks)) => {
-                let (objectness, _) = cams.max_axis(1, true)?;
-                point_loss(&logits, m, clicks, &b.labels, &objectness.clamp(0.0, 1.0)?)?
+        let (logits, pce) = match &s.constraints {
+            Some(c) => {
+                let scores = net.scores(&b.images)?;
+                let loss = pollster::block_on(c.loss(&scores, &b.labels))?;
+                let size = (b.images.shape()[2], b.images.shape()[3]);
+                (scores.interpolate(size, ResizeMode::Bilinear(false))?, loss)
             }
-            _ => logits.cross_entropy(m, None, 255)?,
+            None => {
+                let m = b
+                    .masks
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid("train-seg", "a batch without masks"))?;
+                let logits = net.forward(&b.images)?;
+                let loss = match (&b.cams, &b.host_masks) {
+                    (Some(cams), Some(clicks)) => {
+                        let (objectness, _) = cams.max_axis(1, true)?;
+                        point_loss(&logits, m, clicks, &b.labels, &objectness.clamp(0.0, 1.0)?)?
+                    }
+                    _ => logits.cross_entropy(m, None, 255)?,
+                };
+                (logits, loss)
+            }
         };
         match &s.regulariser {
             Some(r) => pce.add(&pollster::block_on(r.loss(&b.images, &logits))?),

@@ -3,7 +3,8 @@
 //! mIoU | % of full supervision), written as Markdown and JSON.
 //!
 //! - tags: the image-label pipeline (CAM → AffinityNet random walk →
-//!   segmenter), in the directory `compare --methods cam` uses;
+//!   segmenter), in the directory `compare --methods cam` uses; and the
+//!   constrained CNN, a segmenter trained from the tags directly;
 //! - boxes: each box pseudo-mask ([`BoxMode`]) → segmenter;
 //! - points and scribbles: partial cross-entropy on the drawn marks, then
 //!   rloss's second phase: the same segmenter fine-tuned with the dense-CRF
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::io::write_atomic;
-use crate::losses::{Regulariser, RegulariserKind};
+use crate::losses::{Constraints, Regulariser, RegulariserKind};
 use crate::pipeline::run::{self, Observer, PipelineConfig, dirs};
 use crate::pipeline::segmenter;
 use crate::pipeline::stage::Manifest;
@@ -135,6 +136,25 @@ pub fn compare(
                     labelled: Some(1.0),
                     miou_val: m.seg_miou_val,
                 });
+                let mut cfg = base.clone();
+                cfg.out = root.join("tags-ccnn");
+                cfg.segmenter.constraints = Some(Constraints::default());
+                let p = run::segment(
+                    gpu,
+                    &cfg,
+                    None,
+                    ["seg", "seg-predict"],
+                    ["train-seg", "predict"],
+                    obs,
+                    &mut report,
+                )?;
+                out.rows.push(SupervisionRow {
+                    supervision: kind,
+                    method: "constrained CNN (tags only)".into(),
+                    target_miou_train: None,
+                    labelled: None,
+                    miou_val: run::score(&p, "miou"),
+                });
             }
             Supervision::Boxes => {
                 for mode in BoxMode::ALL {
@@ -218,30 +238,13 @@ pub fn compare(
 }
 
 /// The `cam` stage of the tags pipeline (classifier first), for the box
-/// mode that reads CAMs. Returns its directory.
+/// mode that reads CAMs and for What's the Point's objectness. Returns its
+/// directory.
 fn tag_cams(gpu: &Gpu, base: &PipelineConfig, obs: &mut dyn Observer) -> Result<PathBuf> {
-    let dir = base.out.join("cam");
-    obs.begin("train-cls");
-    let m = crate::pipeline::classifier::train(
-        gpu,
-        &base.data,
-        &dir.join(dirs::CLASSIFIER),
-        &base.classifier,
-        obs.trainer(),
-    )?;
-    obs.end("train-cls", &m);
-    obs.begin("cam");
-    let m = crate::pipeline::cams::infer(
-        gpu,
-        &base.data,
-        &dir.join(dirs::CLASSIFIER)
-            .join(crate::pipeline::classifier::CHECKPOINT),
-        &dir.join(dirs::CAM),
-        &base.cam,
-        |d, t| obs.images(d, t),
-    )?;
-    obs.end("cam", &m);
-    Ok(dir.join(dirs::CAM))
+    let mut cfg = base.clone();
+    cfg.out = base.out.join("cam");
+    run::classifier_and_cams(gpu, &cfg, obs, &mut report)?;
+    Ok(cfg.out.join(dirs::CAM))
 }
 
 /// One row's recipe: its label, its name in the table, its segmenter's

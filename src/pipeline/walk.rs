@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use weakseg_kernels::{Error, Gpu, Result};
+use weakseg_kernels::{Gpu, Result};
 
 use crate::data::Dataset;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
@@ -70,17 +70,7 @@ pub fn run(
         let smp = ds.sample(i, 0)?;
         let (h, w) = (smp.height, smp.width);
         let cam_path = cams_dir.join(format!("cams/{id}.npy"));
-        let cams = npy::read(&cam_path)?;
-        if cams.shape != [k, h, w] {
-            return Err(Error::invalid(
-                "rw",
-                format!(
-                    "{}: shape {:?}, want [{k}, {h}, {w}]",
-                    cam_path.display(),
-                    cams.shape
-                ),
-            ));
-        }
+        let cams = npy::read_shaped(&cam_path, &[Some(k), Some(h), Some(w)])?;
         let present: Vec<bool> = smp.labels.iter().map(|&v| v > 0.0).collect();
         let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
         let aff = no_grad(|| net.affinities(&x, &offsets))?;

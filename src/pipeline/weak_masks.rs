@@ -205,17 +205,7 @@ fn box_mask(
         BoxMode::Cam => {
             let dir = cams_dir.ok_or_else(|| Error::invalid("weak-masks", "no CAM directory"))?;
             let path = dir.join(format!("cams/{}.npy", r.id));
-            let cams = npy::read(&path)?;
-            if cams.shape != [k, h, w] {
-                return Err(Error::invalid(
-                    "weak-masks",
-                    format!(
-                        "{}: shape {:?}, want [{k}, {h}, {w}]",
-                        path.display(),
-                        cams.shape
-                    ),
-                ));
-            }
+            let cams = npy::read_shaped(&path, &[Some(k), Some(h), Some(w)])?;
             boxes::cam_in_boxes(&r.boxes, &cams.data, (w, h), s.cam_threshold)
         }
     }

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use weakseg::cam::MultiScale;
-use weakseg::losses::{Regulariser, RegulariserKind};
+use weakseg::losses::{Constraints, Regulariser, RegulariserKind};
 use weakseg::methods::{Method, Saliency};
 use weakseg::models::affinity::AffinityConfig;
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
@@ -277,6 +277,9 @@ pub struct TrainSegArgs {
     /// this directory (the `cam` stage's cams/).
     #[arg(long)]
     objectness: Option<PathBuf>,
+    /// Constrained CNN: train from the image tags alone (masks unused).
+    #[arg(long, conflicts_with_all = ["masks", "objectness"])]
+    constrained: bool,
 }
 
 fn parse_head(s: &str) -> std::result::Result<weakseg::models::SegHeadKind, String> {
@@ -572,6 +575,7 @@ pub fn train_seg(gpu: &Gpu, a: &TrainSegArgs) -> Result<()> {
             }
         }),
         objectness: a.objectness.clone(),
+        constraints: a.constrained.then(Constraints::default),
         ..SegSettings::default()
     };
     let m = segmenter::train(
