@@ -136,6 +136,58 @@ impl Confusion {
     }
 }
 
+/// The score of sparse training targets (seeds, clicks, box masks) against
+/// the ground truth: their mIoU with unlabelled pixels as background, the
+/// share of pixels they label and how many of those they label right.
+#[derive(Clone, Debug)]
+pub struct SparseScore {
+    confusion: Confusion,
+    labelled: u64,
+    correct: u64,
+    total: u64,
+}
+
+impl SparseScore {
+    /// An empty score over `classes` labels (background included).
+    pub fn new(classes: usize) -> SparseScore {
+        SparseScore {
+            confusion: Confusion::new(classes),
+            labelled: 0,
+            correct: 0,
+            total: 0,
+        }
+    }
+
+    /// Adds one image's targets `pred` (255 unlabelled) against `gt`.
+    pub fn add(&mut self, pred: &[u8], gt: &[u8]) -> Result<()> {
+        self.confusion.add(pred, gt)?;
+        for (&p, &g) in pred.iter().zip(gt) {
+            if g == IGNORE {
+                continue;
+            }
+            self.total += 1;
+            if p != IGNORE {
+                self.labelled += 1;
+                self.correct += (p == g) as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// `{miou, labelled, accuracy}` as JSON, or null when no ground truth
+    /// was added.
+    pub fn results(&self) -> serde_json::Value {
+        if self.total == 0 {
+            return serde_json::Value::Null;
+        }
+        serde_json::json!({
+            "miou": self.confusion.scores().miou,
+            "labelled": self.labelled as f64 / self.total as f64,
+            "accuracy": self.correct as f64 / self.labelled.max(1) as f64,
+        })
+    }
+}
+
 /// Evaluates every ground-truth PNG in `gt_dir` against the PNG of the same
 /// name in `pred_dir` with `classes` classes (background included). Missing
 /// predictions and size mismatches are one error listing every such file.

@@ -584,3 +584,23 @@ fn point_loss() {
         },
     );
 }
+
+#[test]
+fn gwrp_expand_loss() {
+    use weakseg::losses::{Seeded, SeededMethod};
+    // SEC's expand loss through the softmax; the rank order is constant
+    // under the step (the logits are spread so no two pixels of a class
+    // come within it).
+    let mut r = rng(18);
+    let present = [1.0f32, 0.0, 0.0, 1.0];
+    check(
+        "gwrp_expand_loss",
+        19,
+        vec![input(&mut r, &[2, 3, 3, 3], -3.0, 3.0, false)],
+        |t| {
+            let y = Tensor::from_slice(t[0].gpu(), &present, &[2, 2])?;
+            let p = t[0].softmax(1)?;
+            pollster::block_on(Seeded::new(SeededMethod::Sec).expand_loss(&p, &y))
+        },
+    );
+}

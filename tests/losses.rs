@@ -272,3 +272,198 @@ fn constrained_loss_is_the_cross_entropy_against_the_projection() {
     let bad = Tensor::from_slice(&gpu, &labels[..2], &[1, 2]).unwrap();
     assert!(pollster::block_on(c.loss(&t, &bad)).is_err());
 }
+
+/// SEC's or DSRG's loss written from the papers' formulas on the host,
+/// given the CRF marginals `q` [B, L, n] (0 on absent labels): the value
+/// and, without SEC's expand term, the gradient on the logits.
+fn seeded_reference(
+    method: weakseg::losses::SeededMethod,
+    p: &[f32],
+    q: &[f32],
+    present: &[Vec<bool>],
+    seeds: &[u32],
+    (b, l, n, w): (usize, usize, usize, usize),
+) -> (f64, Vec<f64>) {
+    use weakseg::losses::SeededMethod;
+    use weakseg::refine::region_growing::Growth;
+    let mut value = 0.0f64;
+    let mut target = vec![0f64; b * l * n];
+    for i in 0..b {
+        let at = |c: usize, u: usize| (i * l + c) * n + u;
+        // Constrain: KL(Q‖P) averaged over pixels, DSRG's ratio clipped.
+        for c in (0..l).filter(|&c| present[i][c]) {
+            for u in 0..n {
+                let (qv, pv) = (q[at(c, u)] as f64, p[at(c, u)] as f64);
+                if qv <= 0.0 {
+                    continue;
+                }
+                let r = qv / pv;
+                let clipped = method == SeededMethod::Dsrg && !(0.05..=20.0).contains(&r);
+                let r = if clipped { r.clamp(0.05, 20.0) } else { r };
+                value += qv * r.ln() / (b * n) as f64;
+                if !clipped {
+                    target[at(c, u)] += qv / (b * n) as f64;
+                }
+            }
+        }
+        // Seed: SEC over all seeds; DSRG balanced over grown seeds.
+        let own = &seeds[i * n..(i + 1) * n];
+        let grown = match method {
+            SeededMethod::Sec => own.to_vec(),
+            SeededMethod::Dsrg => {
+                let qi: Vec<f32> = q[i * l * n..(i + 1) * l * n].to_vec();
+                Growth::default()
+                    .grow(&qi, &present[i], own, (w, n / w))
+                    .unwrap()
+            }
+        };
+        let bg = grown.iter().filter(|&&s| s == 0).count() as f64;
+        let fg = grown.iter().filter(|&&s| s != 0 && s != 255).count() as f64;
+        for (u, &s) in grown.iter().enumerate().filter(|(_, s)| **s != 255) {
+            let count = match (method, s) {
+                (SeededMethod::Sec, _) => bg + fg,
+                (SeededMethod::Dsrg, 0) => bg,
+                (SeededMethod::Dsrg, _) => fg,
+            };
+            let wgt = 1.0 / (count * b as f64);
+            value -= wgt * (p[at(s as usize, u)] as f64).ln();
+            target[at(s as usize, u)] += wgt;
+        }
+    }
+    // ∂(−Σ T log softmax z)/∂z_c = p_c Σ_c' T_c' − T_c per pixel.
+    let mut grad = vec![0f64; b * l * n];
+    for i in 0..b {
+        for u in 0..n {
+            let total: f64 = (0..l).map(|c| target[(i * l + c) * n + u]).sum();
+            for c in 0..l {
+                let k = (i * l + c) * n + u;
+                grad[k] = p[k] as f64 * total - target[k];
+            }
+        }
+    }
+    (value, grad)
+}
+
+/// GWRP's expand loss on the host: each class map sorted in descending
+/// order and averaged with weights d^j, d the 41×41 decay rescaled to n.
+fn gwrp_reference(p: &[f32], present: &[Vec<bool>], (b, l, n): (usize, usize, usize)) -> f64 {
+    let mut loss = 0.0;
+    for i in 0..b {
+        let on = present[i][1..].iter().filter(|&&v| v).count().max(1) as f64;
+        let off = present[i][1..].iter().filter(|&&v| !v).count().max(1) as f64;
+        for c in 0..l {
+            let mut v: Vec<f64> = p[(i * l + c) * n..(i * l + c + 1) * n]
+                .iter()
+                .map(|&x| x as f64)
+                .collect();
+            v.sort_by(|a, z| z.total_cmp(a));
+            let d = if c == 0 { 0.999f64 } else { 0.996 }.powf(1681.0 / n as f64);
+            let total: f64 = (0..n).map(|j| d.powi(j as i32)).sum();
+            let g: f64 = v
+                .iter()
+                .enumerate()
+                .map(|(j, x)| x * d.powi(j as i32))
+                .sum::<f64>()
+                / total;
+            loss -= match (c, present[i][c]) {
+                (0, _) => (g + 1e-5).ln(),
+                (_, true) => (g + 1e-5).ln() / on,
+                (_, false) => (1.0 - g + 1e-5).ln() / off,
+            } / b as f64;
+        }
+    }
+    loss
+}
+
+#[test]
+fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
+    use weakseg::io::image::{Rgb, denormalize_imagenet, normalize_imagenet};
+    use weakseg::losses::{Seeded, SeededMethod};
+    use weakseg::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
+    let gpu = gpu();
+    let (b, l, h, w) = (2usize, 3usize, 6usize, 8usize);
+    let n = h * w;
+    // Image 0: dark left, bright right; image 1 the other way round.
+    let rgb: Vec<Rgb> = (0..b)
+        .map(|i| Rgb {
+            width: w,
+            height: h,
+            data: (0..n)
+                .flat_map(|u| {
+                    let v = if (u % w < 4) == (i == 0) { 20u8 } else { 230 };
+                    [v, v / 2 + 10, v]
+                })
+                .collect(),
+        })
+        .collect();
+    let chw: Vec<f32> = rgb.iter().flat_map(normalize_imagenet).collect();
+    for (i, img) in rgb.iter().enumerate() {
+        let back = denormalize_imagenet(&chw[i * 3 * n..(i + 1) * 3 * n], w, h).unwrap();
+        assert_eq!(back.data, img.data, "normalisation round trip");
+    }
+    let logits: Vec<f32> = (0..b * l * n)
+        .map(|k| (((k * 7) % 11) as f32 - 5.0) / 3.0)
+        .collect();
+    let labels = [1.0f32, 0.0, 0.0, 1.0];
+    let present = vec![vec![true, true, false], vec![true, false, true]];
+    let mut seeds = vec![255u32; b * n];
+    seeds[0] = 0;
+    seeds[3 * w + 6] = 1;
+    seeds[n + 2 * w + 1] = 2;
+    seeds[n + 5 * w + 7] = 0;
+    let x = Tensor::from_slice(&gpu, &chw, &[b, 3, h, w]).unwrap();
+    let y = Tensor::from_slice(&gpu, &labels, &[b, 2]).unwrap();
+    let p: Vec<f32> = Tensor::from_slice(&gpu, &logits, &[b, l, h, w])
+        .unwrap()
+        .softmax(1)
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+    // The CRF marginals over each image's present labels.
+    let mut q = vec![0f32; b * l * n];
+    for i in 0..b {
+        let keep: Vec<usize> = (0..l).filter(|&c| present[i][c]).collect();
+        let probs: Vec<f32> = keep
+            .iter()
+            .flat_map(|&c| p[(i * l + c) * n..(i * l + c + 1) * n].to_vec())
+            .collect();
+        let unary = unary_from_probs(&probs, keep.len(), None, 1e-5);
+        let crf = DenseCrf::new_blocking(&gpu, &rgb[i], &CrfParams::default()).unwrap();
+        let qi: Vec<f32> = crf
+            .infer(&Tensor::from_slice(&gpu, &unary, &[keep.len(), h, w]).unwrap())
+            .unwrap()
+            .to_vec_blocking()
+            .unwrap();
+        for (k, &c) in keep.iter().enumerate() {
+            q[(i * l + c) * n..(i * l + c + 1) * n].copy_from_slice(&qi[k * n..(k + 1) * n]);
+        }
+    }
+    for method in [SeededMethod::Sec, SeededMethod::Dsrg] {
+        let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w])
+            .unwrap()
+            .requires_grad_();
+        let loss = pollster::block_on(Seeded::new(method).loss(&z, &x, &seeds, &y)).unwrap();
+        let got = loss.item().unwrap() as f64;
+        let (mut want, grad) = seeded_reference(method, &p, &q, &present, &seeds, (b, l, n, w));
+        if method == SeededMethod::Sec {
+            want += gwrp_reference(&p, &present, (b, l, n));
+        }
+        // Tolerance 1e-3 relative: f32 sums over 96 pixels and six maps.
+        assert!(
+            (got - want).abs() < 1e-3 * want.abs().max(1.0),
+            "{method:?}: {got} vs {want}"
+        );
+        if method == SeededMethod::Dsrg {
+            loss.backward().unwrap();
+            let g: Vec<f32> = z.grad().unwrap().to_vec_blocking().unwrap();
+            for (k, (&a, &e)) in g.iter().zip(&grad).enumerate() {
+                // Tolerance 1e-5 absolute: per-pixel weights are ≤ 1/2.
+                assert!((a as f64 - e).abs() < 1e-5, "{k}: {a} vs {e}");
+            }
+        }
+    }
+    let bad = Tensor::from_slice(&gpu, &labels[..2], &[1, 2]).unwrap();
+    let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w]).unwrap();
+    assert!(pollster::block_on(Seeded::default().loss(&z, &x, &seeds, &bad)).is_err());
+    assert!(pollster::block_on(Seeded::default().loss(&z, &x, &seeds[..n], &y)).is_err());
+}

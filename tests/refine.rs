@@ -271,3 +271,39 @@ fn crf_command_refines_and_names_bad_input() {
     assert!(!o.status.success() && err.contains("missing.png"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn region_growing_follows_confident_connected_pixels_only() {
+    use weakseg::refine::region_growing::Growth;
+    // A 1×8 strip, labels bg/1/2 with class 2 absent. Seeds: background at
+    // x = 0, class 1 at x = 4. Class 1 is confident on x = 3..=5 and on the
+    // island x = 7 (cut off by x = 6); background is confident at x = 1
+    // only; x = 2 is unsure (0.9 < θ_bg); class 2, though most probable at
+    // x = 6, is absent, so x = 6 falls to background at 0.5 and stays
+    // unlabelled.
+    let n = 8;
+    let bg = [0.995, 0.995, 0.9, 0.05, 0.0, 0.05, 0.5, 0.05];
+    let c1 = [0.005, 0.005, 0.1, 0.9, 1.0, 0.95, 0.0, 0.95];
+    let c2 = [0.0, 0.0, 0.0, 0.05, 0.0, 0.0, 0.5, 0.0];
+    let probs: Vec<f32> = bg.iter().chain(&c1).chain(&c2).copied().collect();
+    let seeds = [0, 255, 255, 255, 1, 255, 255, 255];
+    let grown = Growth::default()
+        .grow(&probs, &[true, true, false], &seeds, (n, 1))
+        .unwrap();
+    assert_eq!(grown, vec![0, 0, 255, 1, 1, 1, 255, 255]);
+    // 8-connectivity: a diagonal neighbour joins.
+    let probs2: Vec<f32> = [0.0, 0.0, 0.0, 0.0]
+        .iter()
+        .chain(&[1.0, 0.0, 0.0, 1.0])
+        .copied()
+        .collect();
+    let grown = Growth::default()
+        .grow(&probs2, &[true, true], &[1, 255, 255, 255], (2, 2))
+        .unwrap();
+    assert_eq!(grown, vec![1, 255, 255, 1]);
+    assert!(
+        Growth::default()
+            .grow(&probs, &[true, true], &seeds, (n, 1))
+            .is_err()
+    );
+}

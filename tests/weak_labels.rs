@@ -298,5 +298,51 @@ fn weak_masks_command_writes_masks_and_names_bad_input() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown supervision `clicks`"), "{err}");
+    // SEC and DSRG train on seeds: here the inner boxes (255 on each rim).
+    for method in ["sec", "dsrg"] {
+        let out = bin()
+            .args([
+                "train-seg",
+                "--seeded",
+                method,
+                "--epochs",
+                "1",
+                "--batch-size",
+                "2",
+            ])
+            .arg("--data")
+            .arg(dir.join("data"))
+            .arg("--masks")
+            .arg(dir.join("boxes/masks"))
+            .arg("--out")
+            .arg(dir.join(method))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(dir.join(method).join("segmenter.safetensors").exists());
+    }
+    let out = bin()
+        .args(["train-seg", "--seeded", "sec", "--data"])
+        .arg(dir.join("data"))
+        .arg("--out")
+        .arg(dir.join("y"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--masks"));
+    let out = bin()
+        .args(["train-seg", "--seeded", "seeds", "--masks", "m", "--data"])
+        .arg(dir.join("data"))
+        .arg("--out")
+        .arg(dir.join("y"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("one of sec, dsrg"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

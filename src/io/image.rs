@@ -66,6 +66,33 @@ pub fn resize_shorter(img: &Rgb, side: usize) -> Result<Rgb> {
     })
 }
 
+/// The image whose [`normalize_imagenet`] is `chw` (3 planes of
+/// `width`·`height`), rounded and clamped to bytes: the RGB pixels of a
+/// network input, for refinements (the dense CRF) that need colours.
+pub fn denormalize_imagenet(chw: &[f32], width: usize, height: usize) -> Result<Rgb> {
+    let hw = width * height;
+    if chw.len() != 3 * hw {
+        return Err(Error::invalid(
+            "denormalize",
+            format!("{} values for 3 planes of {width}×{height}", chw.len()),
+        ));
+    }
+    let data = (0..hw)
+        .flat_map(|p| {
+            (0..3).map(move |c| {
+                ((chw[c * hw + p] * IMAGENET_STD[c] + IMAGENET_MEAN[c]) * 255.0)
+                    .round()
+                    .clamp(0.0, 255.0) as u8
+            })
+        })
+        .collect();
+    Ok(Rgb {
+        width,
+        height,
+        data,
+    })
+}
+
 /// CHW floats normalised with the ImageNet mean and std.
 pub fn normalize_imagenet(img: &Rgb) -> Vec<f32> {
     let hw = img.width * img.height;

@@ -3,15 +3,18 @@
 //! `Tensor::cross_entropy`, which with ignore index 255 is the partial
 //! cross-entropy of points and scribbles): regularisers that tie a soft
 //! segmentation to the image it segments, What's the Point's loss for
-//! clicks, and the constrained CNN's loss for tags alone.
+//! clicks, the constrained CNN's loss for tags alone, and SEC's and DSRG's
+//! losses for tags through CAM seeds.
 
 pub mod constrained;
 pub mod crf_loss;
 pub mod point;
+pub mod seeded;
 
 pub use constrained::Constraints;
 pub use crf_loss::DenseCrfLoss;
 pub use point::point_loss;
+pub use seeded::{Seeded, SeededMethod};
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};

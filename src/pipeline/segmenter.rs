@@ -18,7 +18,7 @@ use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::image;
 use crate::io::labels::LabelMap;
-use crate::losses::{Constraints, Regulariser, point_loss};
+use crate::losses::{Constraints, Regulariser, Seeded, point_loss};
 use crate::metrics::Confusion;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
@@ -77,6 +77,11 @@ pub struct SegSettings {
     /// projection of the softmax.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub constraints: Option<Constraints>,
+    /// SEC or DSRG: the masks are seeds (confident CAM cues, 255
+    /// elsewhere) and the loss is the method's instead of the
+    /// cross-entropy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seeded: Option<Seeded>,
 }
 
 impl Default for SegSettings {
@@ -98,6 +103,7 @@ impl Default for SegSettings {
             regulariser: None,
             objectness: None,
             constraints: None,
+            seeded: None,
         }
     }
 }
@@ -183,6 +189,12 @@ pub fn train(
                     .ok_or_else(|| Error::invalid("train-seg", "a batch without masks"))?;
                 let logits = net.forward(&b.images)?;
                 let loss = match (&b.cams, &b.host_masks) {
+                    (_, Some(seeds)) if s.seeded.is_some() => {
+                        let sd = s.seeded.as_ref().ok_or_else(|| {
+                            Error::invalid("train-seg", "seeded settings vanished")
+                        })?;
+                        pollster::block_on(sd.loss(&logits, &b.images, seeds, &b.labels))?
+                    }
                     (Some(cams), Some(clicks)) => {
                         let (objectness, _) = cams.max_axis(1, true)?;
                         point_loss(&logits, m, clicks, &b.labels, &objectness.clamp(0.0, 1.0)?)?

@@ -4,7 +4,9 @@
 //!
 //! - tags: the image-label pipeline (CAM → AffinityNet random walk →
 //!   segmenter), in the directory `compare --methods cam` uses; and the
-//!   constrained CNN, a segmenter trained from the tags directly;
+//!   constrained CNN, a segmenter trained from the tags directly; and SEC
+//!   and DSRG, segmenters trained on the pipeline's affinity labels as
+//!   seeds;
 //! - boxes: each box pseudo-mask ([`BoxMode`]) → segmenter;
 //! - points and scribbles: partial cross-entropy on the drawn marks, then
 //!   rloss's second phase: the same segmenter fine-tuned with the dense-CRF
@@ -17,8 +19,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
+use crate::data::voc::{VocDataset, VocOptions};
+use crate::io::labels;
 use crate::io::write_atomic;
-use crate::losses::{Constraints, Regulariser, RegulariserKind};
+use crate::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededMethod};
+use crate::metrics::SparseScore;
 use crate::pipeline::run::{self, Observer, PipelineConfig, dirs};
 use crate::pipeline::segmenter;
 use crate::pipeline::stage::Manifest;
@@ -155,6 +160,33 @@ pub fn compare(
                     labelled: None,
                     miou_val: run::score(&p, "miou"),
                 });
+                let seeds = base.out.join("cam").join(dirs::AFF_LABELS).join("aff");
+                let score = seed_score(base, &seeds)?;
+                let value = |k: &str| score.get(k).and_then(|v| v.as_f64());
+                for method in [SeededMethod::Sec, SeededMethod::Dsrg] {
+                    let mut cfg = base.clone();
+                    cfg.out = root.join(format!("tags-{}", method.name()));
+                    cfg.segmenter.seeded = Some(Seeded::new(method));
+                    let p = run::segment(
+                        gpu,
+                        &cfg,
+                        Some(&seeds),
+                        ["seg", "seg-predict"],
+                        ["train-seg", "predict"],
+                        obs,
+                        &mut report,
+                    )?;
+                    out.rows.push(SupervisionRow {
+                        supervision: kind,
+                        method: format!(
+                            "{} (seeds: the affinity labels)",
+                            method.name().to_uppercase()
+                        ),
+                        target_miou_train: value("miou"),
+                        labelled: value("labelled"),
+                        miou_val: run::score(&p, "miou"),
+                    });
+                }
             }
             Supervision::Boxes => {
                 for mode in BoxMode::ALL {
@@ -235,6 +267,20 @@ pub fn compare(
     write_atomic(&base.out.join("supervision.json"), &json)?;
     write_atomic(&base.out.join("supervision.md"), markdown(&out).as_bytes())?;
     Ok(out)
+}
+
+/// The seed maps in `dir` (ID.png) scored against the ground truth of the
+/// segmenter's training list: `{miou, labelled, accuracy}`.
+fn seed_score(base: &PipelineConfig, dir: &Path) -> Result<serde_json::Value> {
+    let ds = VocDataset::open(&base.data, &VocOptions::split(&base.segmenter.list))?;
+    let mut score = SparseScore::new(ds.classes.len() + 1);
+    for r in &ds.records {
+        if let Some(gt) = &r.mask {
+            let seeds = labels::read(&dir.join(format!("{}.png", r.id)))?;
+            score.add(&seeds.data, &labels::read(gt)?.data)?;
+        }
+    }
+    Ok(score.results())
 }
 
 /// The `cam` stage of the tags pipeline (classifier first), for the box

@@ -12,9 +12,9 @@ use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::data::sparse::{self, MarkKind};
 use crate::data::voc::{VocDataset, VocOptions, list_path};
-use crate::io::labels::{self, IGNORE, LabelMap};
+use crate::io::labels::{self, LabelMap};
 use crate::io::{image, npy};
-use crate::metrics::Confusion;
+use crate::metrics::SparseScore;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::boxes::{self, BoxMode};
 use crate::refine::crf::{CrfParams, DenseCrf};
@@ -134,8 +134,7 @@ pub fn make(
     let t = Instant::now();
     let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
     let k = ds.classes.len();
-    let mut confusion = Confusion::new(k + 1);
-    let (mut labelled, mut correct, mut total) = (0u64, 0u64, 0u64);
+    let mut score = SparseScore::new(k + 1);
     let mut outputs = Vec::new();
     for (i, r) in ds.records.iter().enumerate() {
         let size = (r.width, r.height);
@@ -157,32 +156,12 @@ pub fn make(
             WeakLabel::Boxes => box_mask(gpu, r, cams_dir, size, k, s)?,
         };
         if let Some(mp) = &r.mask {
-            let gt = labels::read(mp)?;
-            confusion.add(&map.data, &gt.data)?;
-            for (&p, &g) in map.data.iter().zip(&gt.data) {
-                if g == IGNORE {
-                    continue;
-                }
-                total += 1;
-                if p != IGNORE {
-                    labelled += 1;
-                    correct += (p == g) as u64;
-                }
-            }
+            score.add(&map.data, &labels::read(mp)?.data)?;
         }
         outputs.push(stage.write_labels(format!("masks/{}.png", r.id), &map)?);
         progress(i + 1, ds.records.len());
     }
-    let results = if total > 0 {
-        serde_json::json!({
-            "miou": confusion.scores().miou,
-            "labelled": labelled as f64 / total as f64,
-            "accuracy": correct as f64 / labelled.max(1) as f64,
-        })
-    } else {
-        serde_json::Value::Null
-    };
-    stage.finish(t.elapsed().as_secs_f64(), outputs, results)
+    stage.finish(t.elapsed().as_secs_f64(), outputs, score.results())
 }
 
 /// One image's box mask.

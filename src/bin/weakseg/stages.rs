@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use weakseg::cam::MultiScale;
-use weakseg::losses::{Constraints, Regulariser, RegulariserKind};
+use weakseg::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededMethod};
 use weakseg::methods::{Method, Saliency};
 use weakseg::models::affinity::AffinityConfig;
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
@@ -280,6 +280,11 @@ pub struct TrainSegArgs {
     /// Constrained CNN: train from the image tags alone (masks unused).
     #[arg(long, conflicts_with_all = ["masks", "objectness"])]
     constrained: bool,
+    /// Train on seeds (the masks: confident CAM cues, 255 elsewhere) with
+    /// SEC's or DSRG's loss: sec or dsrg.
+    #[arg(long, requires = "masks", conflicts_with_all = ["objectness", "constrained"],
+          value_parser = |s: &str| SeededMethod::parse(s))]
+    seeded: Option<SeededMethod>,
 }
 
 fn parse_head(s: &str) -> std::result::Result<weakseg::models::SegHeadKind, String> {
@@ -576,6 +581,7 @@ pub fn train_seg(gpu: &Gpu, a: &TrainSegArgs) -> Result<()> {
         }),
         objectness: a.objectness.clone(),
         constraints: a.constrained.then(Constraints::default),
+        seeded: a.seeded.map(Seeded::new),
         ..SegSettings::default()
     };
     let m = segmenter::train(
