@@ -10,6 +10,7 @@ pub mod autograd;
 pub mod bench;
 pub mod cam;
 pub mod data;
+pub mod interactive;
 pub mod io;
 pub mod losses;
 pub mod methods;

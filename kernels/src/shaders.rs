@@ -42,6 +42,8 @@ pub enum Shader {
     Select,
     /// k-means: nearest-centroid assignment and centroid update.
     Cluster,
+    /// Click maps of interactive segmentation: distance and Gaussian.
+    Clicks,
 }
 
 macro_rules! with_prelude {
@@ -59,7 +61,7 @@ const ENABLE_F16: &str = "enable f16;\n";
 
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 18] = [
+    pub const ALL: [Shader; 19] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
@@ -78,6 +80,7 @@ impl Shader {
         Shader::Affinity,
         Shader::Select,
         Shader::Cluster,
+        Shader::Clicks,
     ];
 
     /// The file name under `shaders/`.
@@ -101,6 +104,7 @@ impl Shader {
             Shader::Affinity => "affinity.wgsl",
             Shader::Select => "select.wgsl",
             Shader::Cluster => "cluster.wgsl",
+            Shader::Clicks => "clicks.wgsl",
         }
     }
 
@@ -125,6 +129,7 @@ impl Shader {
             Shader::Affinity => with_prelude!("affinity.wgsl"),
             Shader::Select => with_prelude!("select.wgsl"),
             Shader::Cluster => with_prelude!("cluster.wgsl"),
+            Shader::Clicks => with_prelude!("clicks.wgsl"),
             Shader::Half => concat!(
                 "enable f16;\n",
                 include_str!("../../shaders/prelude.wgsl"),

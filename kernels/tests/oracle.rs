@@ -1331,3 +1331,62 @@ fn long_reductions() {
     let e = reduce::arg_reduce(&g, true, v(&xb, ax.l), v(&vals, 1), v(&idx, 1), ax).unwrap_err();
     assert!(e.to_string().contains("loop bound"), "{e}");
 }
+
+#[test]
+fn click_maps_match_reference() {
+    use weakseg_kernels::launch::clicks::{self, ClickMaps, ClickMode};
+    let g = gpu();
+    let mut r = rng(61);
+    // Odd sizes, a 1×1 map, unused slots (channel −1) and clicks outside
+    // the map; 64·k + 1 elements so the last workgroup is partial.
+    for (batch, channels, height, width, slots) in [
+        (1usize, 1usize, 1usize, 1usize, 1usize),
+        (2, 2, 7, 9, 5),
+        (3, 1, 13, 5, 4),
+        (1, 3, 5, 13, 7),
+    ] {
+        for (mode, scale) in [(ClickMode::Distance, 6.0f32), (ClickMode::Gaussian, 2.5)] {
+            let s = ClickMaps {
+                batch,
+                channels,
+                height,
+                width,
+                slots,
+                mode,
+                scale,
+            };
+            let c: Vec<f32> = (0..batch * slots)
+                .flat_map(|_| {
+                    [
+                        r.random_range(-2..height as i32 + 2) as f32,
+                        r.random_range(-2..width as i32 + 2) as f32,
+                        r.random_range(-1..channels as i32) as f32,
+                    ]
+                })
+                .collect();
+            let n = batch * channels * height * width;
+            let (cb, mb) = (up(&g, &c), poisoned(&g, n));
+            clicks::click_maps(&g, v(&cb, c.len()), s, v(&mb, n)).unwrap();
+            // Tolerance: transcendental (exp, sqrt in f32).
+            close(
+                &format!("click_maps {s:?}"),
+                &read(&g, &mb, n),
+                &cpu::clicks::click_maps(&c, s),
+                TRANSCENDENTAL_TOL,
+            );
+        }
+    }
+    let b = up(&g, &[0.0; 3]);
+    let bad = ClickMaps {
+        batch: 1,
+        channels: 1,
+        height: 2,
+        width: 2,
+        slots: 1,
+        mode: ClickMode::Gaussian,
+        scale: 0.0,
+    };
+    assert!(clicks::click_maps(&g, v(&b, 3), bad, v(&b, 3)).is_err());
+    let bad = ClickMaps { scale: 1.0, ..bad };
+    assert!(clicks::click_maps(&g, v(&b, 2), bad, v(&b, 3)).is_err());
+}

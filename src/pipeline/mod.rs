@@ -7,8 +7,9 @@
 //! [`report`] draws the run; [`compare`] runs it once per CAM-expansion
 //! method into one table. Labels cheaper than tags enter through
 //! [`weak_masks`] (points, scribbles, boxes), and [`supervision`] trains
-//! a segmenter from each kind of label into one table. Each stage reads and writes files a user can
-//! open, writes them atomically, and is skipped on a re-run when its
+//! a segmenter from each kind of label into one table; [`interactive`]
+//! trains and scores a click-driven object segmenter. Each stage reads and
+//! writes files a user can open, writes them atomically, and is skipped on a re-run when its
 //! outputs exist and its inputs and settings are unchanged ([`stage`]).
 
 pub mod aff_labels;
@@ -16,6 +17,7 @@ pub mod affinity;
 pub mod cams;
 pub mod classifier;
 pub mod compare;
+pub mod interactive;
 pub mod report;
 pub mod run;
 pub mod segmenter;

@@ -4,6 +4,7 @@
 
 pub mod affinity;
 pub mod cam;
+pub mod clicks;
 pub mod cluster;
 pub mod conv;
 pub mod elementwise;

@@ -105,6 +105,9 @@ enum Cmd {
     AffLabels(stages::AffLabelsArgs),
     /// Masks from points, scribbles or boxes (the segmenter's targets).
     WeakMasks(stages::WeakMasksArgs),
+    /// Train and evaluate click-driven object segmenters (distance or
+    /// Gaussian click maps, DEXTR's extreme points) with a simulated user.
+    Interactive(stages::InteractiveArgs),
     /// Stage 4: train AffinityNet on the affinity labels.
     TrainAff(stages::TrainAffArgs),
     /// Stage 5: random-walk propagation of the CAMs into pseudo-masks.
@@ -427,6 +430,7 @@ fn main() -> ExitCode {
         Cmd::Cam(a) => stages::cam(&gpu, &a),
         Cmd::AffLabels(a) => stages::aff_labels(&gpu, &a),
         Cmd::WeakMasks(a) => stages::weak_masks(&gpu, &a),
+        Cmd::Interactive(a) => stages::interactive(&gpu, &a),
         Cmd::TrainAff(a) => stages::train_aff(&gpu, &a),
         Cmd::Rw(a) => stages::rw(&gpu, &a),
         Cmd::TrainSeg(a) => stages::train_seg(&gpu, &a),

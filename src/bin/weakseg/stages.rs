@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use weakseg::cam::MultiScale;
+use weakseg::interactive::Guidance;
 use weakseg::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededMethod};
 use weakseg::methods::{Method, Saliency};
 use weakseg::models::affinity::AffinityConfig;
@@ -13,6 +14,7 @@ use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
 use weakseg::pipeline::affinity::{self, AffinitySettings};
 use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, ClassifierSettings};
+use weakseg::pipeline::interactive::{self, InteractiveSettings};
 use weakseg::pipeline::segmenter::{self, PredictSettings, SegSettings};
 use weakseg::pipeline::stage::Manifest;
 use weakseg::pipeline::walk::{self, WalkSettings};
@@ -139,6 +141,33 @@ pub struct WeakMasksArgs {
     /// Boxes, mode cam: the `cam` stage's directory.
     #[arg(long)]
     cams: Option<PathBuf>,
+}
+
+/// Arguments of `weakseg interactive`.
+#[derive(clap::Args)]
+pub struct InteractiveArgs {
+    /// Dataset root (VOC layout, with boxes and masks).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output directory (one subdirectory per guidance, interactive.md).
+    #[arg(long)]
+    out: PathBuf,
+    /// Guidances, comma-separated: distance, gaussian, extreme.
+    #[arg(long, default_value = "distance,gaussian,extreme", value_delimiter = ',',
+          value_parser = |s: &str| Guidance::parse(s))]
+    guidance: Vec<Guidance>,
+    /// Epochs over the training objects.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Clicks per object at evaluation.
+    #[arg(long, default_value_t = 10)]
+    max_clicks: usize,
+    /// Training list.
+    #[arg(long, default_value = "train")]
+    list: String,
+    /// Evaluation list.
+    #[arg(long, default_value = "val")]
+    eval_list: String,
 }
 
 /// Arguments of `weakseg train-aff`.
@@ -503,6 +532,31 @@ pub fn weak_masks(gpu: &Gpu, a: &WeakMasksArgs) -> Result<()> {
             100.0 * miou
         );
     }
+    Ok(())
+}
+
+/// Runs `weakseg interactive`.
+pub fn interactive(gpu: &Gpu, a: &InteractiveArgs) -> Result<()> {
+    let s = InteractiveSettings {
+        epochs: a.epochs,
+        max_clicks: a.max_clicks,
+        list: a.list.clone(),
+        eval_list: a.eval_list.clone(),
+        ..InteractiveSettings::default()
+    };
+    let bar = image_bar();
+    let rows = interactive::compare(
+        gpu,
+        &a.data,
+        &a.out,
+        &s,
+        &a.guidance,
+        reporter().as_mut(),
+        track(&bar),
+    )?;
+    bar.finish_and_clear();
+    print!("{}", interactive::markdown(&rows));
+    println!("table: {}", a.out.join("interactive.md").display());
     Ok(())
 }
 

@@ -1,0 +1,562 @@
+//! Stages `interactive-train` and `interactive-eval`: an interactive
+//! object segmenter ([`InteractiveNet`]) trained on every annotated object
+//! of the training list with simulated input, and evaluated the way the
+//! field reports it: a simulated user clicks, the network predicts, the
+//! user clicks on the largest error, up to `max_clicks` times; the table
+//! gives the mean IoU after each click and the number of clicks needed to
+//! reach 85 % and 90 % IoU (NoC, capped at `max_clicks`). DEXTR's guidance
+//! is one set of extreme points, so it has a single IoU.
+//!
+//! An object is the pixels of its class inside its annotated box.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Gpu, Result};
+
+use crate::data::voc::{VocDataset, VocOptions, list_path};
+use crate::data::{Dataset, Sample, mix_seed};
+use crate::interactive::clicks::{
+    self, Click, Guidance, extreme_points, first_click, next_click, training_clicks,
+};
+use crate::interactive::net::InteractiveNet;
+use crate::io::checkpoint::{self, SaveDtype, Sidecar};
+use crate::io::labels::{IGNORE, LabelMap};
+use crate::models::{ArchSpec, SegHeadKind};
+use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::optim::Sgd;
+use crate::pipeline::stage::{Manifest, Stage};
+use crate::train::{Reporter, fit};
+use crate::{Tensor, no_grad};
+
+/// File name of the trained network in the stage directory.
+pub const CHECKPOINT: &str = "interactive.safetensors";
+
+/// Settings of both stages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InteractiveSettings {
+    /// How the user's input is encoded.
+    pub guidance: Guidance,
+    /// Backbone name (see [`ArchSpec`]).
+    pub arch: String,
+    /// Backbone output stride.
+    pub output_stride: usize,
+    /// DeepLab head.
+    pub head: SegHeadKind,
+    /// Training list.
+    pub list: String,
+    /// Evaluation list.
+    pub eval_list: String,
+    /// Passes over the training objects.
+    pub epochs: usize,
+    /// Objects per step.
+    pub batch_size: usize,
+    /// Base learning rate.
+    pub lr: f32,
+    /// SGD weight decay.
+    pub weight_decay: f32,
+    /// Seed of initialisation, order, flips and simulated clicks.
+    pub seed: u64,
+    /// ImageNet weights for the backbone; from scratch when absent.
+    pub pretrained: Option<std::path::PathBuf>,
+    /// Truncation of distance maps or σ of Gaussian maps, in pixels. Xu et
+    /// al. truncate at 255 and DEXTR's σ is 10 on images of about 500
+    /// pixels; the defaults (32 and 3) are those shares of 64-pixel images,
+    /// σ rounded up so a point spans the stem's stride.
+    pub scale: Option<f32>,
+    /// Training positive clicks lie at least this deep inside the object.
+    pub margin: f32,
+    /// Training negative clicks lie within this distance of the object.
+    pub band: f32,
+    /// Clicks per object at evaluation.
+    pub max_clicks: usize,
+}
+
+impl Default for InteractiveSettings {
+    fn default() -> Self {
+        InteractiveSettings {
+            guidance: Guidance::Distance,
+            arch: "resnet-tiny".into(),
+            output_stride: 8,
+            head: SegHeadKind::Aspp,
+            list: "train".into(),
+            eval_list: "val".into(),
+            epochs: 10,
+            batch_size: 16,
+            lr: 0.05,
+            weight_decay: 1e-4,
+            seed: 2,
+            pretrained: None,
+            scale: None,
+            margin: 2.0,
+            band: 10.0,
+            max_clicks: 10,
+        }
+    }
+}
+
+impl InteractiveSettings {
+    /// The map scale in force: the setting, or the guidance's default.
+    pub fn map_scale(&self) -> f32 {
+        self.scale.unwrap_or(match self.guidance {
+            Guidance::Distance => 32.0,
+            _ => 3.0,
+        })
+    }
+}
+
+/// Every annotated object of a list: (record, class, inclusive box).
+struct Objects {
+    ds: VocDataset,
+    objects: Vec<(usize, u8, [usize; 4])>,
+    seed: u64,
+    flip: bool,
+}
+
+impl Objects {
+    fn open(data: &Path, list: &str, seed: u64, flip: bool) -> Result<Objects> {
+        let ds = VocDataset::open(data, &VocOptions::split(list))?;
+        let mut objects = Vec::new();
+        for (i, r) in ds.records.iter().enumerate() {
+            if r.mask.is_none() {
+                return Err(Error::invalid(
+                    "interactive",
+                    format!(
+                        "image {} has no ground-truth mask to take objects from",
+                        r.id
+                    ),
+                ));
+            }
+            for b in &r.boxes {
+                let bx = [b.xmin, b.ymin, b.xmax, b.ymax].map(|v| v as usize);
+                objects.push((i, b.class, bx));
+            }
+        }
+        if objects.is_empty() {
+            return Err(Error::invalid(
+                "interactive",
+                format!("no annotated boxes in list `{list}`"),
+            ));
+        }
+        Ok(Objects {
+            ds,
+            objects,
+            seed,
+            flip,
+        })
+    }
+
+    /// The image of object `o` and its mask: 1 on the object, 0 elsewhere,
+    /// 255 where the ground truth is void; flipped when `flip`.
+    fn object(&self, o: usize, flip: bool) -> Result<Sample> {
+        let (i, class, [x0, y0, x1, y1]) = self.objects[o];
+        let mut s = self.ds.sample(i, 0)?;
+        let (h, w) = (s.height, s.width);
+        let gt = s
+            .mask
+            .take()
+            .ok_or_else(|| Error::invalid("interactive", "a sample without its mask"))?;
+        let mut mask: Vec<u32> = (0..h * w)
+            .map(|p| {
+                let (y, x) = (p / w, p % w);
+                match gt[p] {
+                    v if v == IGNORE as u32 => v,
+                    v => {
+                        (v == class as u32 && (x0..=x1).contains(&x) && (y0..=y1).contains(&y))
+                            as u32
+                    }
+                }
+            })
+            .collect();
+        if flip {
+            s.image.chunks_mut(w).for_each(<[f32]>::reverse);
+            mask.chunks_mut(w).for_each(<[u32]>::reverse);
+        }
+        s.mask = Some(mask);
+        Ok(s)
+    }
+}
+
+impl Dataset for Objects {
+    fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Object `index`, flipped on a coin drawn from `seed`.
+    fn sample(&self, index: usize, seed: u64) -> Result<Sample> {
+        let flip = self.flip && mix_seed(seed ^ self.seed, index as u64) & 1 == 1;
+        self.object(index, flip)
+    }
+}
+
+/// Object pixels of a 0/1/255 mask.
+fn object_pixels(mask: &[u32]) -> Vec<bool> {
+    mask.iter().map(|&v| v == 1).collect()
+}
+
+/// The guidance a simulated user gives for a training object: random
+/// clicks, or the extreme points jittered by up to a pixel (DEXTR's
+/// training noise).
+fn training_input(
+    s: &InteractiveSettings,
+    gt: &[bool],
+    size: (usize, usize),
+    rng: &mut SmallRng,
+) -> Vec<Click> {
+    use rand::Rng;
+    match s.guidance {
+        Guidance::Extreme => extreme_points(gt, size)
+            .map(|pts| {
+                pts.iter()
+                    .map(|c| Click {
+                        y: (c.y + rng.random_range(0..=2))
+                            .saturating_sub(1)
+                            .min(size.1 - 1),
+                        x: (c.x + rng.random_range(0..=2))
+                            .saturating_sub(1)
+                            .min(size.0 - 1),
+                        positive: true,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => training_clicks(gt, size, s.margin, s.band, rng),
+    }
+}
+
+/// Trains the interactive network of `s` on the objects of `s.list`.
+pub fn train(
+    gpu: &Gpu,
+    data: &Path,
+    out: &Path,
+    s: &InteractiveSettings,
+    reporter: &mut dyn Reporter,
+) -> Result<Manifest> {
+    let list = list_path(data, &s.list);
+    let mut inputs: Vec<&Path> = vec![&list];
+    inputs.extend(s.pretrained.as_deref());
+    let stage = Stage::new("interactive-train", out, &(s, data), &inputs)?;
+    if let Some(m) = stage.done() {
+        return Ok(m);
+    }
+    let t = Instant::now();
+    let objects = Objects::open(data, &s.list, s.seed, true)?;
+    let arch = ArchSpec::new(&s.arch, s.output_stride);
+    let net = InteractiveNet::new(
+        &mut Builder::new(gpu, s.seed),
+        &arch,
+        s.head,
+        s.guidance.channels(),
+    )?;
+    let recipe = match &s.pretrained {
+        Some(p) => {
+            crate::pipeline::classifier::load_pretrained(&net.seg, p)?;
+            GroupRecipe::PSA
+        }
+        None => GroupRecipe::UNIFORM,
+    };
+    let mut opt = Sgd::new(
+        recipe.groups(&net, InteractiveNet::is_new),
+        s.lr,
+        0.9,
+        s.weight_decay,
+        false,
+    )?;
+    let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
+    let config =
+        serde_json::to_value(s).map_err(|e| Error::format("interactive-train", e.to_string()))?;
+    let sidecar = Sidecar::new(Some(arch), Some(2), config);
+    let scale = s.map_scale();
+    let mut step = 0u64;
+    let summary = fit(
+        gpu,
+        &cfg,
+        &net,
+        &mut opt,
+        &objects,
+        &sidecar,
+        reporter,
+        |b| {
+            let (h, w) = (b.images.shape()[2], b.images.shape()[3]);
+            let host = b
+                .host_masks
+                .as_ref()
+                .ok_or_else(|| Error::invalid("interactive-train", "a batch without masks"))?;
+            let mask = b
+                .masks
+                .as_ref()
+                .ok_or_else(|| Error::invalid("interactive-train", "a batch without masks"))?;
+            step += 1;
+            let input: Vec<Vec<Click>> = host
+                .chunks(h * w)
+                .zip(&b.indices)
+                .map(|(m, &i)| {
+                    let mut rng = SmallRng::seed_from_u64(mix_seed(s.seed ^ step, i as u64));
+                    training_input(s, &object_pixels(m), (w, h), &mut rng)
+                })
+                .collect();
+            let maps = clicks::encode(gpu, &input, s.guidance, (h, w), scale)?;
+            let logits = net.forward(&b.images, &maps)?;
+            // DEXTR's class balance: each label weighted by the other's share.
+            let fg = host.iter().filter(|&&v| v == 1).count() as f32;
+            let bg = host.iter().filter(|&&v| v == 0).count() as f32;
+            let total = (fg + bg).max(1.0);
+            let weights = Tensor::from_slice(gpu, &[fg / total, bg / total], &[2])?;
+            logits.cross_entropy(mask, Some(&weights), 255)
+        },
+    )?;
+    net.set_train(false);
+    checkpoint::save(&out.join(CHECKPOINT), &net, &sidecar, SaveDtype::F32)?;
+    stage.finish(
+        t.elapsed().as_secs_f64(),
+        vec![CHECKPOINT.into(), "interactive.json".into()],
+        serde_json::json!({ "epoch_losses": summary.epoch_losses, "objects": objects.len() }),
+    )
+}
+
+/// IoU of two object masks over the pixels `valid` (not void); 1 when
+/// both are empty.
+fn iou(pred: &[bool], gt: &[bool], valid: &[bool]) -> f64 {
+    let (mut inter, mut union) = (0u64, 0u64);
+    for ((&p, &g), &v) in pred.iter().zip(gt).zip(valid) {
+        if v {
+            inter += (p && g) as u64;
+            union += (p || g) as u64;
+        }
+    }
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Objects evaluated per forward pass.
+const EVAL_CHUNK: usize = 32;
+
+/// Evaluates the network at `checkpoint` (trained with `s`) on the objects
+/// of `s.eval_list` with a simulated user; writes each object's final
+/// mask as `pred/ID-k.png` (k its box's index) and returns, in the
+/// manifest's results, `iou_at` (mean IoU after 1, 2, … clicks), `noc85`,
+/// `noc90` and `objects`.
+pub fn evaluate(
+    gpu: &Gpu,
+    data: &Path,
+    checkpoint_path: &Path,
+    out: &Path,
+    s: &InteractiveSettings,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Manifest> {
+    if s.max_clicks == 0 {
+        return Err(Error::invalid(
+            "interactive-eval",
+            "max_clicks must be at least 1",
+        ));
+    }
+    let list = list_path(data, &s.eval_list);
+    let stage = Stage::new(
+        "interactive-eval",
+        out,
+        &(s, data),
+        &[&list, checkpoint_path],
+    )?;
+    if let Some(m) = stage.done() {
+        return Ok(m);
+    }
+    let t = Instant::now();
+    let objects = Objects::open(data, &s.eval_list, s.seed, false)?;
+    let arch = ArchSpec::new(&s.arch, s.output_stride);
+    let net = InteractiveNet::new(
+        &mut Builder::new(gpu, 0),
+        &arch,
+        s.head,
+        s.guidance.channels(),
+    )?;
+    checkpoint::load(checkpoint_path, &net)?;
+    net.set_train(false);
+    let rounds = if s.guidance.is_iterative() {
+        s.max_clicks
+    } else {
+        1
+    };
+    let samples: Vec<Sample> = (0..objects.len())
+        .map(|o| objects.object(o, false))
+        .collect::<Result<_>>()?;
+    let truth: Vec<(Vec<bool>, Vec<bool>)> = samples
+        .iter()
+        .map(|smp| {
+            let m = smp.mask.as_deref().unwrap_or(&[]);
+            (object_pixels(m), m.iter().map(|&v| v != 255).collect())
+        })
+        .collect();
+    let mut input: Vec<Vec<Click>> = samples
+        .iter()
+        .zip(&truth)
+        .map(|(smp, (gt, _))| {
+            let size = (smp.width, smp.height);
+            match s.guidance {
+                Guidance::Extreme => extreme_points(gt, size).map(Vec::from),
+                _ => first_click(gt, size).map(|c| vec![c]),
+            }
+            .unwrap_or_default()
+        })
+        .collect();
+    let mut preds: Vec<Vec<bool>> = vec![Vec::new(); samples.len()];
+    let mut iou_at = Vec::with_capacity(rounds);
+    let mut reached = [vec![None; samples.len()], vec![None; samples.len()]];
+    for round in 0..rounds {
+        for start in (0..samples.len()).step_by(EVAL_CHUNK) {
+            let end = (start + EVAL_CHUNK).min(samples.len());
+            let batch = crate::data::collate(gpu, &samples[start..end], (start..end).collect())?;
+            let (h, w) = (batch.images.shape()[2], batch.images.shape()[3]);
+            let maps = clicks::encode(gpu, &input[start..end], s.guidance, (h, w), s.map_scale())?;
+            let labels: Vec<u32> =
+                no_grad(|| net.forward(&batch.images, &maps)?.argmax(1))?.to_vec_blocking()?;
+            for (k, p) in labels.chunks(h * w).enumerate() {
+                preds[start + k] = p.iter().map(|&v| v == 1).collect();
+            }
+        }
+        let mut mean = 0.0;
+        for (o, ((gt, valid), pred)) in truth.iter().zip(&preds).enumerate() {
+            let v = iou(pred, gt, valid);
+            mean += v / samples.len() as f64;
+            for (r, threshold) in reached.iter_mut().zip([0.85, 0.90]) {
+                if r[o].is_none() && v >= threshold {
+                    r[o] = Some(round + 1);
+                }
+            }
+            if round + 1 < rounds {
+                let size = (samples[o].width, samples[o].height);
+                input[o].extend(next_click(pred, gt, size));
+            }
+        }
+        iou_at.push(mean);
+        progress(round + 1, rounds);
+    }
+    let mut outputs = Vec::with_capacity(samples.len());
+    let mut per_record = std::collections::HashMap::new();
+    for (o, pred) in preds.iter().enumerate() {
+        let (i, _, _) = objects.objects[o];
+        let k = per_record.entry(i).or_insert(0usize);
+        let map = LabelMap {
+            width: samples[o].width,
+            height: samples[o].height,
+            data: pred.iter().map(|&p| p as u8).collect(),
+        };
+        let id = &objects.ds.records[i].id;
+        outputs.push(stage.write_labels(format!("pred/{id}-{k}.png"), &map)?);
+        *k += 1;
+    }
+    let noc = |r: &[Option<usize>]| {
+        r.iter().map(|v| v.unwrap_or(rounds) as f64).sum::<f64>() / r.len() as f64
+    };
+    stage.finish(
+        t.elapsed().as_secs_f64(),
+        outputs,
+        serde_json::json!({
+            "iou_at": iou_at,
+            "noc85": noc(&reached[0]),
+            "noc90": noc(&reached[1]),
+            "objects": samples.len(),
+        }),
+    )
+}
+
+/// One guidance's evaluation, for the comparison table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InteractiveRow {
+    /// The guidance.
+    pub guidance: Guidance,
+    /// Mean IoU after 1, 2, … clicks (one entry for extreme points).
+    pub iou_at: Vec<f64>,
+    /// Mean clicks to reach 85 % IoU, capped at the click budget.
+    pub noc85: f64,
+    /// Mean clicks to reach 90 % IoU, capped at the click budget.
+    pub noc90: f64,
+    /// Objects evaluated.
+    pub objects: usize,
+}
+
+/// Trains and evaluates `base` under each of `guidances` in
+/// `out/<guidance>/{train,eval}` and writes `out/interactive.md` and
+/// `out/interactive.json`.
+pub fn compare(
+    gpu: &Gpu,
+    data: &Path,
+    out: &Path,
+    base: &InteractiveSettings,
+    guidances: &[Guidance],
+    reporter: &mut dyn Reporter,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<InteractiveRow>> {
+    if guidances.is_empty() {
+        return Err(Error::invalid("interactive", "no guidance to compare"));
+    }
+    let mut rows = Vec::new();
+    for &guidance in guidances {
+        let s = InteractiveSettings {
+            guidance,
+            ..base.clone()
+        };
+        let dir = out.join(guidance.name());
+        train(gpu, data, &dir.join("train"), &s, reporter)?;
+        let m = evaluate(
+            gpu,
+            data,
+            &dir.join("train").join(CHECKPOINT),
+            &dir.join("eval"),
+            &s,
+            &mut progress,
+        )?;
+        let r = &m.results;
+        let f = |k: &str| r.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        rows.push(InteractiveRow {
+            guidance,
+            iou_at: r
+                .get("iou_at")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+                .unwrap_or_default(),
+            noc85: f("noc85"),
+            noc90: f("noc90"),
+            objects: f("objects") as usize,
+        });
+    }
+    let json = serde_json::to_vec_pretty(&rows)
+        .map_err(|e| Error::format("interactive", e.to_string()))?;
+    crate::io::write_atomic(&out.join("interactive.json"), &json)?;
+    crate::io::write_atomic(&out.join("interactive.md"), markdown(&rows).as_bytes())?;
+    Ok(rows)
+}
+
+/// The comparison as a Markdown table: mean IoU (%) after 1, 2, 3, 5 and
+/// 10 clicks, and NoC@85 / NoC@90. Extreme points give one IoU.
+pub fn markdown(rows: &[InteractiveRow]) -> String {
+    let at = [1usize, 2, 3, 5, 10];
+    let mut s = String::from("| guidance | objects |");
+    for k in at {
+        s += &format!(" IoU@{k} |");
+    }
+    s += " NoC@85 | NoC@90 |\n|---|---|";
+    s += &"---|".repeat(at.len() + 2);
+    s += "\n";
+    for r in rows {
+        s += &format!("| {} | {} |", r.guidance.name(), r.objects);
+        for k in at {
+            s += &match r.iou_at.get(k - 1) {
+                Some(v) => format!(" {:.1} |", 100.0 * v),
+                None => " — |".into(),
+            };
+        }
+        if r.guidance.is_iterative() {
+            s += &format!(" {:.2} | {:.2} |\n", r.noc85, r.noc90);
+        } else {
+            s += " — | — |\n";
+        }
+    }
+    s
+}
