@@ -186,9 +186,21 @@ fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
     let gpu = Gpu::new_blocking().unwrap();
     let mut log = Log::default();
     let c = supervision::compare(&gpu, &cfg, &Supervision::ALL, &mut log).unwrap();
-    // tags 2 (pipeline, constrained CNN), boxes 4 modes, points 5
-    // recipes, scribbles 3, full 1.
-    assert_eq!(c.rows.len(), 15, "{:?}", c.rows);
+    // tags 4 (pipeline, constrained CNN, SEC, DSRG), boxes 4 modes,
+    // points 5 recipes, scribbles 3, full 1.
+    assert_eq!(c.rows.len(), 17, "{:?}", c.rows);
+    // SEC and DSRG learn from the pipeline's affinity labels as seeds.
+    for m in ["sec", "dsrg"] {
+        let side = cfg
+            .out
+            .join(format!("supervision/tags-{m}/seg/segmenter.json"));
+        let side: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
+        assert_eq!(side["config"]["seeded"]["method"], m);
+        let seeds = &c.rows[if m == "sec" { 2 } else { 3 }];
+        assert!(seeds.method.starts_with(&m.to_uppercase()), "{seeds:?}");
+        assert!(seeds.labelled.unwrap() < 1.0, "{seeds:?}");
+    }
     let full = c.full_miou_val.unwrap();
     assert_eq!(c.rows.last().unwrap().miou_val, Some(full));
     for r in &c.rows {
