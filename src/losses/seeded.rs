@@ -22,7 +22,8 @@
 //! same share of an image carries the pooling weight at any resolution:
 //! d^(1681/n) for n pixels. The CRF runs on each image at the loss's
 //! resolution, over the image's present labels only; the probabilities are
-//! read back once per step and the CRF marginals once more.
+//! read back once per step (with the tags and images) and the CRF
+//! marginals once more.
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
@@ -145,10 +146,17 @@ impl Seeded {
         let n = h * w;
         let gpu = logits.gpu();
         let logp = logits.log_softmax(1)?;
-        let p: Vec<f32> = logp.detach().exp()?.to_vec().await?;
-        let y: Vec<f32> = labels.to_vec().await?;
-        let x: Vec<f32> = images.to_vec().await?;
-        let present = present_labels(&y, b, l);
+        // Probabilities, tags and images in one readback.
+        let flat = |t: &Tensor| t.reshape(&[t.numel()]);
+        let host: Vec<f32> = Tensor::concat(
+            &[flat(&logp.detach().exp()?)?, flat(labels)?, flat(images)?],
+            0,
+        )?
+        .to_vec()
+        .await?;
+        let (p, rest) = host.split_at(b * l * n);
+        let (y, x) = rest.split_at(b * (l - 1));
+        let present = present_labels(y, b, l);
         // The CRF of each image over its present labels, read back at once.
         let mut marginals = Vec::with_capacity(b);
         for i in 0..b {
@@ -218,7 +226,7 @@ impl Seeded {
             .neg()?
             .add_scalar(constant as f32)?;
         if self.method == SeededMethod::Sec {
-            loss = loss.add(&self.expand(&logp.exp()?, &p, &present, (b, l, n))?)?;
+            loss = loss.add(&self.expand(&logp.exp()?, p, &present, (b, l, n))?)?;
         }
         Ok(loss)
     }

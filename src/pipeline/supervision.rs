@@ -25,7 +25,7 @@ use crate::io::write_atomic;
 use crate::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededMethod};
 use crate::metrics::SparseScore;
 use crate::pipeline::run::{self, Observer, PipelineConfig, dirs};
-use crate::pipeline::segmenter;
+use crate::pipeline::segmenter::{self, SegSettings};
 use crate::pipeline::stage::Manifest;
 use crate::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
 use crate::refine::boxes::BoxMode;
@@ -141,41 +141,24 @@ pub fn compare(
                     labelled: Some(1.0),
                     miou_val: m.seg_miou_val,
                 });
-                let mut cfg = base.clone();
-                cfg.out = root.join("tags-ccnn");
-                cfg.segmenter.constraints = Some(Constraints::default());
-                let p = run::segment(
-                    gpu,
-                    &cfg,
-                    None,
-                    ["seg", "seg-predict"],
-                    ["train-seg", "predict"],
-                    obs,
-                    &mut report,
-                )?;
+                let ccnn = tag_segmenter(gpu, base, &root.join("tags-ccnn"), None, obs, |s| {
+                    s.constraints = Some(Constraints::default())
+                })?;
                 out.rows.push(SupervisionRow {
                     supervision: kind,
                     method: "constrained CNN (tags only)".into(),
                     target_miou_train: None,
                     labelled: None,
-                    miou_val: run::score(&p, "miou"),
+                    miou_val: ccnn,
                 });
                 let seeds = base.out.join("cam").join(dirs::AFF_LABELS).join("aff");
                 let score = seed_score(base, &seeds)?;
                 let value = |k: &str| score.get(k).and_then(|v| v.as_f64());
                 for method in [SeededMethod::Sec, SeededMethod::Dsrg] {
-                    let mut cfg = base.clone();
-                    cfg.out = root.join(format!("tags-{}", method.name()));
-                    cfg.segmenter.seeded = Some(Seeded::new(method));
-                    let p = run::segment(
-                        gpu,
-                        &cfg,
-                        Some(&seeds),
-                        ["seg", "seg-predict"],
-                        ["train-seg", "predict"],
-                        obs,
-                        &mut report,
-                    )?;
+                    let dir = root.join(format!("tags-{}", method.name()));
+                    let miou = tag_segmenter(gpu, base, &dir, Some(&seeds), obs, |s| {
+                        s.seeded = Some(Seeded::new(method))
+                    })?;
                     out.rows.push(SupervisionRow {
                         supervision: kind,
                         method: format!(
@@ -184,7 +167,7 @@ pub fn compare(
                         ),
                         target_miou_train: value("miou"),
                         labelled: value("labelled"),
-                        miou_val: run::score(&p, "miou"),
+                        miou_val: miou,
                     });
                 }
             }
@@ -267,6 +250,31 @@ pub fn compare(
     write_atomic(&base.out.join("supervision.json"), &json)?;
     write_atomic(&base.out.join("supervision.md"), markdown(&out).as_bytes())?;
     Ok(out)
+}
+
+/// A segmenter trained from the tags (on `seeds`, or on no masks at all)
+/// with `variant` applied to the base's settings, in `dir`; its val mIoU.
+fn tag_segmenter(
+    gpu: &Gpu,
+    base: &PipelineConfig,
+    dir: &Path,
+    seeds: Option<&Path>,
+    obs: &mut dyn Observer,
+    variant: impl FnOnce(&mut SegSettings),
+) -> Result<Option<f64>> {
+    let mut cfg = base.clone();
+    cfg.out = dir.to_path_buf();
+    variant(&mut cfg.segmenter);
+    let p = run::segment(
+        gpu,
+        &cfg,
+        seeds,
+        ["seg", "seg-predict"],
+        ["train-seg", "predict"],
+        obs,
+        &mut report,
+    )?;
+    Ok(run::score(&p, "miou"))
 }
 
 /// The seed maps in `dir` (ID.png) scored against the ground truth of the
