@@ -4,7 +4,11 @@
 // points. Every output gathers, so no atomics are needed; a centroid with no
 // point keeps its place.
 //
-// Params: 0 points n, 1 dims d, 2 clusters k, 3 spherical (0/1).
+// Grouped runs solve `groups` independent problems in one launch (SPML's
+// per-image segmentations): points and clusters split into equal
+// consecutive groups, and a point only meets its own group's clusters.
+//
+// Params: 0 points n, 1 dims d, 2 clusters k, 3 spherical (0/1), 4 groups.
 
 @group(0) @binding(1) var<storage, read> points: array<f32>;
 @group(0) @binding(2) var<storage, read_write> centroids: array<f32>;
@@ -12,8 +16,8 @@
 @group(0) @binding(4) var<storage, read_write> dist: array<f32>;
 @group(0) @binding(5) var<storage, read_write> counts: array<u32>;
 
-// One invocation per point: labels[i] ← nearest centroid (first on ties),
-// dist[i] ← its squared distance (spherical: 1 − cosine).
+// One invocation per point: labels[i] ← nearest centroid of its group
+// (first on ties), dist[i] ← its squared distance (spherical: 1 − cosine).
 @compute @workgroup_size(64)
 fn assign(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
@@ -23,9 +27,11 @@ fn assign(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let k = pu(2u);
     let spherical = pu(3u) == 1u;
     if (i >= n) { return; }
-    var best = 0u;
+    let kg = k / pu(4u);
+    let c0 = (i / (n / pu(4u))) * kg;
+    var best = c0;
     var best_d = 0.0;
-    for (var c = 0u; c < k; c++) {
+    for (var c = c0; c < c0 + kg; c++) {
         var acc = 0.0;
         for (var j = 0u; j < d; j++) {
             let p = points[i * d + j];
@@ -33,7 +39,7 @@ fn assign(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
             acc += select((p - q) * (p - q), -p * q, spherical);
         }
         let score = select(acc, 1.0 + acc, spherical);
-        let better = (c == 0u) | (score < best_d);
+        let better = (c == c0) | (score < best_d);
         if (better) {
             best = c;
             best_d = score;
@@ -43,8 +49,9 @@ fn assign(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     dist[i] = best_d;
 }
 
-// One invocation per (cluster, coordinate): the mean of the cluster's points
-// (renormalised to unit length by `renormalise` when spherical).
+// One invocation per (cluster, coordinate): the mean of the cluster's points,
+// all in its group (renormalised to unit length by `renormalise` when
+// spherical).
 @compute @workgroup_size(64)
 fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
@@ -54,9 +61,11 @@ fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if (t >= pu(2u) * d) { return; }
     let c = t / d;
     let j = t - c * d;
+    let ng = n / pu(4u);
+    let i0 = (c / (pu(2u) / pu(4u))) * ng;
     var sum = 0.0;
     var cnt = 0u;
-    for (var i = 0u; i < n; i++) {
+    for (var i = i0; i < i0 + ng; i++) {
         let mine = labels[i] == c;
         sum += select(0.0, points[i * d + j], mine);
         cnt += select(0u, 1u, mine);

@@ -23,6 +23,7 @@ pub mod pictures;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod pipeline;
 pub mod refine;
+pub mod spml;
 pub mod tensor;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;

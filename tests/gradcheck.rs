@@ -604,3 +604,49 @@ fn gwrp_expand_loss() {
         },
     );
 }
+
+#[test]
+fn spml_contrastive_loss() {
+    use weakseg::spml::{MemoryBank, Relations, Segments, SpmlBatch, SpmlLoss, segments};
+    // SPML's three relations on fixed segments of two 2×2 images: the
+    // gradient flows into the pixel rows both directly and through the
+    // prototypes (segment means, normalised), with and without location.
+    // Concentrations lowered to 2 so the finite differences stay accurate.
+    let mut r = rng(21);
+    let seg = Segments::build(
+        4,
+        &[0, 0, 1, 1, 0, 1, 1, 0],
+        &[1, 2, 1, 255, 2, 2, 255, 1],
+        Some(&[0, 1, 1, 1, 0, 0, 1, 1]),
+    )
+    .unwrap();
+    let labels = [1u32, 2, 1, 255, 2, 2, 255, 1];
+    let mut rel = Relations::scribbles();
+    for x in [
+        &mut rel.image_similarity,
+        &mut rel.semantic_annotation,
+        &mut rel.semantic_cooccurrence,
+    ] {
+        x.kappa = 2.0;
+    }
+    check(
+        "spml_contrastive_loss",
+        22,
+        vec![input(&mut r, &[8, 3], -1.0, 1.0, false)],
+        |t| {
+            let rows = t[0].l2_normalize(1, 1e-12)?;
+            let rows_loc = segments::with_location(&rows, 2, (2, 2))?;
+            let mut loss = SpmlLoss {
+                relations: rel,
+                memory: MemoryBank::new(2),
+            };
+            loss.loss(&SpmlBatch {
+                rows: &rows,
+                rows_loc: &rows_loc,
+                segments: &seg,
+                labels: &labels,
+                tags: &[0b01, 0b11],
+            })
+        },
+    );
+}

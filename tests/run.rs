@@ -187,8 +187,40 @@ fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
     let mut log = Log::default();
     let c = supervision::compare(&gpu, &cfg, &Supervision::ALL, &mut log).unwrap();
     // tags 4 (pipeline, constrained CNN, SEC, DSRG), boxes 4 modes,
-    // points 5 recipes, scribbles 3, full 1.
-    assert_eq!(c.rows.len(), 17, "{:?}", c.rows);
+    // points 5 recipes, scribbles 3, SPML's prototypes for each of the four
+    // weak labels and its random walk for tags, full 1.
+    assert_eq!(c.rows.len(), 22, "{:?}", c.rows);
+    let walk = &c.rows[5];
+    assert!(walk.method.contains("walked"), "{walk:?}");
+    let side = cfg.out.join("supervision/tags-spml/seg/segmenter.json");
+    assert!(side.exists(), "the walk's segmenter");
+    for k in [
+        Supervision::Tags,
+        Supervision::Boxes,
+        Supervision::Points,
+        Supervision::Scribbles,
+    ] {
+        let row = c
+            .rows
+            .iter()
+            .find(|r| r.supervision == k && r.method.contains("prototypes"));
+        assert!(row.is_some(), "{k:?}: {:?}", c.rows);
+        let side = cfg.out.join(format!(
+            "supervision/{}-spml/train/embedding.json",
+            k.name()
+        ));
+        let side: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
+        let ann = &side["config"]["relations"]["semantic_annotation"]["weight"];
+        let want = if k == Supervision::Scribbles {
+            1.0
+        } else if k == Supervision::Points {
+            0.1
+        } else {
+            0.3
+        };
+        assert!((ann.as_f64().unwrap() - want).abs() < 1e-6, "{k:?}: {ann}");
+    }
     // SEC and DSRG learn from the pipeline's affinity labels as seeds.
     for m in ["sec", "dsrg"] {
         let side = cfg

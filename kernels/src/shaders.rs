@@ -44,6 +44,8 @@ pub enum Shader {
     Cluster,
     /// Click maps of interactive segmentation: distance and Gaussian.
     Clicks,
+    /// SLIC superpixels: grid initialisation, local assignment, update.
+    Superpixel,
 }
 
 macro_rules! with_prelude {
@@ -61,7 +63,7 @@ const ENABLE_F16: &str = "enable f16;\n";
 
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 19] = [
+    pub const ALL: [Shader; 20] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
@@ -81,6 +83,7 @@ impl Shader {
         Shader::Select,
         Shader::Cluster,
         Shader::Clicks,
+        Shader::Superpixel,
     ];
 
     /// The file name under `shaders/`.
@@ -105,6 +108,7 @@ impl Shader {
             Shader::Select => "select.wgsl",
             Shader::Cluster => "cluster.wgsl",
             Shader::Clicks => "clicks.wgsl",
+            Shader::Superpixel => "superpixel.wgsl",
         }
     }
 
@@ -130,6 +134,7 @@ impl Shader {
             Shader::Select => with_prelude!("select.wgsl"),
             Shader::Cluster => with_prelude!("cluster.wgsl"),
             Shader::Clicks => with_prelude!("clicks.wgsl"),
+            Shader::Superpixel => with_prelude!("superpixel.wgsl"),
             Shader::Half => concat!(
                 "enable f16;\n",
                 include_str!("../../shaders/prelude.wgsl"),

@@ -1026,13 +1026,20 @@ fn topk_selection_and_backward() {
 }
 
 /// One k-means iteration (assignment, then update) against the reference,
-/// Euclidean and spherical, with an empty cluster; tolerance 1e-4 on the
-/// centroids (means of up to 131 values), exact labels on separated data.
+/// Euclidean and spherical, with an empty cluster, and grouped (three
+/// problems in one launch); tolerance 1e-4 on the centroids (means of up
+/// to 131 values), exact labels on separated data.
 #[test]
 fn kmeans_iteration() {
     let g = gpu();
     let mut r = rng(31);
-    for (n, d, k, spherical) in [(131, 5, 4, false), (64, 3, 7, true), (1, 1, 1, false)] {
+    for (n, d, k, spherical, groups) in [
+        (131, 5, 4, false, 1),
+        (64, 3, 7, true, 1),
+        (1, 1, 1, false, 1),
+        (63, 4, 6, true, 3),
+        (39, 2, 9, false, 3),
+    ] {
         let mut pts = rand_vec(&mut r, n * d, -1.0, 1.0);
         let mut cen = rand_vec(&mut r, k * d, -1.0, 1.0);
         if spherical {
@@ -1043,7 +1050,13 @@ fn kmeans_iteration() {
         } else if k > 1 {
             cen[(k - 1) * d..].iter_mut().for_each(|v| *v = 50.0);
         }
-        let s = KMeans { n, d, k, spherical };
+        let s = KMeans {
+            n,
+            d,
+            k,
+            spherical,
+            groups,
+        };
         let (pb, cb) = (up(&g, &pts), up(&g, &cen));
         let (lb, db, nb) = (
             up_u32(&g, &vec![u32::MAX; n]),
@@ -1051,8 +1064,8 @@ fn kmeans_iteration() {
             up_u32(&g, &vec![u32::MAX; k]),
         );
         cluster::assign(&g, v(&pb, n * d), v(&cb, k * d), s, v(&lb, n), v(&db, n)).unwrap();
-        let (wl, wd) = cpu::cluster::assign(&pts, &cen, d, spherical);
-        let what = format!("kmeans n {n} d {d} k {k} spherical {spherical}");
+        let (wl, wd) = cpu::cluster::assign(&pts, &cen, d, spherical, groups);
+        let what = format!("kmeans n {n} d {d} k {k} spherical {spherical} groups {groups}");
         assert_eq!(read_u32(&g, &lb, n), wl, "{what}: labels");
         close(
             &format!("{what}: dist"),
@@ -1071,13 +1084,13 @@ fn kmeans_iteration() {
         assert_eq!(read_u32(&g, &nb, k), wn, "{what}: counts");
     }
     let b = up(&g, &[0.0]);
-    let empty = KMeans {
-        n: 0,
-        d: 1,
-        k: 1,
-        spherical: false,
-    };
+    let empty = KMeans::single(0, 1, 1, false);
     assert!(cluster::assign(&g, v(&b, 1), v(&b, 1), empty, v(&b, 1), v(&b, 1)).is_err());
+    let uneven = KMeans {
+        groups: 2,
+        ..KMeans::single(3, 1, 2, false)
+    };
+    assert!(cluster::assign(&g, v(&b, 1), v(&b, 1), uneven, v(&b, 1), v(&b, 1)).is_err());
 }
 
 #[test]
@@ -1389,4 +1402,75 @@ fn click_maps_match_reference() {
     assert!(clicks::click_maps(&g, v(&b, 3), bad, v(&b, 3)).is_err());
     let bad = ClickMaps { scale: 1.0, ..bad };
     assert!(clicks::click_maps(&g, v(&b, 2), bad, v(&b, 3)).is_err());
+}
+
+/// SLIC's three passes against the reference: odd image sizes, grids that
+/// do not divide them, a 1×1 image and grid, three channels and one.
+/// Centres: tolerance 1e-4 (means of a few dozen values); labels exact
+/// (random colours leave no ties). Each pass starts from the reference's
+/// previous output, so a mismatch names its pass.
+#[test]
+fn slic_matches_reference() {
+    use weakseg_kernels::launch::superpixel::{self, Slic};
+    let g = gpu();
+    let mut r = rng(67);
+    for (batch, channels, height, width, grid_h, grid_w) in [
+        (1usize, 1usize, 1usize, 1usize, 1usize, 1usize),
+        (2, 3, 13, 9, 3, 2),
+        (1, 3, 7, 17, 2, 5),
+        (3, 1, 11, 11, 4, 4),
+    ] {
+        let s = Slic {
+            batch,
+            channels,
+            height,
+            width,
+            grid_h,
+            grid_w,
+            spatial: 0.05,
+        };
+        let what = format!("slic {s:?}");
+        let n = batch * height * width;
+        let nc = s.centres() * s.centre_len();
+        let img = rand_vec(&mut r, batch * channels * height * width, -2.0, 2.0);
+        let ib = up(&g, &img);
+        let cb = poisoned(&g, nc);
+        superpixel::slic_init(&g, v(&ib, img.len()), s, v(&cb, nc)).unwrap();
+        let want = cpu::superpixel::slic_init(&img, s);
+        close(
+            &format!("{what}: init"),
+            &read(&g, &cb, nc),
+            &want,
+            ELEMENTWISE_TOL,
+        );
+        let centres: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+        let cb = up(&g, &centres);
+        let lb = up_u32(&g, &vec![u32::MAX; n]);
+        superpixel::slic_assign(&g, v(&ib, img.len()), v(&cb, nc), s, v(&lb, n)).unwrap();
+        let labels = cpu::superpixel::slic_assign(&img, &centres, s);
+        assert_eq!(read_u32(&g, &lb, n), labels, "{what}: labels");
+        superpixel::slic_update(&g, v(&ib, img.len()), v(&lb, n), s, v(&cb, nc)).unwrap();
+        close(
+            &format!("{what}: update"),
+            &read(&g, &cb, nc),
+            &cpu::superpixel::slic_update(&img, &labels, &centres, s),
+            TRANSCENDENTAL_TOL,
+        );
+    }
+    let b = up(&g, &[0.0; 8]);
+    let too_fine = Slic {
+        batch: 1,
+        channels: 1,
+        height: 2,
+        width: 2,
+        grid_h: 3,
+        grid_w: 1,
+        spatial: 1.0,
+    };
+    assert!(superpixel::slic_init(&g, v(&b, 4), too_fine, v(&b, 3)).is_err());
+    let short = Slic {
+        grid_h: 1,
+        ..too_fine
+    };
+    assert!(superpixel::slic_init(&g, v(&b, 4), short, v(&b, 2)).is_err());
 }

@@ -111,12 +111,7 @@ pub async fn kmeans(points: &Tensor, s: &KMeansSettings) -> Result<KMeansFit> {
     let labels = Tensor::empty(gpu, &[n], DType::U32)?;
     let dist = Tensor::empty(gpu, &[n], DType::F32)?;
     let counts = Tensor::empty(gpu, &[k], DType::U32)?;
-    let shape = KMeans {
-        n,
-        d,
-        k,
-        spherical: s.spherical,
-    };
+    let shape = KMeans::single(n, d, k, s.spherical);
     let mut last: Option<Vec<u32>> = None;
     let mut iterations = 0;
     let (ph, ch, lh, dh, nh) = (

@@ -15,3 +15,4 @@ pub mod pool;
 pub mod reduce;
 pub mod resize;
 pub mod select;
+pub mod superpixel;

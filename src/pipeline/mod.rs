@@ -21,6 +21,7 @@ pub mod interactive;
 pub mod report;
 pub mod run;
 pub mod segmenter;
+pub mod spml;
 pub mod stage;
 pub mod supervision;
 pub mod walk;

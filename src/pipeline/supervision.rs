@@ -12,6 +12,12 @@
 //!   rloss's second phase: the same segmenter fine-tuned with the dense-CRF
 //!   loss and, separately, with the normalized-cut loss; for points also
 //!   What's the Point's loss, its objectness the tag classifier's CAM;
+//! - SPML for each of tags, boxes, points and scribbles: the embedding
+//!   network trained on SPML's pseudo labels of that kind (the tag CAM
+//!   at α 6 and threshold 0.2; the CAM-in-box masks; the drawn marks), and
+//!   the evaluation images labelled by nearest training prototypes + CRF;
+//!   for tags also SPML's second stage, the CAMs walked over the embedding
+//!   and refined by the CRF, as a segmenter's pseudo masks;
 //! - full: the segmenter on ground-truth masks.
 
 use std::path::{Path, PathBuf};
@@ -26,9 +32,12 @@ use crate::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededMet
 use crate::metrics::SparseScore;
 use crate::pipeline::run::{self, Observer, PipelineConfig, dirs};
 use crate::pipeline::segmenter::{self, SegSettings};
+use crate::pipeline::spml::{self, SpmlSettings};
 use crate::pipeline::stage::Manifest;
 use crate::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
 use crate::refine::boxes::BoxMode;
+use crate::refine::crf::CrfParams;
+use crate::spml::{EmbeddingWalk, Relations};
 
 /// A kind of label a segmenter can be trained from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +179,51 @@ pub fn compare(
                         miou_val: miou,
                     });
                 }
+                let cams = tag_cams(gpu, base, obs)?;
+                let dir = root.join("tags-spml");
+                obs.begin("spml-labels");
+                let m = spml::tag_labels(
+                    &base.data,
+                    &cams,
+                    &dir.join("labels"),
+                    &base.segmenter.list,
+                    6.0,
+                    0.2,
+                    |d, t| obs.images(d, t),
+                )?;
+                report("spml-labels", m, obs);
+                let labels = dir.join("labels").join("labels");
+                out.rows.push(spml_row(
+                    gpu,
+                    base,
+                    kind,
+                    &labels,
+                    &dir,
+                    "CAM α 6, threshold 0.2",
+                    obs,
+                )?);
+                obs.begin("spml-walk");
+                let m = spml::walk_labels(
+                    gpu,
+                    &base.data,
+                    &cams,
+                    &dir.join("train").join(spml::CHECKPOINT),
+                    &dir.join("walk"),
+                    &base.segmenter.list,
+                    &EmbeddingWalk::default(),
+                    &CrfParams::default(),
+                    |d, t| obs.images(d, t),
+                )?;
+                let m = report("spml-walk", m, obs);
+                let walked = dir.join("walk").join("labels");
+                let miou = tag_segmenter(gpu, base, &dir, Some(&walked), obs, |_| {})?;
+                out.rows.push(SupervisionRow {
+                    supervision: kind,
+                    method: "SPML (CAM walked over the embedding + CRF → segmenter)".into(),
+                    target_miou_train: run::score(&m, "miou"),
+                    labelled: Some(1.0),
+                    miou_val: miou,
+                });
             }
             Supervision::Boxes => {
                 for mode in BoxMode::ALL {
@@ -195,6 +249,16 @@ pub fn compare(
                         obs,
                     )?);
                 }
+                let labels = root.join("boxes-cam").join("weak-masks").join("masks");
+                out.rows.push(spml_row(
+                    gpu,
+                    base,
+                    kind,
+                    &labels,
+                    &root.join("boxes-spml"),
+                    "CAM in boxes",
+                    obs,
+                )?);
             }
             Supervision::Points | Supervision::Scribbles => {
                 let label = if kind == Supervision::Points {
@@ -231,6 +295,17 @@ pub fn compare(
                     out.rows
                         .push(masks_then_segment(gpu, base, &dir, &s, None, r, obs)?);
                 }
+                let labels = dir.join("weak-masks").join("masks");
+                let spml_dir = root.join(format!("{}-spml", label.name()));
+                out.rows.push(spml_row(
+                    gpu,
+                    base,
+                    kind,
+                    &labels,
+                    &spml_dir,
+                    "the marks",
+                    obs,
+                )?);
             }
             Supervision::Full => {
                 let p = run::full_bound(gpu, base, obs, &mut report)?;
@@ -275,6 +350,63 @@ fn tag_segmenter(
         &mut report,
     )?;
     Ok(run::score(&p, "miou"))
+}
+
+/// SPML on the label maps in `labels` (from `kind`, described as `from`):
+/// its embedding trained in `dir/train`, the evaluation list labelled in
+/// `dir/predict`. The backbone, stride, seed, epochs and lists are the
+/// segmenter's, so the rows compare like with like.
+fn spml_row(
+    gpu: &Gpu,
+    base: &PipelineConfig,
+    kind: Supervision,
+    labels: &Path,
+    dir: &Path,
+    from: &str,
+    obs: &mut dyn Observer,
+) -> Result<SupervisionRow> {
+    let seg = &base.segmenter;
+    let s = SpmlSettings {
+        arch: seg.arch.clone(),
+        output_stride: seg.output_stride,
+        pretrained: seg.pretrained.clone(),
+        list: seg.list.clone(),
+        eval_list: base.predict.list.clone(),
+        epochs: seg.epochs,
+        seed: seg.seed,
+        relations: Relations::for_label(kind.name())?,
+        ..SpmlSettings::default()
+    };
+    obs.begin("spml-train");
+    let m = spml::train(
+        gpu,
+        &base.data,
+        labels,
+        &dir.join("train"),
+        &s,
+        obs.trainer(),
+    )?;
+    report("spml-train", m, obs);
+    obs.begin("spml-predict");
+    let m = spml::predict(
+        gpu,
+        &base.data,
+        labels,
+        &dir.join("train").join(spml::CHECKPOINT),
+        &dir.join("predict"),
+        &s,
+        |d, t| obs.images(d, t),
+    )?;
+    let m = report("spml-predict", m, obs);
+    let score = seed_score(base, labels)?;
+    let value = |k: &str| score.get(k).and_then(|v| v.as_f64());
+    Ok(SupervisionRow {
+        supervision: kind,
+        method: format!("SPML (labels: {from}; prototypes + CRF)"),
+        target_miou_train: value("miou"),
+        labelled: value("labelled"),
+        miou_val: run::score(&m, "miou"),
+    })
 }
 
 /// The seed maps in `dir` (ID.png) scored against the ground truth of the

@@ -1,18 +1,24 @@
 //! Reference of `launch::cluster`.
 
-/// Each point's nearest centroid (first on ties) and its squared distance
-/// (spherical: 1 − dot product).
+/// Each point's nearest centroid of its group (first on ties) and its
+/// squared distance (spherical: 1 − dot product); `groups` independent
+/// problems of equal consecutive shares of points and centroids.
 pub fn assign(
     points: &[f32],
     centroids: &[f32],
     d: usize,
     spherical: bool,
+    groups: usize,
 ) -> (Vec<u32>, Vec<f64>) {
+    let ng = points.len() / d / groups;
+    let kg = centroids.len() / d / groups;
     points
         .chunks(d)
-        .map(|p| {
-            let mut best = (0u32, f64::INFINITY);
-            for (c, q) in centroids.chunks(d).enumerate() {
+        .enumerate()
+        .map(|(i, p)| {
+            let c0 = i / ng * kg;
+            let mut best = (c0 as u32, f64::INFINITY);
+            for (c, q) in centroids.chunks(d).enumerate().skip(c0).take(kg) {
                 let score = if spherical {
                     1.0 - p
                         .iter()

@@ -20,6 +20,7 @@ pub mod reduce;
 pub mod resize;
 pub mod scan;
 pub mod select;
+pub mod superpixel;
 
 /// Offset of flat index `i` of `shape` under `strides`.
 pub fn strided_offset(i: usize, shape: &[usize], strides: &[usize]) -> usize {

@@ -7,7 +7,9 @@ use crate::pipeline::Kernel;
 use crate::shaders::Shader;
 use crate::view::{View, loop_bound, u32_of};
 
-/// Shape of a k-means problem: `n` points of `d` coordinates, `k` clusters.
+/// Shape of a k-means problem: `n` points of `d` coordinates, `k` clusters,
+/// split into `groups` independent problems of n/groups points and
+/// k/groups clusters each (one per image for SPML's segmentations).
 #[derive(Clone, Copy, Debug)]
 pub struct KMeans {
     /// Points.
@@ -18,9 +20,22 @@ pub struct KMeans {
     pub k: usize,
     /// Spherical k-means: unit points and centroids, cosine similarity.
     pub spherical: bool,
+    /// Independent problems (1 for one clustering of every point).
+    pub groups: usize,
 }
 
 impl KMeans {
+    /// One clustering of all `n` points into `k` clusters.
+    pub fn single(n: usize, d: usize, k: usize, spherical: bool) -> KMeans {
+        KMeans {
+            n,
+            d,
+            k,
+            spherical,
+            groups: 1,
+        }
+    }
+
     fn params(&self, op: &'static str) -> Result<Params> {
         if self.n == 0 || self.d == 0 || self.k == 0 {
             return Err(Error::invalid(
@@ -31,6 +46,18 @@ impl KMeans {
                 ),
             ));
         }
+        if self.groups == 0
+            || !self.n.is_multiple_of(self.groups)
+            || !self.k.is_multiple_of(self.groups)
+        {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "{} groups must divide the points ({}) and the clusters ({})",
+                    self.groups, self.n, self.k
+                ),
+            ));
+        }
         loop_bound(op, "a pass over the points", self.n)?;
         loop_bound(op, "a pass over the centroids", self.k * self.d)?;
         Ok(Params::new(&[
@@ -38,6 +65,7 @@ impl KMeans {
             u32_of(op, self.d)?,
             u32_of(op, self.k)?,
             self.spherical as u32,
+            u32_of(op, self.groups)?,
         ]))
     }
 }

@@ -21,3 +21,4 @@ pub mod reduce;
 pub mod resize;
 pub mod scan;
 pub mod select;
+pub mod superpixel;

@@ -108,6 +108,10 @@ enum Cmd {
     /// Train and evaluate click-driven object segmenters (distance or
     /// Gaussian click maps, DEXTR's extreme points) with a simulated user.
     Interactive(stages::InteractiveArgs),
+    /// SPML: train a pixel-embedding network with the pixel-to-segment
+    /// contrastive loss on label maps, then label the evaluation list by
+    /// nearest training prototypes and the dense CRF.
+    Spml(stages::SpmlArgs),
     /// Stage 4: train AffinityNet on the affinity labels.
     TrainAff(stages::TrainAffArgs),
     /// Stage 5: random-walk propagation of the CAMs into pseudo-masks.
@@ -431,6 +435,7 @@ fn main() -> ExitCode {
         Cmd::AffLabels(a) => stages::aff_labels(&gpu, &a),
         Cmd::WeakMasks(a) => stages::weak_masks(&gpu, &a),
         Cmd::Interactive(a) => stages::interactive(&gpu, &a),
+        Cmd::Spml(a) => stages::spml(&gpu, &a),
         Cmd::TrainAff(a) => stages::train_aff(&gpu, &a),
         Cmd::Rw(a) => stages::rw(&gpu, &a),
         Cmd::TrainSeg(a) => stages::train_seg(&gpu, &a),

@@ -16,12 +16,14 @@ use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, ClassifierSettings};
 use weakseg::pipeline::interactive::{self, InteractiveSettings};
 use weakseg::pipeline::segmenter::{self, PredictSettings, SegSettings};
+use weakseg::pipeline::spml::{self, SpmlSettings};
 use weakseg::pipeline::stage::Manifest;
 use weakseg::pipeline::walk::{self, WalkSettings};
 use weakseg::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
 use weakseg::refine::boxes::BoxMode;
 use weakseg::refine::crf::CrfParams;
 use weakseg::refine::random_walk::{RandomWalk, WalkForm};
+use weakseg::spml::Relations;
 use weakseg::train::progress::BarReporter;
 use weakseg::train::{LineReporter, Reporter};
 use weakseg::{Gpu, Result};
@@ -168,6 +170,37 @@ pub struct InteractiveArgs {
     /// Evaluation list.
     #[arg(long, default_value = "val")]
     eval_list: String,
+}
+
+/// Arguments of `weakseg spml`.
+#[derive(clap::Args)]
+pub struct SpmlArgs {
+    /// Dataset root (VOC layout).
+    #[arg(long)]
+    data: PathBuf,
+    /// Label maps to learn from (ID.png, 255 unlabelled): tag pseudo
+    /// labels, box masks, points or scribbles from `weak-masks`.
+    #[arg(long)]
+    labels: PathBuf,
+    /// Output directory (train/ and predict/ stage directories).
+    #[arg(long)]
+    out: PathBuf,
+    /// Which label the maps come from (sets the relations' weights):
+    /// tags, boxes, scribbles, points.
+    #[arg(long, default_value = "tags", value_parser = |s: &str| Relations::for_label(s))]
+    relations: Relations,
+    /// Epochs.
+    #[arg(long, default_value_t = 15)]
+    epochs: usize,
+    /// Training list (also the prototype bank's images).
+    #[arg(long, default_value = "train")]
+    list: String,
+    /// Evaluation list.
+    #[arg(long, default_value = "val")]
+    eval_list: String,
+    /// Skip the dense CRF after the prototype vote.
+    #[arg(long)]
+    no_crf: bool,
 }
 
 /// Arguments of `weakseg train-aff`.
@@ -557,6 +590,36 @@ pub fn interactive(gpu: &Gpu, a: &InteractiveArgs) -> Result<()> {
     bar.finish_and_clear();
     print!("{}", interactive::markdown(&rows));
     println!("table: {}", a.out.join("interactive.md").display());
+    Ok(())
+}
+
+/// Runs `weakseg spml`.
+pub fn spml(gpu: &Gpu, a: &SpmlArgs) -> Result<()> {
+    let mut s = SpmlSettings {
+        relations: a.relations,
+        epochs: a.epochs,
+        list: a.list.clone(),
+        eval_list: a.eval_list.clone(),
+        ..SpmlSettings::default()
+    };
+    if a.no_crf {
+        s.crf = None;
+    }
+    let train_dir = a.out.join("train");
+    let m = spml::train(gpu, &a.data, &a.labels, &train_dir, &s, reporter().as_mut())?;
+    report("spml-train", &m);
+    let bar = image_bar();
+    let m = spml::predict(
+        gpu,
+        &a.data,
+        &a.labels,
+        &train_dir.join(spml::CHECKPOINT),
+        &a.out.join("predict"),
+        &s,
+        track(&bar),
+    )?;
+    bar.finish_and_clear();
+    report("spml-predict", &m);
     Ok(())
 }
 

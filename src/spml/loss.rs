@@ -1,0 +1,296 @@
+//! SPML's pixel-to-segment contrastive loss ("segsort+"). For a pixel
+//! embedding e and unit prototypes μ, with sim = exp(κ eᵀμ):
+//! loss = −log(Σ_{positives} sim / (Σ_{positives} sim + Σ_{negatives} sim)),
+//! the positives being the segments related to the pixel other than its
+//! own (its own when there is no other). Three relations:
+//!
+//! - image similarity: segments of the pixel's own image in the same
+//!   superpixel are positive, the rest of the image negative (κ 16,
+//!   embeddings with location);
+//! - semantic annotation: labelled segments with the pixel's label are
+//!   positive, other labelled ones negative; only labelled pixels (κ 6);
+//! - semantic co-occurrence: segments of images whose tags share a class
+//!   with the pixel's image are positive, the others negative (κ 8).
+//!
+//! The semantic relations also see the memory bank's segments.
+
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::{Error, Result};
+
+use crate::io::labels::IGNORE;
+use crate::spml::memory::MemoryBank;
+use crate::spml::segments::Segments;
+use crate::tensor::Tensor;
+
+/// A relation's concentration κ and its weight in the total.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Relation {
+    /// Concentration of the von Mises–Fisher similarity.
+    pub kappa: f32,
+    /// Weight in the sum (0 switches the relation off).
+    pub weight: f32,
+}
+
+/// The three relations' settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Relations {
+    /// Same superpixel within the image.
+    pub image_similarity: Relation,
+    /// Same (pseudo) label.
+    pub semantic_annotation: Relation,
+    /// Overlapping image tags.
+    pub semantic_cooccurrence: Relation,
+}
+
+impl Relations {
+    fn with(weights: [f32; 3], occ_kappa: f32) -> Relations {
+        Relations {
+            image_similarity: Relation {
+                kappa: 16.0,
+                weight: weights[0],
+            },
+            semantic_annotation: Relation {
+                kappa: 6.0,
+                weight: weights[1],
+            },
+            semantic_cooccurrence: Relation {
+                kappa: occ_kappa,
+                weight: weights[2],
+            },
+        }
+    }
+
+    /// SPML's VOC script for image tags: weights 0.1 / 0.3 / 0.3.
+    pub fn tags() -> Relations {
+        Self::with([0.1, 0.3, 0.3], 8.0)
+    }
+
+    /// For boxes: 0.1 / 0.3 / 0.3.
+    pub fn boxes() -> Relations {
+        Self::with([0.1, 0.3, 0.3], 8.0)
+    }
+
+    /// For scribbles: 0.1 / 1.0 / 0.5, co-occurrence κ 12.
+    pub fn scribbles() -> Relations {
+        Self::with([0.1, 1.0, 0.5], 12.0)
+    }
+
+    /// For points: 0.1 / 0.1 / 0.1.
+    pub fn points() -> Relations {
+        Self::with([0.1, 0.1, 0.1], 8.0)
+    }
+
+    /// The settings for a kind of label by name: tags, boxes, scribbles,
+    /// points.
+    pub fn for_label(name: &str) -> Result<Relations> {
+        match name {
+            "tags" => Ok(Self::tags()),
+            "boxes" => Ok(Self::boxes()),
+            "scribbles" => Ok(Self::scribbles()),
+            "points" => Ok(Self::points()),
+            _ => Err(Error::invalid(
+                "spml",
+                format!("unknown label kind `{name}`; one of tags, boxes, scribbles, points"),
+            )),
+        }
+    }
+}
+
+/// −log(Σ pos·sim / Σ den·sim) averaged over the rows, sim = exp(κ(eᵀμ − 1))
+/// (the −κ shift cancels and keeps exp in range), for rows [R, D],
+/// prototypes [C, D] and host masks [R, C] (`den` containing `pos`, every
+/// row of `pos` non-empty).
+pub fn contrastive(
+    rows: &Tensor,
+    prototypes: &Tensor,
+    kappa: f32,
+    pos: &[f32],
+    den: &[f32],
+) -> Result<Tensor> {
+    let (r, c) = (rows.shape()[0], prototypes.shape()[0]);
+    if pos.len() != r * c || den.len() != r * c {
+        return Err(Error::invalid(
+            "contrastive",
+            format!(
+                "masks of {} and {} for {r} rows × {c} prototypes",
+                pos.len(),
+                den.len()
+            ),
+        ));
+    }
+    let gpu = rows.gpu();
+    let sim = rows
+        .matmul(&prototypes.transpose(0, 1)?)?
+        .affine(kappa, -kappa)?
+        .exp()?;
+    let masked = |m: &[f32]| -> Result<Tensor> {
+        sim.mul(&Tensor::from_slice(gpu, m, &[r, c])?)?
+            .sum(&[1], false)?
+            .log()
+    };
+    masked(den)?.sub(&masked(pos)?)?.mean_all()
+}
+
+/// The masks of one relation: `relate(pixel, column)` is None when the
+/// column is no candidate for the pixel, else whether it is related;
+/// `own(pixel)` is the pixel's own segment's column.
+fn masks(
+    rows: &[usize],
+    cols: usize,
+    own: impl Fn(usize) -> Option<usize>,
+    relate: impl Fn(usize, usize) -> Option<bool>,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut pos = vec![0f32; rows.len() * cols];
+    let mut den = vec![0f32; rows.len() * cols];
+    for (r, &p) in rows.iter().enumerate() {
+        let o = own(p).ok_or_else(|| {
+            Error::invalid(
+                "spml loss",
+                format!("pixel {p}'s segment is not a candidate"),
+            )
+        })?;
+        let (pr, dr) = (&mut pos[r * cols..][..cols], &mut den[r * cols..][..cols]);
+        let mut any = false;
+        for c in 0..cols {
+            match relate(p, c) {
+                Some(true) if c != o => {
+                    pr[c] = 1.0;
+                    dr[c] = 1.0;
+                    any = true;
+                }
+                Some(false) => dr[c] = 1.0,
+                _ => {}
+            }
+        }
+        if !any {
+            pr[o] = 1.0;
+            dr[o] = 1.0;
+        }
+    }
+    Ok((pos, den))
+}
+
+/// One batch as the loss reads it.
+pub struct SpmlBatch<'a> {
+    /// Unit pixel embeddings [N, D].
+    pub rows: &'a Tensor,
+    /// The same with location [N, D + 2].
+    pub rows_loc: &'a Tensor,
+    /// The batch's segments.
+    pub segments: &'a Segments,
+    /// Each pixel's (pseudo) label, [`IGNORE`] when unlabelled.
+    pub labels: &'a [u32],
+    /// Each image's tags, one bit per foreground class.
+    pub tags: &'a [u64],
+}
+
+/// The weighted sum of the three relations' losses, with the memory bank
+/// of earlier steps.
+pub struct SpmlLoss {
+    /// Concentrations and weights.
+    pub relations: Relations,
+    /// Earlier steps' segments.
+    pub memory: MemoryBank,
+}
+
+impl SpmlLoss {
+    /// The loss of one batch; the batch's prototypes then join the memory.
+    pub fn loss(&mut self, b: &SpmlBatch<'_>) -> Result<Tensor> {
+        let seg = b.segments;
+        let n = seg.of_pixel.len();
+        if b.labels.len() != n || b.rows.shape()[0] != n || b.rows_loc.shape()[0] != n {
+            return Err(Error::invalid(
+                "spml loss",
+                format!(
+                    "{n} pixels in segments, {} labels, rows {:?}",
+                    b.labels.len(),
+                    b.rows.shape()
+                ),
+            ));
+        }
+        if seg.image.iter().any(|&i| i as usize >= b.tags.len()) {
+            return Err(Error::invalid("spml loss", "a segment's image has no tags"));
+        }
+        let protos = seg.prototypes(b.rows)?;
+        let image_of = |p: usize| seg.image[seg.of_pixel[p] as usize] as usize;
+        let own = |p: usize| seg.of_pixel[p] as usize;
+        let all: Vec<usize> = (0..n).collect();
+        let mut terms: Vec<Tensor> = Vec::new();
+
+        let rel = self.relations.image_similarity;
+        if rel.weight > 0.0 {
+            let protos_loc = seg.prototypes(b.rows_loc)?;
+            let (pos, den) = masks(
+                &all,
+                seg.len(),
+                |p| Some(own(p)),
+                |p, c| {
+                    (seg.image[c] as usize == image_of(p))
+                        .then(|| seg.region[c] == seg.region[own(p)])
+                },
+            )?;
+            let l = contrastive(b.rows_loc, &protos_loc, rel.kappa, &pos, &den)?;
+            terms.push(l.mul_scalar(rel.weight)?);
+        }
+
+        let (memory, mem_labels, mem_tags) = self.memory.all()?;
+        let cols = match &memory {
+            Some(m) => Tensor::concat(&[protos.clone(), m.clone()], 0)?,
+            None => protos.clone(),
+        };
+        let col_label: Vec<u32> = seg.label.iter().chain(&mem_labels).copied().collect();
+        let seg_tags: Vec<u64> = seg.image.iter().map(|&i| b.tags[i as usize]).collect();
+        let col_tags: Vec<u64> = seg_tags.iter().chain(&mem_tags).copied().collect();
+
+        let rel = self.relations.semantic_annotation;
+        let labelled: Vec<usize> = (0..n).filter(|&p| b.labels[p] != IGNORE as u32).collect();
+        if rel.weight > 0.0 && !labelled.is_empty() {
+            let keep: Vec<usize> = (0..col_label.len())
+                .filter(|&c| col_label[c] != IGNORE as u32)
+                .collect();
+            let mut at = vec![usize::MAX; col_label.len()];
+            for (i, &c) in keep.iter().enumerate() {
+                at[c] = i;
+            }
+            let (pos, den) = masks(
+                &labelled,
+                keep.len(),
+                |p| Some(at[own(p)]).filter(|&i| i != usize::MAX),
+                |p, c| Some(col_label[keep[c]] == b.labels[p]),
+            )?;
+            let idx: Vec<u32> = keep.iter().map(|&c| c as u32).collect();
+            let idx = Tensor::from_slice(b.rows.gpu(), &idx, &[idx.len()])?;
+            let ridx: Vec<u32> = labelled.iter().map(|&p| p as u32).collect();
+            let ridx = Tensor::from_slice(b.rows.gpu(), &ridx, &[ridx.len()])?;
+            let l = contrastive(
+                &b.rows.index_select(0, &ridx)?,
+                &cols.index_select(0, &idx)?,
+                rel.kappa,
+                &pos,
+                &den,
+            )?;
+            terms.push(l.mul_scalar(rel.weight)?);
+        }
+
+        let rel = self.relations.semantic_cooccurrence;
+        if rel.weight > 0.0 {
+            let (pos, den) = masks(
+                &all,
+                col_tags.len(),
+                |p| Some(own(p)),
+                |p, c| Some(b.tags[image_of(p)] & col_tags[c] != 0),
+            )?;
+            let l = contrastive(b.rows, &cols, rel.kappa, &pos, &den)?;
+            terms.push(l.mul_scalar(rel.weight)?);
+        }
+
+        self.memory.push(&protos, seg.label.clone(), seg_tags);
+        let mut total = terms
+            .pop()
+            .ok_or_else(|| Error::invalid("spml loss", "every relation is switched off"))?;
+        for t in terms {
+            total = total.add(&t)?;
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,457 @@
+//! SPML: the contrastive loss against its formula on the host, the
+//! segments, label downsampling, grid k-means and SLIC on hand-made inputs,
+//! the memory bank and the prototype vote, and the train → predict stages
+//! on a tiny synthetic set, through the library and the CLI.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use weakseg::data::synth::{self, SynthConfig};
+use weakseg::ops::superpixel::{SlicSettings, slic};
+use weakseg::pipeline::spml::{self, SpmlSettings};
+use weakseg::spml::{
+    MemoryBank, PrototypeBank, Relations, Segments, SpmlBatch, SpmlLoss, block_labels, contrastive,
+    grid_kmeans, segment, spread,
+};
+use weakseg::{Gpu, Tensor};
+
+const U: u32 = 255;
+
+fn unit_rows(r: &mut SmallRng, n: usize, d: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..n * d).map(|_| r.random_range(-1.0..1.0)).collect();
+    for row in v.chunks_mut(d) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+#[test]
+fn contrastive_matches_its_formula_on_the_host() {
+    let gpu = Gpu::new_blocking().unwrap();
+    let mut r = SmallRng::seed_from_u64(5);
+    let (n, c, d, kappa) = (7usize, 5usize, 4usize, 6.0f32);
+    let rows = unit_rows(&mut r, n, d);
+    let protos = unit_rows(&mut r, c, d);
+    let mut pos = vec![0f32; n * c];
+    let mut den = vec![0f32; n * c];
+    for i in 0..n {
+        pos[i * c + i % c] = 1.0;
+        for j in 0..c {
+            if r.random_bool(0.6) || j == i % c {
+                den[i * c + j] = 1.0;
+            }
+        }
+    }
+    let got = contrastive(
+        &Tensor::from_slice(&gpu, &rows, &[n, d]).unwrap(),
+        &Tensor::from_slice(&gpu, &protos, &[c, d]).unwrap(),
+        kappa,
+        &pos,
+        &den,
+    )
+    .unwrap()
+    .item()
+    .unwrap() as f64;
+    let mut want = 0f64;
+    for i in 0..n {
+        let (mut num, mut all) = (0f64, 0f64);
+        for j in 0..c {
+            let dot: f64 = (0..d)
+                .map(|k| rows[i * d + k] as f64 * protos[j * d + k] as f64)
+                .sum();
+            let sim = (kappa as f64 * dot).exp();
+            num += pos[i * c + j] as f64 * sim;
+            all += den[i * c + j] as f64 * sim;
+        }
+        want += -(num / all).ln() / n as f64;
+    }
+    // Tolerance 1e-4: f32 sums of exponentials.
+    assert!(
+        (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+        "{got} vs {want}"
+    );
+    assert!(
+        contrastive(
+            &Tensor::from_slice(&gpu, &rows, &[n, d]).unwrap(),
+            &Tensor::from_slice(&gpu, &protos, &[c, d]).unwrap(),
+            kappa,
+            &pos[1..],
+            &den,
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn segments_split_clusters_by_label_and_region() {
+    // Two images of four pixels each.
+    let clusters = [0, 0, 1, 1, 0, 0, 0, 0];
+    let labels = [1, 2, 1, 1, U, U, 3, 3];
+    let regions = [0, 0, 0, 5, 1, 1, 1, 1];
+    let s = Segments::build(4, &clusters, &labels, Some(&regions)).unwrap();
+    assert_eq!(s.of_pixel, vec![0, 1, 2, 3, 4, 4, 5, 5]);
+    assert_eq!(s.image, vec![0, 0, 0, 0, 1, 1]);
+    assert_eq!(s.label, vec![1, 2, 1, 1, U, 3]);
+    assert_eq!(s.region, vec![0, 0, 0, 5, 1, 1]);
+    let plain = Segments::build(4, &clusters, &labels, None).unwrap();
+    assert_eq!(
+        plain.len(),
+        5,
+        "without regions pixels 2 and 3 share a segment"
+    );
+    assert!(Segments::build(4, &clusters, &labels[1..], None).is_err());
+
+    // Prototypes: the unit mean of each segment's rows.
+    let gpu = Gpu::new_blocking().unwrap();
+    let rows: Vec<f32> = (0..8).flat_map(|p| [1.0, p as f32]).collect();
+    let protos = s
+        .prototypes(&Tensor::from_slice(&gpu, &rows, &[8, 2]).unwrap())
+        .unwrap()
+        .to_vec_blocking::<f32>()
+        .unwrap();
+    let unit = |a: f32, b: f32| {
+        let n = (a * a + b * b).sqrt();
+        [a / n, b / n]
+    };
+    let want: Vec<f32> = [
+        unit(1.0, 0.0),
+        unit(1.0, 1.0),
+        unit(1.0, 2.0),
+        unit(1.0, 3.0),
+        unit(2.0, 9.0),
+        unit(2.0, 13.0),
+    ]
+    .concat();
+    for (g, w) in protos.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-5, "{protos:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn block_labels_keep_sparse_marks() {
+    // One 4×4 map to 2×2: a single marked pixel survives in its cell; ties
+    // go to the lower label; an unmarked cell stays unlabelled.
+    #[rustfmt::skip]
+    let map = [
+        U, U, 3, 2,
+        U, 7, 2, 3,
+        U, U, 1, 1,
+        U, U, 1, 4,
+    ];
+    let out = block_labels(&map, 1, (4, 4), (2, 2), Some(U)).unwrap();
+    assert_eq!(out, vec![7, 2, U, 1]);
+    let all = block_labels(&map, 1, (4, 4), (2, 2), None).unwrap();
+    assert_eq!(all, vec![U, 2, U, 1]);
+    assert!(block_labels(&map, 1, (4, 4), (5, 2), None).is_err());
+}
+
+#[test]
+fn grid_kmeans_finds_each_images_parts() {
+    let gpu = Gpu::new_blocking().unwrap();
+    // Two 4×6 images whose pixels point one of two ways: image 0 split
+    // into left and right halves (the 1×2 grid's own cells), image 1 with
+    // a top-left block that straddles both cells, which the rounds must
+    // find. Cluster ids are local to each image.
+    let (h, w) = (4usize, 6usize);
+    let first = |b: usize, y: usize, x: usize| if b == 0 { x < w / 2 } else { y < 2 && x < 4 };
+    let mut rows = Vec::new();
+    for b in 0..2 {
+        for y in 0..h {
+            for x in 0..w {
+                rows.extend(if first(b, y, x) {
+                    [1.0f32, 0.0]
+                } else {
+                    [0.0, 1.0]
+                });
+            }
+        }
+    }
+    let t = Tensor::from_slice(&gpu, &rows, &[2 * h * w, 2]).unwrap();
+    let labels = pollster::block_on(grid_kmeans(&t, 2, (h, w), (1, 2), 10)).unwrap();
+    for b in 0..2 {
+        let at = |y: usize, x: usize| labels[(b * h + y) * w + x];
+        for y in 0..h {
+            for x in 0..w {
+                assert!(at(y, x) < 2, "local cluster ids");
+                assert_eq!(
+                    at(y, x) == at(0, 0),
+                    first(b, y, x),
+                    "image {b} ({y}, {x}): {labels:?}"
+                );
+            }
+        }
+    }
+    assert!(pollster::block_on(grid_kmeans(&t, 3, (h, w), (1, 2), 10)).is_err());
+}
+
+#[test]
+fn slic_regions_follow_colour_edges() {
+    let gpu = Gpu::new_blocking().unwrap();
+    // A 12×12 image, left third dark and the rest bright, in one channel
+    // of three; 4-pixel regions (a 3×3 grid) with a small compactness.
+    let (h, w) = (12usize, 12usize);
+    let mut img = vec![0f32; 3 * h * w];
+    for y in 0..h {
+        for x in 0..w {
+            img[y * w + x] = if x < 5 { -2.0 } else { 2.0 };
+        }
+    }
+    let t = Tensor::from_slice(&gpu, &img, &[1, 3, h, w]).unwrap();
+    let s = SlicSettings {
+        region: 4,
+        compactness: 0.5,
+        iterations: 10,
+    };
+    let labels = slic(&t, &s).unwrap().to_vec_blocking::<u32>().unwrap();
+    assert!(labels.iter().all(|&l| l < 9));
+    let mut dark = std::collections::HashSet::new();
+    let mut bright = std::collections::HashSet::new();
+    for y in 0..h {
+        for x in 0..w {
+            if x < 5 {
+                dark.insert(labels[y * w + x]);
+            } else {
+                bright.insert(labels[y * w + x]);
+            }
+        }
+    }
+    assert!(dark.is_disjoint(&bright), "{dark:?} {bright:?}");
+    assert!(slic(&t, &SlicSettings { region: 0, ..s }).is_err());
+    assert!(slic(&t.reshape(&[3, h, w]).unwrap(), &s).is_err());
+}
+
+#[test]
+fn memory_bank_keeps_the_last_steps() {
+    let gpu = Gpu::new_blocking().unwrap();
+    let mut m = MemoryBank::new(2);
+    for step in 0..3u32 {
+        let p = Tensor::full(&gpu, &[1 + step as usize, 2], step as f32).unwrap();
+        m.push(
+            &p,
+            vec![step; 1 + step as usize],
+            vec![1 << step; 1 + step as usize],
+        );
+    }
+    assert_eq!(m.len(), 2);
+    let (protos, labels, tags) = m.all().unwrap();
+    assert_eq!(labels, vec![1, 1, 2, 2, 2]);
+    assert_eq!(tags, vec![2, 2, 4, 4, 4]);
+    let p = protos.unwrap();
+    assert!(!p.requires_grad());
+    assert_eq!(
+        p.to_vec_blocking::<f32>().unwrap(),
+        vec![1., 1., 1., 1., 2., 2., 2., 2., 2., 2.]
+    );
+    let mut off = MemoryBank::new(0);
+    off.push(&p, vec![0; 5], vec![0; 5]);
+    assert!(off.is_empty());
+}
+
+#[test]
+fn prototype_vote_and_spread() {
+    let gpu = Gpu::new_blocking().unwrap();
+    // Bank: three prototypes near (1, 0) labelled 1, 1, 2; two near (0, 1)
+    // labelled 0; one unlabelled segment, which the bank leaves out.
+    let bank_rows = [
+        1.0f32, 0.0, 0.99, 0.14, 0.98, -0.2, 0.0, 1.0, 0.1, 0.99, 0.7, 0.7,
+    ];
+    let seg = Segments {
+        of_pixel: vec![0, 1, 2, 3, 4, 5],
+        image: vec![0; 6],
+        label: vec![1, 1, 2, 0, 0, U],
+        region: vec![0; 6],
+    };
+    let protos = Tensor::from_slice(&gpu, &bank_rows, &[6, 2]).unwrap();
+    let bank = PrototypeBank::gather(&[(protos, seg)]).unwrap();
+    assert_eq!(bank.len(), 5);
+    let q = Tensor::from_slice(&gpu, &[1.0f32, 0.0, 0.0, 1.0], &[2, 2]).unwrap();
+    let shares = pollster::block_on(bank.vote(&q, 3, 3)).unwrap();
+    let third = 1.0 / 3.0;
+    let want = [0.0, 2.0 * third, third, 2.0 * third, third, 0.0];
+    for (g, w) in shares.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{shares:?}");
+    }
+    assert!(
+        pollster::block_on(bank.vote(&q, 2, 3)).is_err(),
+        "label 2 needs 3 classes"
+    );
+    // Two segments over a 1×3 image.
+    let s = Segments {
+        of_pixel: vec![1, 0, 1],
+        image: vec![0, 0],
+        label: vec![U, U],
+        region: vec![0, 0],
+    };
+    let probs = spread(&s, &shares, 3, (1, 3)).unwrap();
+    let want = [
+        2.0 * third,
+        0.0,
+        2.0 * third, // class 0 over the three pixels
+        third,
+        2.0 * third,
+        third,
+        0.0,
+        third,
+        0.0,
+    ];
+    assert_eq!(probs.len(), want.len());
+    for (g, w) in probs.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{probs:?}");
+    }
+}
+
+#[test]
+fn spml_loss_uses_memory_and_rejects_bad_batches() {
+    let gpu = Gpu::new_blocking().unwrap();
+    let mut r = SmallRng::seed_from_u64(9);
+    let e = Tensor::from_slice(&gpu, &unit_rows(&mut r, 2 * 16, 4), &[2, 4, 4, 4]).unwrap();
+    let labels: Vec<u32> = (0..32)
+        .map(|p| if p % 3 == 0 { U } else { 1 + (p % 2) as u32 })
+        .collect();
+    let regions: Vec<u32> = (0..32).map(|p| (p % 16 / 8) as u32).collect();
+    let seg = pollster::block_on(segment(&e, Some(&labels), Some(&regions), (2, 2), 10)).unwrap();
+    let mut loss = SpmlLoss {
+        relations: Relations::scribbles(),
+        memory: MemoryBank::new(2),
+    };
+    let batch = SpmlBatch {
+        rows: &seg.rows,
+        rows_loc: &seg.rows_loc,
+        segments: &seg.segments,
+        labels: &labels,
+        tags: &[0b1, 0b11],
+    };
+    let first = loss.loss(&batch).unwrap().item().unwrap();
+    assert_eq!(loss.memory.len(), 1);
+    let second = loss.loss(&batch).unwrap().item().unwrap();
+    assert!(first.is_finite() && second.is_finite() && first > 0.0);
+    assert_ne!(
+        first, second,
+        "the remembered segments join the semantic terms"
+    );
+    let short = SpmlBatch {
+        tags: &[0b1],
+        ..batch
+    };
+    assert!(loss.loss(&short).is_err(), "an image without tags");
+    assert!(Relations::for_label("pixels").is_err());
+}
+
+#[test]
+fn spml_stages_train_predict_and_skip() {
+    let dir = std::env::temp_dir().join(format!("weakseg-spml-{}", std::process::id()));
+    let cfg = SynthConfig {
+        train: 4,
+        val: 2,
+        size: 32,
+        classes: 2,
+        seed: 3,
+    };
+    let data = dir.join("data");
+    synth::write(&cfg, &data, |_| {}).unwrap();
+    let labels = data.join("SegmentationClass");
+    let gpu = Gpu::new_blocking().unwrap();
+    let s = SpmlSettings {
+        epochs: 1,
+        batch_size: 2,
+        ..SpmlSettings::default()
+    };
+    let mut quiet = weakseg::train::progress::Silent;
+    let train = dir.join("train");
+    let m = spml::train(&gpu, &data, &labels, &train, &s, &mut quiet).unwrap();
+    assert!(!m.skipped);
+    let ck = train.join(spml::CHECKPOINT);
+    let p = spml::predict(
+        &gpu,
+        &data,
+        &labels,
+        &ck,
+        &dir.join("predict"),
+        &s,
+        |_, _| {},
+    )
+    .unwrap();
+    let miou = p.results["miou"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&miou), "{miou}");
+    assert!(p.results["prototypes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        std::fs::read_dir(dir.join("predict/pred")).unwrap().count(),
+        2
+    );
+    assert!(
+        spml::train(&gpu, &data, &labels, &train, &s, &mut quiet)
+            .unwrap()
+            .skipped
+    );
+    // Bad settings and a missing label directory are named.
+    let bad = SpmlSettings {
+        top_k: 0,
+        ..s.clone()
+    };
+    let e = spml::train(&gpu, &data, &labels, &dir.join("x"), &bad, &mut quiet).unwrap_err();
+    assert!(e.to_string().contains("top_k"), "{e}");
+    assert!(
+        spml::train(
+            &gpu,
+            &data,
+            &dir.join("nowhere"),
+            &dir.join("y"),
+            &s,
+            &mut quiet
+        )
+        .is_err()
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weakseg"))
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .args(["spml", "--relations", "pixels", "--data"])
+        .arg(&data)
+        .arg("--labels")
+        .arg(&labels)
+        .arg("--out")
+        .arg(dir.join("cli"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pixels"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn embedding_walk_spreads_scores_within_similar_pixels() {
+    let gpu = Gpu::new_blocking().unwrap();
+    // Six pixels: 0–2 embed one way, 3–5 the orthogonal way. A score on
+    // pixel 0 reaches 1 and 2 equally and never 3–5 (their affinity
+    // exp(5 (0 − 1))^20 underflows); a score on pixel 4 stays among 3–5.
+    let rows: Vec<f32> = (0..6)
+        .flat_map(|p| if p < 3 { [1.0f32, 0.0] } else { [0.0, 1.0] })
+        .collect();
+    let view = Tensor::from_slice(&gpu, &rows, &[6, 2]).unwrap();
+    let mut v = vec![0f32; 12];
+    v[0] = 1.0;
+    v[6 + 4] = 1.0;
+    let walk = weakseg::spml::EmbeddingWalk::default();
+    let t = walk.transition(&[view.clone(), view.clone()]).unwrap();
+    let t = t.to_vec_blocking::<f32>().unwrap();
+    for j in 0..6 {
+        let col: f32 = (0..6).map(|i| t[i * 6 + j]).sum();
+        assert!((col - 1.0).abs() < 1e-5, "column {j} sums to {col}");
+    }
+    let out = walk
+        .propagate(&[view], &Tensor::from_slice(&gpu, &v, &[2, 6]).unwrap())
+        .unwrap()
+        .to_vec_blocking::<f32>()
+        .unwrap();
+    // Tolerance 1e-5: sums of thirds.
+    for p in 0..6 {
+        let (a, b) = (out[p], out[6 + p]);
+        let (wa, wb) = if p < 3 {
+            (1.0 / 3.0, 0.0)
+        } else {
+            (0.0, 1.0 / 3.0)
+        };
+        assert!((a - wa).abs() < 1e-5 && (b - wb).abs() < 1e-5, "{out:?}");
+    }
+    assert!(walk.transition(&[]).is_err());
+}
