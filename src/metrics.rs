@@ -18,6 +18,48 @@ pub struct Confusion {
     counts: Vec<u64>,
 }
 
+/// The mIoU of predicted label maps over whatever ground truth a list has:
+/// images without a mask are left out, and there is no score when none had
+/// one (an unlabelled test list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaskScore {
+    confusion: Confusion,
+    scored: bool,
+}
+
+impl MaskScore {
+    /// An empty score over `classes` labels.
+    pub fn new(classes: usize) -> MaskScore {
+        MaskScore {
+            confusion: Confusion::new(classes),
+            scored: false,
+        }
+    }
+
+    /// Adds `pred` against `mask` (a sample's labels, 255 ignored), if any.
+    pub fn add(&mut self, pred: &[u8], mask: Option<&[u32]>) -> Result<()> {
+        if let Some(mask) = mask {
+            let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
+            self.confusion.add(pred, &gt)?;
+            self.scored = true;
+        }
+        Ok(())
+    }
+
+    /// The mIoU, when any image had ground truth.
+    pub fn miou(&self) -> Option<f64> {
+        self.scored.then(|| self.confusion.scores().miou)
+    }
+
+    /// `{"miou": …}` for a stage manifest, or null without ground truth.
+    pub fn results(&self) -> serde_json::Value {
+        self.miou().map_or(
+            serde_json::Value::Null,
+            |m| serde_json::json!({ "miou": m }),
+        )
+    }
+}
+
 /// The scores of a confusion matrix.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Scores {

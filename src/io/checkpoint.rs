@@ -287,6 +287,25 @@ pub fn read_sidecar(path: &std::path::Path) -> Result<Option<Sidecar>> {
     }
 }
 
+/// The architecture, class count and stage settings a checkpoint's sidecar
+/// records: what a stage needs to rebuild the network it trained. A
+/// missing sidecar, architecture or unreadable settings are errors naming
+/// the file.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_settings<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<(ArchSpec, Option<usize>, T)> {
+    let name = || path.display().to_string();
+    let side = read_sidecar(path)?
+        .ok_or_else(|| Error::format(name(), "no sidecar (.json) naming the architecture"))?;
+    let arch = side
+        .arch
+        .ok_or_else(|| Error::format(name(), "sidecar lacks the architecture"))?;
+    let settings = serde_json::from_value(side.config)
+        .map_err(|e| Error::format(name(), format!("sidecar settings: {e}")))?;
+    Ok((arch, side.classes, settings))
+}
+
 /// Loads a checkpoint file into `module` (strictly), returning its sidecar.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load(path: &std::path::Path, module: &dyn Module) -> Result<Option<Sidecar>> {

@@ -19,7 +19,7 @@ use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::image;
 use crate::io::labels::LabelMap;
 use crate::losses::{Constraints, Regulariser, Seeded, point_loss};
-use crate::metrics::Confusion;
+use crate::metrics::MaskScore;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::optim::Sgd;
@@ -220,20 +220,10 @@ pub fn train(
 
 /// Loads a segmenter written by [`train`].
 pub fn load(gpu: &Gpu, path: &Path) -> Result<SegNet> {
-    let side = checkpoint::read_sidecar(path)?.ok_or_else(|| {
-        Error::format(
-            path.display().to_string(),
-            "no sidecar (.json) naming the architecture",
-        )
+    let (arch, k, s) = checkpoint::read_settings::<SegSettings>(path)?;
+    let k = k.ok_or_else(|| {
+        Error::format(path.display().to_string(), "sidecar lacks the class count")
     })?;
-    let (arch, k) = side.arch.clone().zip(side.classes).ok_or_else(|| {
-        Error::format(
-            path.display().to_string(),
-            "sidecar lacks the architecture or class count",
-        )
-    })?;
-    let s: SegSettings = serde_json::from_value(side.config)
-        .map_err(|e| Error::format(path.display().to_string(), format!("sidecar settings: {e}")))?;
     let net = SegNet::new(&mut Builder::new(gpu, 0), &arch, s.head, k)?;
     checkpoint::load(path, &net)?;
     net.set_train(false);
@@ -311,8 +301,7 @@ pub fn predict(
     let t = Instant::now();
     let net = load(gpu, segmenter)?;
     let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
-    let mut conf = Confusion::new(ds.classes.len() + 1);
-    let mut scored = false;
+    let mut score = MaskScore::new(ds.classes.len() + 1);
     let mut outputs = Vec::with_capacity(ds.len());
     for i in 0..ds.len() {
         let r = &ds.records[i];
@@ -329,17 +318,8 @@ pub fn predict(
             data: pred,
         };
         outputs.push(stage.write_labels(format!("pred/{}.png", r.id), &map)?);
-        if let Some(mask) = &smp.mask {
-            let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
-            conf.add(&map.data, &gt)?;
-            scored = true;
-        }
+        score.add(&map.data, smp.mask.as_deref())?;
         progress(i + 1, ds.len());
     }
-    let results = if scored {
-        serde_json::json!({ "miou": conf.scores().miou })
-    } else {
-        serde_json::Value::Null
-    };
-    stage.finish(t.elapsed().as_secs_f64(), outputs, results)
+    stage.finish(t.elapsed().as_secs_f64(), outputs, score.results())
 }

@@ -28,7 +28,7 @@ use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::labels::{IGNORE, LabelMap};
 use crate::io::{image, npy};
-use crate::metrics::Confusion;
+use crate::metrics::MaskScore;
 use crate::models::ArchSpec;
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::ops::superpixel::{SlicSettings, slic};
@@ -343,17 +343,7 @@ pub fn train(
 
 /// Loads an embedding network written by [`train`].
 pub fn load(gpu: &Gpu, path: &Path) -> Result<EmbeddingNet> {
-    let side = checkpoint::read_sidecar(path)?.ok_or_else(|| {
-        Error::format(
-            path.display().to_string(),
-            "no sidecar (.json) naming the architecture",
-        )
-    })?;
-    let arch = side.arch.clone().ok_or_else(|| {
-        Error::format(path.display().to_string(), "sidecar lacks the architecture")
-    })?;
-    let s: SpmlSettings = serde_json::from_value(side.config)
-        .map_err(|e| Error::format(path.display().to_string(), format!("sidecar settings: {e}")))?;
+    let (arch, _, s) = checkpoint::read_settings::<SpmlSettings>(path)?;
     let net = EmbeddingNet::new(&mut Builder::new(gpu, 0), &arch, s.dim)?;
     checkpoint::load(path, &net)?;
     net.set_train(false);
@@ -417,8 +407,7 @@ pub fn predict(
     }
     let bank = PrototypeBank::gather(&parts)?;
     drop(parts);
-    let mut conf = Confusion::new(classes);
-    let mut scored = false;
+    let mut score = MaskScore::new(classes);
     let mut outputs = Vec::with_capacity(test.len());
     for i in 0..test.len() {
         let r = &test.records[i];
@@ -453,17 +442,12 @@ pub fn predict(
                 .collect(),
         };
         outputs.push(stage.write_labels(format!("pred/{}.png", r.id), &map)?);
-        if let Some(mask) = &smp.mask {
-            let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
-            conf.add(&map.data, &gt)?;
-            scored = true;
-        }
+        score.add(&map.data, smp.mask.as_deref())?;
         progress(train.len() + i + 1, total);
     }
-    let results = if scored {
-        serde_json::json!({ "miou": conf.scores().miou, "prototypes": bank.len() })
-    } else {
-        serde_json::json!({ "prototypes": bank.len() })
+    let results = match score.miou() {
+        Some(m) => serde_json::json!({ "miou": m, "prototypes": bank.len() }),
+        None => serde_json::json!({ "prototypes": bank.len() }),
     };
     stage.finish(t.elapsed().as_secs_f64(), outputs, results)
 }
@@ -506,8 +490,7 @@ pub fn walk_labels(
     let net = load(gpu, embedding)?;
     let ds = VocDataset::open(data, &VocOptions::split(list))?;
     let k = ds.classes.len();
-    let mut conf = Confusion::new(k + 1);
-    let mut scored = false;
+    let mut score = MaskScore::new(k + 1);
     let mut outputs = Vec::with_capacity(ds.len());
     for i in 0..ds.len() {
         let r = &ds.records[i];
@@ -561,17 +544,8 @@ pub fn walk_labels(
                 .collect(),
         };
         outputs.push(stage.write_labels(format!("labels/{}.png", r.id), &map)?);
-        if let Some(mask) = &smp.mask {
-            let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
-            conf.add(&map.data, &gt)?;
-            scored = true;
-        }
+        score.add(&map.data, smp.mask.as_deref())?;
         progress(i + 1, ds.len());
     }
-    let results = if scored {
-        serde_json::json!({ "miou": conf.scores().miou })
-    } else {
-        serde_json::Value::Null
-    };
-    stage.finish(t.elapsed().as_secs_f64(), outputs, results)
+    stage.finish(t.elapsed().as_secs_f64(), outputs, score.results())
 }

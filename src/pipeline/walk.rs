@@ -14,7 +14,7 @@ use crate::data::Dataset;
 use crate::data::voc::{VocDataset, VocOptions, list_path};
 use crate::io::labels::LabelMap;
 use crate::io::npy;
-use crate::metrics::Confusion;
+use crate::metrics::MaskScore;
 use crate::pipeline::affinity;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::random_walk::{self, RandomWalk};
@@ -62,8 +62,7 @@ pub fn run(
     let stride = net.grid_stride();
     let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
     let k = ds.classes.len();
-    let mut conf = Confusion::new(k + 1);
-    let mut scored = false;
+    let mut score = MaskScore::new(k + 1);
     let mut outputs = Vec::with_capacity(ds.len());
     for i in 0..ds.len() {
         let id = &ds.records[i].id;
@@ -92,17 +91,8 @@ pub fn run(
                 .collect(),
         };
         outputs.push(stage.write_labels(format!("rw/{id}.png"), &map)?);
-        if let Some(mask) = &smp.mask {
-            let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
-            conf.add(&map.data, &gt)?;
-            scored = true;
-        }
+        score.add(&map.data, smp.mask.as_deref())?;
         progress(i + 1, ds.len());
     }
-    let results = if scored {
-        serde_json::json!({ "miou": conf.scores().miou })
-    } else {
-        serde_json::Value::Null
-    };
-    stage.finish(t.elapsed().as_secs_f64(), outputs, results)
+    stage.finish(t.elapsed().as_secs_f64(), outputs, score.results())
 }
