@@ -192,6 +192,36 @@ fn point_loss_matches_the_caffe_layer_on_the_host() {
 }
 
 #[test]
+fn cam_objectness_is_the_foreground_share_of_the_background_model() {
+    use weakseg::losses::cam_objectness;
+    let gpu = gpu();
+    let peak = [0.0f32, 0.1, 0.276, 0.5, 0.9, 1.0];
+    let t = Tensor::from_slice(&gpu, &peak, &[1, 1, 2, 3]).unwrap();
+    let raw = cam_objectness(&t, None)
+        .unwrap()
+        .to_vec_blocking::<f32>()
+        .unwrap();
+    assert_eq!(raw, peak);
+    let got = cam_objectness(&t, Some(4.0))
+        .unwrap()
+        .to_vec_blocking::<f32>()
+        .unwrap();
+    for (&m, &g) in peak.iter().zip(&got) {
+        let m = m as f64;
+        let want = m / (m + (1.0 - m).powi(4) + 1e-6);
+        // Tolerance 1e-5 absolute: f32 pow and division against f64.
+        assert!((g as f64 - want).abs() < 1e-5, "{m}: {g} vs {want}");
+    }
+    // α 4 puts the even split near a peak of 0.276, where the raw peak
+    // would call the pixel three-quarters background.
+    assert!((got[2] - 0.5).abs() < 0.01, "{}", got[2]);
+    for bad in [0.0, -1.0, f32::NAN] {
+        let e = cam_objectness(&t, Some(bad)).unwrap_err();
+        assert!(e.to_string().contains("background power"), "{e}");
+    }
+}
+
+#[test]
 fn constrained_projection_meets_the_bounds_and_keeps_a_feasible_softmax() {
     use weakseg::losses::Constraints;
     let c = Constraints::default();

@@ -11,7 +11,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use weakseg::io::image::Rgb;
 use weakseg::io::npy;
-use weakseg::refine::crf::{CrfParams, DenseCrf, unary_from_labels, unary_from_probs};
+use weakseg::refine::crf::{
+    CrfParams, DenseCrf, refine_scores, unary_from_labels, unary_from_probs,
+};
 use weakseg::{Gpu, Tensor};
 use weakseg_kernels::cpu::lattice::{CpuLattice, crf_features};
 
@@ -161,6 +163,52 @@ fn unaries_follow_pydensecrf() {
     assert!(unary_from_labels(&[4], 3, 0.7, true).is_err());
     assert!(unary_from_labels(&[3], 3, 0.7, false).is_err());
     assert!(unary_from_labels(&[0], 3, 1.0, false).is_err());
+}
+
+#[test]
+fn refine_scores_is_the_crf_of_the_normalised_scores() {
+    let gpu = Gpu::new_blocking().unwrap();
+    let (w, h, l) = (19usize, 13usize, 3usize);
+    let img = image(w, h, 4);
+    let mut r = SmallRng::seed_from_u64(5);
+    // Scores at an arbitrary scale, one pixel all zero (uniform there).
+    let mut scores: Vec<f32> = (0..l * w * h).map(|_| r.random_range(0.0..7.0)).collect();
+    for c in 0..l {
+        scores[c * w * h + 3] = 0.0;
+    }
+    let p = CrfParams {
+        iters: 5,
+        bilat_sxy: 6.0,
+        ..CrfParams::default()
+    };
+    let got: Vec<u32> = pollster::block_on(refine_scores(&gpu, &img, &scores, l, &p))
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+    let n = w * h;
+    let probs: Vec<f32> = (0..l * n)
+        .map(|i| {
+            let px = i % n;
+            let total: f32 = (0..l).map(|c| scores[c * n + px]).sum();
+            if total > 0.0 {
+                scores[i] / total
+            } else {
+                1.0 / l as f32
+            }
+        })
+        .collect();
+    let q = reference(&img, &unary_from_probs(&probs, l, None, 1e-5), l, &p);
+    let mut agree = 0;
+    for px in 0..n {
+        let want = (0..l)
+            .max_by(|&a, &b| q[a * n + px].total_cmp(&q[b * n + px]))
+            .unwrap();
+        agree += usize::from(got[px] as usize == want);
+    }
+    // Labels may differ only where two marginals tie within Q_TOL.
+    assert!(agree >= n - 2, "{agree} of {n}");
+    let e = pollster::block_on(refine_scores(&gpu, &img, &scores[1..], l, &p)).unwrap_err();
+    assert!(e.to_string().contains("scores"), "{e}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 use weakseg::Gpu;
 use weakseg::cam::MultiScale;
 use weakseg::data::synth::{self, SynthConfig};
+use weakseg::io::labels;
 use weakseg::pipeline::report;
 use weakseg::pipeline::run::{self, Observer, PipelineConfig, dirs};
 use weakseg::pipeline::stage::Manifest;
@@ -129,6 +130,36 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
     run::run(&gpu, &cfg, &mut again).unwrap();
     assert!(again.skipped.iter().all(|s| *s), "{:?}", again.skipped);
 
+    // The walk's optional CRF writes refined masks and scores both.
+    let crf_walk = weakseg::pipeline::walk::WalkSettings {
+        crf: Some(weakseg::refine::crf::CrfParams {
+            iters: 2,
+            ..Default::default()
+        }),
+        ..cfg.walk.clone()
+    };
+    let m = weakseg::pipeline::walk::run(
+        &gpu,
+        &cfg.data,
+        &cfg.out.join(dirs::AFFINITY).join("affinity.safetensors"),
+        &cfg.out.join(dirs::CAM),
+        &dir.join("rw-crf"),
+        &crf_walk,
+        |_, _| {},
+    )
+    .unwrap();
+    for key in ["miou", "walk_miou"] {
+        let v = m.results[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    assert_eq!(
+        Some(m.results["walk_miou"].as_f64().unwrap()),
+        metrics.rw_miou_train,
+        "the same walk before its CRF"
+    );
+    let refined = weakseg::io::labels::read(&dir.join("rw-crf/rw/000000.png")).unwrap();
+    assert_eq!((refined.width, refined.height), (32, 32));
+
     // A corrupt CAM file is named by the stage that reads it.
     let cam = cfg.out.join(dirs::CAM).join("cams/000001.npy");
     std::fs::write(&cam, b"not an npy file").unwrap();
@@ -187,9 +218,9 @@ fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
     let mut log = Log::default();
     let c = supervision::compare(&gpu, &cfg, &Supervision::ALL, &mut log).unwrap();
     // tags 4 (pipeline, constrained CNN, SEC, DSRG), boxes 4 modes,
-    // points 5 recipes, scribbles 3, SPML's prototypes for each of the four
-    // weak labels and its random walk for tags, full 1.
-    assert_eq!(c.rows.len(), 22, "{:?}", c.rows);
+    // points 5 recipes and DSRG, scribbles 3, SPML's prototypes for each of
+    // the four weak labels and its random walk for tags, full 1.
+    assert_eq!(c.rows.len(), 23, "{:?}", c.rows);
     let walk = &c.rows[5];
     assert!(walk.method.contains("walked"), "{walk:?}");
     let side = cfg.out.join("supervision/tags-spml/seg/segmenter.json");
@@ -233,6 +264,53 @@ fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
         assert!(seeds.method.starts_with(&m.to_uppercase()), "{seeds:?}");
         assert!(seeds.labelled.unwrap() < 1.0, "{seeds:?}");
     }
+    // Points' DSRG grows from the affinity labels with every click drawn
+    // over them.
+    let row = c
+        .rows
+        .iter()
+        .find(|r| r.supervision == Supervision::Points && r.method.starts_with("DSRG"))
+        .unwrap();
+    let clicks_only = c
+        .rows
+        .iter()
+        .find(|r| r.supervision == Supervision::Points)
+        .unwrap();
+    assert!(
+        row.labelled.unwrap() > clicks_only.labelled.unwrap(),
+        "{row:?}"
+    );
+    let side = cfg.out.join("supervision/points-dsrg/seg/segmenter.json");
+    let side: serde_json::Value = serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
+    assert_eq!(side["config"]["seeded"]["method"], "dsrg");
+    let masks = cfg.out.join("supervision/points/weak-masks/masks");
+    let mut drawn = 0;
+    for e in std::fs::read_dir(&masks).unwrap() {
+        let p = e.unwrap().path();
+        let clicks = labels::read(&p).unwrap();
+        let seeds = labels::read(
+            &cfg.out
+                .join("supervision/points-dsrg/weak-masks/masks")
+                .join(p.file_name().unwrap()),
+        )
+        .unwrap();
+        for (c, s) in clicks.data.iter().zip(&seeds.data) {
+            if *c != 255 {
+                assert_eq!(c, s, "{}", p.display());
+                drawn += 1;
+            }
+        }
+    }
+    assert!(drawn > 0);
+    // What's the Point reads the CAM through the walk's background power.
+    let side = cfg
+        .out
+        .join("supervision/points/seg-point-loss/segmenter.json");
+    let side: serde_json::Value = serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
+    assert_eq!(
+        side["config"]["objectness_power"].as_f64(),
+        Some(cfg.walk.walk.alpha as f64)
+    );
     let full = c.full_miou_val.unwrap();
     assert_eq!(c.rows.last().unwrap().miou_val, Some(full));
     for r in &c.rows {

@@ -243,6 +243,70 @@ fn weak_masks_stage_scores_writes_and_skips() {
 }
 
 #[test]
+fn marks_drawn_over_seed_maps_win_where_they_label() {
+    use weakseg::io::labels::{self, LabelMap};
+    let dir = std::env::temp_dir().join(format!("weakseg-over-{}", std::process::id()));
+    let cfg = SynthConfig {
+        train: 3,
+        val: 1,
+        size: 32,
+        classes: 2,
+        seed: 5,
+    };
+    synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
+    let gpu = Gpu::new_blocking().unwrap();
+    let data = dir.join("data");
+    let seeds = dir.join("seeds");
+    let ids = ["000000", "000001", "000002"];
+    for id in ids {
+        // Background on the left half, unlabelled on the right.
+        let mut map = LabelMap::filled(32, 32, 255);
+        for (i, v) in map.data.iter_mut().enumerate() {
+            if i % 32 < 16 {
+                *v = 0;
+            }
+        }
+        labels::write(&seeds.join(format!("{id}.png")), &map).unwrap();
+    }
+    let plain = WeakMaskSettings {
+        label: WeakLabel::Points,
+        ..WeakMaskSettings::default()
+    };
+    weak_masks::make(&gpu, &data, None, &dir.join("clicks"), &plain, |_, _| {}).unwrap();
+    let s = WeakMaskSettings {
+        over: Some(seeds.clone()),
+        ..plain.clone()
+    };
+    let m = weak_masks::make(&gpu, &data, None, &dir.join("over"), &s, |_, _| {}).unwrap();
+    assert!(m.results["labelled"].as_f64().unwrap() > 0.5);
+    for id in ids {
+        let clicks = labels::read(&dir.join(format!("clicks/masks/{id}.png"))).unwrap();
+        let over = labels::read(&dir.join(format!("over/masks/{id}.png"))).unwrap();
+        for (i, (&c, &o)) in clicks.data.iter().zip(&over.data).enumerate() {
+            let want = if c != 255 {
+                c
+            } else if i % 32 < 16 {
+                0
+            } else {
+                255
+            };
+            assert_eq!(o, want, "{id} pixel {i}");
+        }
+    }
+    labels::write(&seeds.join("000001.png"), &LabelMap::filled(16, 16, 0)).unwrap();
+    let e = weak_masks::make(&gpu, &data, None, &dir.join("bad"), &s, |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("000001.png"), "{e}");
+    let boxes = WeakMaskSettings {
+        label: WeakLabel::Boxes,
+        box_mode: BoxMode::Box,
+        ..s
+    };
+    let e = weak_masks::make(&gpu, &data, None, &dir.join("bad"), &boxes, |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("points and scribbles"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn weak_masks_command_writes_masks_and_names_bad_input() {
     use std::process::Command;
     let bin = || {

@@ -13,7 +13,7 @@ pub mod seeded;
 
 pub use constrained::Constraints;
 pub use crf_loss::DenseCrfLoss;
-pub use point::point_loss;
+pub use point::{cam_objectness, point_loss};
 pub use seeded::{Seeded, SeededMethod};
 
 use serde::{Deserialize, Serialize};

@@ -77,3 +77,25 @@ pub fn point_loss(
     };
     total.mul_scalar(1.0 / (b * h * w) as f32)
 }
+
+/// What's the Point's objectness from a CAM: `peak` [B, 1, H, W] is the
+/// maximum over classes of CAMs normalised to [0, 1]. Without a power the
+/// objectness is `peak` itself; with a background power α it is the
+/// foreground share peak / (peak + (1 − peak)^α) of psa's background model
+/// (background score (1 − peak)^α), a probability as the loss expects. A
+/// CAM peaks on the most discriminative part and stays low over the rest of
+/// the object, so the raw peak makes the loss call most object pixels
+/// background. A power that is not positive is an error.
+pub fn cam_objectness(peak: &Tensor, power: Option<f32>) -> Result<Tensor> {
+    match power {
+        None => Ok(peak.clone()),
+        Some(a) if a.is_finite() && a > 0.0 => {
+            let bg = peak.affine(-1.0, 1.0)?.pow(a)?;
+            peak.div(&peak.add(&bg)?.add_scalar(1e-6)?)
+        }
+        Some(a) => Err(Error::invalid(
+            "cam_objectness",
+            format!("background power must be a positive number, got {a}"),
+        )),
+    }
+}

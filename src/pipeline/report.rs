@@ -17,13 +17,19 @@ use crate::pipeline::run::{Metrics, PipelineConfig, dirs};
 
 /// The rows of the results table: label, metric, split.
 pub fn rows(m: &Metrics) -> Vec<(&'static str, Option<f64>, &'static str)> {
-    vec![
+    let mut rows = vec![
         ("CAM", m.cam_miou_train, "train"),
         ("CAM + dense CRF", m.crf_miou_train, "train"),
         ("random walk (AffinityNet)", m.rw_miou_train, "train"),
+    ];
+    if m.rw_crf_miou_train.is_some() {
+        rows.push(("random walk + dense CRF", m.rw_crf_miou_train, "train"));
+    }
+    rows.extend([
         ("segmenter on the pseudo-masks", m.seg_miou_val, "val"),
         ("fully supervised segmenter", m.full_miou_val, "val"),
-    ]
+    ]);
+    rows
 }
 
 /// Each step's loss from a training stage's `loss.jsonl`.

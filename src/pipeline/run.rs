@@ -98,8 +98,12 @@ pub struct Metrics {
     pub cam_best_miou_train: Option<f64>,
     /// CAM refined by the dense CRF (background power α = low_alpha).
     pub crf_miou_train: Option<f64>,
-    /// Random-walk pseudo-masks on the training list.
+    /// Random-walk pseudo-masks (the walk's argmax) on the training list.
     pub rw_miou_train: Option<f64>,
+    /// With the walk's dense CRF on, the refined masks the segmenter
+    /// trains on instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rw_crf_miou_train: Option<f64>,
     /// The segmenter trained on the pseudo-masks, on the evaluation list.
     pub seg_miou_val: Option<f64>,
     /// The same segmenter trained on ground truth, on the evaluation list.
@@ -325,7 +329,8 @@ pub fn run(
         cam_miou_train: score(&cam, "miou"),
         cam_best_miou_train: score(&cam, "best_miou"),
         crf_miou_train: score(&crf, "crf_low_miou"),
-        rw_miou_train: score(&rw, "miou"),
+        rw_miou_train: score(&rw, "walk_miou").or(score(&rw, "miou")),
+        rw_crf_miou_train: cfg.walk.crf.as_ref().and(score(&rw, "miou")),
         seg_miou_val: seg_miou,
         full_miou_val: full_miou,
         seconds: done.iter().map(|(n, m)| (n.clone(), m.seconds)).collect(),

@@ -18,7 +18,7 @@ use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::image;
 use crate::io::labels::LabelMap;
-use crate::losses::{Constraints, Regulariser, Seeded, point_loss};
+use crate::losses::{Constraints, Regulariser, Seeded, cam_objectness, point_loss};
 use crate::metrics::MaskScore;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
@@ -72,6 +72,14 @@ pub struct SegSettings {
     /// unlabelled pixels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub objectness: Option<std::path::PathBuf>,
+    /// What's the Point's objectness from the CAM maximum m: with a power
+    /// α, the foreground share m / (m + (1 − m)^α) of psa's background
+    /// model (bg = (1 − m)^α), a probability as the loss expects; without
+    /// one, m itself. A CAM peaks at 1 on the most discriminative part and
+    /// stays low elsewhere on the object, so m alone calls most object
+    /// pixels background.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objectness_power: Option<f32>,
     /// Constrained CNN: train from the image tags alone (no masks read),
     /// the loss the cross-entropy against each image's constrained
     /// projection of the softmax.
@@ -102,6 +110,7 @@ impl Default for SegSettings {
             init: None,
             regulariser: None,
             objectness: None,
+            objectness_power: None,
             constraints: None,
             seeded: None,
         }
@@ -118,6 +127,14 @@ pub fn train(
     s: &SegSettings,
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
+    if let Some(a) = s.objectness_power
+        && !(a.is_finite() && a > 0.0)
+    {
+        return Err(Error::invalid(
+            "train-seg",
+            format!("objectness power must be a positive number, got {a}"),
+        ));
+    }
     let list = list_path(data, &s.list);
     let mut inputs: Vec<&Path> = vec![&list];
     // Masks written by a stage carry its manifest: a re-run of that stage
@@ -196,8 +213,10 @@ pub fn train(
                         pollster::block_on(sd.loss(&logits, &b.images, seeds, &b.labels))?
                     }
                     (Some(cams), Some(clicks)) => {
-                        let (objectness, _) = cams.max_axis(1, true)?;
-                        point_loss(&logits, m, clicks, &b.labels, &objectness.clamp(0.0, 1.0)?)?
+                        let (peak, _) = cams.max_axis(1, true)?;
+                        let objectness =
+                            cam_objectness(&peak.clamp(0.0, 1.0)?, s.objectness_power)?;
+                        point_loss(&logits, m, clicks, &b.labels, &objectness)?
                     }
                     _ => logits.cross_entropy(m, None, 255)?,
                 };

@@ -34,7 +34,7 @@ use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::ops::superpixel::{SlicSettings, slic};
 use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
-use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
+use crate::refine::crf::{CrfParams, refine_scores};
 use crate::refine::random_walk::with_background;
 use crate::spml::segments::pixel_rows;
 use crate::spml::{
@@ -425,10 +425,8 @@ pub fn predict(
         let pred = match &s.crf {
             Some(c) => {
                 let host: Vec<f32> = probs.to_vec_blocking()?;
-                let unary = unary_from_probs(&host, classes, None, 1e-5);
-                let q = DenseCrf::new_blocking(gpu, &image::read(&r.image)?, c)?
-                    .infer(&Tensor::from_slice(gpu, &unary, &[classes, h, w])?)?;
-                q.argmax(0)?
+                let img = image::read(&r.image)?;
+                pollster::block_on(refine_scores(gpu, &img, &host, classes, c))?
             }
             None => probs.reshape(&[classes, h, w])?.argmax(0)?,
         };
@@ -518,26 +516,17 @@ pub fn walk_labels(
             .reshape(&[1, k + 1, eh, ew])?
             .interpolate((h, w), ResizeMode::Bilinear(false))?
             .to_vec_blocking()?;
-        let mut probs = walked;
-        for p in 0..h * w {
-            let total: f32 = (0..=k).map(|c| probs[c * h * w + p].max(0.0)).sum();
-            for c in 0..=k {
-                let v = &mut probs[c * h * w + p];
-                *v = if total > 0.0 {
-                    v.max(0.0) / total
-                } else {
-                    1.0 / (k + 1) as f32
-                };
-            }
-        }
-        let unary = unary_from_probs(&probs, k + 1, None, 1e-5);
-        let q = DenseCrf::new_blocking(gpu, &image::read(&r.image)?, crf)?
-            .infer(&Tensor::from_slice(gpu, &unary, &[k + 1, h, w])?)?;
+        let q = pollster::block_on(refine_scores(
+            gpu,
+            &image::read(&r.image)?,
+            &walked,
+            k + 1,
+            crf,
+        ))?;
         let map = LabelMap {
             width: w,
             height: h,
             data: q
-                .argmax(0)?
                 .to_vec_blocking::<u32>()?
                 .into_iter()
                 .map(|v| v as u8)

@@ -30,6 +30,7 @@ use crate::io::labels;
 use crate::io::write_atomic;
 use crate::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededMethod};
 use crate::metrics::SparseScore;
+use crate::pipeline::aff_labels;
 use crate::pipeline::run::{self, Observer, PipelineConfig, dirs};
 use crate::pipeline::segmenter::{self, SegSettings};
 use crate::pipeline::spml::{self, SpmlSettings};
@@ -160,7 +161,7 @@ pub fn compare(
                     labelled: None,
                     miou_val: ccnn,
                 });
-                let seeds = base.out.join("cam").join(dirs::AFF_LABELS).join("aff");
+                let seeds = tag_seeds(gpu, base, obs)?;
                 let score = seed_score(base, &seeds)?;
                 let value = |k: &str| score.get(k).and_then(|v| v.as_f64());
                 for method in [SeededMethod::Sec, SeededMethod::Dsrg] {
@@ -280,9 +281,16 @@ pub fn compare(
                 }
                 if kind == Supervision::Points {
                     let cams = tag_cams(gpu, base, obs)?.join("cams");
+                    let power = base.walk.walk.alpha;
                     let wtp = Recipe {
-                        objectness: Some(cams),
-                        ..Recipe::new(kind, "What's the Point (objectness: CAM)", "seg-point-loss")
+                        objectness: Some((cams, power)),
+                        ..Recipe::new(
+                            kind,
+                            &format!(
+                                "What's the Point (objectness: CAM, background power {power})"
+                            ),
+                            "seg-point-loss",
+                        )
                     };
                     let then = Recipe {
                         how: "What's the Point, then + dense-crf loss".into(),
@@ -294,6 +302,9 @@ pub fn compare(
                 for r in recipes {
                     out.rows
                         .push(masks_then_segment(gpu, base, &dir, &s, None, r, obs)?);
+                }
+                if kind == Supervision::Points {
+                    out.rows.push(points_dsrg(gpu, base, &root, obs)?);
                 }
                 let labels = dir.join("weak-masks").join("masks");
                 let spml_dir = root.join(format!("{}-spml", label.name()));
@@ -433,6 +444,90 @@ fn tag_cams(gpu: &Gpu, base: &PipelineConfig, obs: &mut dyn Observer) -> Result<
     Ok(cfg.out.join(dirs::CAM))
 }
 
+/// The tag pipeline's affinity labels (stage `aff-labels` of
+/// `base.out/cam`, classifier and CAMs first): the confident CAM cues SEC
+/// and DSRG grow from. Returns the directory of the seed maps.
+fn tag_seeds(gpu: &Gpu, base: &PipelineConfig, obs: &mut dyn Observer) -> Result<PathBuf> {
+    let cams = tag_cams(gpu, base, obs)?;
+    let dir = base.out.join("cam").join(dirs::AFF_LABELS);
+    obs.begin("aff-labels");
+    let m = aff_labels::make(gpu, &base.data, &cams, &dir, &base.aff_labels, |d, t| {
+        obs.images(d, t)
+    })?;
+    report("aff-labels", m, obs);
+    Ok(dir.join("aff"))
+}
+
+/// The training images whose clicked classes differ from their tags.
+fn clicks_miss_tags(base: &PipelineConfig) -> Result<usize> {
+    let ds = VocDataset::open(&base.data, &VocOptions::split(&base.segmenter.list))?;
+    let mut missed = 0;
+    for r in &ds.records {
+        let mut clicked: Vec<u8> = r
+            .marks
+            .iter()
+            .filter(|m| !m.points.is_empty())
+            .filter_map(|m| ds.classes.label(&m.class))
+            .filter(|&l| l != 0)
+            .collect();
+        clicked.sort_unstable();
+        clicked.dedup();
+        missed += usize::from(clicked != r.labels);
+    }
+    Ok(missed)
+}
+
+/// Points as DSRG's seeds: the clicks drawn over the tag pipeline's
+/// affinity labels, and the segmenter grown from them by DSRG. A click
+/// names its object's class, so the clicks of an image carry its tags;
+/// the classifier behind the CAMs and DSRG's tag terms read the dataset's
+/// tags, which is sound only where the two agree, so the row runs only when
+/// they agree on every training image and otherwise says on how many they
+/// differ.
+fn points_dsrg(
+    gpu: &Gpu,
+    base: &PipelineConfig,
+    root: &Path,
+    obs: &mut dyn Observer,
+) -> Result<SupervisionRow> {
+    let method = "DSRG (seeds: the affinity labels + the clicks; tags: the clicked classes)";
+    let missed = clicks_miss_tags(base)?;
+    if missed > 0 {
+        return Ok(SupervisionRow {
+            supervision: Supervision::Points,
+            method: format!(
+                "{method}: not run, the clicks differ from the tags on {missed} training images"
+            ),
+            target_miou_train: None,
+            labelled: None,
+            miou_val: None,
+        });
+    }
+    let seeds = tag_seeds(gpu, base, obs)?;
+    let s = WeakMaskSettings {
+        label: WeakLabel::Points,
+        over: Some(seeds),
+        ..WeakMaskSettings::default()
+    };
+    let dir = root.join("points-dsrg");
+    let masks_dir = dir.join("weak-masks");
+    obs.begin("weak-masks");
+    let m = weak_masks::make(gpu, &base.data, None, &masks_dir, &s, |d, t| {
+        obs.images(d, t)
+    })?;
+    let m = report("weak-masks", m, obs);
+    let miou = tag_segmenter(gpu, base, &dir, Some(&masks_dir.join("masks")), obs, |s| {
+        s.seeded = Some(Seeded::new(SeededMethod::Dsrg))
+    })?;
+    Ok(SupervisionRow {
+        supervision: Supervision::Points,
+        method: method.into(),
+        target_miou_train: run::score(&m, "miou"),
+        labelled: run::score(&m, "labelled"),
+        miou_val: miou,
+    })
+}
+
 /// One row's recipe: its label, its name in the table, its segmenter's
 /// directory, and how that segmenter trains.
 #[derive(Clone)]
@@ -443,8 +538,9 @@ struct Recipe {
     /// The first phase's directory, when this is a second phase.
     init: Option<String>,
     regulariser: Option<Regulariser>,
-    /// CAM directory giving What's the Point its objectness.
-    objectness: Option<PathBuf>,
+    /// CAM directory giving What's the Point its objectness, and the
+    /// background power that makes the CAM maximum a probability.
+    objectness: Option<(PathBuf, f32)>,
 }
 
 impl Recipe {
@@ -498,7 +594,8 @@ fn masks_then_segment(
         .as_ref()
         .map(|d| dir.join(d).join(segmenter::CHECKPOINT));
     cfg.segmenter.regulariser = recipe.regulariser;
-    cfg.segmenter.objectness = recipe.objectness;
+    cfg.segmenter.objectness_power = recipe.objectness.as_ref().map(|o| o.1);
+    cfg.segmenter.objectness = recipe.objectness.map(|o| o.0);
     let seg = recipe.seg;
     let pred = format!("{seg}-predict");
     let p = run::segment(

@@ -83,6 +83,12 @@ pub struct WeakMaskSettings {
     pub cam_threshold: f32,
     /// `crf`: the dense CRF (psa's settings).
     pub crf: CrfParams,
+    /// Points and scribbles: a directory of seed maps (`ID.png`, 255
+    /// unlabelled) the marks are drawn over, so the clicks join the
+    /// confident CAM cues a seeded loss grows from. A mark wins where the
+    /// two disagree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over: Option<std::path::PathBuf>,
 }
 
 impl Default for WeakMaskSettings {
@@ -97,6 +103,7 @@ impl Default for WeakMaskSettings {
             inside: 0.7,
             cam_threshold: 0.5,
             crf: CrfParams::default(),
+            over: None,
         }
     }
 }
@@ -124,9 +131,21 @@ pub fn make(
         (true, dir) => dir,
         (false, _) => None,
     };
+    if s.over.is_some() && s.label == WeakLabel::Boxes {
+        return Err(Error::invalid(
+            "weak-masks",
+            "only points and scribbles can be drawn over seed maps",
+        ));
+    }
     let cam_manifest = cams_dir.map(|d| d.join("stage.json"));
+    let over_manifest = s
+        .over
+        .as_ref()
+        .map(|d| d.parent().unwrap_or(d).join("stage.json"))
+        .filter(|p| p.exists());
     let mut inputs: Vec<&Path> = vec![&list];
     inputs.extend(cam_manifest.as_deref());
+    inputs.extend(over_manifest.as_deref());
     let stage = Stage::new("weak-masks", out, &(s, data, cams_dir), &inputs)?;
     if let Some(m) = stage.done() {
         return Ok(m);
@@ -155,6 +174,10 @@ pub fn make(
             )?,
             WeakLabel::Boxes => box_mask(gpu, r, cams_dir, size, k, s)?,
         };
+        let map = match &s.over {
+            Some(dir) => draw_over(&dir.join(format!("{}.png", r.id)), map)?,
+            None => map,
+        };
         if let Some(mp) = &r.mask {
             score.add(&map.data, &labels::read(mp)?.data)?;
         }
@@ -162,6 +185,31 @@ pub fn make(
         progress(i + 1, ds.records.len());
     }
     stage.finish(t.elapsed().as_secs_f64(), outputs, score.results())
+}
+
+/// The seed map at `path` with every labelled pixel of `marks` drawn
+/// over it; a seed map of another size is an error naming the file.
+fn draw_over(path: &Path, marks: LabelMap) -> Result<LabelMap> {
+    let mut seeds = labels::read(path)?;
+    if (seeds.width, seeds.height) != (marks.width, marks.height) {
+        return Err(Error::invalid(
+            "weak-masks",
+            format!(
+                "{} is {}×{}, the image {}×{}",
+                path.display(),
+                seeds.width,
+                seeds.height,
+                marks.width,
+                marks.height
+            ),
+        ));
+    }
+    for (s, &m) in seeds.data.iter_mut().zip(&marks.data) {
+        if m != labels::IGNORE {
+            *s = m;
+        }
+    }
+    Ok(seeds)
 }
 
 /// One image's box mask.

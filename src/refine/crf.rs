@@ -276,3 +276,50 @@ impl DenseCrf {
         logits.softmax(0)
     }
 }
+
+/// The dense CRF's labels [H, W] (u32) for non-negative class scores
+/// `scores` [L, H, W] on the host, at any scale (a random walk's output):
+/// each pixel's scores divided by their sum (uniform where all are zero),
+/// the unary −log p clipped at 1e-5, `params.iters` mean-field updates on
+/// `image`, argmax. psa's author refines the random-walk labels this way
+/// before training the segmenter (psa#10), as SPML does its walk's.
+pub async fn refine_scores(
+    gpu: &Gpu,
+    image: &Rgb,
+    scores: &[f32],
+    labels: usize,
+    params: &CrfParams,
+) -> Result<Tensor> {
+    let n = image.width * image.height;
+    if labels == 0 || scores.len() != labels * n {
+        return Err(Error::invalid(
+            "crf refine",
+            format!(
+                "{} scores for {labels} labels on a {}×{} image",
+                scores.len(),
+                image.width,
+                image.height
+            ),
+        ));
+    }
+    let mut probs = scores.to_vec();
+    for p in 0..n {
+        let total: f32 = (0..labels).map(|c| probs[c * n + p].max(0.0)).sum();
+        for c in 0..labels {
+            let v = &mut probs[c * n + p];
+            *v = if total > 0.0 {
+                v.max(0.0) / total
+            } else {
+                1.0 / labels as f32
+            };
+        }
+    }
+    let unary = unary_from_probs(&probs, labels, None, 1e-5);
+    let crf = DenseCrf::new(gpu, image, params).await?;
+    crf.infer(&Tensor::from_slice(
+        gpu,
+        &unary,
+        &[labels, image.height, image.width],
+    )?)?
+    .argmax(0)
+}

@@ -222,8 +222,14 @@ pub fn block_mean(data: &[f32], planes: usize, (h, w): (usize, usize), s: usize)
 }
 
 /// The label map [h, w] (u32 class indices) of walked scores [K, gh, gw]:
-/// bilinear upsampling by `stride`, cropped to h×w, argmax over classes.
-pub fn labels(scores: &Tensor, stride: usize, (h, w): (usize, usize)) -> Result<Tensor> {
+/// [`upsample`], then argmax over classes.
+pub fn labels(scores: &Tensor, stride: usize, hw: (usize, usize)) -> Result<Tensor> {
+    no_grad(|| upsample(scores, stride, hw)?.argmax(0))
+}
+
+/// Walked scores [K, gh, gw] at image resolution [K, h, w]: bilinear
+/// upsampling by `stride`, cropped to h×w.
+pub fn upsample(scores: &Tensor, stride: usize, (h, w): (usize, usize)) -> Result<Tensor> {
     let (k, gh, gw) = match *scores.shape() {
         [k, gh, gw] => (k, gh, gw),
         ref sh => {
@@ -245,7 +251,6 @@ pub fn labels(scores: &Tensor, stride: usize, (h, w): (usize, usize)) -> Result<
             .interpolate((gh * stride, gw * stride), ResizeMode::Bilinear(false))?
             .narrow(2, 0, h)?
             .narrow(3, 0, w)?
-            .argmax(1)?
-            .reshape(&[h, w])
+            .reshape(&[k, h, w])
     })
 }

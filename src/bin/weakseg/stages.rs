@@ -143,6 +143,11 @@ pub struct WeakMasksArgs {
     /// Boxes, mode cam: the `cam` stage's directory.
     #[arg(long)]
     cams: Option<PathBuf>,
+    /// Points and scribbles: draw the marks over the seed maps in this
+    /// directory (ID.png, e.g. the aff-labels stage's aff/), for SEC or
+    /// DSRG to grow from.
+    #[arg(long)]
+    over: Option<PathBuf>,
 }
 
 /// Arguments of `weakseg interactive`.
@@ -275,6 +280,10 @@ pub struct RwArgs {
     /// auto, dense (T^t by squaring) or iterative (bounded memory).
     #[arg(long, default_value = "auto", value_parser = parse_form)]
     form: WalkForm,
+    /// Refine the walked scores with the dense CRF (psa's parameters)
+    /// instead of writing the walk's argmax.
+    #[arg(long)]
+    crf: bool,
 }
 
 fn parse_form(s: &str) -> std::result::Result<WalkForm, String> {
@@ -339,6 +348,10 @@ pub struct TrainSegArgs {
     /// this directory (the `cam` stage's cams/).
     #[arg(long)]
     objectness: Option<PathBuf>,
+    /// Objectness as the foreground share m / (m + (1 − m)^α) of the CAM
+    /// maximum m with this background power α, instead of m itself.
+    #[arg(long, requires = "objectness")]
+    objectness_power: Option<f32>,
     /// Constrained CNN: train from the image tags alone (masks unused).
     #[arg(long, conflicts_with_all = ["masks", "objectness"])]
     constrained: bool,
@@ -547,6 +560,7 @@ pub fn weak_masks(gpu: &Gpu, a: &WeakMasksArgs) -> Result<()> {
         scribble_radius: a.scribble_radius.unwrap_or(d.scribble_radius),
         box_mode: a.box_mode,
         inside: a.inside.unwrap_or(d.inside),
+        over: a.over.clone(),
         ..d
     };
     let bar = image_bar();
@@ -664,13 +678,20 @@ pub fn rw(gpu: &Gpu, a: &RwArgs) -> Result<()> {
             form: a.form,
             ..RandomWalk::default()
         },
+        crf: a.crf.then(CrfParams::default),
     };
     let bar = image_bar();
     let m = walk::run(gpu, &a.data, &a.affinity, &a.cams, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("rw", &m);
-    if let Some(miou) = m.results["miou"].as_f64() {
-        println!("random-walk pseudo-mask mIoU: {:.1}%", 100.0 * miou);
+    if let Some(miou) = m.results["walk_miou"].as_f64() {
+        println!("random-walk mIoU: {:.1}%", 100.0 * miou);
+    }
+    if let (Some(miou), true) = (m.results["miou"].as_f64(), a.crf) {
+        println!(
+            "random walk + dense CRF pseudo-mask mIoU: {:.1}%",
+            100.0 * miou
+        );
     }
     Ok(())
 }
@@ -697,6 +718,7 @@ pub fn train_seg(gpu: &Gpu, a: &TrainSegArgs) -> Result<()> {
             }
         }),
         objectness: a.objectness.clone(),
+        objectness_power: a.objectness_power,
         constraints: a.constrained.then(Constraints::default),
         seeded: a.seeded.map(Seeded::new),
         ..SegSettings::default()
