@@ -509,23 +509,11 @@ fn points_dsrg(
         over: Some(seeds),
         ..WeakMaskSettings::default()
     };
-    let dir = root.join("points-dsrg");
-    let masks_dir = dir.join("weak-masks");
-    obs.begin("weak-masks");
-    let m = weak_masks::make(gpu, &base.data, None, &masks_dir, &s, |d, t| {
-        obs.images(d, t)
-    })?;
-    let m = report("weak-masks", m, obs);
-    let miou = tag_segmenter(gpu, base, &dir, Some(&masks_dir.join("masks")), obs, |s| {
-        s.seeded = Some(Seeded::new(SeededMethod::Dsrg))
-    })?;
-    Ok(SupervisionRow {
-        supervision: Supervision::Points,
-        method: method.into(),
-        target_miou_train: run::score(&m, "miou"),
-        labelled: run::score(&m, "labelled"),
-        miou_val: miou,
-    })
+    let recipe = Recipe {
+        seeded: Some(Seeded::new(SeededMethod::Dsrg)),
+        ..Recipe::new(Supervision::Points, method, "seg")
+    };
+    masks_then_segment(gpu, base, &root.join("points-dsrg"), &s, None, recipe, obs)
 }
 
 /// One row's recipe: its label, its name in the table, its segmenter's
@@ -541,6 +529,8 @@ struct Recipe {
     /// CAM directory giving What's the Point its objectness, and the
     /// background power that makes the CAM maximum a probability.
     objectness: Option<(PathBuf, f32)>,
+    /// SEC's or DSRG's loss, the masks being its seeds.
+    seeded: Option<Seeded>,
 }
 
 impl Recipe {
@@ -553,6 +543,7 @@ impl Recipe {
             init: None,
             regulariser: None,
             objectness: None,
+            seeded: None,
         }
     }
 
@@ -596,6 +587,7 @@ fn masks_then_segment(
     cfg.segmenter.regulariser = recipe.regulariser;
     cfg.segmenter.objectness_power = recipe.objectness.as_ref().map(|o| o.1);
     cfg.segmenter.objectness = recipe.objectness.map(|o| o.0);
+    cfg.segmenter.seeded = recipe.seeded;
     let seg = recipe.seg;
     let pred = format!("{seg}-predict");
     let p = run::segment(
