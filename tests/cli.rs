@@ -157,3 +157,29 @@ fn classify_matches_the_library_and_reports_bad_input() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_aff_names_an_unknown_relation() {
+    let out = bin()
+        .args([
+            "train-aff",
+            "--data",
+            "d",
+            "--classifier",
+            "c",
+            "--aff-labels",
+            "a",
+            "--out",
+            "o",
+            "--relation",
+            "edges",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown relation `edges`") && err.contains("boundary"),
+        "{err}"
+    );
+}

@@ -522,6 +522,31 @@ fn pair_affinity() {
 }
 
 #[test]
+fn path_affinity() {
+    // Distinct boundary values 0.03 apart, so no two pixels of a path tie
+    // within the step and the maximum is differentiable.
+    let shape = [2usize, 1, 4, 5];
+    let n: usize = shape.iter().product();
+    let mut r = SmallRng::seed_from_u64(23);
+    let mut data: Vec<f32> = (0..n).map(|i| 0.1 + i as f32 * 0.02).collect();
+    for i in (1..n).rev() {
+        data.swap(i, r.random_range(0..=i));
+    }
+    check(
+        "path_affinity",
+        24,
+        vec![Input {
+            shape: shape.to_vec(),
+            data,
+        }],
+        |x| {
+            let offsets = weakseg::ops::affinity::PairOffsets::half_disc(x[0].gpu(), 3)?;
+            x[0].path_affinity(&offsets)
+        },
+    );
+}
+
+#[test]
 fn dense_crf_loss() {
     use weakseg::losses::DenseCrfLoss;
     // Two 3×4 images; the loss is a quadratic form in the softmax of the

@@ -63,6 +63,29 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
             .skipped
     );
 
+    // An interrupted run (no stage.json; a journal naming image 000000)
+    // resumes: the journalled image's CAMs are read back, not recomputed
+    // (a marked file survives), the rest are computed again, and the
+    // journal goes once the stage finishes.
+    let fingerprint = m.fingerprint.clone();
+    std::fs::remove_file(out.join("stage.json")).unwrap();
+    let journal = out.join(format!("done-{fingerprint}.txt"));
+    std::fs::write(&journal, "000000\n000001").unwrap();
+    let marked: Vec<f32> = (0..3 * 32 * 32).map(|i| (i % 7) as f32 / 7.0).collect();
+    npy::write(&out.join("cams/000000.npy"), &[3, 32, 32], &marked).unwrap();
+    let before = npy::read(&out.join("cams/000001.npy")).unwrap();
+    npy::write(&out.join("cams/000001.npy"), &[3, 32, 32], &marked).unwrap();
+    let resumed = cams::infer(&gpu, &data, &ckpt, &out, &cs, |_, _| {}).unwrap();
+    assert!(!resumed.skipped);
+    assert_eq!(resumed.fingerprint, fingerprint);
+    assert_eq!(
+        npy::read(&out.join("cams/000000.npy")).unwrap().data,
+        marked
+    );
+    // 000001's line was cut short (no newline), so it was computed again.
+    assert_eq!(npy::read(&out.join("cams/000001.npy")).unwrap(), before);
+    assert!(!journal.exists());
+
     // A changed setting or a retrained classifier runs the stage again.
     let higher = CamSettings {
         threshold: 0.3,

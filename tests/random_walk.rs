@@ -1,7 +1,9 @@
 //! The random walk: the dense form (T^t by repeated squaring on the GEMM)
 //! against the CPU transition matrix raised to t in f64, the iterative form
 //! against the dense one, and the host helpers (background, block means,
-//! label maps). Tolerance 1e-4 relative: t ≤ 16 products of f32 matrices.
+//! label maps, IRN's background), and IRN's path affinities against a
+//! brute-force maximum (exact up to 1e-6: a maximum and one subtraction).
+//! Tolerance of the walk 1e-4 relative: t ≤ 16 products of f32 matrices.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -143,4 +145,96 @@ fn host_helpers() {
     assert_eq!(l.len(), 12);
     assert_eq!((l[0], l[3], l[8], l[11]), (0, 1, 1, 0));
     assert!(labels(&s, 2, (5, 4)).is_err());
+}
+
+#[test]
+fn irn_background() {
+    // IRN's form walks the classes alone (row 0 zero), then divides by the
+    // largest class score and puts the threshold in row 0.
+    let irn = RandomWalk {
+        bg_threshold: Some(0.25),
+        ..RandomWalk::default()
+    };
+    let cams = [0.5, 1.0, 0.9, 0.0];
+    let v = irn.input(&cams, &[true, false], 2).unwrap();
+    assert_eq!(v, vec![0.0, 0.0, 0.5, 1.0, 0.0, 0.0]);
+    let g = gpu();
+    let walked = Tensor::from_slice(&g, &[9.0f32, 9.0, 0.2, 0.8, 0.4, 0.0], &[3, 1, 2]).unwrap();
+    let done: Vec<f32> = irn
+        .finish_background(walked)
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+    let want = [0.25, 0.25, 0.25, 1.0, 0.5, 0.0];
+    assert!(
+        done.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+        "{done:?}"
+    );
+    let lone = Tensor::from_slice(&g, &[1.0f32, 2.0], &[1, 1, 2]).unwrap();
+    assert!(irn.finish_background(lone).is_err());
+    let bad = RandomWalk {
+        bg_threshold: Some(-1.0),
+        ..RandomWalk::default()
+    };
+    assert!(
+        bad.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("threshold")
+    );
+}
+
+#[test]
+fn path_affinity_is_one_minus_the_path_maximum() {
+    use weakseg::ops::affinity::path_steps;
+    assert_eq!(path_steps((0, 1)), vec![(0, 0), (0, 1)]);
+    assert_eq!(path_steps((3, -1)), vec![(0, 0), (1, 0), (2, -1), (3, -1)]);
+    // Odd grid sizes, two images, radius 4 (paths of up to 4 pixels).
+    let g = gpu();
+    let (b, h, w) = (2, 5, 7);
+    let mut r = SmallRng::seed_from_u64(9);
+    let bd: Vec<f32> = (0..b * h * w).map(|_| r.random_range(0.0..1.0)).collect();
+    let offsets = PairOffsets::half_disc(&g, 4).unwrap();
+    let t = Tensor::from_slice(&g, &bd, &[b, 1, h, w]).unwrap();
+    let got: Vec<f32> = t
+        .path_affinity(&offsets)
+        .unwrap()
+        .to_vec_blocking()
+        .unwrap();
+    assert_eq!(got.len(), b * offsets.len() * h * w);
+    for n in 0..b {
+        for (d, &(dy, dx)) in offsets.list.iter().enumerate() {
+            for y in 0..h as i32 {
+                for x in 0..w as i32 {
+                    let inside =
+                        (0..h as i32).contains(&(y + dy)) && (0..w as i32).contains(&(x + dx));
+                    let want = if inside {
+                        1.0 - path_steps((dy, dx))
+                            .iter()
+                            .map(|&(sy, sx)| {
+                                bd[n * h * w + ((y + sy) * w as i32 + x + sx) as usize]
+                            })
+                            .fold(0f32, f32::max)
+                    } else {
+                        0.0
+                    };
+                    let i = ((n * offsets.len() + d) * h + y as usize) * w + x as usize;
+                    assert!(
+                        (got[i] - want).abs() < 1e-6,
+                        "image {n} offset {d} at ({y}, {x}): {} vs {want}",
+                        got[i]
+                    );
+                }
+            }
+        }
+    }
+    let e = Tensor::from_slice(&g, &bd, &[b, 1, h * w])
+        .unwrap()
+        .path_affinity(&offsets)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("path_affinity") && e.contains("[B, 1, H, W]"),
+        "{e}"
+    );
 }

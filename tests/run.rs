@@ -160,6 +160,60 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
     let refined = weakseg::io::labels::read(&dir.join("rw-crf/rw/000000.png")).unwrap();
     assert_eq!((refined.width, refined.height), (32, 32));
 
+    // IRN: the boundary relation trains on the same affinity labels, loads
+    // back as a boundary network, and walks with IRN's background.
+    use weakseg::pipeline::affinity::{self, Relation, RelationNet};
+    let irn = affinity::AffinitySettings {
+        relation: Relation::Boundary,
+        freeze_backbone: true,
+        ..cfg.affinity.clone()
+    };
+    let m = affinity::train(
+        &gpu,
+        &cfg.data,
+        &cfg.out
+            .join(dirs::CLASSIFIER)
+            .join("classifier.safetensors"),
+        &cfg.out.join(dirs::AFF_LABELS),
+        &dir.join("irn"),
+        &irn,
+        &mut weakseg::train::progress::Silent,
+    )
+    .unwrap();
+    assert!(!m.skipped);
+    let ckpt = dir.join("irn/affinity.safetensors");
+    let names: Vec<String> = weakseg::io::checkpoint::read(&ckpt)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "head.reduce.0.norm.weight"),
+        "{names:?}"
+    );
+    let (net, _) = affinity::load(&gpu, &ckpt).unwrap();
+    assert!(matches!(net, RelationNet::Boundary(_)));
+    let irn_walk = weakseg::pipeline::walk::WalkSettings {
+        walk: weakseg::refine::random_walk::RandomWalk {
+            bg_threshold: Some(0.25),
+            ..cfg.walk.walk.clone()
+        },
+        ..cfg.walk.clone()
+    };
+    let m = weakseg::pipeline::walk::run(
+        &gpu,
+        &cfg.data,
+        &ckpt,
+        &cfg.out.join(dirs::CAM),
+        &dir.join("irn-rw"),
+        &irn_walk,
+        |_, _| {},
+    )
+    .unwrap();
+    assert!((0.0..=1.0).contains(&m.results["miou"].as_f64().unwrap()));
+    let masks = weakseg::io::labels::read(&dir.join("irn-rw/rw/000000.png")).unwrap();
+    assert!(masks.data.iter().all(|&v| v <= 2));
+
     // A corrupt CAM file is named by the stage that reads it.
     let cam = cfg.out.join(dirs::CAM).join("cams/000001.npy");
     std::fs::write(&cam, b"not an npy file").unwrap();

@@ -3,6 +3,7 @@
 //! sidecars and on the command line.
 
 pub mod affinity;
+pub mod boundary;
 pub mod heads;
 pub mod resnet;
 pub mod resnet38;

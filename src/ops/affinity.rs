@@ -98,3 +98,73 @@ impl Tensor {
         }))
     }
 }
+
+/// The grid pixels on the straight line from a source pixel to its partner
+/// at `(dy, dx)`, both ends included: the step k of max(|dy|, |dx|) is
+/// (round(k·dy/m), round(k·dx/m)).
+pub fn path_steps((dy, dx): (i32, i32)) -> Vec<(i32, i32)> {
+    let m = dy.abs().max(dx.abs());
+    if m == 0 {
+        return vec![(0, 0)];
+    }
+    (0..=m)
+        .map(|k| {
+            let at = |d: i32| (k as f32 * d as f32 / m as f32).round() as i32;
+            (at(dy), at(dx))
+        })
+        .collect()
+}
+
+impl Tensor {
+    /// IRN's affinities [B, D, H, W] of a boundary map [B, 1, H, W] for the
+    /// D `offsets`: 1 − the largest boundary probability on the straight
+    /// path between the two pixels (both included), 0 where the partner
+    /// leaves the grid. Built from index_select and max, so its gradient
+    /// reaches the path's maximum.
+    pub fn path_affinity(&self, offsets: &PairOffsets) -> Result<Tensor> {
+        let op = "path_affinity";
+        self.check_dtype(op, DType::F32)?;
+        let (b, h, w) = match *self.shape() {
+            [b, 1, h, w] => (b, h, w),
+            ref s => {
+                return Err(Error::invalid(
+                    op,
+                    format!("expects a boundary map [B, 1, H, W], got {s:?}"),
+                ));
+            }
+        };
+        let paths: Vec<Vec<(i32, i32)>> = offsets.list.iter().map(|&o| path_steps(o)).collect();
+        let k = paths.iter().map(Vec::len).max().unwrap_or(1);
+        let hw = h * w;
+        let outside = u32::try_from(hw).map_err(|_| Error::invalid(op, "grid too large"))?;
+        let mut index = Vec::with_capacity(paths.len() * k * hw);
+        for (path, &(dy, dx)) in paths.iter().zip(&offsets.list) {
+            for step in 0..k {
+                let (sy, sx) = path[step.min(path.len() - 1)];
+                for y in 0..h {
+                    for x in 0..w {
+                        let inside = |v: usize, d: i32, n: usize| {
+                            v.checked_add_signed(d as isize).filter(|&q| q < n)
+                        };
+                        index.push(match (inside(y, dy, h), inside(x, dx, w)) {
+                            (Some(_), Some(_)) => {
+                                let py = (y as isize + sy as isize) as usize;
+                                let px = (x as isize + sx as isize) as usize;
+                                (py * w + px) as u32
+                            }
+                            _ => outside,
+                        });
+                    }
+                }
+            }
+        }
+        let index = Tensor::from_slice(self.gpu(), &index, &[index.len()])?;
+        let flat = self.reshape(&[b, hw])?;
+        let padded = Tensor::concat(&[flat, Tensor::ones(self.gpu(), &[b, 1])?], 1)?;
+        let (peak, _) = padded
+            .index_select(1, &index)?
+            .reshape(&[b, offsets.len(), k, hw])?
+            .max_axis(2, false)?;
+        peak.affine(-1.0, 1.0)?.reshape(&[b, offsets.len(), h, w])
+    }
+}

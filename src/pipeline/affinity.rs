@@ -3,7 +3,9 @@
 //! (bg+/4 + fg+/4 + neg/2) over pairs within a radius. The backbone starts
 //! from the CAM classifier's and is fine-tuned with the head, as psa does;
 //! IRN's frozen backbone is an option (cheaper, and on the synthetic
-//! benchmark clearly worse: see the README).
+//! benchmark clearly worse: see the README). The pairs' relation is read
+//! either from AffinityNet's features (psa) or from IRN's boundary map
+//! ([`Relation`]); the loss is the same.
 
 use std::path::Path;
 use std::time::Instant;
@@ -15,12 +17,94 @@ use crate::data::augment::Augment;
 use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, HostTensor, Match, SaveDtype, Sidecar};
 use crate::models::affinity::{AffinityConfig, AffinityNet};
-use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::models::boundary::BoundaryNet;
+use crate::nn::{Builder, GroupRecipe, Module, ModuleExt, Visitor};
 use crate::ops::affinity::PairOffsets;
 use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::affinity::affinity_loss;
+use crate::tensor::Tensor;
 use crate::train::{Reporter, fit};
+
+/// Where a pair's affinity comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Relation {
+    /// psa's AffinityNet: exp(−mean L1 distance) of the two pixels'
+    /// features.
+    #[default]
+    Features,
+    /// IRN: 1 − the largest boundary probability on the path between them.
+    Boundary,
+}
+
+impl Relation {
+    /// Whether this is psa's default (left out of stage fingerprints).
+    pub fn is_features(&self) -> bool {
+        *self == Relation::Features
+    }
+}
+
+/// A trained network that predicts pair affinities: AffinityNet or IRN's
+/// boundary branch.
+pub enum RelationNet {
+    /// psa's feature affinities.
+    Features(AffinityNet),
+    /// IRN's boundary affinities.
+    Boundary(BoundaryNet),
+}
+
+impl RelationNet {
+    /// The network `s` describes on `arch`'s backbone.
+    fn new(b: &mut Builder, arch: &crate::models::ArchSpec, s: &AffinitySettings) -> Result<Self> {
+        Ok(match s.relation {
+            Relation::Features => RelationNet::Features(AffinityNet::new(b, arch, &s.net)?),
+            Relation::Boundary => {
+                RelationNet::Boundary(BoundaryNet::new(b, arch, s.net.grid_stride)?)
+            }
+        })
+    }
+
+    /// Pair affinities [N, D, gh, gw] of NCHW images for `offsets`.
+    pub fn affinities(&self, x: &Tensor, offsets: &PairOffsets) -> Result<Tensor> {
+        match self {
+            RelationNet::Features(n) => n.affinities(x, offsets),
+            RelationNet::Boundary(n) => n.affinities(x, offsets),
+        }
+    }
+
+    /// The grid of an h×w image.
+    pub fn grid(&self, h: usize, w: usize) -> (usize, usize) {
+        match self {
+            RelationNet::Features(n) => n.grid(h, w),
+            RelationNet::Boundary(n) => n.grid(h, w),
+        }
+    }
+
+    /// Input pixels per grid pixel.
+    pub fn grid_stride(&self) -> usize {
+        match self {
+            RelationNet::Features(n) => n.grid_stride(),
+            RelationNet::Boundary(n) => n.grid_stride(),
+        }
+    }
+
+    fn freeze_backbone(&mut self) {
+        match self {
+            RelationNet::Features(n) => n.freeze_backbone(),
+            RelationNet::Boundary(n) => n.freeze_backbone(),
+        }
+    }
+}
+
+impl Module for RelationNet {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        match self {
+            RelationNet::Features(n) => n.visit(prefix, v),
+            RelationNet::Boundary(n) => n.visit(prefix, v),
+        }
+    }
+}
 
 /// File name of the trained affinity network in the stage directory.
 pub const CHECKPOINT: &str = "affinity.safetensors";
@@ -33,7 +117,11 @@ pub struct AffinitySettings {
     pub list: String,
     /// Pair radius on the grid (psa: 5, 34 offsets).
     pub radius: usize,
-    /// Head widths and grid stride.
+    /// Features (psa) or boundary (IRN) affinities (left out of the
+    /// fingerprint when psa's).
+    #[serde(skip_serializing_if = "Relation::is_features")]
+    pub relation: Relation,
+    /// Head widths (the feature relation's) and grid stride (both).
     pub net: AffinityConfig,
     /// Keep the classifier's backbone fixed (IRN) instead of fine-tuning it.
     pub freeze_backbone: bool,
@@ -55,6 +143,7 @@ impl Default for AffinitySettings {
         AffinitySettings {
             list: "train".into(),
             radius: 5,
+            relation: Relation::Features,
             net: AffinityConfig::default(),
             freeze_backbone: false,
             epochs: 8,
@@ -79,7 +168,7 @@ fn backbone_of(classifier: &Path) -> Result<Vec<HostTensor>> {
 }
 
 /// Loads an affinity network written by this stage, with its offsets.
-pub fn load(gpu: &Gpu, path: &Path) -> Result<(AffinityNet, PairOffsets)> {
+pub fn load(gpu: &Gpu, path: &Path) -> Result<(RelationNet, PairOffsets)> {
     let side = checkpoint::read_sidecar(path)?.ok_or_else(|| {
         Error::format(
             path.display().to_string(),
@@ -91,7 +180,7 @@ pub fn load(gpu: &Gpu, path: &Path) -> Result<(AffinityNet, PairOffsets)> {
     })?;
     let s: AffinitySettings = serde_json::from_value(side.config.clone())
         .map_err(|e| Error::format(path.display().to_string(), format!("sidecar settings: {e}")))?;
-    let net = AffinityNet::new(&mut Builder::new(gpu, 0), &arch, &s.net)?;
+    let net = RelationNet::new(&mut Builder::new(gpu, 0), &arch, &s)?;
     checkpoint::load(path, &net)?;
     net.set_train(false);
     Ok((net, PairOffsets::half_disc(gpu, s.radius)?))
@@ -135,7 +224,7 @@ pub fn train(
         ..Augment::default()
     };
     let ds = VocDataset::open(data, &opts)?;
-    let mut net = AffinityNet::new(&mut Builder::new(gpu, s.seed), &side, &s.net)?;
+    let mut net = RelationNet::new(&mut Builder::new(gpu, s.seed), &side, s)?;
     checkpoint::apply(&net, &backbone_of(classifier)?, "backbone.", Match::Strict)
         .map_err(|e| Error::format(classifier.display().to_string(), e.to_string()))?;
     if s.freeze_backbone {

@@ -3,6 +3,8 @@
 //! absent classes zero) with the label map at a background threshold as
 //! `labels/ID.png`; where ground truth exists, the CAM mIoU at that
 //! threshold and along a sweep of thresholds (as SEAM's evaluation does).
+//! An interrupted run resumes at the first image it had not finished (RIB
+//! tunes a network per image, so its CAMs take the longest of any stage).
 
 use std::path::Path;
 use std::time::Instant;
@@ -131,6 +133,7 @@ pub fn infer(
     let mut curve: Vec<Confusion> = sweep.iter().map(|_| Confusion::new(k + 1)).collect();
     let mut outputs = Vec::with_capacity(2 * ds.len());
     let mut scored = false;
+    let mut journal = stage.journal()?;
     for i in 0..ds.len() {
         let id = &ds.records[i].id;
         let smp = ds.sample(i, 0)?;
@@ -142,19 +145,30 @@ pub fn infer(
                 format!("{id}: {} labels for {k} classes", present.len()),
             ));
         }
-        let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
-        let cams = match (&rib, &mut localiser) {
-            (Some(r), Some(l)) if present.iter().any(|&p| p) => {
-                let mut negatives = r.negatives(&present, i);
-                let (maps, _) =
-                    pollster::block_on(l.localise(&x, &present, &s.multiscale, &mut negatives))?;
-                maps
-            }
-            _ => cam::multiscale(source, &x, &present, &s.multiscale)?,
-        };
-        let cams: Vec<f32> = cams.to_vec_blocking()?;
         let npy_name = format!("cams/{id}.npy");
-        npy::write(&out.join(&npy_name), &[k, h, w], &cams)?;
+        let npy_path = out.join(&npy_name);
+        let resumed = journal.contains(id) && npy_path.exists();
+        let cams: Vec<f32> = if resumed {
+            npy::read_shaped(&npy_path, &[Some(k), Some(h), Some(w)])?.data
+        } else {
+            let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
+            let cams = match (&rib, &mut localiser) {
+                (Some(r), Some(l)) if present.iter().any(|&p| p) => {
+                    let mut negatives = r.negatives(&present, i);
+                    let (maps, _) = pollster::block_on(l.localise(
+                        &x,
+                        &present,
+                        &s.multiscale,
+                        &mut negatives,
+                    ))?;
+                    maps
+                }
+                _ => cam::multiscale(source, &x, &present, &s.multiscale)?,
+            };
+            let cams = cams.to_vec_blocking()?;
+            npy::write(&npy_path, &[k, h, w], &cams)?;
+            cams
+        };
         let best = cam::best_class(&cams, &present, h, w)?;
         let map = LabelMap {
             width: w,
@@ -170,6 +184,9 @@ pub fn infer(
                 conf.add(&cam::threshold_labels(&best, *th), &gt)?;
             }
             scored = true;
+        }
+        if !resumed {
+            journal.record(id)?;
         }
         outputs.push(npy_name);
         outputs.push(png_name);

@@ -1,8 +1,12 @@
 //! Stage bookkeeping: a manifest (`stage.json` in the stage's directory)
 //! records a fingerprint of the stage's settings and input files, its time
 //! and its outputs. A re-run with the same fingerprint and all outputs
-//! present is skipped; anything else runs the stage again.
+//! present is skipped; anything else runs the stage again. A stage that
+//! works item by item keeps a [`Journal`] of the items it finished, so an
+//! interrupted run resumes at the first unfinished item.
 
+use std::collections::HashSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -121,7 +125,29 @@ impl Stage {
         .then_some(m)
     }
 
-    /// Records a finished run (atomically, after its outputs are written).
+    /// The journal of the items an interrupted run with this fingerprint
+    /// finished (`done-FINGERPRINT.txt` in the stage directory, one id per
+    /// line); empty on a first run or after settings or inputs changed.
+    pub fn journal(&self) -> Result<Journal> {
+        let path = self.journal_path();
+        let done = match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .split_inclusive('\n')
+                .filter_map(|line| line.strip_suffix('\n'))
+                .map(str::to_string)
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+            Err(e) => return Err(Error::io(path.display(), e)),
+        };
+        Ok(Journal { path, done })
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join(format!("done-{}.txt", self.fingerprint))
+    }
+
+    /// Records a finished run (atomically, after its outputs are written)
+    /// and removes its journal.
     pub fn finish(
         &self,
         seconds: f64,
@@ -139,6 +165,55 @@ impl Stage {
         let json = serde_json::to_vec_pretty(&m)
             .map_err(|e| Error::format(self.name.clone(), e.to_string()))?;
         write_atomic(&self.dir.join("stage.json"), &json)?;
-        Ok(m)
+        match std::fs::remove_file(self.journal_path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(self.journal_path().display(), e))
+            }
+            _ => Ok(m),
+        }
+    }
+}
+
+/// The items (image ids) a per-item stage has finished under one
+/// fingerprint. An item is recorded only after all its outputs are written,
+/// and a line cut short by an interruption is not read back, so a recorded
+/// item's outputs are complete.
+pub struct Journal {
+    path: PathBuf,
+    done: HashSet<String>,
+}
+
+impl Journal {
+    /// Whether an earlier run finished `id`.
+    pub fn contains(&self, id: &str) -> bool {
+        self.done.contains(id)
+    }
+
+    /// How many items earlier runs finished.
+    pub fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Whether no earlier run finished any item.
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+
+    /// Records `id` as finished (appended and synced before returning).
+    pub fn record(&mut self, id: &str) -> Result<()> {
+        let append = || -> std::io::Result<()> {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            f.write_all(format!("{id}\n").as_bytes())?;
+            f.sync_data()
+        };
+        append().map_err(|e| Error::io(self.path.display(), e))?;
+        self.done.insert(id.to_string());
+        Ok(())
     }
 }

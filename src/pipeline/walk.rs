@@ -2,7 +2,10 @@
 //! background (1 − max)^α, averaged onto AffinityNet's grid and propagated
 //! by the random walk over the image's predicted affinities; the walked
 //! scores are upsampled and their argmax saved as the pseudo-mask
-//! `rw/ID.png`. Where ground truth exists, the pseudo-masks' mIoU.
+//! `rw/ID.png`. Where ground truth exists, the pseudo-masks' mIoU. With
+//! IRN's boundary network the grid CAMs are first multiplied by
+//! 1 − boundary, as IRN's `make_sem_seg_labels` does; IRN's thresholded
+//! background is a setting of the walk ([`RandomWalk::bg_threshold`]).
 
 use std::path::Path;
 use std::time::Instant;
@@ -15,7 +18,7 @@ use crate::data::voc::{VocDataset, VocOptions, list_path};
 use crate::io::labels::LabelMap;
 use crate::io::{image, npy};
 use crate::metrics::MaskScore;
-use crate::pipeline::affinity;
+use crate::pipeline::affinity::{self, RelationNet};
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, refine_scores};
 use crate::refine::random_walk::{self, RandomWalk};
@@ -86,16 +89,31 @@ pub fn run(
         let cams = npy::read_shaped(&cam_path, &[Some(k), Some(h), Some(w)])?;
         let present: Vec<bool> = smp.labels.iter().map(|&v| v > 0.0).collect();
         let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
-        let aff = no_grad(|| net.affinities(&x, &offsets))?;
-        let scores = random_walk::with_background(&cams.data, &present, h * w, s.walk.alpha)?;
         let (gh, gw) = net.grid(h, w);
-        let grid = random_walk::block_mean(&scores, k + 1, (h, w), stride);
+        let scores = s.walk.input(&cams.data, &present, h * w)?;
+        let mut grid = random_walk::block_mean(&scores, k + 1, (h, w), stride);
+        let aff = match &net {
+            RelationNet::Boundary(b) => {
+                let boundary = no_grad(|| b.boundary(&x))?;
+                let inside: Vec<f32> = boundary.to_vec_blocking()?;
+                for plane in grid.chunks_mut(gh * gw).skip(1) {
+                    plane
+                        .iter_mut()
+                        .zip(&inside)
+                        .for_each(|(v, b)| *v *= 1.0 - b);
+                }
+                no_grad(|| boundary.path_affinity(&offsets))?
+            }
+            RelationNet::Features(_) => no_grad(|| net.affinities(&x, &offsets))?,
+        };
         let walked = s.walk.propagate(
             &aff,
             &offsets,
             &Tensor::from_slice(gpu, &grid, &[k + 1, gh, gw])?,
         )?;
-        let walked = random_walk::upsample(&walked, stride, (h, w))?;
+        let walked = s
+            .walk
+            .finish_background(random_walk::upsample(&walked, stride, (h, w))?)?;
         let argmax = walked.argmax(0)?.to_vec_blocking::<u32>()?;
         walk_score.add(&to_labels(&argmax), smp.mask.as_deref())?;
         let labels = match &s.crf {

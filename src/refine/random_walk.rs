@@ -38,6 +38,11 @@ pub struct RandomWalk {
     pub log_t: u32,
     /// Background power (1 − max CAM)^α of the walked scores (psa: 16).
     pub alpha: f32,
+    /// IRN's background instead of psa's: the classes are walked without a
+    /// background row, the walked scores divided by their largest value,
+    /// and a pixel is background where no class reaches this (IRN: 0.25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bg_threshold: Option<f32>,
     /// Dense or iterative.
     pub form: WalkForm,
     /// Largest grid (pixels) [`WalkForm::Auto`] walks densely: 4096 pixels
@@ -51,6 +56,7 @@ impl Default for RandomWalk {
             beta: 8.0,
             log_t: 8,
             alpha: 16.0,
+            bg_threshold: None,
             form: WalkForm::Auto,
             dense_max_pixels: 4096,
         }
@@ -76,7 +82,50 @@ impl RandomWalk {
                 format!("alpha {} must be positive", self.alpha),
             ));
         }
+        if let Some(t) = self.bg_threshold.filter(|t| !(t.is_finite() && *t > 0.0)) {
+            return Err(Error::invalid(
+                op,
+                format!("background threshold {t} must be positive"),
+            ));
+        }
         Ok(())
+    }
+
+    /// The walk's input on the host, [K + 1, hw]: row 0 the background,
+    /// then each present class's CAM (zero for absent classes). With psa's
+    /// background row 0 is (1 − max over the present classes)^α; with
+    /// IRN's it is zero, as the background is decided after the walk
+    /// ([`RandomWalk::finish_background`]).
+    pub fn input(&self, cams: &[f32], present: &[bool], hw: usize) -> Result<Vec<f32>> {
+        let mut v = with_background(cams, present, hw, self.alpha)?;
+        if self.bg_threshold.is_some() {
+            v[..hw].fill(0.0);
+        }
+        Ok(v)
+    }
+
+    /// Walked scores [K + 1, h, w] with their background row decided: as
+    /// walked for psa's background; for IRN's, every row divided by the
+    /// largest class score and row 0 set to the threshold.
+    pub fn finish_background(&self, walked: Tensor) -> Result<Tensor> {
+        let Some(th) = self.bg_threshold else {
+            return Ok(walked);
+        };
+        let (k, h, w) = match *walked.shape() {
+            [k, h, w] if k >= 2 => (k - 1, h, w),
+            ref sh => {
+                return Err(Error::invalid(
+                    "random walk background",
+                    format!("scores must be [K + 1, h, w] with K ≥ 1, got {sh:?}"),
+                ));
+            }
+        };
+        no_grad(|| {
+            let classes = walked.narrow(0, 1, k)?;
+            let (top, _) = classes.reshape(&[k * h * w])?.max_axis(0, true)?;
+            let scaled = classes.div(&top.clamp(1e-5, f32::MAX)?.reshape(&[1, 1, 1])?)?;
+            Tensor::concat(&[Tensor::full(walked.gpu(), &[1, h, w], th)?, scaled], 0)
+        })
     }
 
     /// The number of steps t = 2^log_t.

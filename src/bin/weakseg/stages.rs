@@ -11,7 +11,7 @@ use weakseg::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededM
 use weakseg::methods::{Method, Saliency};
 use weakseg::models::affinity::AffinityConfig;
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
-use weakseg::pipeline::affinity::{self, AffinitySettings};
+use weakseg::pipeline::affinity::{self, AffinitySettings, Relation};
 use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, ClassifierSettings};
 use weakseg::pipeline::interactive::{self, InteractiveSettings};
@@ -229,6 +229,10 @@ pub struct TrainAffArgs {
     /// Pair radius on the grid.
     #[arg(long, default_value_t = 5)]
     radius: usize,
+    /// Where affinities come from: `features` (psa's AffinityNet) or
+    /// `boundary` (IRN: 1 − the largest boundary probability on the path).
+    #[arg(long, default_value = "features", value_parser = parse_relation)]
+    relation: Relation,
     /// Keep the classifier's backbone fixed (IRN); by default it is
     /// fine-tuned with the head (psa).
     #[arg(long)]
@@ -277,6 +281,11 @@ pub struct RwArgs {
     /// Background power.
     #[arg(long, default_value_t = 16.0)]
     alpha: f32,
+    /// IRN's background: walk the classes alone, divide by the largest
+    /// walked score, background where no class reaches this (IRN: 0.25).
+    /// Replaces `--alpha`.
+    #[arg(long)]
+    bg_threshold: Option<f32>,
     /// auto, dense (T^t by squaring) or iterative (bounded memory).
     #[arg(long, default_value = "auto", value_parser = parse_form)]
     form: WalkForm,
@@ -637,11 +646,18 @@ pub fn spml(gpu: &Gpu, a: &SpmlArgs) -> Result<()> {
     Ok(())
 }
 
+/// Parses `features` or `boundary`.
+fn parse_relation(v: &str) -> std::result::Result<Relation, String> {
+    serde_json::from_value(serde_json::Value::String(v.to_string()))
+        .map_err(|_| format!("unknown relation `{v}`; one of features, boundary"))
+}
+
 /// Runs `weakseg train-aff`.
 pub fn train_aff(gpu: &Gpu, a: &TrainAffArgs) -> Result<()> {
     let s = AffinitySettings {
         list: a.list.clone(),
         radius: a.radius,
+        relation: a.relation,
         freeze_backbone: a.freeze_backbone,
         net: AffinityConfig {
             grid_stride: a.grid_stride,
@@ -675,6 +691,7 @@ pub fn rw(gpu: &Gpu, a: &RwArgs) -> Result<()> {
             beta: a.beta,
             log_t: a.log_t,
             alpha: a.alpha,
+            bg_threshold: a.bg_threshold,
             form: a.form,
             ..RandomWalk::default()
         },
