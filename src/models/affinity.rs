@@ -115,30 +115,15 @@ impl AffinityNet {
 
     /// Affinity features [N, width, gh, gw] of NCHW images.
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
-        let (gh, gw) = self.grid(x.shape()[2], x.shape()[3]);
-        let taps = if self.frozen_backbone {
-            no_grad(|| self.backbone.taps(x))?
-        } else {
-            self.backbone.taps(x)?
-        };
-        if taps.len() != self.reduce.len() {
-            return Err(Error::invalid(
-                "AffinityNet",
-                format!("{} taps for {} reducers", taps.len(), self.reduce.len()),
-            ));
-        }
-        let parts = taps
-            .iter()
-            .zip(&self.reduce)
-            .map(|(t, conv)| {
-                let y = conv.forward(t)?.elu(1.0)?;
-                if (y.shape()[2], y.shape()[3]) == (gh, gw) {
-                    Ok(y)
-                } else {
-                    y.interpolate((gh, gw), ResizeMode::Bilinear(false))
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let parts = taps_on_grid(
+            "AffinityNet",
+            self.backbone.as_ref(),
+            self.frozen_backbone,
+            x,
+            self.grid(x.shape()[2], x.shape()[3]),
+            &self.reduce,
+            |conv, t| conv.forward(t)?.elu(1.0),
+        )?;
         self.fuse.forward(&Tensor::concat(&parts, 1)?)?.elu(1.0)
     }
 
@@ -151,6 +136,44 @@ impl AffinityNet {
     pub fn is_new(name: &str) -> bool {
         !name.starts_with("backbone.")
     }
+}
+
+/// The front shared by AffinityNet and IRN's boundary branch: the
+/// backbone's taps of `x` (without gradient when `frozen`), each mapped by
+/// `reduce` with its own layers and resized bilinearly to the `grid`. A
+/// backbone whose tap count differs from the layers' is an error naming
+/// `op`.
+pub(crate) fn taps_on_grid<L>(
+    op: &'static str,
+    backbone: &dyn Backbone,
+    frozen: bool,
+    x: &Tensor,
+    (gh, gw): (usize, usize),
+    layers: &[L],
+    reduce: impl Fn(&L, &Tensor) -> Result<Tensor>,
+) -> Result<Vec<Tensor>> {
+    let taps = if frozen {
+        no_grad(|| backbone.taps(x))?
+    } else {
+        backbone.taps(x)?
+    };
+    if taps.len() != layers.len() {
+        return Err(Error::invalid(
+            op,
+            format!("{} taps for {} reducers", taps.len(), layers.len()),
+        ));
+    }
+    taps.iter()
+        .zip(layers)
+        .map(|(t, l)| {
+            let y = reduce(l, t)?;
+            if (y.shape()[2], y.shape()[3]) == (gh, gw) {
+                Ok(y)
+            } else {
+                y.interpolate((gh, gw), ResizeMode::Bilinear(false))
+            }
+        })
+        .collect()
 }
 
 impl Module for AffinityNet {

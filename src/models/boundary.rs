@@ -9,6 +9,7 @@
 
 use weakseg_kernels::{Error, Result};
 
+use crate::models::affinity::taps_on_grid;
 use crate::models::{ArchSpec, Backbone};
 use crate::nn::init::Fan;
 use crate::nn::module::child;
@@ -16,7 +17,6 @@ use crate::nn::{Builder, Conv2d, GroupNorm, Init, Module, ModuleExt, Visitor};
 use crate::ops::affinity::PairOffsets;
 use crate::ops::conv::ConvOpts;
 use crate::tensor::Tensor;
-use crate::{ResizeMode, no_grad};
 
 /// Channels each tap is reduced to (IRN: 32).
 const TAP_WIDTH: usize = 32;
@@ -112,30 +112,15 @@ impl BoundaryNet {
 
     /// Boundary probabilities [N, 1, gh, gw] of NCHW images.
     pub fn boundary(&self, x: &Tensor) -> Result<Tensor> {
-        let (gh, gw) = self.grid(x.shape()[2], x.shape()[3]);
-        let taps = if self.frozen_backbone {
-            no_grad(|| self.backbone.taps(x))?
-        } else {
-            self.backbone.taps(x)?
-        };
-        if taps.len() != self.reduce.len() {
-            return Err(Error::invalid(
-                "BoundaryNet",
-                format!("{} taps for {} reducers", taps.len(), self.reduce.len()),
-            ));
-        }
-        let parts = taps
-            .iter()
-            .zip(&self.reduce)
-            .map(|(t, r)| {
-                let y = r.norm.forward(&r.conv.forward(t)?)?.relu()?;
-                if (y.shape()[2], y.shape()[3]) == (gh, gw) {
-                    Ok(y)
-                } else {
-                    y.interpolate((gh, gw), ResizeMode::Bilinear(false))
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let parts = taps_on_grid(
+            "BoundaryNet",
+            self.backbone.as_ref(),
+            self.frozen_backbone,
+            x,
+            self.grid(x.shape()[2], x.shape()[3]),
+            &self.reduce,
+            |r, t| r.norm.forward(&r.conv.forward(t)?)?.relu(),
+        )?;
         self.fuse.forward(&Tensor::concat(&parts, 1)?)?.sigmoid()
     }
 

@@ -91,26 +91,24 @@ pub fn run(
         let x = Tensor::from_slice(gpu, &smp.image, &[1, 3, h, w])?;
         let (gh, gw) = net.grid(h, w);
         let scores = s.walk.input(&cams.data, &present, h * w)?;
-        let mut grid = random_walk::block_mean(&scores, k + 1, (h, w), stride);
-        let aff = match &net {
-            RelationNet::Boundary(b) => {
-                let boundary = no_grad(|| b.boundary(&x))?;
-                let inside: Vec<f32> = boundary.to_vec_blocking()?;
-                for plane in grid.chunks_mut(gh * gw).skip(1) {
-                    plane
-                        .iter_mut()
-                        .zip(&inside)
-                        .for_each(|(v, b)| *v *= 1.0 - b);
-                }
-                no_grad(|| boundary.path_affinity(&offsets))?
-            }
-            RelationNet::Features(_) => no_grad(|| net.affinities(&x, &offsets))?,
-        };
-        let walked = s.walk.propagate(
-            &aff,
-            &offsets,
-            &Tensor::from_slice(gpu, &grid, &[k + 1, gh, gw])?,
+        let grid = Tensor::from_slice(
+            gpu,
+            &random_walk::block_mean(&scores, k + 1, (h, w), stride),
+            &[k + 1, gh, gw],
         )?;
+        let (aff, grid) = match &net {
+            RelationNet::Boundary(b) => no_grad(|| {
+                let boundary = b.boundary(&x)?;
+                let keep = boundary.affine(-1.0, 1.0)?.reshape(&[1, gh, gw])?;
+                let classes = grid.narrow(0, 1, k)?.mul(&keep)?;
+                Ok((
+                    boundary.path_affinity(&offsets)?,
+                    Tensor::concat(&[grid.narrow(0, 0, 1)?, classes], 0)?,
+                ))
+            })?,
+            RelationNet::Features(_) => (no_grad(|| net.affinities(&x, &offsets))?, grid),
+        };
+        let walked = s.walk.propagate(&aff, &offsets, &grid)?;
         let walked = s
             .walk
             .finish_background(random_walk::upsample(&walked, stride, (h, w))?)?;
