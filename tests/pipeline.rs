@@ -145,4 +145,64 @@ fn affinity_labels_combine_as_psa() {
     // low: [bg, fg 2, fg 1, bg]; high: [bg, bg, fg 1, fg 3].
     let got = aff_labels::combine(&[0, 2, 1, 0], &[0, 0, 1, 3]);
     assert_eq!(got, vec![0, 0, 1, 255]);
+    // IRN keeps a confident-foreground label even where the other map says
+    // background, and calls a pixel background only where both do.
+    let got = aff_labels::combine_irn(&[0, 2, 1, 0], &[0, 0, 1, 3]);
+    assert_eq!(got, vec![0, 2, 1, 255]);
+}
+
+#[test]
+fn irn_labels_are_the_thresholded_argmax_refined_by_the_crf() {
+    use weakseg::io::image::Rgb;
+    use weakseg::refine::crf::{CrfParams, DenseCrf};
+    let gpu = Gpu::new_blocking().unwrap();
+    let (h, w) = (3, 5);
+    let img = Rgb {
+        width: w,
+        height: h,
+        data: (0..h * w * 3).map(|i| (i * 37 % 256) as u8).collect(),
+    };
+    // Three classes; class 1 is absent, so its high scores are ignored.
+    let mut cams = vec![0f32; 3 * h * w];
+    for p in 0..h * w {
+        cams[p] = p as f32 / 20.0;
+        cams[h * w + p] = 0.9;
+        cams[2 * h * w + p] = if p % 4 == 1 { 0.45 } else { 0.1 };
+    }
+    let present = [true, false, true];
+    let want: Vec<u8> = (0..h * w)
+        .map(|p| {
+            let (a, c) = (p as f32 / 20.0, if p % 4 == 1 { 0.45 } else { 0.1 });
+            match (a > 0.3 && a >= c, c > 0.3 && c > a) {
+                (true, _) => 1,
+                (_, true) => 3,
+                _ => 0,
+            }
+        })
+        .collect();
+    // With no mean-field iteration the CRF returns its unary's argmax: the
+    // seeds themselves (a tie goes to the earlier label: pixel 6's 0.30
+    // stays background, pixel 9's 0.45 stays class 0).
+    let none = DenseCrf::new_blocking(
+        &gpu,
+        &img,
+        &CrfParams {
+            iters: 0,
+            ..CrfParams::irn()
+        },
+    )
+    .unwrap();
+    let got =
+        aff_labels::threshold_crf_labels(&none, &gpu, &cams, &present, (h, w), 0.3, 0.7).unwrap();
+    assert_eq!(got, want);
+    assert_eq!((got[1], got[6], got[9], got[13]), (3, 0, 1, 1));
+    // IRN's CRF changes labels only among background and the present
+    // classes; with no class present everything is background.
+    let crf = DenseCrf::new_blocking(&gpu, &img, &CrfParams::irn()).unwrap();
+    let got =
+        aff_labels::threshold_crf_labels(&crf, &gpu, &cams, &present, (h, w), 0.3, 0.7).unwrap();
+    assert!(got.iter().all(|&v| [0, 1, 3].contains(&v)), "{got:?}");
+    let empty =
+        aff_labels::threshold_crf_labels(&crf, &gpu, &cams, &[false; 3], (h, w), 0.3, 0.7).unwrap();
+    assert_eq!(empty, vec![0; h * w]);
 }

@@ -4,6 +4,9 @@
 //! weak one at α = 32 (`ha/ID.png`, confident background), and the
 //! affinity labels that combine them (`aff/ID.png`: the α = 4 label where it
 //! is foreground, 0 where the α = 32 map says background, 255 elsewhere).
+//! IRN's recipe is the alternative ([`IrnLabels`]): the CAMs' argmax
+//! against a constant background of 0.30 (confident foreground) and 0.05
+//! (confident background), each refined by the CRF from labels.
 
 use std::path::Path;
 use std::time::Instant;
@@ -17,7 +20,7 @@ use crate::io::labels::{self, IGNORE, LabelMap};
 use crate::io::{image, npy};
 use crate::metrics::Confusion;
 use crate::pipeline::stage::{Manifest, Stage};
-use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
+use crate::refine::crf::{CrfParams, DenseCrf, unary_from_labels, unary_from_probs};
 
 /// Settings of the affinity-label stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +34,36 @@ pub struct AffLabelSettings {
     pub high_alpha: f32,
     /// The CRF (psa's `crf_inference` by default).
     pub crf: CrfParams,
+    /// IRN's labels instead of psa's (then the powers and `crf` are unused;
+    /// left out of the fingerprint when psa's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub irn: Option<IrnLabels>,
+}
+
+/// IRN's inter-pixel relation labels (`cam_to_ir_label.py`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IrnLabels {
+    /// Constant background score of the confident-foreground map (0.30).
+    pub fg_threshold: f32,
+    /// Constant background score of the confident-background map (0.05).
+    pub bg_threshold: f32,
+    /// Probability of the given label in the CRF's label unary (0.7).
+    pub gt_prob: f32,
+    /// The CRF (IRN's `crf_inference_label`: Gaussian 3/3, bilateral
+    /// 50/5/10, 10 iterations).
+    pub crf: CrfParams,
+}
+
+impl Default for IrnLabels {
+    fn default() -> Self {
+        IrnLabels {
+            fg_threshold: 0.30,
+            bg_threshold: 0.05,
+            gt_prob: 0.7,
+            crf: CrfParams::irn(),
+        }
+    }
 }
 
 impl Default for AffLabelSettings {
@@ -40,6 +73,7 @@ impl Default for AffLabelSettings {
             low_alpha: 4.0,
             high_alpha: 32.0,
             crf: CrfParams::default(),
+            irn: None,
         }
     }
 }
@@ -82,6 +116,61 @@ pub fn crf_labels(
         .collect())
 }
 
+/// IRN's CRF label map of `cams` ([K, H, W], normalised) restricted to the
+/// `present` classes: each pixel's argmax against a constant background
+/// `threshold` (ties go to the background), refined by the CRF from those
+/// labels with `gt_prob`. 0 for background, k + 1 for class k.
+pub fn threshold_crf_labels(
+    crf: &DenseCrf,
+    gpu: &Gpu,
+    cams: &[f32],
+    present: &[bool],
+    (h, w): (usize, usize),
+    threshold: f32,
+    gt_prob: f32,
+) -> Result<Vec<u8>> {
+    let n = h * w;
+    let classes: Vec<usize> = (0..present.len()).filter(|&k| present[k]).collect();
+    if classes.is_empty() {
+        return Ok(vec![0; n]);
+    }
+    let seeds: Vec<u8> = (0..n)
+        .map(|p| {
+            let mut best = (0u8, threshold);
+            for (j, &k) in classes.iter().enumerate() {
+                if cams[k * n + p] > best.1 {
+                    best = (j as u8 + 1, cams[k * n + p]);
+                }
+            }
+            best.0
+        })
+        .collect();
+    let l = classes.len() + 1;
+    let unary = unary_from_labels(&seeds, l, gt_prob, false)?;
+    let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)?;
+    let arg: Vec<u32> = q.argmax(0)?.to_vec_blocking()?;
+    Ok(arg
+        .into_iter()
+        .map(|i| match i as usize {
+            0 => 0,
+            j => classes[j - 1] as u8 + 1,
+        })
+        .collect())
+}
+
+/// IRN's combination: the confident-foreground label where it is
+/// foreground, 0 where both maps are background, 255 (unsure) elsewhere.
+pub fn combine_irn(fg: &[u8], bg: &[u8]) -> Vec<u8> {
+    fg.iter()
+        .zip(bg)
+        .map(|(&f, &b)| match (f, b) {
+            (0, 0) => 0,
+            (0, _) => IGNORE,
+            (f, _) => f,
+        })
+        .collect()
+}
+
 /// psa's combination: the low-α label where it is foreground, 0 where the
 /// high-α map is background, 255 (unsure) elsewhere.
 pub fn combine(low: &[u8], high: &[u8]) -> Vec<u8> {
@@ -106,6 +195,9 @@ pub fn make(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
     s.crf.validate()?;
+    if let Some(irn) = &s.irn {
+        irn.crf.validate()?;
+    }
     let list = list_path(data, &s.list);
     let cam_manifest = cams_dir.join("stage.json");
     let stage = Stage::new("aff-labels", out, &(s, data), &[&list, &cam_manifest])?;
@@ -129,10 +221,24 @@ pub fn make(
                 *p = true;
             }
         }
-        let crf = DenseCrf::new_blocking(gpu, &img, &s.crf)?;
-        let low = crf_labels(&crf, gpu, &cams.data, &present, (h, w), s.low_alpha)?;
-        let high = crf_labels(&crf, gpu, &cams.data, &present, (h, w), s.high_alpha)?;
-        let aff = combine(&low, &high);
+        let (low, high, aff) = match &s.irn {
+            None => {
+                let crf = DenseCrf::new_blocking(gpu, &img, &s.crf)?;
+                let low = crf_labels(&crf, gpu, &cams.data, &present, (h, w), s.low_alpha)?;
+                let high = crf_labels(&crf, gpu, &cams.data, &present, (h, w), s.high_alpha)?;
+                let aff = combine(&low, &high);
+                (low, high, aff)
+            }
+            Some(irn) => {
+                let crf = DenseCrf::new_blocking(gpu, &img, &irn.crf)?;
+                let at = |th| {
+                    threshold_crf_labels(&crf, gpu, &cams.data, &present, (h, w), th, irn.gt_prob)
+                };
+                let (fg, bg) = (at(irn.fg_threshold)?, at(irn.bg_threshold)?);
+                let aff = combine_irn(&fg, &bg);
+                (fg, bg, aff)
+            }
+        };
         for (dir, map) in [("la", &low), ("ha", &high), ("aff", &aff)] {
             let map = LabelMap {
                 width: w,

@@ -10,7 +10,7 @@ use weakseg::interactive::Guidance;
 use weakseg::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededMethod};
 use weakseg::methods::{Method, Saliency};
 use weakseg::models::affinity::AffinityConfig;
-use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
+use weakseg::pipeline::aff_labels::{self, AffLabelSettings, IrnLabels};
 use weakseg::pipeline::affinity::{self, AffinitySettings, Relation};
 use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, ClassifierSettings};
@@ -111,6 +111,11 @@ pub struct AffLabelsArgs {
     /// Background power of the confident-background map.
     #[arg(long, default_value_t = 32.0)]
     high_alpha: f32,
+    /// IRN's labels instead: constant backgrounds 0.30 and 0.05, each
+    /// argmax refined by the CRF from labels (gt_prob 0.7, bilateral
+    /// 50/5/10); replaces the powers.
+    #[arg(long)]
+    irn: bool,
 }
 
 /// Arguments of `weakseg weak-masks`.
@@ -538,6 +543,7 @@ pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
         list: a.list.clone(),
         low_alpha: a.low_alpha,
         high_alpha: a.high_alpha,
+        irn: a.irn.then(IrnLabels::default),
         ..AffLabelSettings::default()
     };
     let bar = image_bar();
@@ -548,13 +554,22 @@ pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
         m.results["crf_low_miou"].as_f64(),
         m.results["crf_high_miou"].as_f64(),
     ) {
-        println!(
-            "CAM+CRF mIoU: {:.1}% at alpha {}, {:.1}% at alpha {}",
-            100.0 * lo,
-            a.low_alpha,
-            100.0 * hi,
-            a.high_alpha
-        );
+        match &s.irn {
+            Some(irn) => println!(
+                "CAM+CRF mIoU: {:.1}% at background {}, {:.1}% at background {}",
+                100.0 * lo,
+                irn.fg_threshold,
+                100.0 * hi,
+                irn.bg_threshold
+            ),
+            None => println!(
+                "CAM+CRF mIoU: {:.1}% at alpha {}, {:.1}% at alpha {}",
+                100.0 * lo,
+                a.low_alpha,
+                100.0 * hi,
+                a.high_alpha
+            ),
+        }
     }
     Ok(())
 }
