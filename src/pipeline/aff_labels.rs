@@ -106,14 +106,7 @@ pub fn crf_labels(
     let l = classes.len() + 1;
     let unary = unary_from_probs(&probs, l, None, 1e-5);
     let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)?;
-    let arg: Vec<u32> = q.argmax(0)?.to_vec_blocking()?;
-    Ok(arg
-        .into_iter()
-        .map(|i| match i as usize {
-            0 => 0,
-            j => classes[j - 1] as u8 + 1,
-        })
-        .collect())
+    class_ids(&q, &classes)
 }
 
 /// IRN's CRF label map of `cams` ([K, H, W], normalised) restricted to the
@@ -148,6 +141,12 @@ pub fn threshold_crf_labels(
     let l = classes.len() + 1;
     let unary = unary_from_labels(&seeds, l, gt_prob, false)?;
     let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)?;
+    class_ids(&q, &classes)
+}
+
+/// The CRF's argmax over background and `classes` as dataset labels: 0
+/// for background, k + 1 for class k.
+fn class_ids(q: &Tensor, classes: &[usize]) -> Result<Vec<u8>> {
     let arg: Vec<u32> = q.argmax(0)?.to_vec_blocking()?;
     Ok(arg
         .into_iter()
