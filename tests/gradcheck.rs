@@ -675,3 +675,66 @@ fn spml_contrastive_loss() {
         },
     );
 }
+
+#[test]
+fn spml_feature_affinity() {
+    use weakseg::spml::{MemoryBank, Relation, Relations, Segments, SpmlBatch, SpmlLoss, segments};
+    // The feature-affinity relation alone, on the segments above. Rows of
+    // label 1 lie near e₁, of label 2 near e₂, and each unlabelled pixel
+    // near one of them, so its segment's nearest labelled segment stays the
+    // same under the finite-difference step (the assignment is an argmax
+    // and has no gradient). κ 2 as above.
+    let mut r = rng(23);
+    let labels = [1u32, 2, 1, 255, 2, 2, 255, 1];
+    let seg = Segments::build(
+        4,
+        &[0, 0, 1, 1, 0, 1, 1, 0],
+        &labels,
+        Some(&[0, 1, 1, 1, 0, 0, 1, 1]),
+    )
+    .unwrap();
+    let near = [0usize, 1, 0, 0, 1, 1, 1, 0];
+    let data: Vec<f32> = near
+        .iter()
+        .flat_map(|&axis| {
+            let mut row: Vec<f32> = (0..3).map(|_| r.random_range(-0.2..0.2)).collect();
+            row[axis] += 1.0;
+            row
+        })
+        .collect();
+    let mut rel = Relations::scribbles();
+    for x in [
+        &mut rel.image_similarity,
+        &mut rel.semantic_annotation,
+        &mut rel.semantic_cooccurrence,
+    ] {
+        x.weight = 0.0;
+    }
+    rel.feature_affinity = Relation {
+        kappa: 2.0,
+        weight: 0.5,
+    };
+    check(
+        "spml_feature_affinity",
+        24,
+        vec![Input {
+            shape: vec![8, 3],
+            data,
+        }],
+        |t| {
+            let rows = t[0].l2_normalize(1, 1e-12)?;
+            let rows_loc = segments::with_location(&rows, 2, (2, 2))?;
+            let mut loss = SpmlLoss {
+                relations: rel,
+                memory: MemoryBank::new(2),
+            };
+            loss.loss(&SpmlBatch {
+                rows: &rows,
+                rows_loc: &rows_loc,
+                segments: &seg,
+                labels: &labels,
+                tags: &[0b01, 0b11],
+            })
+        },
+    );
+}

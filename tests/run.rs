@@ -273,8 +273,9 @@ fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
     let c = supervision::compare(&gpu, &cfg, &Supervision::ALL, &mut log).unwrap();
     // tags 4 (pipeline, constrained CNN, SEC, DSRG), boxes 4 modes,
     // points 5 recipes and DSRG, scribbles 3, SPML's prototypes for each of
-    // the four weak labels and its random walk for tags, full 1.
-    assert_eq!(c.rows.len(), 23, "{:?}", c.rows);
+    // the four weak labels, with feature affinity for points, and its random
+    // walk for tags, full 1.
+    assert_eq!(c.rows.len(), 24, "{:?}", c.rows);
     let walk = &c.rows[5];
     assert!(walk.method.contains("walked"), "{walk:?}");
     let side = cfg.out.join("supervision/tags-spml/seg/segmenter.json");
@@ -305,7 +306,29 @@ fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
             0.3
         };
         assert!((ann.as_f64().unwrap() - want).abs() < 1e-6, "{k:?}: {ann}");
+        assert!(
+            side["config"]["relations"]
+                .get("feature_affinity")
+                .is_none(),
+            "{k:?}: feature affinity is off in SPML's VOC scripts"
+        );
     }
+    let side = cfg
+        .out
+        .join("supervision/points-spml-affinity/train/embedding.json");
+    let side: serde_json::Value = serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
+    let fa = &side["config"]["relations"]["feature_affinity"];
+    assert_eq!(
+        (fa["kappa"].as_f64(), fa["weight"].as_f64()),
+        (Some(12.0), Some(0.5))
+    );
+    assert!(
+        c.rows
+            .iter()
+            .any(|r| r.supervision == Supervision::Points && r.method.contains("feature affinity")),
+        "{:?}",
+        c.rows
+    );
     // SEC and DSRG learn from the pipeline's affinity labels as seeds.
     for m in ["sec", "dsrg"] {
         let side = cfg

@@ -10,7 +10,7 @@ use weakseg::ops::superpixel::{SlicSettings, slic};
 use weakseg::pipeline::spml::{self, SpmlSettings};
 use weakseg::spml::{
     MemoryBank, PrototypeBank, Relations, Segments, SpmlBatch, SpmlLoss, block_labels, contrastive,
-    grid_kmeans, segment, spread,
+    feature_affinity_masks, grid_kmeans, segment, spread,
 };
 use weakseg::{Gpu, Tensor};
 
@@ -80,6 +80,76 @@ fn contrastive_matches_its_formula_on_the_host() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn feature_affinity_expands_labels_to_the_nearest_labelled_segment() {
+    let gpu = Gpu::new_blocking().unwrap();
+    let unit = |a: f32, b: f32| {
+        let n = (a * a + b * b).sqrt();
+        [a / n, b / n]
+    };
+    // Columns 1 and 3 are unlabelled: 1 lies nearest labelled column 0
+    // (label 1), 3 nearest column 2 (label 2). Column 4 is the only one
+    // labelled 3. Pixel 5 sits in column 4, so its only positive is its own.
+    let cols: Vec<f32> = [
+        unit(1.0, 0.0),
+        unit(0.9, 0.2),
+        unit(0.0, 1.0),
+        unit(0.2, 0.9),
+        unit(-1.0, -1.0),
+    ]
+    .concat();
+    let cols = Tensor::from_slice(&gpu, &cols, &[5, 2]).unwrap();
+    let labels = [1, U, 2, U, 3];
+    let of_pixel = [0u32, 1, 2, 3, 1, 4];
+    let (pos, den) = feature_affinity_masks(&cols, &labels, &of_pixel)
+        .unwrap()
+        .unwrap();
+    let pos = pos.to_vec_blocking::<f32>().unwrap();
+    let den = den.to_vec_blocking::<f32>().unwrap();
+    #[rustfmt::skip]
+    let want_pos = [
+        0., 1., 0., 0., 0.,
+        1., 0., 0., 0., 0.,
+        0., 0., 0., 1., 0.,
+        0., 0., 1., 0., 0.,
+        1., 0., 0., 0., 0.,
+        0., 0., 0., 0., 1.,
+    ];
+    #[rustfmt::skip]
+    let want_den = [
+        0., 1., 1., 1., 1.,
+        1., 0., 1., 1., 1.,
+        1., 1., 0., 1., 1.,
+        1., 1., 1., 0., 1.,
+        1., 0., 1., 1., 1.,
+        1., 1., 1., 1., 1.,
+    ];
+    assert_eq!(pos, want_pos);
+    assert_eq!(den, want_den);
+    assert!(
+        feature_affinity_masks(&cols, &[U; 5], &of_pixel)
+            .unwrap()
+            .is_none(),
+        "nothing labelled: no relation"
+    );
+    assert!(feature_affinity_masks(&cols, &labels, &[0, 5]).is_err());
+    assert!(feature_affinity_masks(&cols, &labels[1..], &of_pixel).is_err());
+
+    // Off by default and then absent from settings files; SPML's DensePose
+    // values when on.
+    let tags = serde_json::to_string(&Relations::tags()).unwrap();
+    assert!(!tags.contains("feature_affinity"), "{tags}");
+    let back: Relations = serde_json::from_str(&tags).unwrap();
+    assert_eq!(back, Relations::tags());
+    let dp = Relations::densepose_points();
+    assert_eq!(
+        (dp.feature_affinity.kappa, dp.feature_affinity.weight),
+        (12.0, 0.5)
+    );
+    let back: Relations = serde_json::from_str(&serde_json::to_string(&dp).unwrap()).unwrap();
+    assert_eq!(back, dp);
 }
 
 #[test]
@@ -390,6 +460,10 @@ fn spml_stages_train_predict_and_skip() {
     };
     let e = spml::train(&gpu, &data, &labels, &dir.join("x"), &bad, &mut quiet).unwrap_err();
     assert!(e.to_string().contains("top_k"), "{e}");
+    let mut bad = s.clone();
+    bad.relations.feature_affinity.weight = -0.5;
+    let e = spml::train(&gpu, &data, &labels, &dir.join("x"), &bad, &mut quiet).unwrap_err();
+    assert!(e.to_string().contains("relation weights"), "{e}");
     assert!(
         spml::train(
             &gpu,
@@ -415,6 +489,26 @@ fn spml_stages_train_predict_and_skip() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pixels"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weakseg"))
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .args([
+            "spml",
+            "--relations",
+            "points",
+            "--feature-affinity=-1",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("--labels")
+        .arg(&labels)
+        .arg("--out")
+        .arg(dir.join("cli"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("relation weights"), "{err}");
+    assert!(!dir.join("cli/train/embedding.safetensors").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -132,6 +132,18 @@ impl SpmlSettings {
         if grids.iter().any(|&(h, w)| h == 0 || w == 0) {
             return bad("k-means grids must be at least 1 × 1");
         }
+        let r = &self.relations;
+        let all = [
+            r.image_similarity,
+            r.semantic_annotation,
+            r.semantic_cooccurrence,
+            r.feature_affinity,
+        ];
+        if all.iter().any(|x| {
+            !(x.weight >= 0.0 && x.weight.is_finite() && x.kappa > 0.0 && x.kappa.is_finite())
+        }) {
+            return bad("relation weights must be finite and ≥ 0, concentrations finite and > 0");
+        }
         if let Some(c) = &self.crf {
             c.validate()?;
         }

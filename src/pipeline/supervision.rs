@@ -38,7 +38,7 @@ use crate::pipeline::stage::Manifest;
 use crate::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
 use crate::refine::boxes::BoxMode;
 use crate::refine::crf::CrfParams;
-use crate::spml::{EmbeddingWalk, Relations};
+use crate::spml::{EmbeddingWalk, Relation, Relations};
 
 /// A kind of label a segmenter can be trained from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,15 +194,8 @@ pub fn compare(
                 )?;
                 report("spml-labels", m, obs);
                 let labels = dir.join("labels").join("labels");
-                out.rows.push(spml_row(
-                    gpu,
-                    base,
-                    kind,
-                    &labels,
-                    &dir,
-                    "CAM α 6, threshold 0.2",
-                    obs,
-                )?);
+                let job = SpmlRun::new(kind, &labels, dir.clone(), "CAM α 6, threshold 0.2")?;
+                out.rows.push(spml_row(gpu, base, &job, obs)?);
                 obs.begin("spml-walk");
                 let m = spml::walk_labels(
                     gpu,
@@ -251,15 +244,8 @@ pub fn compare(
                     )?);
                 }
                 let labels = root.join("boxes-cam").join("weak-masks").join("masks");
-                out.rows.push(spml_row(
-                    gpu,
-                    base,
-                    kind,
-                    &labels,
-                    &root.join("boxes-spml"),
-                    "CAM in boxes",
-                    obs,
-                )?);
+                let job = SpmlRun::new(kind, &labels, root.join("boxes-spml"), "CAM in boxes")?;
+                out.rows.push(spml_row(gpu, base, &job, obs)?);
             }
             Supervision::Points | Supervision::Scribbles => {
                 let label = if kind == Supervision::Points {
@@ -308,15 +294,22 @@ pub fn compare(
                 }
                 let labels = dir.join("weak-masks").join("masks");
                 let spml_dir = root.join(format!("{}-spml", label.name()));
-                out.rows.push(spml_row(
-                    gpu,
-                    base,
-                    kind,
-                    &labels,
-                    &spml_dir,
-                    "the marks",
-                    obs,
-                )?);
+                let job = SpmlRun::new(kind, &labels, spml_dir, "the marks")?;
+                out.rows.push(spml_row(gpu, base, &job, obs)?);
+                if kind == Supervision::Points {
+                    // SPML used feature affinity for points (DensePose's).
+                    let mut job = SpmlRun::new(
+                        kind,
+                        &labels,
+                        root.join("points-spml-affinity"),
+                        "the marks, + feature affinity 0.5",
+                    )?;
+                    job.relations.feature_affinity = Relation {
+                        kappa: 12.0,
+                        weight: 0.5,
+                    };
+                    out.rows.push(spml_row(gpu, base, &job, obs)?);
+                }
             }
             Supervision::Full => {
                 let p = run::full_bound(gpu, base, obs, &mut report)?;
@@ -363,17 +356,37 @@ fn tag_segmenter(
     Ok(run::score(&p, "miou"))
 }
 
-/// SPML on the label maps in `labels` (from `kind`, described as `from`):
-/// its embedding trained in `dir/train`, the evaluation list labelled in
-/// `dir/predict`. The backbone, stride, seed, epochs and lists are the
-/// segmenter's, so the rows compare like with like.
+/// One SPML row's inputs: label maps from `kind` (described as `from`),
+/// the relations' settings, and the working directory.
+struct SpmlRun<'a> {
+    kind: Supervision,
+    relations: Relations,
+    labels: &'a Path,
+    dir: PathBuf,
+    from: &'a str,
+}
+
+impl<'a> SpmlRun<'a> {
+    /// The kind's own relations (SPML's VOC script for it).
+    fn new(kind: Supervision, labels: &'a Path, dir: PathBuf, from: &'a str) -> Result<Self> {
+        Ok(SpmlRun {
+            kind,
+            relations: Relations::for_label(kind.name())?,
+            labels,
+            dir,
+            from,
+        })
+    }
+}
+
+/// SPML on a run's label maps: its embedding trained in `dir/train`, the
+/// evaluation list labelled in `dir/predict`. The backbone, stride, seed,
+/// epochs and lists are the segmenter's, so the rows compare like with
+/// like.
 fn spml_row(
     gpu: &Gpu,
     base: &PipelineConfig,
-    kind: Supervision,
-    labels: &Path,
-    dir: &Path,
-    from: &str,
+    job: &SpmlRun<'_>,
     obs: &mut dyn Observer,
 ) -> Result<SupervisionRow> {
     let seg = &base.segmenter;
@@ -385,15 +398,15 @@ fn spml_row(
         eval_list: base.predict.list.clone(),
         epochs: seg.epochs,
         seed: seg.seed,
-        relations: Relations::for_label(kind.name())?,
+        relations: job.relations,
         ..SpmlSettings::default()
     };
     obs.begin("spml-train");
     let m = spml::train(
         gpu,
         &base.data,
-        labels,
-        &dir.join("train"),
+        job.labels,
+        &job.dir.join("train"),
         &s,
         obs.trainer(),
     )?;
@@ -402,18 +415,18 @@ fn spml_row(
     let m = spml::predict(
         gpu,
         &base.data,
-        labels,
-        &dir.join("train").join(spml::CHECKPOINT),
-        &dir.join("predict"),
+        job.labels,
+        &job.dir.join("train").join(spml::CHECKPOINT),
+        &job.dir.join("predict"),
         &s,
         |d, t| obs.images(d, t),
     )?;
     let m = report("spml-predict", m, obs);
-    let score = seed_score(base, labels)?;
+    let score = seed_score(base, job.labels)?;
     let value = |k: &str| score.get(k).and_then(|v| v.as_f64());
     Ok(SupervisionRow {
-        supervision: kind,
-        method: format!("SPML (labels: {from}; prototypes + CRF)"),
+        supervision: job.kind,
+        method: format!("SPML (labels: {}; prototypes + CRF)", job.from),
         target_miou_train: value("miou"),
         labelled: value("labelled"),
         miou_val: run::score(&m, "miou"),

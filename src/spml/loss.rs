@@ -2,7 +2,7 @@
 //! embedding e and unit prototypes μ, with sim = exp(κ eᵀμ):
 //! loss = −log(Σ_{positives} sim / (Σ_{positives} sim + Σ_{negatives} sim)),
 //! the positives being the segments related to the pixel other than its
-//! own (its own when there is no other). Three relations:
+//! own (its own when there is no other). Four relations:
 //!
 //! - image similarity: segments of the pixel's own image in the same
 //!   superpixel are positive, the rest of the image negative (κ 16,
@@ -10,9 +10,14 @@
 //! - semantic annotation: labelled segments with the pixel's label are
 //!   positive, other labelled ones negative; only labelled pixels (κ 6);
 //! - semantic co-occurrence: segments of images whose tags share a class
-//!   with the pixel's image are positive, the others negative (κ 8).
+//!   with the pixel's image are positive, the others negative (κ 8);
+//! - feature affinity: every unlabelled segment takes the label of its
+//!   nearest labelled segment in the feature space, and segments sharing
+//!   the pixel's (so expanded) label are positive, the others negative
+//!   (κ 12, weight 0.5 for DensePose's points; off in SPML's VOC scripts,
+//!   so off by default).
 //!
-//! The semantic relations also see the memory bank's segments.
+//! The last three relations also see the memory bank's segments.
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
@@ -31,7 +36,23 @@ pub struct Relation {
     pub weight: f32,
 }
 
-/// The three relations' settings.
+impl Relation {
+    /// Feature affinity as SPML's VOC scripts set it: κ 12 (its DensePose
+    /// value), weight 0.
+    pub fn feature_affinity_off() -> Relation {
+        Relation {
+            kappa: 12.0,
+            weight: 0.0,
+        }
+    }
+
+    /// Whether the relation is switched off (weight 0).
+    pub fn is_off(&self) -> bool {
+        self.weight == 0.0
+    }
+}
+
+/// The four relations' settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Relations {
     /// Same superpixel within the image.
@@ -40,6 +61,13 @@ pub struct Relations {
     pub semantic_annotation: Relation,
     /// Overlapping image tags.
     pub semantic_cooccurrence: Relation,
+    /// Same label after each unlabelled segment takes its nearest labelled
+    /// segment's (left out of settings files and fingerprints while off).
+    #[serde(
+        default = "Relation::feature_affinity_off",
+        skip_serializing_if = "Relation::is_off"
+    )]
+    pub feature_affinity: Relation,
 }
 
 impl Relations {
@@ -57,10 +85,12 @@ impl Relations {
                 kappa: occ_kappa,
                 weight: weights[2],
             },
+            feature_affinity: Relation::feature_affinity_off(),
         }
     }
 
-    /// SPML's VOC script for image tags: weights 0.1 / 0.3 / 0.3.
+    /// SPML's VOC script for image tags: weights 0.1 / 0.3 / 0.3 (feature
+    /// affinity off, as in every VOC script).
     pub fn tags() -> Relations {
         Self::with([0.1, 0.3, 0.3], 8.0)
     }
@@ -78,6 +108,14 @@ impl Relations {
     /// For points: 0.1 / 0.1 / 0.1.
     pub fn points() -> Relations {
         Self::with([0.1, 0.1, 0.1], 8.0)
+    }
+
+    /// SPML's DensePose points: image similarity 0.1, semantic annotation
+    /// 1.0 (κ 6), no co-occurrence, feature affinity 0.5 (κ 12).
+    pub fn densepose_points() -> Relations {
+        let mut r = Self::with([0.1, 1.0, 0.0], 8.0);
+        r.feature_affinity.weight = 0.5;
+        r
     }
 
     /// The settings for a kind of label by name: tags, boxes, scribbles,
@@ -119,16 +157,91 @@ pub fn contrastive(
         ));
     }
     let gpu = rows.gpu();
+    contrastive_masked(
+        rows,
+        prototypes,
+        kappa,
+        &Tensor::from_slice(gpu, pos, &[r, c])?,
+        &Tensor::from_slice(gpu, den, &[r, c])?,
+    )
+}
+
+/// [`contrastive`] with the masks [R, C] already on the device.
+pub fn contrastive_masked(
+    rows: &Tensor,
+    prototypes: &Tensor,
+    kappa: f32,
+    pos: &Tensor,
+    den: &Tensor,
+) -> Result<Tensor> {
     let sim = rows
         .matmul(&prototypes.transpose(0, 1)?)?
         .affine(kappa, -kappa)?
         .exp()?;
-    let masked = |m: &[f32]| -> Result<Tensor> {
-        sim.mul(&Tensor::from_slice(gpu, m, &[r, c])?)?
-            .sum(&[1], false)?
-            .log()
-    };
+    let masked = |m: &Tensor| -> Result<Tensor> { sim.mul(m)?.sum(&[1], false)?.log() };
     masked(den)?.sub(&masked(pos)?)?.mean_all()
+}
+
+/// The feature-affinity masks [N, C], built on the device so nothing is
+/// read back: each unlabelled column (segment) takes the label of the
+/// labelled column nearest to it (largest cosine of the unit prototypes
+/// `cols`), each pixel its own segment's label (`of_pixel` indexes the
+/// first columns); columns with the pixel's label are positive and the
+/// pixel's own column is left out, unless nothing else is positive. None
+/// when no column is labelled.
+pub fn feature_affinity_masks(
+    cols: &Tensor,
+    col_label: &[u32],
+    of_pixel: &[u32],
+) -> Result<Option<(Tensor, Tensor)>> {
+    let gpu = cols.gpu();
+    let (c, n) = (col_label.len(), of_pixel.len());
+    if cols.shape().first() != Some(&c) || of_pixel.iter().any(|&s| s as usize >= c) {
+        return Err(Error::invalid(
+            "feature affinity",
+            format!(
+                "{c} column labels for prototypes {:?}, or a pixel's segment beyond them",
+                cols.shape()
+            ),
+        ));
+    }
+    let keep: Vec<u32> = (0..c as u32)
+        .filter(|&i| col_label[i as usize] != IGNORE as u32)
+        .collect();
+    if keep.is_empty() {
+        return Ok(None);
+    }
+    let cols = cols.detach();
+    let kept = cols.index_select(0, &Tensor::from_slice(gpu, &keep, &[keep.len()])?)?;
+    let nearest = cols.matmul(&kept.transpose(0, 1)?)?.argmax(1)?;
+    let kept_labels: Vec<f32> = keep.iter().map(|&i| col_label[i as usize] as f32).collect();
+    let nearest_label =
+        Tensor::from_slice(gpu, &kept_labels, &[keep.len()])?.index_select(0, &nearest)?;
+    let labelled: Vec<f32> = col_label
+        .iter()
+        .map(|&l| if l == IGNORE as u32 { 0.0 } else { 1.0 })
+        .collect();
+    let own_label: Vec<f32> = col_label.iter().map(|&l| l as f32).collect();
+    let label = Tensor::where_(
+        &Tensor::from_slice(gpu, &labelled, &[c])?,
+        &Tensor::from_slice(gpu, &own_label, &[c])?,
+        &nearest_label,
+    )?;
+    let pixel_label = label
+        .index_select(0, &Tensor::from_slice(gpu, of_pixel, &[n])?)?
+        .reshape(&[n, 1])?;
+    let mut own = vec![0f32; n * c];
+    for (p, &s) in of_pixel.iter().enumerate() {
+        own[p * c + s as usize] = 1.0;
+    }
+    let own = Tensor::from_slice(gpu, &own, &[n, c])?;
+    let others = pixel_label
+        .eq(&label.reshape(&[1, c])?)?
+        .mul(&own.affine(-1.0, 1.0)?)?;
+    let any = others.sum(&[1], true)?.gt_scalar(0.0)?;
+    let pos = Tensor::where_(&any, &others, &own)?;
+    let den = own.mul(&any)?.affine(-1.0, 1.0)?;
+    Ok(Some((pos, den)))
 }
 
 /// The masks of one relation: `relate(pixel, column)` is None when the
@@ -184,7 +297,7 @@ pub struct SpmlBatch<'a> {
     pub tags: &'a [u64],
 }
 
-/// The weighted sum of the three relations' losses, with the memory bank
+/// The weighted sum of the four relations' losses, with the memory bank
 /// of earlier steps.
 pub struct SpmlLoss {
     /// Concentrations and weights.
@@ -284,10 +397,21 @@ impl SpmlLoss {
             terms.push(l.mul_scalar(rel.weight)?);
         }
 
+        let rel = self.relations.feature_affinity;
+        if rel.weight > 0.0 {
+            if let Some((pos, den)) = feature_affinity_masks(&cols, &col_label, &seg.of_pixel)? {
+                let l = contrastive_masked(b.rows, &cols, rel.kappa, &pos, &den)?;
+                terms.push(l.mul_scalar(rel.weight)?);
+            }
+        }
+
         self.memory.push(&protos, seg.label.clone(), seg_tags);
-        let mut total = terms
-            .pop()
-            .ok_or_else(|| Error::invalid("spml loss", "every relation is switched off"))?;
+        let mut total = terms.pop().ok_or_else(|| {
+            Error::invalid(
+                "spml loss",
+                "no relation applies: all are switched off, or need labels the batch lacks",
+            )
+        })?;
         for t in terms {
             total = total.add(&t)?;
         }

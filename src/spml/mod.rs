@@ -2,8 +2,8 @@
 //! weak label. An embedding network is trained with a pixel-to-segment
 //! contrastive loss whose segments come from per-image spherical k-means,
 //! split by pseudo labels and superpixels, and whose positives come from
-//! three relations (image similarity, semantic annotation, semantic
-//! co-occurrence), with a memory bank of earlier segments. Images are then
+//! four relations (image similarity, semantic annotation, semantic
+//! co-occurrence, feature affinity), with a memory bank of earlier segments. Images are then
 //! labelled by their segments' nearest training prototypes, or their CAMs
 //! propagated by a random walk over the embedding.
 
@@ -15,7 +15,10 @@ pub mod segments;
 pub mod walk;
 
 pub use inference::{PrototypeBank, spread};
-pub use loss::{Relation, Relations, SpmlBatch, SpmlLoss, contrastive};
+pub use loss::{
+    Relation, Relations, SpmlBatch, SpmlLoss, contrastive, contrastive_masked,
+    feature_affinity_masks,
+};
 pub use memory::MemoryBank;
 pub use net::EmbeddingNet;
 pub use segments::{Segmented, Segments, block_labels, grid_kmeans, segment};

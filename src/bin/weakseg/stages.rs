@@ -23,7 +23,7 @@ use weakseg::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
 use weakseg::refine::boxes::BoxMode;
 use weakseg::refine::crf::CrfParams;
 use weakseg::refine::random_walk::{RandomWalk, WalkForm};
-use weakseg::spml::Relations;
+use weakseg::spml::{Relation as SpmlRelation, Relations};
 use weakseg::train::progress::BarReporter;
 use weakseg::train::{LineReporter, Reporter};
 use weakseg::{Gpu, Result};
@@ -199,6 +199,14 @@ pub struct SpmlArgs {
     /// tags, boxes, scribbles, points.
     #[arg(long, default_value = "tags", value_parser = |s: &str| Relations::for_label(s))]
     relations: Relations,
+    /// Weight of the feature-affinity relation (each unlabelled segment
+    /// takes its nearest labelled segment's label; SPML: 0 on VOC, 0.5 on
+    /// DensePose's points).
+    #[arg(long, default_value_t = 0.0)]
+    feature_affinity: f32,
+    /// Concentration κ of the feature-affinity relation.
+    #[arg(long, default_value_t = 12.0)]
+    feature_affinity_kappa: f32,
     /// Epochs.
     #[arg(long, default_value_t = 15)]
     epochs: usize,
@@ -633,8 +641,13 @@ pub fn interactive(gpu: &Gpu, a: &InteractiveArgs) -> Result<()> {
 
 /// Runs `weakseg spml`.
 pub fn spml(gpu: &Gpu, a: &SpmlArgs) -> Result<()> {
+    let mut relations = a.relations;
+    relations.feature_affinity = SpmlRelation {
+        kappa: a.feature_affinity_kappa,
+        weight: a.feature_affinity,
+    };
     let mut s = SpmlSettings {
-        relations: a.relations,
+        relations,
         epochs: a.epochs,
         list: a.list.clone(),
         eval_list: a.eval_list.clone(),
