@@ -145,7 +145,7 @@ pub fn contrastive(
     pos: &[f32],
     den: &[f32],
 ) -> Result<Tensor> {
-    let (r, c) = (rows.shape()[0], prototypes.shape()[0]);
+    let (r, c) = (leading(rows), leading(prototypes));
     if pos.len() != r * c || den.len() != r * c {
         return Err(Error::invalid(
             "contrastive",
@@ -166,6 +166,11 @@ pub fn contrastive(
     )
 }
 
+/// A tensor's first dimension (0 for a scalar, which the GEMM then rejects).
+fn leading(t: &Tensor) -> usize {
+    t.shape().first().copied().unwrap_or(0)
+}
+
 /// [`contrastive`] with the masks [R, C] already on the device.
 pub fn contrastive_masked(
     rows: &Tensor,
@@ -174,6 +179,19 @@ pub fn contrastive_masked(
     pos: &Tensor,
     den: &Tensor,
 ) -> Result<Tensor> {
+    let want = [leading(rows), leading(prototypes)];
+    if pos.shape() != want || den.shape() != want {
+        return Err(Error::invalid(
+            "contrastive",
+            format!(
+                "masks {:?} and {:?} for {} rows × {} prototypes",
+                pos.shape(),
+                den.shape(),
+                want[0],
+                want[1]
+            ),
+        ));
+    }
     let sim = rows
         .matmul(&prototypes.transpose(0, 1)?)?
         .affine(kappa, -kappa)?
@@ -311,7 +329,7 @@ impl SpmlLoss {
     pub fn loss(&mut self, b: &SpmlBatch<'_>) -> Result<Tensor> {
         let seg = b.segments;
         let n = seg.of_pixel.len();
-        if b.labels.len() != n || b.rows.shape()[0] != n || b.rows_loc.shape()[0] != n {
+        if b.labels.len() != n || leading(b.rows) != n || leading(b.rows_loc) != n {
             return Err(Error::invalid(
                 "spml loss",
                 format!(
