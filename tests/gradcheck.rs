@@ -497,23 +497,28 @@ fn composite_conv_bn_relu_gap_bce() {
     });
 }
 
-#[test]
-fn pair_affinity() {
-    // Distinct values 0.05 apart: no |f_p − f_q| kink within the step.
-    let shape = [2usize, 3, 4, 5];
+/// start, start + step, start + 2·step, … over `shape`, shuffled (seeded):
+/// distinct values, so no kink of a max or |·| falls within the step.
+fn shuffled_distinct(shape: &[usize], seed: u64, start: f32, step: f32) -> Input {
     let n: usize = shape.iter().product();
-    let mut r = SmallRng::seed_from_u64(21);
-    let mut data: Vec<f32> = (0..n).map(|i| i as f32 * 0.05 - 3.0).collect();
+    let mut r = SmallRng::seed_from_u64(seed);
+    let mut data: Vec<f32> = (0..n).map(|i| start + i as f32 * step).collect();
     for i in (1..n).rev() {
         data.swap(i, r.random_range(0..=i));
     }
+    Input {
+        shape: shape.to_vec(),
+        data,
+    }
+}
+
+#[test]
+fn pair_affinity() {
+    // Distinct values 0.05 apart: no |f_p − f_q| kink within the step.
     check(
         "pair_affinity",
         22,
-        vec![Input {
-            shape: shape.to_vec(),
-            data,
-        }],
+        vec![shuffled_distinct(&[2, 3, 4, 5], 21, -3.0, 0.05)],
         |x| {
             let offsets = weakseg::ops::affinity::PairOffsets::half_disc(x[0].gpu(), 3)?;
             x[0].pair_affinity(&offsets)
@@ -523,22 +528,12 @@ fn pair_affinity() {
 
 #[test]
 fn path_affinity() {
-    // Distinct boundary values 0.03 apart, so no two pixels of a path tie
+    // Distinct boundary values 0.02 apart, so no two pixels of a path tie
     // within the step and the maximum is differentiable.
-    let shape = [2usize, 1, 4, 5];
-    let n: usize = shape.iter().product();
-    let mut r = SmallRng::seed_from_u64(23);
-    let mut data: Vec<f32> = (0..n).map(|i| 0.1 + i as f32 * 0.02).collect();
-    for i in (1..n).rev() {
-        data.swap(i, r.random_range(0..=i));
-    }
     check(
         "path_affinity",
         24,
-        vec![Input {
-            shape: shape.to_vec(),
-            data,
-        }],
+        vec![shuffled_distinct(&[2, 1, 4, 5], 23, 0.1, 0.02)],
         |x| {
             let offsets = weakseg::ops::affinity::PairOffsets::half_disc(x[0].gpu(), 3)?;
             x[0].path_affinity(&offsets)
@@ -630,61 +625,13 @@ fn gwrp_expand_loss() {
     );
 }
 
-#[test]
-fn spml_contrastive_loss() {
-    use weakseg::spml::{MemoryBank, Relations, Segments, SpmlBatch, SpmlLoss, segments};
-    // SPML's three relations on fixed segments of two 2×2 images: the
-    // gradient flows into the pixel rows both directly and through the
-    // prototypes (segment means, normalised), with and without location.
-    // Concentrations lowered to 2 so the finite differences stay accurate.
-    let mut r = rng(21);
-    let seg = Segments::build(
-        4,
-        &[0, 0, 1, 1, 0, 1, 1, 0],
-        &[1, 2, 1, 255, 2, 2, 255, 1],
-        Some(&[0, 1, 1, 1, 0, 0, 1, 1]),
-    )
-    .unwrap();
-    let labels = [1u32, 2, 1, 255, 2, 2, 255, 1];
-    let mut rel = Relations::scribbles();
-    for x in [
-        &mut rel.image_similarity,
-        &mut rel.semantic_annotation,
-        &mut rel.semantic_cooccurrence,
-    ] {
-        x.kappa = 2.0;
-    }
-    check(
-        "spml_contrastive_loss",
-        22,
-        vec![input(&mut r, &[8, 3], -1.0, 1.0, false)],
-        |t| {
-            let rows = t[0].l2_normalize(1, 1e-12)?;
-            let rows_loc = segments::with_location(&rows, 2, (2, 2))?;
-            let mut loss = SpmlLoss {
-                relations: rel,
-                memory: MemoryBank::new(2),
-            };
-            loss.loss(&SpmlBatch {
-                rows: &rows,
-                rows_loc: &rows_loc,
-                segments: &seg,
-                labels: &labels,
-                tags: &[0b01, 0b11],
-            })
-        },
-    );
-}
-
-#[test]
-fn spml_feature_affinity() {
-    use weakseg::spml::{MemoryBank, Relation, Relations, Segments, SpmlBatch, SpmlLoss, segments};
-    // The feature-affinity relation alone, on the segments above. Rows of
-    // label 1 lie near e₁, of label 2 near e₂, and each unlabelled pixel
-    // near one of them, so its segment's nearest labelled segment stays the
-    // same under the finite-difference step (the assignment is an argmax
-    // and has no gradient). κ 2 as above.
-    let mut r = rng(23);
+/// SPML's loss with `relations` on fixed segments of two 2×2 images (pixel
+/// labels 1, 2, 1, ·, 2, 2, ·, 1), gradient-checked on the rows `input`
+/// [8, 3] (normalised inside): the gradient flows into the pixel rows both
+/// directly and through the prototypes (segment means, normalised), with
+/// and without location.
+fn check_spml(name: &str, seed: u64, relations: weakseg::spml::Relations, input: Input) {
+    use weakseg::spml::{MemoryBank, Segments, SpmlBatch, SpmlLoss, segments};
     let labels = [1u32, 2, 1, 255, 2, 2, 255, 1];
     let seg = Segments::build(
         4,
@@ -693,6 +640,48 @@ fn spml_feature_affinity() {
         Some(&[0, 1, 1, 1, 0, 0, 1, 1]),
     )
     .unwrap();
+    check(name, seed, vec![input], |t| {
+        let rows = t[0].l2_normalize(1, 1e-12)?;
+        let rows_loc = segments::with_location(&rows, 2, (2, 2))?;
+        let mut loss = SpmlLoss {
+            relations,
+            memory: MemoryBank::new(2),
+        };
+        loss.loss(&SpmlBatch {
+            rows: &rows,
+            rows_loc: &rows_loc,
+            segments: &seg,
+            labels: &labels,
+            tags: &[0b01, 0b11],
+        })
+    });
+}
+
+#[test]
+fn spml_contrastive_loss() {
+    // SPML's first three relations, concentrations lowered to 2 so the
+    // finite differences stay accurate.
+    let mut rel = weakseg::spml::Relations::scribbles();
+    for x in [
+        &mut rel.image_similarity,
+        &mut rel.semantic_annotation,
+        &mut rel.semantic_cooccurrence,
+    ] {
+        x.kappa = 2.0;
+    }
+    let input = input(&mut rng(21), &[8, 3], -1.0, 1.0, false);
+    check_spml("spml_contrastive_loss", 22, rel, input);
+}
+
+#[test]
+fn spml_feature_affinity() {
+    use weakseg::spml::{Relation, Relations};
+    // The feature-affinity relation alone (κ 2 as above). Rows of label 1
+    // lie near e₁, of label 2 near e₂, and each unlabelled pixel near one of
+    // them, so its segment's nearest labelled segment stays the same under
+    // the finite-difference step (the assignment is an argmax and has no
+    // gradient).
+    let mut r = rng(23);
     let near = [0usize, 1, 0, 0, 1, 1, 1, 0];
     let data: Vec<f32> = near
         .iter()
@@ -702,39 +691,22 @@ fn spml_feature_affinity() {
             row
         })
         .collect();
-    let mut rel = Relations::scribbles();
-    for x in [
-        &mut rel.image_similarity,
-        &mut rel.semantic_annotation,
-        &mut rel.semantic_cooccurrence,
-    ] {
-        x.weight = 0.0;
-    }
-    rel.feature_affinity = Relation {
+    let off = Relation {
         kappa: 2.0,
-        weight: 0.5,
+        weight: 0.0,
     };
-    check(
-        "spml_feature_affinity",
-        24,
-        vec![Input {
-            shape: vec![8, 3],
-            data,
-        }],
-        |t| {
-            let rows = t[0].l2_normalize(1, 1e-12)?;
-            let rows_loc = segments::with_location(&rows, 2, (2, 2))?;
-            let mut loss = SpmlLoss {
-                relations: rel,
-                memory: MemoryBank::new(2),
-            };
-            loss.loss(&SpmlBatch {
-                rows: &rows,
-                rows_loc: &rows_loc,
-                segments: &seg,
-                labels: &labels,
-                tags: &[0b01, 0b11],
-            })
+    let rel = Relations {
+        image_similarity: off,
+        semantic_annotation: off,
+        semantic_cooccurrence: off,
+        feature_affinity: Relation {
+            kappa: 2.0,
+            weight: 0.5,
         },
-    );
+    };
+    let input = Input {
+        shape: vec![8, 3],
+        data,
+    };
+    check_spml("spml_feature_affinity", 24, rel, input);
 }

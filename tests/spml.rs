@@ -25,6 +25,12 @@ fn unit_rows(r: &mut SmallRng, n: usize, d: usize) -> Vec<f32> {
     v
 }
 
+/// (a, b) scaled to unit length.
+fn unit(a: f32, b: f32) -> [f32; 2] {
+    let n = (a * a + b * b).sqrt();
+    [a / n, b / n]
+}
+
 #[test]
 fn contrastive_matches_its_formula_on_the_host() {
     let gpu = Gpu::new_blocking().unwrap();
@@ -85,10 +91,6 @@ fn contrastive_matches_its_formula_on_the_host() {
 #[test]
 fn feature_affinity_expands_labels_to_the_nearest_labelled_segment() {
     let gpu = Gpu::new_blocking().unwrap();
-    let unit = |a: f32, b: f32| {
-        let n = (a * a + b * b).sqrt();
-        [a / n, b / n]
-    };
     // Columns 1 and 3 are unlabelled: 1 lies nearest labelled column 0
     // (label 1), 3 nearest column 2 (label 2). Column 4 is the only one
     // labelled 3. Pixel 5 sits in column 4, so its only positive is its own.
@@ -179,10 +181,6 @@ fn segments_split_clusters_by_label_and_region() {
         .unwrap()
         .to_vec_blocking::<f32>()
         .unwrap();
-    let unit = |a: f32, b: f32| {
-        let n = (a * a + b * b).sqrt();
-        [a / n, b / n]
-    };
     let want: Vec<f32> = [
         unit(1.0, 0.0),
         unit(1.0, 1.0),
