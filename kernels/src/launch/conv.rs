@@ -213,8 +213,12 @@ pub fn conv2d_backward_weight(gpu: &Gpu, g: &Conv2d, x: View, dy: View, dw: View
     let t = if g.wide(g.cout / g.groups) { 8 } else { 1 };
     let (tc, tr) = (g.cout.div_ceil(t), r.div_ceil(8));
     let positions = g.n * g.ho() * g.wo();
+    // Invocations to aim for. On a CPU adapter each workgroup runs whole on
+    // one thread, so too few workgroups leave threads idle at the end: 512
+    // made 9 workgroups for the 3×3, 32-channel case on 2 threads, and 1024
+    // (18) measured its weight gradient 10% faster (BENCHMARKS.md).
     let target: usize = match gpu.class() {
-        AdapterClass::Cpu => 512,
+        AdapterClass::Cpu => 1024,
         AdapterClass::Gpu => 32768,
     };
     let splits = target
