@@ -474,38 +474,29 @@ fn spml_stages_train_predict_and_skip() {
         .is_err()
     );
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weakseg"))
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .args(["spml", "--relations", "pixels", "--data"])
-        .arg(&data)
-        .arg("--labels")
-        .arg(&labels)
-        .arg("--out")
-        .arg(dir.join("cli"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pixels"), "{err}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weakseg"))
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .args([
-            "spml",
-            "--relations",
-            "points",
-            "--feature-affinity=-1",
-            "--data",
-        ])
-        .arg(&data)
-        .arg("--labels")
-        .arg(&labels)
-        .arg("--out")
-        .arg(dir.join("cli"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("relation weights"), "{err}");
+    // The CLI fails with `flags`, naming `what` on stderr.
+    let cli_error = |flags: &[&str], what: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weakseg"))
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .arg("spml")
+            .args(flags)
+            .arg("--data")
+            .arg(&data)
+            .arg("--labels")
+            .arg(&labels)
+            .arg("--out")
+            .arg(dir.join("cli"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(what), "{err}");
+    };
+    cli_error(&["--relations", "pixels"], "pixels");
+    cli_error(
+        &["--relations", "points", "--feature-affinity=-1"],
+        "relation weights",
+    );
     assert!(!dir.join("cli/train/embedding.safetensors").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
