@@ -208,6 +208,13 @@ impl Gpu {
                 hint: "run the forward pass in f32 on this adapter",
             });
         }
+        if k.shader.needs_subgroup8() && self.fixed_subgroup_size() != Some(8) {
+            return Err(Error::MissingFeature {
+                op,
+                feature: "subgroups of 8 lanes",
+                hint: "use the kernel without subgroups on this adapter",
+            });
+        }
         self.check_binds(op, binds)?;
         let groups = invocations.div_ceil(64);
         let grid = fold_grid(groups, self.inner.max_wg_dim.get()).ok_or_else(|| Error::Limit {

@@ -40,6 +40,18 @@ pub struct DeviceReport {
     pub features: Vec<&'static str>,
 }
 
+/// Subgroup operations, requested natively only: in a browser the feature
+/// would oblige every shader that uses it to say `enable subgroups;`, which
+/// naga does not parse yet, and no browser adapter reports the CPU type that
+/// the subgroup kernels are chosen for.
+fn native_only() -> wgpu::Features {
+    if cfg!(target_arch = "wasm32") {
+        wgpu::Features::empty()
+    } else {
+        wgpu::Features::SUBGROUP
+    }
+}
+
 static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Inner {
@@ -88,7 +100,7 @@ impl Gpu {
     /// lose every device of an instance that is dropped.
     pub async fn from_adapter(instance: wgpu::Instance, adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY | native_only();
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = adapter
@@ -181,6 +193,16 @@ impl Gpu {
         self.inner.features.contains(wgpu::Features::SHADER_F16)
     }
 
+    /// The subgroup width, where the device has subgroup operations and the
+    /// adapter runs every subgroup at one fixed width (lavapipe: 8). Kernels
+    /// that pass values between lanes by index are written for a known width.
+    pub fn fixed_subgroup_size(&self) -> Option<u32> {
+        let i = &self.inner.info;
+        (self.inner.features.contains(wgpu::Features::SUBGROUP)
+            && i.subgroup_min_size == i.subgroup_max_size)
+            .then_some(i.subgroup_min_size)
+    }
+
     /// Whether kernels run on a CPU adapter (tile shapes differ).
     pub fn class(&self) -> AdapterClass {
         if self.inner.info.device_type == wgpu::DeviceType::Cpu {
@@ -209,6 +231,9 @@ impl Gpu {
             .contains(wgpu::Features::TIMESTAMP_QUERY)
         {
             features.push("timestamp-query");
+        }
+        if self.inner.features.contains(wgpu::Features::SUBGROUP) {
+            features.push("subgroup");
         }
         DeviceReport {
             name: i.name.clone(),

@@ -14,6 +14,9 @@ pub enum Shader {
     Reduce,
     /// Batched matrix multiply.
     Matmul,
+    /// Batched matrix multiply for CPU adapters with 8-wide subgroups (needs
+    /// the subgroup feature).
+    MatmulSubgroup,
     /// Convolution forward, backward-data and backward-weight.
     Conv,
     /// Average, max and adaptive pooling.
@@ -63,11 +66,12 @@ const ENABLE_F16: &str = "enable f16;\n";
 
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 20] = [
+    pub const ALL: [Shader; 21] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
         Shader::Matmul,
+        Shader::MatmulSubgroup,
         Shader::Conv,
         Shader::Pool,
         Shader::Resize,
@@ -93,6 +97,7 @@ impl Shader {
             Shader::Layout => "layout.wgsl",
             Shader::Reduce => "reduce.wgsl",
             Shader::Matmul => "matmul.wgsl",
+            Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
             Shader::Conv => "conv.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::Resize => "resize.wgsl",
@@ -120,6 +125,7 @@ impl Shader {
             Shader::Layout => with_prelude!("layout.wgsl"),
             Shader::Reduce => with_prelude!("reduce.wgsl"),
             Shader::Matmul => with_prelude!("matmul.wgsl"),
+            Shader::MatmulSubgroup => with_prelude!("matmul_subgroup.wgsl"),
             Shader::Conv => with_prelude!("conv.wgsl"),
             Shader::Pool => with_prelude!("pool.wgsl"),
             Shader::Resize => with_prelude!("resize.wgsl"),
@@ -147,6 +153,12 @@ impl Shader {
     /// Whether the family needs the adapter's shader-f16 feature.
     pub fn needs_f16(self) -> bool {
         self.source().starts_with(ENABLE_F16)
+    }
+
+    /// Whether the family uses subgroup operations written for 8 lanes, so the
+    /// device needs the subgroup feature at a fixed width of 8.
+    pub fn needs_subgroup8(self) -> bool {
+        matches!(self, Shader::MatmulSubgroup)
     }
 
     /// Whether the family declares the `OP` override constant.

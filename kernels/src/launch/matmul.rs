@@ -1,7 +1,7 @@
 //! Launcher for `shaders/matmul.wgsl`.
 
 use crate::batch::Params;
-use crate::device::Gpu;
+use crate::device::{AdapterClass, Gpu};
 use crate::error::Result;
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
@@ -32,6 +32,9 @@ pub fn matmul(gpu: &Gpu, a: View, b: View, c: View, s: MatmulShape) -> Result<()
     }
     c.need(op, "output", s.batch * s.m * s.n)?;
     loop_bound(op, "an inner dimension", s.k)?;
+    if s.k > 0 && takes_subgroup_kernel(gpu, &s) {
+        return matmul_subgroup(gpu, a, b, c, s);
+    }
     let (tm, tn) = (s.m.div_ceil(8), s.n.div_ceil(8));
     let p = Params::new(&[
         u32_of(op, s.m)?,
@@ -60,5 +63,41 @@ pub fn matmul(gpu: &Gpu, a: View, b: View, c: View, s: MatmulShape) -> Result<()
         &p,
         &[a.read(1), b.read(2), c.write(3)],
         threads,
+    )
+}
+
+/// Whether [`matmul`] runs `shaders/matmul_subgroup.wgsl` for this shape: on
+/// a CPU adapter with 8-lane subgroups, when K, N and both batch strides are
+/// multiples of 4 (the kernel reads A, B and C as vec4). Elsewhere the 8×8
+/// register-tile kernel runs.
+pub fn takes_subgroup_kernel(gpu: &Gpu, s: &MatmulShape) -> bool {
+    gpu.class() == AdapterClass::Cpu
+        && gpu.fixed_subgroup_size() == Some(8)
+        && [s.k, s.n, s.a_batch_stride, s.b_batch_stride]
+            .iter()
+            .all(|v| v % 4 == 0)
+}
+
+/// The subgroup kernel: a 16×64 tile of C per subgroup of 8 lanes.
+fn matmul_subgroup(gpu: &Gpu, a: View, b: View, c: View, s: MatmulShape) -> Result<()> {
+    let op = "matmul";
+    let (n4, k4) = (s.n / 4, s.k / 4);
+    let (tm, tn) = (s.m.div_ceil(16), n4.div_ceil(16));
+    let p = Params::new(&[
+        u32_of(op, s.m)?,
+        u32_of(op, n4)?,
+        u32_of(op, k4)?,
+        u32_of(op, s.batch)?,
+        u32_of(op, s.a_batch_stride / 4)?,
+        u32_of(op, s.b_batch_stride / 4)?,
+        u32_of(op, tm)?,
+        u32_of(op, tn)?,
+    ]);
+    gpu.launch(
+        op,
+        Kernel::new(Shader::MatmulSubgroup, "matmul_sg"),
+        &p,
+        &[a.read(1), b.read(2), c.write(3)],
+        (s.batch * tm * tn * 8) as u64,
     )
 }
