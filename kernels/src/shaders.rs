@@ -19,6 +19,9 @@ pub enum Shader {
     MatmulSubgroup,
     /// Convolution forward, backward-data and backward-weight.
     Conv,
+    /// Convolution forward, backward-data and backward-weight for CPU
+    /// adapters with 8-wide subgroups (needs the subgroup feature).
+    ConvSubgroup,
     /// Average, max and adaptive pooling.
     Pool,
     /// Bilinear and nearest resizing.
@@ -61,18 +64,33 @@ macro_rules! with_prelude {
     };
 }
 
+/// The prelude, then `subgroup_tile.wgsl` (the 16×8-per-lane register tile
+/// the subgroup families share), then the family's file.
+macro_rules! with_subgroup_tile {
+    ($file:literal) => {
+        concat!(
+            include_str!("../../shaders/prelude.wgsl"),
+            "\n",
+            include_str!("../../shaders/subgroup_tile.wgsl"),
+            "\n",
+            include_str!(concat!("../../shaders/", $file))
+        )
+    };
+}
+
 /// The directive an f16 family needs ahead of everything else in its module.
 const ENABLE_F16: &str = "enable f16;\n";
 
 impl Shader {
     /// Every kernel family, for validation and warm-up.
-    pub const ALL: [Shader; 21] = [
+    pub const ALL: [Shader; 22] = [
         Shader::Elementwise,
         Shader::Layout,
         Shader::Reduce,
         Shader::Matmul,
         Shader::MatmulSubgroup,
         Shader::Conv,
+        Shader::ConvSubgroup,
         Shader::Pool,
         Shader::Resize,
         Shader::Norm,
@@ -99,6 +117,7 @@ impl Shader {
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
             Shader::Conv => "conv.wgsl",
+            Shader::ConvSubgroup => "conv_subgroup.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::Resize => "resize.wgsl",
             Shader::Norm => "norm.wgsl",
@@ -125,8 +144,9 @@ impl Shader {
             Shader::Layout => with_prelude!("layout.wgsl"),
             Shader::Reduce => with_prelude!("reduce.wgsl"),
             Shader::Matmul => with_prelude!("matmul.wgsl"),
-            Shader::MatmulSubgroup => with_prelude!("matmul_subgroup.wgsl"),
+            Shader::MatmulSubgroup => with_subgroup_tile!("matmul_subgroup.wgsl"),
             Shader::Conv => with_prelude!("conv.wgsl"),
+            Shader::ConvSubgroup => with_subgroup_tile!("conv_subgroup.wgsl"),
             Shader::Pool => with_prelude!("pool.wgsl"),
             Shader::Resize => with_prelude!("resize.wgsl"),
             Shader::Norm => with_prelude!("norm.wgsl"),
@@ -158,7 +178,7 @@ impl Shader {
     /// Whether the family uses subgroup operations written for 8 lanes, so the
     /// device needs the subgroup feature at a fixed width of 8.
     pub fn needs_subgroup8(self) -> bool {
-        matches!(self, Shader::MatmulSubgroup)
+        matches!(self, Shader::MatmulSubgroup | Shader::ConvSubgroup)
     }
 
     /// Whether the family declares the `OP` override constant.
@@ -169,3 +189,6 @@ impl Shader {
 
 /// The prelude alone, as shipped in `shaders/prelude.wgsl`.
 pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
+
+/// The subgroup families' shared register tile, `shaders/subgroup_tile.wgsl`.
+pub const SUBGROUP_TILE: &str = include_str!("../../shaders/subgroup_tile.wgsl");

@@ -1,8 +1,8 @@
 //! Every WGSL file under `shaders/` parses and validates with naga, without a
-//! device: the prelude alone, and each family as the engine compiles it
-//! (prelude + file).
+//! device: the prelude and the subgroup tile alone, and each family as the
+//! engine compiles it (prelude, the tile for subgroup families, file).
 
-use weakseg_kernels::shaders::{PRELUDE, Shader};
+use weakseg_kernels::shaders::{PRELUDE, SUBGROUP_TILE, Shader};
 
 fn validate(name: &str, src: &str) {
     let module = naga::front::wgsl::parse_str(src)
@@ -19,6 +19,11 @@ fn validate(name: &str, src: &str) {
 #[test]
 fn prelude_validates() {
     validate("prelude.wgsl", PRELUDE);
+}
+
+#[test]
+fn subgroup_tile_validates() {
+    validate("subgroup_tile.wgsl", SUBGROUP_TILE);
 }
 
 #[test]
@@ -40,6 +45,7 @@ fn every_file_in_shaders_dir_is_registered() {
     files.sort();
     let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
     known.push("prelude.wgsl".into());
+    known.push("subgroup_tile.wgsl".into());
     known.sort();
     assert_eq!(
         files, known,

@@ -531,7 +531,40 @@ fn conv_cases() -> Vec<Conv2d> {
         c(1, 16, 6, 5, 24, (1, 1), 1, 0, 1, 2),
         c(1, 4, 8, 8, 12, (3, 2), 2, 0, 1, 2),
         c(2, 5, 5, 6, 3, (1, 1), 2, 0, 1, 1),
+        c(1, 5, 13, 11, 20, (3, 3), 1, 1, 1, 1),
+        c(2, 32, 9, 10, 32, (3, 3), 1, 1, 1, 2),
+        c(1, 32, 9, 9, 16, (3, 3), 1, 1, 1, 2),
     ]
+}
+
+/// On an adapter with 8-lane subgroups and CPU type (lavapipe) every pass of
+/// an ungrouped convolution, and of a grouped one with 16 channels per
+/// group, runs the subgroup kernels, so `conv2d_forward_and_backward` checks
+/// them there (16×64 tiles: the cases above reach 20 and 32 channels and
+/// 143 positions); a pass whose 16 channels would straddle groups never does.
+#[test]
+fn conv2d_subgroup_kernel_choice() {
+    let g = gpu();
+    let able =
+        g.class() == weakseg_kernels::AdapterClass::Cpu && g.fixed_subgroup_size() == Some(8);
+    let all = |b| conv::SubgroupPasses {
+        forward: b,
+        backward_data: b,
+        backward_weight: b,
+    };
+    let cases = conv_cases();
+    assert_eq!(cases[1].subgroup_passes(&g), all(able));
+    assert_eq!(cases[9].subgroup_passes(&g), all(able));
+    assert_eq!(cases[4].subgroup_passes(&g), all(false));
+    assert_eq!(cases[6].subgroup_passes(&g), all(false));
+    assert_eq!(
+        cases[10].subgroup_passes(&g),
+        conv::SubgroupPasses {
+            forward: false,
+            backward_data: able,
+            backward_weight: false,
+        }
+    );
 }
 
 #[test]

@@ -144,6 +144,37 @@ impl Conv2d {
     fn wide(&self, cg: usize) -> bool {
         self.groups == 1 || cg.is_multiple_of(8)
     }
+
+    /// Whether the pass whose tile rows are channels with `cg` per group runs
+    /// `conv_subgroup.wgsl`: on a CPU adapter with 8-lane subgroups, when the
+    /// 16 rows of a tile stay inside one group.
+    fn subgroup_tiles(&self, gpu: &Gpu, cg: usize) -> bool {
+        gpu.class() == AdapterClass::Cpu
+            && gpu.fixed_subgroup_size() == Some(8)
+            && (self.groups == 1 || cg.is_multiple_of(16))
+    }
+
+    /// Which of this convolution's passes run the subgroup kernels on `gpu`
+    /// (the others run the 8×8 or 1×8 register tiles of `conv.wgsl`).
+    pub fn subgroup_passes(&self, gpu: &Gpu) -> SubgroupPasses {
+        let (cin_g, cout_g) = (self.cin / self.groups, self.cout / self.groups);
+        SubgroupPasses {
+            forward: self.subgroup_tiles(gpu, cout_g),
+            backward_data: self.subgroup_tiles(gpu, cin_g),
+            backward_weight: self.subgroup_tiles(gpu, cout_g),
+        }
+    }
+}
+
+/// Which passes of a convolution run `conv_subgroup.wgsl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubgroupPasses {
+    /// The forward pass.
+    pub forward: bool,
+    /// The input gradient.
+    pub backward_data: bool,
+    /// The weight gradient.
+    pub backward_weight: bool,
 }
 
 /// y = conv(x, w) + bias.
@@ -164,21 +195,28 @@ pub fn conv2d_forward(
         "weight",
         g.cout * (g.cin / g.groups) * g.kh * g.kw,
     )?;
-    let t = if g.wide(g.cout / g.groups) { 8 } else { 1 };
-    let (tc, tp) = (g.cout.div_ceil(t), hwo.div_ceil(8));
-    let entry = if t == 8 {
-        "conv2d_fwd_t8"
+    let (k, tc, tp, lanes) = if g.subgroup_tiles(gpu, g.cout / g.groups) {
+        let k = Kernel::new(Shader::ConvSubgroup, "conv2d_fwd_sg");
+        (k, g.cout.div_ceil(16), hwo.div_ceil(64), 8)
+    } else if g.wide(g.cout / g.groups) {
+        let k = Kernel::new(Shader::Conv, "conv2d_fwd_t8");
+        (k, g.cout.div_ceil(8), hwo.div_ceil(8), 1)
     } else {
-        "conv2d_fwd_t1"
+        (
+            Kernel::new(Shader::Conv, "conv2d_fwd_t1"),
+            g.cout,
+            hwo.div_ceil(8),
+            1,
+        )
     };
     let p = g.params(tc, tp, bias.is_some(), 1, 0)?;
     let b = bias.unwrap_or(w);
     gpu.launch(
         "conv2d",
-        Kernel::new(Shader::Conv, entry),
+        k,
         &p,
         &[x.read(1), w.read(2), b.read(3), y.write(4)],
-        (g.n * tc * tp) as u64,
+        (g.n * tc * tp * lanes) as u64,
     )
 }
 
@@ -187,20 +225,23 @@ pub fn conv2d_backward_data(gpu: &Gpu, g: &Conv2d, dy: View, w: View, dx: View) 
     g.validate()?;
     let hw = g.h * g.w;
     dx.need("conv2d_backward_data", "input gradient", g.n * g.cin * hw)?;
-    let t = if g.wide(g.cin / g.groups) { 8 } else { 1 };
-    let (tc, tp) = (g.cin.div_ceil(t), hw.div_ceil(8));
-    let entry = if t == 8 {
-        "conv2d_bwd_data_t8"
+    let (k, tc, tp, lanes) = if g.subgroup_tiles(gpu, g.cin / g.groups) {
+        let k = Kernel::new(Shader::ConvSubgroup, "conv2d_bwd_data_sg");
+        (k, g.cin.div_ceil(16), hw.div_ceil(64), 8)
+    } else if g.wide(g.cin / g.groups) {
+        let k = Kernel::new(Shader::Conv, "conv2d_bwd_data_t8");
+        (k, g.cin.div_ceil(8), hw.div_ceil(8), 1)
     } else {
-        "conv2d_bwd_data_t1"
+        let k = Kernel::new(Shader::Conv, "conv2d_bwd_data_t1");
+        (k, g.cin, hw.div_ceil(8), 1)
     };
     let p = g.params(tc, tp, false, 1, 0)?;
     gpu.launch(
         "conv2d_backward_data",
-        Kernel::new(Shader::Conv, entry),
+        k,
         &p,
         &[dy.read(1), w.read(2), dx.write(4)],
-        (g.n * tc * tp) as u64,
+        (g.n * tc * tp * lanes) as u64,
     )
 }
 
@@ -210,8 +251,20 @@ pub fn conv2d_backward_weight(gpu: &Gpu, g: &Conv2d, x: View, dy: View, dw: View
     g.validate()?;
     let r = (g.cin / g.groups) * g.kh * g.kw;
     dw.need("conv2d_backward_weight", "weight gradient", g.cout * r)?;
-    let t = if g.wide(g.cout / g.groups) { 8 } else { 1 };
-    let (tc, tr) = (g.cout.div_ceil(t), r.div_ceil(8));
+    let (k, tc, tr, lanes) = if g.subgroup_tiles(gpu, g.cout / g.groups) {
+        let k = Kernel::new(Shader::ConvSubgroup, "conv2d_bwd_weight_sg");
+        (k, g.cout.div_ceil(16), r.div_ceil(64), 8)
+    } else if g.wide(g.cout / g.groups) {
+        let k = Kernel::new(Shader::Conv, "conv2d_bwd_weight_t8");
+        (k, g.cout.div_ceil(8), r.div_ceil(8), 1)
+    } else {
+        (
+            Kernel::new(Shader::Conv, "conv2d_bwd_weight_t1"),
+            g.cout,
+            r.div_ceil(8),
+            1,
+        )
+    };
     let positions = g.n * g.ho() * g.wo();
     // Invocations to aim for. On a CPU adapter each workgroup runs whole on
     // one thread, so too few workgroups leave threads idle at the end: 512
@@ -222,18 +275,12 @@ pub fn conv2d_backward_weight(gpu: &Gpu, g: &Conv2d, x: View, dy: View, dw: View
         AdapterClass::Gpu => 32768,
     };
     let splits = target
-        .div_ceil(tc * tr)
+        .div_ceil(tc * tr * lanes)
         .clamp(1, (positions / 256).max(1))
         .max(positions.div_ceil(crate::MAX_LOOP_TRIPS));
     let split_len = positions.div_ceil(splits);
-    let entry = if t == 8 {
-        "conv2d_bwd_weight_t8"
-    } else {
-        "conv2d_bwd_weight_t1"
-    };
     let p = g.params(tc, tr, false, splits, split_len)?;
-    let k = Kernel::new(Shader::Conv, entry);
-    let threads = (splits * tc * tr) as u64;
+    let threads = (splits * tc * tr * lanes) as u64;
     if splits == 1 {
         return gpu.launch(
             "conv2d_backward_weight",
