@@ -33,6 +33,25 @@ fn geo() -> Geo {
 
 fn ld(v: f32, ok: bool) -> f32 { return select(0.0, v, ok); }
 
+// An output position walked in order without dividing: image, row, column.
+// Integer division has no SIMD instruction on CPU adapters (each lane divides
+// on its own), and inside loops it also stalls SwiftShader's compiler.
+struct Walk { img: u32, oy: u32, ox: u32 }
+
+fn walk_at(p: u32, g: Geo) -> Walk {
+    let hwo = g.ho * g.wo;
+    let q = p % hwo;
+    return Walk(p / hwo, q / g.wo, q % g.wo);
+}
+
+fn walk_next(s: Walk, g: Geo) -> Walk {
+    let ox = s.ox + 1u;
+    let row = ox == g.wo;
+    let oy = s.oy + select(0u, 1u, row);
+    let img = oy == g.ho;
+    return Walk(s.img + select(0u, 1u, img), select(oy, 0u, img), select(ox, 0u, row));
+}
+
 // Backward-data: the flat output position that padded input position
 // (ty, tx), kernel offset removed, feeds at the stride, or -1 if none. The
 // quotient comes from the stride's float reciprocal `rs` (exact while
@@ -431,13 +450,12 @@ fn conv2d_bwd_weight_t8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     var s6b = vec4<f32>(0.0);
     var s7a = vec4<f32>(0.0);
     var s7b = vec4<f32>(0.0);
+    var at = walk_at(pbeg, g);
     for (var p = pbeg; p < pend; p++) {
-        let img = p / hwo;
-        let q = p % hwo;
-        let iy = i32(q / g.wo) * g.sh;
-        let ix = i32(q % g.wo) * g.sw;
-        let xb = img * g.cin * hw;
-        let db = img * g.cout * hwo + q;
+        let iy = i32(at.oy) * g.sh;
+        let ix = i32(at.ox) * g.sw;
+        let xb = at.img * g.cin * hw;
+        let db = at.img * g.cout * hwo + at.oy * g.wo + at.ox;
         let yy0 = iy + ky0;
         let xx0 = ix + kx0;
         let v0 = (yy0 >= 0) & (yy0 < i32(g.h)) & (xx0 >= 0) & (xx0 < i32(g.wd));
@@ -496,6 +514,7 @@ fn conv2d_bwd_weight_t8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         let r7 = vec4<f32>(w[db + dc7]);
         s7a = fma(r7, x0, s7a);
         s7b = fma(r7, x1, s7b);
+        at = walk_next(at, g);
     }
     let ob = sp * g.cout * rn;
     if (co0 + 0u < g.cout) { store8(ob + (co0 + 0u) * rn, r0, rn, s0a, s0b); }
@@ -752,13 +771,12 @@ fn conv2d_bwd_weight_t1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     let dc0 = min(co0 + 0u, g.cout - 1u) * hwo;
     var s0a = vec4<f32>(0.0);
     var s0b = vec4<f32>(0.0);
+    var at = walk_at(pbeg, g);
     for (var p = pbeg; p < pend; p++) {
-        let img = p / hwo;
-        let q = p % hwo;
-        let iy = i32(q / g.wo) * g.sh;
-        let ix = i32(q % g.wo) * g.sw;
-        let xb = img * g.cin * hw;
-        let db = img * g.cout * hwo + q;
+        let iy = i32(at.oy) * g.sh;
+        let ix = i32(at.ox) * g.sw;
+        let xb = at.img * g.cin * hw;
+        let db = at.img * g.cout * hwo + at.oy * g.wo + at.ox;
         let yy0 = iy + ky0;
         let xx0 = ix + kx0;
         let v0 = (yy0 >= 0) & (yy0 < i32(g.h)) & (xx0 >= 0) & (xx0 < i32(g.wd));
@@ -796,6 +814,7 @@ fn conv2d_bwd_weight_t1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         let r0 = vec4<f32>(w[db + dc0]);
         s0a = fma(r0, x0, s0a);
         s0b = fma(r0, x1, s0b);
+        at = walk_next(at, g);
     }
     let ob = sp * g.cout * rn;
     if (co0 + 0u < g.cout) { store8(ob + (co0 + 0u) * rn, r0, rn, s0a, s0b); }

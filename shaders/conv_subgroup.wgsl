@@ -28,6 +28,25 @@ fn geo() -> Geo {
 
 fn ld(v: f32, ok: bool) -> f32 { return select(0.0, v, ok); }
 
+// An output position walked in order without dividing: image, row, column.
+// Integer division has no SIMD instruction on CPU adapters (each lane divides
+// on its own), and inside loops it also stalls SwiftShader's compiler.
+struct Walk { img: u32, oy: u32, ox: u32 }
+
+fn walk_at(p: u32, g: Geo) -> Walk {
+    let hwo = g.ho * g.wo;
+    let q = p % hwo;
+    return Walk(p / hwo, q / g.wo, q % g.wo);
+}
+
+fn walk_next(s: Walk, g: Geo) -> Walk {
+    let ox = s.ox + 1u;
+    let row = ox == g.wo;
+    let oy = s.oy + select(0u, 1u, row);
+    let img = oy == g.ho;
+    return Walk(s.img + select(0u, 1u, img), select(oy, 0u, img), select(ox, 0u, row));
+}
+
 // As in conv.wgsl: the output position that padded input position (ty, tx)
 // feeds at the stride, or -1.
 fn src_pos(ty: i32, tx: i32, g: Geo, rs: vec2<f32>) -> i32 {
@@ -216,13 +235,12 @@ fn conv2d_bwd_weight_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     let d_lo = min(co0 + l, g.cout - 1u) * hwo;
     let d_hi = min(co0 + 8u + l, g.cout - 1u) * hwo;
     tile_zero();
+    var at = walk_at(pbeg, g);
     for (var p = pbeg; p < pend; p++) {
-        let img = p / hwo;
-        let q = p % hwo;
-        let iy = i32(q / g.wo) * g.sh;
-        let ix = i32(q % g.wo) * g.sw;
-        let xb = img * g.cin * hw;
-        let db = img * g.cout * hwo + q;
+        let iy = i32(at.oy) * g.sh;
+        let ix = i32(at.ox) * g.sw;
+        let xb = at.img * g.cin * hw;
+        let db = at.img * g.cout * hwo + at.oy * g.wo + at.ox;
         var o: array<u32, 8>;
         var v: array<bool, 8>;
         for (var j = 0u; j < 8u; j++) {
@@ -233,6 +251,7 @@ fn conv2d_bwd_weight_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         }
         let b = gather(o, v, 0u);
         k_step(w[db + d_lo], w[db + d_hi], b[0], b[1]);
+        at = walk_next(at, g);
     }
     let ob = sp * g.cout * rn;
     if (co0 + 0u < g.cout) { store_row(ob + (co0 + 0u) * rn, c0, rn, x00a, x00b); }
