@@ -11,7 +11,7 @@
 // against 16 per 64 in conv.wgsl. The 16 rows must share one group.
 //
 // Bindings and params as in conv.wgsl (17 row tiles of 16, 18 column tiles
-// of 64).
+// of 64), and for backward-data 21 hp = ⌈H/sh⌉, 22 wp = ⌈W/sw⌉.
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -62,6 +62,15 @@ fn store_row(base: u32, c0: u32, len: u32, lo: vec4<f32>, hi: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
         if (c0 + 8u * j < len) { y[base + c0 + 8u * j] = lo[j]; }
         if (c0 + 8u * (j + 4u) < len) { y[base + c0 + 8u * (j + 4u)] = hi[j]; }
+    }
+}
+
+// Row r of a backward-data tile: this lane's columns at input positions q,
+// those outside the input left alone.
+fn store_at(base: u32, q: array<u32, 8>, ok: array<bool, 8>, lo: vec4<f32>, hi: vec4<f32>) {
+    for (var j = 0u; j < 4u; j++) {
+        if (ok[j]) { y[base + q[j]] = lo[j]; }
+        if (ok[j + 4u]) { y[base + q[j + 4u]] = hi[j]; }
     }
 }
 
@@ -155,12 +164,30 @@ fn conv2d_bwd_data_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let grp = ch0 / cin_g;
     let dyb = (img * g.cout + grp * cout_g) * hwo;
     let kk = g.kh * g.kw;
+    // Columns walk the input phase by phase (y mod sh, x mod sw), each phase
+    // a hp × wp grid, so a tile's positions share one phase and a tap that
+    // feeds no output from that phase is skipped by the whole subgroup. At
+    // stride 1 this is the plain row-major order.
+    let sh = u32(g.sh);
+    let sw = u32(g.sw);
+    let hp = pu(21u);
+    let wp = pu(22u);
     var py: array<i32, 8>;
     var px: array<i32, 8>;
+    var q: array<u32, 8>;
+    var inside: array<bool, 8>;
     for (var j = 0u; j < 8u; j++) {
-        let q = min(c0 + 8u * j, hw - 1u);
-        py[j] = i32(q / g.wd) + g.ph;
-        px[j] = i32(q % g.wd) + g.pw;
+        let c = c0 + 8u * j;
+        let phase = c / (hp * wp);
+        let r = c % (hp * wp);
+        let yy = (r / wp) * sh + phase / sw;
+        let xx = (r % wp) * sw + phase % sw;
+        inside[j] = (phase < sh * sw) & (yy < g.h) & (xx < g.wd);
+        let yi = select(0u, yy, inside[j]);
+        let xi = select(0u, xx, inside[j]);
+        q[j] = yi * g.wd + xi;
+        py[j] = i32(yi) + g.ph;
+        px[j] = i32(xi) + g.pw;
     }
     let w_lo = (min(ch0 + l, g.cin - 1u) - grp * cin_g) * kk;
     let w_hi = (min(ch0 + 8u + l, g.cin - 1u) - grp * cin_g) * kk;
@@ -176,29 +203,33 @@ fn conv2d_bwd_data_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
             o[j] = u32(max(s, 0)) + dyb;
         }
         let wk = ky * g.kw + kx;
-        for (var co = 0u; co < cout_g; co++) {
-            let b = gather(o, v, co * hwo);
-            let wo = (grp * cout_g + co) * cin_g * kk + wk;
-            k_step(w[w_lo + wo], w[w_hi + wo], b[0], b[1]);
+        var hit = false;
+        for (var j = 0u; j < 8u; j++) { hit = hit | (v[j] & inside[j]); }
+        if (subgroupAny(hit)) {
+            for (var co = 0u; co < cout_g; co++) {
+                let b = gather(o, v, co * hwo);
+                let wo = (grp * cout_g + co) * cin_g * kk + wk;
+                k_step(w[w_lo + wo], w[w_hi + wo], b[0], b[1]);
+            }
         }
     }
     }
-    if (ch0 + 0u < g.cin) { store_row((img * g.cin + ch0 + 0u) * hw, c0, hw, x00a, x00b); }
-    if (ch0 + 1u < g.cin) { store_row((img * g.cin + ch0 + 1u) * hw, c0, hw, x01a, x01b); }
-    if (ch0 + 2u < g.cin) { store_row((img * g.cin + ch0 + 2u) * hw, c0, hw, x02a, x02b); }
-    if (ch0 + 3u < g.cin) { store_row((img * g.cin + ch0 + 3u) * hw, c0, hw, x03a, x03b); }
-    if (ch0 + 4u < g.cin) { store_row((img * g.cin + ch0 + 4u) * hw, c0, hw, x04a, x04b); }
-    if (ch0 + 5u < g.cin) { store_row((img * g.cin + ch0 + 5u) * hw, c0, hw, x05a, x05b); }
-    if (ch0 + 6u < g.cin) { store_row((img * g.cin + ch0 + 6u) * hw, c0, hw, x06a, x06b); }
-    if (ch0 + 7u < g.cin) { store_row((img * g.cin + ch0 + 7u) * hw, c0, hw, x07a, x07b); }
-    if (ch0 + 8u < g.cin) { store_row((img * g.cin + ch0 + 8u) * hw, c0, hw, x08a, x08b); }
-    if (ch0 + 9u < g.cin) { store_row((img * g.cin + ch0 + 9u) * hw, c0, hw, x09a, x09b); }
-    if (ch0 + 10u < g.cin) { store_row((img * g.cin + ch0 + 10u) * hw, c0, hw, x10a, x10b); }
-    if (ch0 + 11u < g.cin) { store_row((img * g.cin + ch0 + 11u) * hw, c0, hw, x11a, x11b); }
-    if (ch0 + 12u < g.cin) { store_row((img * g.cin + ch0 + 12u) * hw, c0, hw, x12a, x12b); }
-    if (ch0 + 13u < g.cin) { store_row((img * g.cin + ch0 + 13u) * hw, c0, hw, x13a, x13b); }
-    if (ch0 + 14u < g.cin) { store_row((img * g.cin + ch0 + 14u) * hw, c0, hw, x14a, x14b); }
-    if (ch0 + 15u < g.cin) { store_row((img * g.cin + ch0 + 15u) * hw, c0, hw, x15a, x15b); }
+    if (ch0 + 0u < g.cin) { store_at((img * g.cin + ch0 + 0u) * hw, q, inside, x00a, x00b); }
+    if (ch0 + 1u < g.cin) { store_at((img * g.cin + ch0 + 1u) * hw, q, inside, x01a, x01b); }
+    if (ch0 + 2u < g.cin) { store_at((img * g.cin + ch0 + 2u) * hw, q, inside, x02a, x02b); }
+    if (ch0 + 3u < g.cin) { store_at((img * g.cin + ch0 + 3u) * hw, q, inside, x03a, x03b); }
+    if (ch0 + 4u < g.cin) { store_at((img * g.cin + ch0 + 4u) * hw, q, inside, x04a, x04b); }
+    if (ch0 + 5u < g.cin) { store_at((img * g.cin + ch0 + 5u) * hw, q, inside, x05a, x05b); }
+    if (ch0 + 6u < g.cin) { store_at((img * g.cin + ch0 + 6u) * hw, q, inside, x06a, x06b); }
+    if (ch0 + 7u < g.cin) { store_at((img * g.cin + ch0 + 7u) * hw, q, inside, x07a, x07b); }
+    if (ch0 + 8u < g.cin) { store_at((img * g.cin + ch0 + 8u) * hw, q, inside, x08a, x08b); }
+    if (ch0 + 9u < g.cin) { store_at((img * g.cin + ch0 + 9u) * hw, q, inside, x09a, x09b); }
+    if (ch0 + 10u < g.cin) { store_at((img * g.cin + ch0 + 10u) * hw, q, inside, x10a, x10b); }
+    if (ch0 + 11u < g.cin) { store_at((img * g.cin + ch0 + 11u) * hw, q, inside, x11a, x11b); }
+    if (ch0 + 12u < g.cin) { store_at((img * g.cin + ch0 + 12u) * hw, q, inside, x12a, x12b); }
+    if (ch0 + 13u < g.cin) { store_at((img * g.cin + ch0 + 13u) * hw, q, inside, x13a, x13b); }
+    if (ch0 + 14u < g.cin) { store_at((img * g.cin + ch0 + 14u) * hw, q, inside, x14a, x14b); }
+    if (ch0 + 15u < g.cin) { store_at((img * g.cin + ch0 + 15u) * hw, q, inside, x15a, x15b); }
 }
 
 @compute @workgroup_size(64)

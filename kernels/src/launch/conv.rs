@@ -225,9 +225,13 @@ pub fn conv2d_backward_data(gpu: &Gpu, g: &Conv2d, dy: View, w: View, dx: View) 
     g.validate()?;
     let hw = g.h * g.w;
     dx.need("conv2d_backward_data", "input gradient", g.n * g.cin * hw)?;
+    // The subgroup kernel walks the input phase by phase (y mod stride,
+    // x mod stride), each phase an hp × wp grid.
+    let (hp, wp) = (g.h.div_ceil(g.stride.0), g.w.div_ceil(g.stride.1));
+    let phased = g.stride.0 * g.stride.1 * hp * wp;
     let (k, tc, tp, lanes) = if g.subgroup_tiles(gpu, g.cin / g.groups) {
         let k = Kernel::new(Shader::ConvSubgroup, "conv2d_bwd_data_sg");
-        (k, g.cin.div_ceil(16), hw.div_ceil(64), 8)
+        (k, g.cin.div_ceil(16), phased.div_ceil(64), 8)
     } else if g.wide(g.cin / g.groups) {
         let k = Kernel::new(Shader::Conv, "conv2d_bwd_data_t8");
         (k, g.cin.div_ceil(8), hw.div_ceil(8), 1)
@@ -235,7 +239,10 @@ pub fn conv2d_backward_data(gpu: &Gpu, g: &Conv2d, dy: View, w: View, dx: View) 
         let k = Kernel::new(Shader::Conv, "conv2d_bwd_data_t1");
         (k, g.cin, hw.div_ceil(8), 1)
     };
-    let p = g.params(tc, tp, false, 1, 0)?;
+    let p = g
+        .params(tc, tp, false, 1, 0)?
+        .u(21, u32_of("conv2d_backward_data", hp)?)
+        .u(22, u32_of("conv2d_backward_data", wp)?);
     gpu.launch(
         "conv2d_backward_data",
         k,
