@@ -101,7 +101,9 @@ fn bcast_offsets(i: u32, rank: u32, with_c: bool) -> vec3<u32> {
     var oa = 0u;
     var ob = 0u;
     var oc = 0u;
-    for (var d = 0u; d < rank; d++) {
+    // Innermost axis first; the outermost takes what is left, undivided (the
+    // launcher merges axes, so a same-shape map divides not at all).
+    for (var d = 0u; d + 1u < rank; d++) {
         let ax = rank - 1u - d;
         let dim = pu(2u + ax);
         let idx = rem % dim;
@@ -110,6 +112,9 @@ fn bcast_offsets(i: u32, rank: u32, with_c: bool) -> vec3<u32> {
         ob += idx * pu(14u + ax);
         if (with_c) { oc += idx * pu(20u + ax); }
     }
+    oa += rem * pu(8u);
+    ob += rem * pu(14u);
+    if (with_c) { oc += rem * pu(20u); }
     return vec3<u32>(oa, ob, oc);
 }
 

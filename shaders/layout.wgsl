@@ -20,7 +20,9 @@ fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     var rem = i;
     var os = pi(2u);
     var od = pi(3u);
-    for (var d = 0u; d < rank; d++) {
+    // Innermost axis first; the outermost takes what is left, undivided (the
+    // launcher merges axes, so a contiguous copy divides not at all).
+    for (var d = 0u; d + 1u < rank; d++) {
         let ax = rank - 1u - d;
         let dim = pu(4u + ax);
         let idx = i32(rem % dim);
@@ -28,6 +30,8 @@ fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         os += idx * pi(10u + ax);
         od += idx * pi(16u + ax);
     }
+    os += i32(rem) * pi(10u);
+    od += i32(rem) * pi(16u);
     dst[u32(od)] = src[u32(os)];
 }
 

@@ -99,6 +99,52 @@ pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
+/// Merges the axes of an iteration `shape` that every operand walks as one:
+/// drops axes of size 1 and joins an axis with the next one where each
+/// operand's stride of the outer equals its stride of the inner times the
+/// inner's size. Returns the shorter shape (at least one axis) and each
+/// operand's strides over it. Kernels split a flat index into coordinates
+/// with a division per axis, and CPU adapters divide lane by lane (there is
+/// no SIMD integer division), so a same-shape map collapses to one axis and
+/// needs none.
+pub fn collapse_axes(shape: &[usize], strides: &[Vec<i64>]) -> (Vec<usize>, Vec<Vec<i64>>) {
+    let mut dims: Vec<usize> = Vec::with_capacity(shape.len());
+    let mut out: Vec<Vec<i64>> = vec![Vec::with_capacity(shape.len()); strides.len()];
+    for (ax, &d) in shape.iter().enumerate() {
+        if d == 1 {
+            continue;
+        }
+        let joins = dims.last().is_some_and(|_| {
+            strides
+                .iter()
+                .zip(&out)
+                .all(|(st, o)| o.last().is_some_and(|&outer| outer == st[ax] * d as i64))
+        });
+        if joins {
+            if let Some(last) = dims.last_mut() {
+                *last *= d;
+            }
+            for (st, o) in strides.iter().zip(out.iter_mut()) {
+                if let Some(v) = o.last_mut() {
+                    *v = st[ax];
+                }
+            }
+        } else {
+            dims.push(d);
+            for (st, o) in strides.iter().zip(out.iter_mut()) {
+                o.push(st[ax]);
+            }
+        }
+    }
+    if dims.is_empty() {
+        dims.push(1);
+        for o in &mut out {
+            o.push(0);
+        }
+    }
+    (dims, out)
+}
+
 /// The broadcast shape of two shapes, or None.
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let r = a.len().max(b.len());
@@ -146,4 +192,46 @@ pub fn u32_of(op: &'static str, n: usize) -> Result<u32> {
         op,
         msg: format!("{n} elements exceed 32-bit indexing"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collapse_axes;
+
+    #[test]
+    fn same_shape_collapses_to_one_axis() {
+        let st = vec![vec![60, 20, 5, 1], vec![60, 20, 5, 1]];
+        assert_eq!(
+            collapse_axes(&[2, 3, 4, 5], &st),
+            (vec![120], vec![vec![1], vec![1]])
+        );
+    }
+
+    #[test]
+    fn channel_broadcast_keeps_three_axes() {
+        // [N, C, H, W] + [1, C, 1, 1]: the batch and the plane stay apart from C.
+        let st = vec![vec![48, 16, 4, 1], vec![0, 1, 0, 0]];
+        assert_eq!(
+            collapse_axes(&[2, 3, 4, 4], &st),
+            (vec![2, 3, 16], vec![vec![48, 16, 1], vec![0, 1, 0]])
+        );
+    }
+
+    #[test]
+    fn size_one_axes_and_transposes() {
+        // A transpose of the last two axes cannot merge them; the size-1 axis goes.
+        let st = vec![vec![12, 12, 1, 3], vec![12, 12, 4, 1]];
+        assert_eq!(
+            collapse_axes(&[2, 1, 3, 4], &st),
+            (vec![2, 3, 4], vec![vec![12, 1, 3], vec![12, 4, 1]])
+        );
+    }
+
+    #[test]
+    fn a_single_element_keeps_one_axis() {
+        assert_eq!(
+            collapse_axes(&[1, 1], &[vec![5, 1]]),
+            (vec![1], vec![vec![0]])
+        );
+    }
 }

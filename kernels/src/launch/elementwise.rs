@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{MAX_RANK, View, u32_of};
+use crate::view::{MAX_RANK, View, collapse_axes, u32_of};
 
 /// Unary maps; `alpha`/`beta` are the scalar operands where one applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,11 +117,7 @@ fn bcast_params(op: &'static str, bc: &Broadcast) -> Result<(Params, usize)> {
             format!("rank {rank} exceeds the supported {MAX_RANK}"),
         ));
     }
-    let n: usize = bc.shape.iter().product();
-    let mut p = Params::new(&[u32_of(op, n)?, rank as u32]);
-    for (i, &d) in bc.shape.iter().enumerate() {
-        p = p.u(2 + i, u32_of(op, d)?);
-    }
+    let mut strides = Vec::with_capacity(bc.strides.len());
     for (k, st) in bc.strides.iter().enumerate() {
         if st.len() != rank {
             return Err(Error::invalid(
@@ -129,8 +125,17 @@ fn bcast_params(op: &'static str, bc: &Broadcast) -> Result<(Params, usize)> {
                 format!("operand {k} has {} strides for rank {rank}", st.len()),
             ));
         }
+        strides.push(st.iter().map(|&s| s as i64).collect::<Vec<_>>());
+    }
+    let n: usize = bc.shape.iter().product();
+    let (shape, strides) = collapse_axes(&bc.shape, &strides);
+    let mut p = Params::new(&[u32_of(op, n)?, shape.len() as u32]);
+    for (i, &d) in shape.iter().enumerate() {
+        p = p.u(2 + i, u32_of(op, d)?);
+    }
+    for (k, st) in strides.iter().enumerate() {
         for (i, &s) in st.iter().enumerate() {
-            p = p.u(8 + 6 * k + i, u32_of(op, s)?);
+            p = p.u(8 + 6 * k + i, u32_of(op, s as usize)?);
         }
     }
     Ok((p, n))

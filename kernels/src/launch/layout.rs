@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::pipeline::Kernel;
 use crate::shaders::Shader;
-use crate::view::{MAX_RANK, View, u32_of};
+use crate::view::{MAX_RANK, View, collapse_axes, u32_of};
 
 /// A copy over an iteration shape, reading and writing through signed strides.
 #[derive(Clone, Debug)]
@@ -39,14 +39,15 @@ pub fn strided_copy(gpu: &Gpu, src: View, dst: View, s: &Strided) -> Result<()> 
         ));
     }
     let n: usize = s.shape.iter().product();
-    let mut p = Params::new(&[u32_of("strided_copy", n)?, rank as u32])
+    let (shape, st) = collapse_axes(&s.shape, &[s.src_strides.clone(), s.dst_strides.clone()]);
+    let mut p = Params::new(&[u32_of("strided_copy", n)?, shape.len() as u32])
         .i(2, i32_of(s.src_offset)?)
         .i(3, i32_of(s.dst_offset)?);
-    for i in 0..rank {
+    for (i, &d) in shape.iter().enumerate() {
         p = p
-            .u(4 + i, u32_of("strided_copy", s.shape[i])?)
-            .i(10 + i, i32_of(s.src_strides[i])?)
-            .i(16 + i, i32_of(s.dst_strides[i])?);
+            .u(4 + i, u32_of("strided_copy", d)?)
+            .i(10 + i, i32_of(st[0][i])?)
+            .i(16 + i, i32_of(st[1][i])?);
     }
     gpu.launch(
         "strided_copy",
