@@ -799,6 +799,9 @@ fn batch_norm_kernels() {
         BnShape { n: 1, c: 1, hw: 1 },
         BnShape { n: 3, c: 5, hw: 7 },
         BnShape { n: 2, c: 3, hw: 1 },
+        // H·W a multiple of 4: the vec4 apply kernel.
+        BnShape { n: 1, c: 2, hw: 4 },
+        BnShape { n: 2, c: 3, hw: 12 },
     ] {
         let n = s.n * s.c * s.hw;
         let (x, gr) = (

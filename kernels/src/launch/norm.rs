@@ -57,19 +57,19 @@ pub fn bn_apply(
     y: View,
 ) -> Result<()> {
     let p = s.params("batch_norm", 0.0)?;
-    let binds = [
-        x.read(1),
-        stats.read(3),
-        gamma.read(4),
-        beta.read(5),
-        y.write(7),
-    ];
+    let n = s.n * s.c * s.hw;
+    let (entry, xb, yb, threads) = if s.hw.is_multiple_of(4) {
+        ("bn_apply4", x.read(8), y.write(9), n / 4)
+    } else {
+        ("bn_apply", x.read(1), y.write(7), n)
+    };
+    let binds = [xb, stats.read(3), gamma.read(4), beta.read(5), yb];
     gpu.launch(
         "batch_norm",
-        Kernel::new(Shader::Norm, "bn_apply"),
+        Kernel::new(Shader::Norm, entry),
         &p,
         &binds,
-        (s.n * s.c * s.hw) as u64,
+        threads as u64,
     )
 }
 
