@@ -78,6 +78,26 @@ fn classify_matches_the_library_and_reports_bad_input() {
     assert_eq!(top[0].0, best);
     assert!(top.windows(2).all(|w| w[0].1 >= w[1].1) && top[0].1 <= 1.0);
 
+    // WEAKSEG_PROFILE=1 follows any command with the kernel-time table.
+    let out = bin()
+        .env("WEAKSEG_PROFILE", "1")
+        .args(["classify", "--arch", "resnet50", "--weights"])
+        .arg(&weights)
+        .arg("--image")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    if gpu.report().features.contains(&"timestamp-query") {
+        assert!(
+            err.contains("mean us") && err.contains("conv2d"),
+            "no profile table in: {err}"
+        );
+    } else {
+        assert!(err.contains("GPU timings unavailable"), "{err}");
+    }
+
     // --f16: the trunk in f16, within 2e-2 of the f32 logits' scale; on an
     // adapter without shader-f16, an error naming the feature.
     let half = bin()

@@ -413,6 +413,12 @@ impl Gpu {
         }
     }
 
+    /// Whether `WEAKSEG_PROFILE` asked for GPU timings when this process
+    /// started (set, and neither empty nor `0`; never in a browser).
+    pub fn profiling_requested() -> bool {
+        profiling_requested()
+    }
+
     /// Blocks until the GPU has finished all submitted work (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn sync(&self) {

@@ -87,9 +87,6 @@ pub fn run(gpu: &Gpu, a: &BenchArgs) -> Result<()> {
     } else {
         table(gpu, &r);
     }
-    if std::env::var_os("WEAKSEG_PROFILE").is_some() {
-        eprintln!("{}", gpu.profile_report());
-    }
     Ok(())
 }
 

@@ -127,9 +127,6 @@ pub fn run(gpu: &Gpu, a: &CrfArgs) -> Result<()> {
         params.iters,
         t.elapsed().as_secs_f64() - built
     );
-    if std::env::var_os("WEAKSEG_PROFILE").is_some() {
-        eprintln!("{}", gpu.profile_report());
-    }
     if let Some(sp) = &a.save_probs {
         npy::write(sp, &[l, h, w], &q.to_vec_blocking::<f32>()?)?;
     }

@@ -445,6 +445,9 @@ fn main() -> ExitCode {
         Cmd::Compare(a) => demo::compare(&gpu, &a),
         Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
+    if Gpu::profiling_requested() {
+        eprintln!("{}", gpu.profile_report());
+    }
     finish(r)
 }
 
