@@ -3,12 +3,12 @@
 //!
 //! Each side first computes the case once and the results are compared
 //! (relative to the largest magnitude; a mismatch over 1e-3 aborts). Then each
-//! side is timed on the same inputs: one cold run, then the median of `--reps`
-//! warm runs. burn is timed first: its autotuner benchmarks candidate kernels
-//! on background threads after a shape's first use, and timed second it
-//! would still be using the two cores while weakseg's clock ran. A timed run ends with the outputs (and for forward+backward, both
-//! gradients) read back to host memory on both sides, so lazy or fused execution
-//! cannot end the clock early.
+//! side is timed on the same inputs: one cold run each, then `--reps` warm
+//! pairs, burn then weakseg, alternating so that both meet the machine's
+//! slow spells alike; the reported ratio is the median of the pairs' ratios.
+//! A timed run ends with the outputs (and for forward+backward, both
+//! gradients) read back to host memory on both sides, so lazy or fused
+//! execution cannot end the clock early.
 //!
 //! Usage: `cargo run --release -- [--reps N]` (from `peers/burn`), with
 //! `WGPU_BACKEND=vulkan` to pin weakseg to the same Vulkan adapter burn picks.
@@ -38,19 +38,48 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
         / scale
 }
 
-/// Median and cold seconds of `run`, which must leave its results in host memory.
-fn time(reps: usize, mut run: impl FnMut() -> AnyResult<()>) -> AnyResult<(f64, f64)> {
-    let t = Instant::now();
-    run()?;
-    let cold = t.elapsed().as_secs_f64();
-    let mut v = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
+/// Seconds of one run of each side, timed in alternation: both cold runs
+/// first (burn's, then ours), then `reps` pairs, burn then weakseg in each.
+/// On a shared 2-core machine slow spells come and go over seconds;
+/// alternating puts both sides in the same spells, and the median of the
+/// per-pair ratios is what the comparison reports. Each run must leave its
+/// results in host memory.
+struct Timing {
+    /// Median seconds of burn's warm runs, and its cold run.
+    burn: (f64, f64),
+    /// Median seconds of weakseg's warm runs, and its cold run.
+    ours: (f64, f64),
+    /// Median over the pairs of burn's seconds over weakseg's.
+    ratio: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time_pair(
+    reps: usize,
+    mut theirs: impl FnMut() -> AnyResult<()>,
+    mut ours: impl FnMut() -> AnyResult<()>,
+) -> AnyResult<Timing> {
+    let clock = |run: &mut dyn FnMut() -> AnyResult<()>| -> AnyResult<f64> {
         let t = Instant::now();
         run()?;
-        v.push(t.elapsed().as_secs_f64());
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let cold = (clock(&mut theirs)?, clock(&mut ours)?);
+    let (mut b, mut o) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        b.push(clock(&mut theirs)?);
+        o.push(clock(&mut ours)?);
     }
-    v.sort_by(f64::total_cmp);
-    Ok((v[v.len() / 2], cold))
+    let ratio = median(b.iter().zip(&o).map(|(x, y)| x / y).collect());
+    Ok(Timing {
+        burn: (median(b), cold.0),
+        ours: (median(o), cold.1),
+        ratio,
+    })
 }
 
 fn btensor<const D: usize>(dev: &Device, data: &[f32], shape: [usize; D]) -> BTensor<D> {
@@ -67,21 +96,21 @@ struct Case {
     name: &'static str,
     flops: f64,
     max_rel_diff: f64,
-    ours: (f64, f64),
-    burn: (f64, f64),
+    timing: Timing,
 }
 
 impl Case {
     fn json(&self) -> serde_json::Value {
         let g = |s: f64| self.flops / s / 1e9;
+        let t = &self.timing;
         json!({
             "name": self.name,
             "max_rel_diff": self.max_rel_diff,
-            "weakseg_gflops": g(self.ours.0),
-            "burn_gflops": g(self.burn.0),
-            "ratio": self.burn.0 / self.ours.0,
-            "weakseg_cold_s": self.ours.1,
-            "burn_cold_s": self.burn.1,
+            "weakseg_gflops": g(t.ours.0),
+            "burn_gflops": g(t.burn.0),
+            "ratio": t.ratio,
+            "weakseg_cold_s": t.ours.1,
+            "burn_cold_s": t.burn.1,
         })
     }
 }
@@ -103,8 +132,7 @@ fn matmul_case(gpu: &Gpu, dev: &Device, n: usize, reps: usize) -> AnyResult<Case
         name: if n == 512 { "matmul_512" } else { "matmul" },
         flops: 2.0 * (n * n * n) as f64,
         max_rel_diff,
-        burn: time(reps, || theirs().map(drop))?,
-        ours: time(reps, || ours().map(drop))?,
+        timing: time_pair(reps, || theirs().map(drop), || ours().map(drop))?,
     })
 }
 
@@ -163,15 +191,13 @@ fn conv_cases(gpu: &Gpu, dev: &Device, reps: usize) -> AnyResult<[Case; 2]> {
             name: "conv3x3_n8_c32_64_fwd",
             flops,
             max_rel_diff: fwd_diff,
-            burn: time(reps, || burn_fwd().map(drop))?,
-            ours: time(reps, || ours_fwd().map(drop))?,
+            timing: time_pair(reps, || burn_fwd().map(drop), || ours_fwd().map(drop))?,
         },
         Case {
             name: "conv3x3_n8_c32_64_fwd_bwd",
             flops: 3.0 * flops,
             max_rel_diff: bwd_diff,
-            burn: time(reps, || burn_both().map(drop))?,
-            ours: time(reps, || ours_both().map(drop))?,
+            timing: time_pair(reps, || burn_both().map(drop), || ours_both().map(drop))?,
         },
     ])
 }
@@ -211,9 +237,9 @@ fn main() -> AnyResult<()> {
         eprintln!(
             "{:<28} weakseg {:>7.2} GFLOP/s   burn {:>7.2} GFLOP/s   ratio {:>5.2}×   (max rel diff {:.1e})",
             c.name,
-            c.flops / c.ours.0 / 1e9,
-            c.flops / c.burn.0 / 1e9,
-            c.burn.0 / c.ours.0,
+            c.flops / c.timing.ours.0 / 1e9,
+            c.flops / c.timing.burn.0 / 1e9,
+            c.timing.ratio,
             c.max_rel_diff
         );
     }
