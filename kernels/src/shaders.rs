@@ -145,8 +145,22 @@ impl Shader {
             Shader::Reduce => with_prelude!("reduce.wgsl"),
             Shader::Matmul => with_prelude!("matmul.wgsl"),
             Shader::MatmulSubgroup => with_subgroup_tile!("matmul_subgroup.wgsl"),
-            Shader::Conv => with_prelude!("conv.wgsl"),
-            Shader::ConvSubgroup => with_subgroup_tile!("conv_subgroup.wgsl"),
+            Shader::Conv => concat!(
+                include_str!("../../shaders/prelude.wgsl"),
+                "\n",
+                include_str!("../../shaders/conv_common.wgsl"),
+                "\n",
+                include_str!("../../shaders/conv.wgsl")
+            ),
+            Shader::ConvSubgroup => concat!(
+                include_str!("../../shaders/prelude.wgsl"),
+                "\n",
+                include_str!("../../shaders/subgroup_tile.wgsl"),
+                "\n",
+                include_str!("../../shaders/conv_common.wgsl"),
+                "\n",
+                include_str!("../../shaders/conv_subgroup.wgsl")
+            ),
             Shader::Pool => with_prelude!("pool.wgsl"),
             Shader::Resize => with_prelude!("resize.wgsl"),
             Shader::Norm => with_prelude!("norm.wgsl"),
@@ -192,3 +206,7 @@ pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 
 /// The subgroup families' shared register tile, `shaders/subgroup_tile.wgsl`.
 pub const SUBGROUP_TILE: &str = include_str!("../../shaders/subgroup_tile.wgsl");
+
+/// What the two convolution families share, `shaders/conv_common.wgsl`
+/// (validated after the prelude, which it calls).
+pub const CONV_COMMON: &str = include_str!("../../shaders/conv_common.wgsl");

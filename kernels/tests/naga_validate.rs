@@ -1,8 +1,9 @@
 //! Every WGSL file under `shaders/` parses and validates with naga, without a
-//! device: the prelude and the subgroup tile alone, and each family as the
-//! engine compiles it (prelude, the tile for subgroup families, file).
+//! device: the prelude, the subgroup tile and the convolutions' shared part,
+//! and each family as the engine compiles it (prelude, then the shared
+//! parts it takes, then its file).
 
-use weakseg_kernels::shaders::{PRELUDE, SUBGROUP_TILE, Shader};
+use weakseg_kernels::shaders::{CONV_COMMON, PRELUDE, SUBGROUP_TILE, Shader};
 
 fn validate(name: &str, src: &str) {
     let module = naga::front::wgsl::parse_str(src)
@@ -27,6 +28,11 @@ fn subgroup_tile_validates() {
 }
 
 #[test]
+fn conv_common_validates() {
+    validate("conv_common.wgsl", &format!("{PRELUDE}\n{CONV_COMMON}"));
+}
+
+#[test]
 fn every_family_validates() {
     for s in Shader::ALL {
         validate(s.file(), s.source());
@@ -46,6 +52,7 @@ fn every_file_in_shaders_dir_is_registered() {
     let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
     known.push("prelude.wgsl".into());
     known.push("subgroup_tile.wgsl".into());
+    known.push("conv_common.wgsl".into());
     known.sort();
     assert_eq!(
         files, known,

@@ -1,4 +1,5 @@
-//! Launchers for `shaders/conv.wgsl`: forward, backward-data and
+//! Launchers for `shaders/conv.wgsl` and, on CPU adapters with 8-lane
+//! subgroups, `shaders/conv_subgroup.wgsl`: forward, backward-data and
 //! backward-weight implicit GEMMs.
 
 use crate::batch::Params;

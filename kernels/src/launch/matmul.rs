@@ -1,4 +1,5 @@
-//! Launcher for `shaders/matmul.wgsl`.
+//! Launcher for `shaders/matmul.wgsl` and, on CPU adapters with 8-lane
+//! subgroups, `shaders/matmul_subgroup.wgsl`.
 
 use crate::batch::Params;
 use crate::device::{AdapterClass, Gpu};
