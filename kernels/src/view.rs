@@ -107,7 +107,7 @@ pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Option<Vec<usize>> {
 /// with a division per axis, and CPU adapters divide lane by lane (there is
 /// no SIMD integer division), so a same-shape map collapses to one axis and
 /// needs none.
-pub fn collapse_axes(shape: &[usize], strides: &[Vec<i64>]) -> (Vec<usize>, Vec<Vec<i64>>) {
+pub fn collapse_axes(shape: &[usize], strides: &[&[i64]]) -> (Vec<usize>, Vec<Vec<i64>>) {
     let mut dims: Vec<usize> = Vec::with_capacity(shape.len());
     let mut out: Vec<Vec<i64>> = vec![Vec::with_capacity(shape.len()); strides.len()];
     for (ax, &d) in shape.iter().enumerate() {
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn same_shape_collapses_to_one_axis() {
-        let st = vec![vec![60, 20, 5, 1], vec![60, 20, 5, 1]];
+        let st: [&[i64]; 2] = [&[60, 20, 5, 1], &[60, 20, 5, 1]];
         assert_eq!(
             collapse_axes(&[2, 3, 4, 5], &st),
             (vec![120], vec![vec![1], vec![1]])
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn channel_broadcast_keeps_three_axes() {
         // [N, C, H, W] + [1, C, 1, 1]: the batch and the plane stay apart from C.
-        let st = vec![vec![48, 16, 4, 1], vec![0, 1, 0, 0]];
+        let st: [&[i64]; 2] = [&[48, 16, 4, 1], &[0, 1, 0, 0]];
         assert_eq!(
             collapse_axes(&[2, 3, 4, 4], &st),
             (vec![2, 3, 16], vec![vec![48, 16, 1], vec![0, 1, 0]])
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn size_one_axes_and_transposes() {
         // A transpose of the last two axes cannot merge them; the size-1 axis goes.
-        let st = vec![vec![12, 12, 1, 3], vec![12, 12, 4, 1]];
+        let st: [&[i64]; 2] = [&[12, 12, 1, 3], &[12, 12, 4, 1]];
         assert_eq!(
             collapse_axes(&[2, 1, 3, 4], &st),
             (vec![2, 3, 4], vec![vec![12, 1, 3], vec![12, 4, 1]])
@@ -229,9 +229,6 @@ mod tests {
 
     #[test]
     fn a_single_element_keeps_one_axis() {
-        assert_eq!(
-            collapse_axes(&[1, 1], &[vec![5, 1]]),
-            (vec![1], vec![vec![0]])
-        );
+        assert_eq!(collapse_axes(&[1, 1], &[&[5, 1]]), (vec![1], vec![vec![0]]));
     }
 }

@@ -128,7 +128,8 @@ fn bcast_params(op: &'static str, bc: &Broadcast) -> Result<(Params, usize)> {
         strides.push(st.iter().map(|&s| s as i64).collect::<Vec<_>>());
     }
     let n: usize = bc.shape.iter().product();
-    let (shape, strides) = collapse_axes(&bc.shape, &strides);
+    let views: Vec<&[i64]> = strides.iter().map(Vec::as_slice).collect();
+    let (shape, strides) = collapse_axes(&bc.shape, &views);
     let mut p = Params::new(&[u32_of(op, n)?, shape.len() as u32]);
     for (i, &d) in shape.iter().enumerate() {
         p = p.u(2 + i, u32_of(op, d)?);

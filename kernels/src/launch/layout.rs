@@ -39,7 +39,7 @@ pub fn strided_copy(gpu: &Gpu, src: View, dst: View, s: &Strided) -> Result<()> 
         ));
     }
     let n: usize = s.shape.iter().product();
-    let (shape, st) = collapse_axes(&s.shape, &[s.src_strides.clone(), s.dst_strides.clone()]);
+    let (shape, st) = collapse_axes(&s.shape, &[&s.src_strides, &s.dst_strides]);
     let mut p = Params::new(&[u32_of("strided_copy", n)?, shape.len() as u32])
         .i(2, i32_of(s.src_offset)?)
         .i(3, i32_of(s.dst_offset)?);
