@@ -7,20 +7,15 @@
 //! 1.5e-3·|want| + 1e-4: the kernels accumulate in f32 and may land on the
 //! other side of a rounding boundary than the f64 reference.
 
-use half::f16;
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use super::*;
+use ::half::f16;
 use weakseg_kernels::launch::conv::Conv2d;
 use weakseg_kernels::launch::half::{self as hk, PoolKind};
 use weakseg_kernels::launch::pool::Pool2d;
-use weakseg_kernels::{Error, Gpu, GpuBuffer, View, cpu};
+use weakseg_kernels::{Error, cpu};
 
 const REL: f64 = 1.5e-3;
 const ABS: f64 = 1e-4;
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().expect("a GPU adapter (install mesa-vulkan-drivers for lavapipe)")
-}
 
 /// Random values already representable in f16.
 fn rand_half(r: &mut SmallRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
@@ -101,7 +96,7 @@ fn with_f16(f: impl FnOnce(&Gpu)) {
 #[test]
 fn casts_round_and_saturate() {
     with_f16(|g| {
-        let mut r = SmallRng::seed_from_u64(1);
+        let mut r = rng(1);
         for n in [1usize, 2, 7, 130] {
             let mut x: Vec<f32> = (0..n).map(|_| r.random_range(-4.0f32..4.0)).collect();
             if n > 2 {
@@ -127,7 +122,7 @@ fn casts_round_and_saturate() {
 #[test]
 fn affine_add_and_relu() {
     with_f16(|g| {
-        let mut r = SmallRng::seed_from_u64(2);
+        let mut r = rng(2);
         for shape in [[1usize, 1, 1, 1], [2, 3, 5, 7], [1, 5, 3, 1]] {
             let n: usize = shape.iter().product();
             let c = shape[1];
@@ -169,7 +164,7 @@ fn affine_add_and_relu() {
 #[test]
 fn pooling_half() {
     with_f16(|g| {
-        let mut r = SmallRng::seed_from_u64(3);
+        let mut r = rng(3);
         let p = |planes, h, w, k, s, pad| Pool2d {
             planes,
             h,
@@ -203,7 +198,7 @@ fn pooling_half() {
 #[test]
 fn conv2d_half_matches_reference() {
     with_f16(|g| {
-        let mut r = SmallRng::seed_from_u64(4);
+        let mut r = rng(4);
         let c = |n, cin, hw: (usize, usize), cout, k, s, p, d, groups| Conv2d {
             n,
             cin,
