@@ -5,7 +5,23 @@
 
 use std::collections::HashMap;
 
-use crate::launch::lattice::{elevation, slice_alpha};
+/// densecrf's elevation constants (`permutohedral.cpp`): 1/(d+1) and the
+/// per-axis scale factors √(2/3)(d+1)/√((i+1)(i+2)), in f32 as densecrf
+/// stores them. Written here from densecrf, not taken from the launcher, so
+/// the reference checks the launcher's constants instead of sharing them.
+pub fn elevation(d: usize) -> (f32, Vec<f32>) {
+    let inv_std_dev = (2.0f32 / 3.0).sqrt() * (d + 1) as f32;
+    let scale = (1..=d)
+        .map(|i| (inv_std_dev as f64 / ((i * (i + 1)) as f64).sqrt()) as f32)
+        .collect();
+    (1.0 / (d + 1) as f32, scale)
+}
+
+/// densecrf's slice weight 1/(1 + 2⁻ᵈ), written from densecrf as
+/// [`elevation`] is.
+pub fn slice_alpha(d: usize) -> f32 {
+    1.0 / (1.0 + 0.5f32.powi(d as i32))
+}
 
 /// A lattice built on the CPU: per entry its lattice point and weight, per
 /// point its neighbours along each axis.
