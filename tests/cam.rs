@@ -119,3 +119,58 @@ fn multiscale_flip_cams_are_flip_equivariant() {
     };
     assert!(cam::multiscale(&net, &img, &present, &bad).is_err());
 }
+
+/// Scales 1 and 0.5 with flips against a sum built here view by view: each
+/// view (the image, or its bilinear resize to 19×15 = 37·0.5 and 29·0.5
+/// rounded half away from zero) and its mirror image go through the
+/// network alone; their ReLU'd CAMs are upsampled to 37×29, the mirror's
+/// un-flipped on the host, all four summed on the host, absent classes
+/// zeroed, each class divided by its maximum + 1e-5 (psa's `infer_cls.py`).
+#[test]
+fn multiscale_is_the_normalised_sum_over_views() {
+    let (_gpu, net, img) = setup(4);
+    let present = [true, false, true, true];
+    let ms = MultiScale {
+        scales: vec![1.0, 0.5],
+        flip: true,
+    };
+    let got = vals(&cam::multiscale(&net, &img, &present, &ms).unwrap());
+    let (h, w, k) = (37usize, 29usize, 4usize);
+    let up = |x: &Tensor| -> Vec<f32> {
+        no_grad(|| {
+            let (_, raw) = net.logits_and_cams(x)?;
+            raw.relu()?.interpolate((h, w), ResizeMode::Bilinear(false))
+        })
+        .map(|t| vals(&t))
+        .unwrap()
+    };
+    let mut sum = vec![0f64; k * h * w];
+    for view in [
+        img.clone(),
+        img.interpolate((19, 15), ResizeMode::Bilinear(false))
+            .unwrap(),
+    ] {
+        let (plain, mirrored) = (up(&view), up(&view.flip(3).unwrap()));
+        for c in 0..k {
+            for y in 0..h {
+                for x in 0..w {
+                    let i = (c * h + y) * w + x;
+                    sum[i] += plain[i] as f64 + mirrored[(c * h + y) * w + (w - 1 - x)] as f64;
+                }
+            }
+        }
+    }
+    let mut want = vec![0f32; k * h * w];
+    for c in 0..k {
+        if !present[c] {
+            continue;
+        }
+        let plane = &sum[c * h * w..(c + 1) * h * w];
+        let peak = plane.iter().copied().fold(0.0, f64::max);
+        for (o, v) in want[c * h * w..].iter_mut().zip(plane) {
+            *o = (v / (peak + 1e-5)) as f32;
+        }
+    }
+    assert!(want.iter().any(|&v| v > 0.0) && want.iter().any(|&v| v == 0.0));
+    close("multi-scale", &got, &want);
+}

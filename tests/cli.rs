@@ -180,7 +180,11 @@ fn classify_matches_the_library_and_reports_bad_input() {
 
 #[test]
 fn train_aff_names_an_unknown_relation() {
+    // Relative paths, resolved in a temporary folder: nothing may land in
+    // the source tree however late the command fails.
+    let cwd = tempfile::tempdir().unwrap();
     let out = bin()
+        .current_dir(cwd.path())
         .args([
             "train-aff",
             "--data",

@@ -3,6 +3,8 @@
 //! computation; joint augmentation keeps annotations aligned; bad files
 //! give errors that name them.
 
+mod common;
+use common::independent_miou;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -130,26 +132,6 @@ fn synthetic_objects_have_small_parts_and_varied_layouts() {
         "{counts:?}"
     );
     assert!(overlaps > 0, "some objects overlap");
-}
-
-fn independent_miou(pred: &[Vec<u8>], gt: &[Vec<u8>], k: usize) -> (f64, Vec<Option<f64>>) {
-    let mut ious = Vec::new();
-    for c in 0..k as u8 {
-        let (mut inter, mut union) = (0u64, 0u64);
-        for (p, g) in pred.iter().zip(gt) {
-            for (&pv, &gv) in p.iter().zip(g) {
-                if gv == 255 {
-                    continue;
-                }
-                let pv = if pv == 255 { 0 } else { pv };
-                inter += (pv == c && gv == c) as u64;
-                union += (pv == c || gv == c) as u64;
-            }
-        }
-        ious.push((union > 0).then(|| inter as f64 / union as f64));
-    }
-    let present: Vec<f64> = ious.iter().flatten().copied().collect();
-    (present.iter().sum::<f64>() / present.len() as f64, ious)
 }
 
 #[test]

@@ -601,3 +601,106 @@ fn crf_losses_follow_exact_gaussians() {
         );
     }
 }
+
+/// The projection is the optimum of ccnn's problem, checked through its KKT
+/// conditions rather than by feasibility alone. P minimises KL(P‖Q) over
+/// per-pixel distributions with zero mass on absent classes, subject to
+/// shares s_l = Σ_i P_il / n ≥ lower_l (present foreground 0.05,
+/// background 0.3) and s_0 ≤ 0.7. Stationarity makes P_il ∝ Q_il·e^(σ_l)
+/// with σ_l = λ_l for foreground and σ_0 = λ_0 − μ, so
+/// d_l = ln(P_il/Q_il) − ln(P_i0/Q_i0) = σ_l − σ_0 is the same at every
+/// pixel; dual feasibility and complementary slackness then ask for one σ_0
+/// with d_l + σ_0 ≥ 0 for every present class, = 0 where its bound is slack,
+/// and σ_0 = 0 (≥ 0 at the background's lower bound, ≤ 0 at its upper)
+/// where background's is. Tolerances: the dual ascent stops after its 200
+/// steps, so a bound counts as active within 2e-3 and the conditions hold
+/// to 2e-2 in σ; the ratios are f32 (1e-4).
+#[test]
+fn constrained_projection_is_the_kkt_point() {
+    use rand::{Rng, SeedableRng};
+    use weakseg::losses::Constraints;
+    let c = Constraints::default();
+    let mut r = rand::rngs::SmallRng::seed_from_u64(3);
+    let (l, n) = (4usize, 30usize);
+    // Softmaxes that favour, in turn: background (its upper bound binds),
+    // class 1 (background's lower bound and class 2's bind), and none
+    // strongly (background's lower bound binds, every class is slack).
+    for (case, (bias, present)) in [
+        ([2.5f32, 0.0, -1.0, 0.0], [1.0f32, 1.0, 0.0]),
+        ([-2.0, 2.5, -1.5, 0.0], [1.0, 1.0, 0.0]),
+        ([0.0, 0.2, -0.2, 0.0], [1.0, 1.0, 1.0]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut q = vec![0f32; l * n];
+        for i in 0..n {
+            let z: Vec<f32> = (0..l)
+                .map(|k| bias[k] + r.random_range(-1.0..1.0))
+                .collect();
+            let s: f32 = z.iter().map(|v| v.exp()).sum();
+            for k in 0..l {
+                q[k * n + i] = z[k].exp() / s;
+            }
+        }
+        let p = c.project(&q, &present, n);
+        let share =
+            |k: usize| p[k * n..(k + 1) * n].iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        let allowed: Vec<usize> = (1..l).filter(|&k| present[k - 1] > 0.5).collect();
+        // Primal feasibility.
+        for k in 1..l {
+            if !allowed.contains(&k) {
+                assert!(
+                    share(k) < 1e-9,
+                    "case {case}: absent class {k} has {}",
+                    share(k)
+                );
+            }
+        }
+        let (s0, active_tol) = (share(0), 2e-3);
+        assert!(
+            s0 >= 0.3 - active_tol && s0 <= 0.7 + active_tol,
+            "case {case}: bg {s0}"
+        );
+        // Stationarity: d_l constant over pixels.
+        let mut d = vec![0.0f64; l];
+        for &k in &allowed {
+            let di: Vec<f64> = (0..n)
+                .map(|i| {
+                    (p[k * n + i] as f64 / q[k * n + i] as f64).ln()
+                        - (p[i] as f64 / q[i] as f64).ln()
+                })
+                .collect();
+            let spread = di.iter().cloned().fold(f64::MIN, f64::max)
+                - di.iter().cloned().fold(f64::MAX, f64::min);
+            assert!(
+                spread < 1e-4,
+                "case {case}: class {k}: ln(P/Q) differs by {spread}"
+            );
+            d[k] = di[0];
+            assert!(
+                share(k) >= 0.05 - active_tol,
+                "case {case}: class {k} share {}",
+                share(k)
+            );
+        }
+        // One σ_0 meeting dual feasibility and complementary slackness.
+        let (mut lo, mut hi) = (f64::MIN, f64::MAX);
+        match (s0 < 0.3 + active_tol, s0 > 0.7 - active_tol) {
+            (true, _) => lo = lo.max(0.0),
+            (_, true) => hi = hi.min(0.0),
+            _ => (lo, hi) = (0.0, 0.0),
+        }
+        for &k in &allowed {
+            lo = lo.max(-d[k]);
+            if share(k) > 0.05 + active_tol {
+                lo = lo.max(-d[k]);
+                hi = hi.min(-d[k]);
+            }
+        }
+        assert!(
+            lo <= hi + 2e-2,
+            "case {case}: no multipliers fit (σ_0 in [{lo}, {hi}]), d {d:?}"
+        );
+    }
+}

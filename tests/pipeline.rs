@@ -2,6 +2,7 @@
 //! and scores, the skip on an identical re-run, the re-run when a setting
 //! or an input changes, and a clear error for a missing input.
 
+mod common;
 use weakseg::Gpu;
 use weakseg::data::synth::{self, SynthConfig};
 use weakseg::io::{labels, npy};
@@ -54,8 +55,11 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
     assert!(a.data.iter().all(|v| (0.0..=1.0).contains(v)));
     let l = labels::read(&out.join("labels/000000.png")).unwrap();
     assert_eq!((l.width, l.height), (32, 32));
-    let miou = m.results["miou"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&miou));
+    common::assert_rescored(
+        "cam",
+        m.results["miou"].as_f64().unwrap(),
+        common::rescore(&out.join("labels"), &data, "train", cfg.classes + 1),
+    );
     assert_eq!(m.results["sweep"].as_array().unwrap().len(), 60);
     assert!(
         cams::infer(&gpu, &data, &ckpt, &out, &cs, |_, _| {})

@@ -4,6 +4,7 @@
 //! errors that name a corrupt or missing input. Scores are only checked to
 //! be valid fractions: the set is far too small to learn from.
 
+mod common;
 use std::path::Path;
 
 use weakseg::Gpu;
@@ -101,17 +102,31 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
     assert!(log.skipped.iter().all(|s| !s));
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cfg.out.join("metrics.json")).unwrap()).unwrap();
-    for key in [
-        "cam_miou_train",
-        "crf_miou_train",
-        "rw_miou_train",
-        "seg_miou_val",
-        "full_miou_val",
+    // Each reported mIoU is what the labels its stage wrote score.
+    let k = synth_cfg.classes + 1;
+    for (key, labels, list) in [
+        ("cam_miou_train", format!("{}/labels", dirs::CAM), "train"),
+        (
+            "crf_miou_train",
+            format!("{}/la", dirs::AFF_LABELS),
+            "train",
+        ),
+        ("rw_miou_train", format!("{}/rw", dirs::WALK), "train"),
+        ("seg_miou_val", format!("{}/pred", dirs::PREDICT), "val"),
+        (
+            "full_miou_val",
+            format!("{}/pred", dirs::FULL_PREDICT),
+            "val",
+        ),
     ] {
         let v = json[key]
             .as_f64()
             .unwrap_or_else(|| panic!("{key} missing"));
-        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+        common::assert_rescored(
+            key,
+            v,
+            common::rescore(&cfg.out.join(labels), &cfg.data, list, k),
+        );
     }
     assert_eq!(json["seconds"].as_object().unwrap().len(), 9);
     let rw = weakseg::io::labels::read(&cfg.out.join(dirs::WALK).join("rw/000000.png")).unwrap();
@@ -148,10 +163,11 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
         |_, _| {},
     )
     .unwrap();
-    for key in ["miou", "walk_miou"] {
-        let v = m.results[key].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
-    }
+    common::assert_rescored(
+        "walk + CRF",
+        m.results["miou"].as_f64().unwrap(),
+        common::rescore(&dir.join("rw-crf/rw"), &cfg.data, "train", k),
+    );
     assert_eq!(
         Some(m.results["walk_miou"].as_f64().unwrap()),
         metrics.rw_miou_train,
@@ -210,7 +226,16 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
         |_, _| {},
     )
     .unwrap();
-    assert!((0.0..=1.0).contains(&m.results["miou"].as_f64().unwrap()));
+    common::assert_rescored(
+        "IRN walk",
+        m.results["miou"].as_f64().unwrap(),
+        common::rescore(
+            &dir.join("irn-rw/rw"),
+            &cfg.data,
+            "train",
+            synth_cfg.classes + 1,
+        ),
+    );
     let masks = weakseg::io::labels::read(&dir.join("irn-rw/rw/000000.png")).unwrap();
     assert!(masks.data.iter().all(|&v| v <= 2));
 
@@ -390,9 +415,15 @@ fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
     );
     let full = c.full_miou_val.unwrap();
     assert_eq!(c.rows.last().unwrap().miou_val, Some(full));
+    // Every figure of the table is one a stage reported and its written
+    // labels score.
+    let checked = common::rescore_stages(&cfg.out, &cfg.data, synth_cfg.classes + 1);
     for r in &c.rows {
         let v = r.miou_val.unwrap();
-        assert!((0.0..=1.0).contains(&v), "{r:?}");
+        assert!(
+            checked.iter().any(|c| (c - v).abs() < 1e-12),
+            "{r:?}: no re-scored stage reports {v}"
+        );
         if let Some(l) = r.labelled {
             assert!(l > 0.0 && l <= 1.0, "{r:?}");
         }

@@ -3,6 +3,7 @@
 //! the memory bank and the prototype vote, and the train → predict stages
 //! on a tiny synthetic set, through the library and the CLI.
 
+mod common;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use weakseg::data::synth::{self, SynthConfig};
@@ -439,8 +440,11 @@ fn spml_stages_train_predict_and_skip() {
         |_, _| {},
     )
     .unwrap();
-    let miou = p.results["miou"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&miou), "{miou}");
+    common::assert_rescored(
+        "spml predict",
+        p.results["miou"].as_f64().unwrap(),
+        common::rescore_files(&dir.join("predict/pred"), &data, 3),
+    );
     assert!(p.results["prototypes"].as_u64().unwrap() > 0);
     assert_eq!(
         std::fs::read_dir(dir.join("predict/pred")).unwrap().count(),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the browser demo: the weakseg-web crate for wasm32, then
-# wasm-bindgen's JavaScript glue into examples/web/pkg. Serve examples/web
-# with any static server and open index.html.
+# wasm-bindgen's JavaScript glue into examples/web/pkg, or into the folder
+# given as the first argument. Serve examples/web with any static server and
+# open index.html.
 # Needs: rustup target wasm32-unknown-unknown, and wasm-bindgen-cli at the
 # version Cargo.lock pins (cargo install wasm-bindgen-cli --version V).
 set -euo pipefail
@@ -15,8 +16,9 @@ if [ "$have" != "$want" ]; then
     exit 3
 fi
 target="${CARGO_TARGET_DIR:-$root/target}"
+out="${1:-$root/examples/web/pkg}"
 cargo build -p weakseg-web --release --target wasm32-unknown-unknown
 wasm-bindgen --target web --no-typescript \
-    --out-dir "$root/examples/web/pkg" \
+    --out-dir "$out" \
     "$target/wasm32-unknown-unknown/release/weakseg_web.wasm"
-echo "built $root/examples/web/pkg"
+echo "built $out"

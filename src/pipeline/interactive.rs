@@ -451,9 +451,7 @@ pub fn evaluate(
         outputs.push(stage.write_labels(format!("pred/{id}-{k}.png"), &map)?);
         *k += 1;
     }
-    let noc = |r: &[Option<usize>]| {
-        r.iter().map(|v| v.unwrap_or(rounds) as f64).sum::<f64>() / r.len() as f64
-    };
+    let noc = |r: &[Option<usize>]| clicks_to_reach(r, rounds);
     stage.finish(
         t.elapsed().as_secs_f64(),
         outputs,
@@ -464,6 +462,17 @@ pub fn evaluate(
             "objects": samples.len(),
         }),
     )
+}
+
+/// NoC: the mean over objects of the clicks each needed to reach an IoU
+/// threshold (`reached`, 1-based), an object that never did counting the
+/// `rounds` it was given (the usual cap of NoC@85 / NoC@90).
+pub fn clicks_to_reach(reached: &[Option<usize>], rounds: usize) -> f64 {
+    reached
+        .iter()
+        .map(|v| v.unwrap_or(rounds) as f64)
+        .sum::<f64>()
+        / reached.len() as f64
 }
 
 /// One guidance's evaluation, for the comparison table.

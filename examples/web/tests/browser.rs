@@ -1,8 +1,10 @@
 //! The browser demo end to end, as CI runs it: build the wasm
-//! (`examples/web/build.sh`), serve `examples/web` on loopback, open the
-//! page in headless Chromium (its WebGPU adapter is SwiftShader) and assert
-//! on the numbers the page POSTs back: the kernel check, the loss curve and
-//! the CAMs. Where Chromium or wasm-bindgen-cli is missing the test says so
+//! (`examples/web/build.sh`) into a site assembled under the build's target
+//! folder (`target/web/site`: the page, its script and `pkg/`; nothing is
+//! written into the source tree), serve it on loopback, open the page in
+//! headless Chromium (its WebGPU adapter is SwiftShader) and assert on the
+//! numbers the page POSTs back: the kernel check, the loss curve and the
+//! CAMs. Where Chromium or wasm-bindgen-cli is missing the test says so
 //! on the terminal and skips, unless WEAKSEG_REQUIRE_BROWSER=1 (set by
 //! `.ci/run` once it has installed them), when that is a failure.
 
@@ -132,8 +134,13 @@ fn number(v: &serde_json::Value, what: &str) -> f64 {
         .unwrap_or_else(|| panic!("report's {what} is not a number: {v}"))
 }
 
+/// Where the page is assembled: beside the wasm build, under `target/`.
+fn site() -> PathBuf {
+    workspace().join("target/web/site")
+}
+
 /// What stops the test from running here, if anything: the build runs
-/// once per test binary.
+/// once per test binary, into a fresh [`site`].
 fn prepare() -> Option<String> {
     static BUILT: OnceLock<Option<String>> = OnceLock::new();
     BUILT
@@ -143,8 +150,15 @@ fn prepare() -> Option<String> {
                     "no Chromium (apt-get install chromium, or set WEAKSEG_CHROMIUM)".into(),
                 );
             }
-            let root = workspace();
+            let (root, site) = (workspace(), site());
+            let _ = fs::remove_dir_all(&site);
+            fs::create_dir_all(&site).expect("the site folder");
+            for page in ["index.html", "main.js"] {
+                fs::copy(root.join("examples/web").join(page), site.join(page))
+                    .unwrap_or_else(|e| panic!("{page}: {e}"));
+            }
             let build = Command::new(root.join("examples/web/build.sh"))
+                .arg(site.join("pkg"))
                 .env("CARGO_TARGET_DIR", root.join("target/web"))
                 .output()
                 .expect("build.sh runs");
@@ -171,10 +185,8 @@ fn page_report(flags: &[&str], query: &str) -> Option<serde_json::Value> {
     }
     let chrome = chromium()?;
     let (tx, rx) = mpsc::channel();
-    let port = serve(workspace().join("examples/web"), tx);
-    let profile =
-        std::env::temp_dir().join(format!("weakseg-chromium-{}-{port}", std::process::id()));
-    let _ = fs::remove_dir_all(&profile);
+    let port = serve(site(), tx);
+    let profile = tempfile::tempdir().expect("a profile folder");
     let child = Command::new(&chrome)
         .args([
             "--headless=new",
@@ -186,7 +198,7 @@ fn page_report(flags: &[&str], query: &str) -> Option<serde_json::Value> {
             "--disable-quic",
         ])
         .args(flags)
-        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!(
             "http://127.0.0.1:{port}/index.html?report=1&{query}"
         ))
@@ -199,7 +211,6 @@ fn page_report(flags: &[&str], query: &str) -> Option<serde_json::Value> {
         .recv_timeout(PAGE_TIMEOUT)
         .unwrap_or_else(|_| panic!("the page sent no report within {PAGE_TIMEOUT:?}"));
     drop(browser);
-    let _ = fs::remove_dir_all(&profile);
     say(&format!("report: {text}"));
     Some(serde_json::from_str(&text).expect("the report is JSON"))
 }

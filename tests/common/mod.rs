@@ -1,0 +1,127 @@
+//! Helpers shared by the integration tests (`mod common;` in each).
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+/// The mIoU of `pred` against `gt` (label maps of equal sizes), computed
+/// here without weakseg's metrics: ground truth 255 ignored, a predicted 255
+/// counted as background, a class absent from both sides left out of the
+/// mean; intersections and unions summed over all maps (VOC's dataset-level
+/// IoU). Also each class's IoU.
+pub fn independent_miou(pred: &[Vec<u8>], gt: &[Vec<u8>], k: usize) -> (f64, Vec<Option<f64>>) {
+    let mut ious = Vec::new();
+    for c in 0..k as u8 {
+        let (mut inter, mut union) = (0u64, 0u64);
+        for (p, g) in pred.iter().zip(gt) {
+            assert_eq!(p.len(), g.len(), "prediction and ground truth sizes");
+            for (&pv, &gv) in p.iter().zip(g) {
+                if gv == 255 {
+                    continue;
+                }
+                let pv = if pv == 255 { 0 } else { pv };
+                inter += (pv == c && gv == c) as u64;
+                union += (pv == c || gv == c) as u64;
+            }
+        }
+        ious.push((union > 0).then(|| inter as f64 / union as f64));
+    }
+    let present: Vec<f64> = ious.iter().flatten().copied().collect();
+    (present.iter().sum::<f64>() / present.len() as f64, ious)
+}
+
+/// The mIoU of the label PNGs `pred_dir/ID.png` for the ids of the VOC list
+/// `list` under `data`, against `data/SegmentationClass/ID.png`, with
+/// [`independent_miou`]: what a stage that wrote those labels must report.
+pub fn rescore(pred_dir: &Path, data: &Path, list: &str, classes: usize) -> f64 {
+    let ids = std::fs::read_to_string(data.join(format!("ImageSets/Segmentation/{list}.txt")))
+        .unwrap_or_else(|e| panic!("list {list}: {e}"));
+    let read = |p: &Path| {
+        weakseg::io::labels::read(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .data
+    };
+    let (pred, gt): (Vec<_>, Vec<_>) = ids
+        .split_whitespace()
+        .map(|id| {
+            (
+                read(&pred_dir.join(format!("{id}.png"))),
+                read(&data.join(format!("SegmentationClass/{id}.png"))),
+            )
+        })
+        .unzip();
+    independent_miou(&pred, &gt, classes).0
+}
+
+/// Asserts a reported mIoU equals the independent re-scoring (to rounding).
+#[track_caller]
+pub fn assert_rescored(what: &str, reported: f64, rescored: f64) {
+    assert!(
+        (reported - rescored).abs() < 1e-9,
+        "{what}: reported mIoU {reported}, the written labels score {rescored}"
+    );
+}
+
+/// The mIoU of every label PNG in `pred_dir` against the dataset's ground
+/// truth of the same id, with [`independent_miou`].
+pub fn rescore_files(pred_dir: &Path, data: &Path, classes: usize) -> f64 {
+    let mut names: Vec<_> = std::fs::read_dir(pred_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", pred_dir.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".png"))
+        .collect();
+    names.sort();
+    let read = |p: &Path| {
+        weakseg::io::labels::read(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .data
+    };
+    let (pred, gt): (Vec<_>, Vec<_>) = names
+        .iter()
+        .map(|n| {
+            (
+                read(&pred_dir.join(n)),
+                read(&data.join("SegmentationClass").join(n)),
+            )
+        })
+        .unzip();
+    independent_miou(&pred, &gt, classes).0
+}
+
+/// Every stage under `root` (a folder with `stage.json`) whose results
+/// report an `miou` and that wrote its labels into `labels/`, `pred/` or
+/// `rw/`: its reported figure is checked against [`rescore_files`] of those
+/// labels. Returns the figures checked.
+pub fn rescore_stages(root: &Path, data: &Path, classes: usize) -> Vec<f64> {
+    let mut checked = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+        let Ok(text) = std::fs::read(dir.join("stage.json")) else {
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let Some(reported) = json["results"]["miou"].as_f64() else {
+            continue;
+        };
+        let Some(labels) = ["labels", "pred", "rw"]
+            .iter()
+            .map(|s| dir.join(s))
+            .find(|d| d.is_dir())
+        else {
+            continue;
+        };
+        assert_rescored(
+            &dir.display().to_string(),
+            reported,
+            rescore_files(&labels, data, classes),
+        );
+        checked.push(reported);
+    }
+    checked
+}
