@@ -312,18 +312,6 @@ fn every_method_trains_and_yields_cams_through_the_stages() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A 3-class resnet-tiny network of method `name`, initialised from `seed`.
-fn tiny_method_net(gpu: &Gpu, name: &str, seed: u64) -> weakseg::methods::MethodNet {
-    let method = Method::from_name(name, &[]).unwrap();
-    weakseg::methods::MethodNet::new(
-        &mut Builder::new(gpu, seed),
-        &method,
-        &ArchSpec::new("resnet-tiny", 8),
-        3,
-    )
-    .unwrap()
-}
-
 /// A batch of `labels.shape()[0]` fixed pseudo-images of `side`² pixels.
 fn fixed_batch(gpu: &Gpu, labels: Tensor, side: usize) -> weakseg::data::Batch {
     let n = labels.shape()[0];
@@ -525,7 +513,7 @@ fn seam_loss_trains_backbone_and_pcm() {
             assert!((got[m * 9 + j] - want).abs() < 1e-5, "map {m} entry {j}");
         }
     }
-    let net = tiny_method_net(&gpu, "seam", 3);
+    let net = common::tiny_method_net(&gpu, "seam", 3);
     let batch = fixed_batch(
         &gpu,
         Tensor::from_slice(&gpu, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap(),
@@ -586,7 +574,7 @@ fn csae_draws_one_present_class_and_trains_the_eraser() {
     for (i, (&s, &l)) in seen.iter().zip(&labels).enumerate() {
         assert_eq!(s > 0, l > 0.0, "entry {i} drawn {s} times");
     }
-    let net = tiny_method_net(&gpu, "csae", 3);
+    let net = common::tiny_method_net(&gpu, "csae", 3);
     let batch = fixed_batch(&gpu, y, 24);
     let mut trainer = methods::Trainer::new(2);
     trainer.set_round(1);
@@ -784,7 +772,7 @@ fn cosa_co_trains_with_its_moving_average() {
     let (m, w) = s.scaled(3_200);
     assert!((m - 0.9994f32.powi(10)).abs() < 1e-6 && w == 600, "{m} {w}");
     let gpu = gpu();
-    let net = tiny_method_net(&gpu, "cosa", 5);
+    let net = common::tiny_method_net(&gpu, "cosa", 5);
     let batch = fixed_batch(
         &gpu,
         Tensor::from_slice(&gpu, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &[2, 3]).unwrap(),

@@ -187,8 +187,37 @@ fn irn_background() {
 #[test]
 fn path_affinity_is_one_minus_the_path_maximum() {
     use weakseg::ops::affinity::path_steps;
-    assert_eq!(path_steps((0, 1)), vec![(0, 0), (0, 1)]);
-    assert_eq!(path_steps((3, -1)), vec![(0, 0), (1, 0), (2, -1), (3, -1)]);
+    // IRN's paths (irn misc/indexing.py:37–46): the points (y, x) of the
+    // pair's bounding box with (dy·x − dx·y)²/(dy² + dx²) < 1, by hand.
+    // (0, 1): both ends. (1, 1): the whole 2×2 box (the corners' distance²
+    // is ½). (3, 3): |x − y| ≤ 1 in the 4×4 box, 4 + 3 + 3 = 10 points.
+    // (3, −1): |3x + y| < √10 in the box y ∈ 0..=3, x ∈ −1..=0: all 8.
+    let sorted = |mut v: Vec<(i32, i32)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(path_steps((0, 1))), vec![(0, 0), (0, 1)]);
+    assert_eq!(
+        sorted(path_steps((1, 1))),
+        vec![(0, 0), (0, 1), (1, 0), (1, 1)]
+    );
+    let diagonal = sorted(path_steps((3, 3)));
+    assert_eq!(diagonal.len(), 10);
+    assert!(
+        diagonal
+            .iter()
+            .all(|&(y, x)| (x - y).abs() <= 1 && (0..=3).contains(&y))
+    );
+    assert_eq!(
+        sorted(path_steps((3, -1))),
+        (0..=3).flat_map(|y| [(y, -1), (y, 0)]).collect::<Vec<_>>()
+    );
+    // (2, 1): dist² = (2x − y)²/5 < 1: (0,0) (1,0) (1,1) (2,1), and (0,1)
+    // and (2,0) at 4/5.
+    assert_eq!(
+        sorted(path_steps((2, 1))),
+        vec![(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    );
     // Odd grid sizes, two images, radius 4 (paths of up to 4 pixels).
     let g = gpu();
     let (b, h, w) = (2, 5, 7);
@@ -237,4 +266,90 @@ fn path_affinity_is_one_minus_the_path_maximum() {
         e.contains("path_affinity") && e.contains("[B, 1, H, W]"),
         "{e}"
     );
+}
+
+/// AffinityNet's targets and loss, by hand from psa's released code
+/// (`voc12/data.py:123–171`, `ExtractAffinityLabelInRadius`;
+/// `train_aff.py:105–113`) and IRN's (`voc12/dataloader.py:80–104`,
+/// `misc/indexing.py:62–85`, `step/train_irn.py:58–69`): pairs start only
+/// where every offset stays on the grid (rows [0, h − r + 1), columns
+/// [r − 1, w − r + 1)); a pair is background-positive when both labels are
+/// 0, foreground-positive when both are the same class, negative when they
+/// differ, ignored when either is 255; the loss is
+/// bg⁺/4 + fg⁺/4 + neg/2, each −log(a + 1e-5) or −log(1 + 1e-5 − a)
+/// summed over its pairs and divided by their count + 1e-5.
+#[test]
+fn affinity_targets_and_loss_follow_psa() {
+    use weakseg::refine::affinity::{PairLabels, affinity_loss, grid_labels};
+    // IRN's nearest downscale ×¼ (PIL NEAREST: source 4·g + 2).
+    let full: Vec<u8> = (0..8 * 8).map(|i| (i / 8 * 10 + i % 8) as u8).collect();
+    assert_eq!(
+        grid_labels(&full, (8, 8), 4),
+        vec![22, 26, 62, 66],
+        "rows and columns 2 and 6"
+    );
+    // Radius 2: offsets (0, 1), (1, −1), (1, 0), (1, 1); sources rows 0..2
+    // and columns 1..3 of a 3×4 grid.
+    let g = gpu();
+    let offsets = PairOffsets::half_disc(&g, 2).unwrap();
+    assert_eq!(offsets.list, vec![(0, 1), (1, -1), (1, 0), (1, 1)]);
+    let grid: Vec<u8> = vec![
+        0, 0, 1, 1, //
+        0, 255, 1, 2, //
+        0, 0, 0, 2,
+    ];
+    let p = PairLabels::new(&grid, (3, 4), &offsets.list);
+    let kinds = |d: usize, y: usize, x: usize| {
+        let i = d * 12 + y * 4 + x;
+        (p.bg_pos[i], p.fg_pos[i], p.neg[i])
+    };
+    // Source (0, 1) = 0: → (0, 2) = 1 neg; → (1, 0) = 0 bg; → (1, 1) = 255
+    // ignored; → (1, 2) = 1 neg.
+    assert_eq!(kinds(0, 0, 1), (0.0, 0.0, 1.0));
+    assert_eq!(kinds(1, 0, 1), (1.0, 0.0, 0.0));
+    assert_eq!(kinds(2, 0, 1), (0.0, 0.0, 0.0));
+    assert_eq!(kinds(3, 0, 1), (0.0, 0.0, 1.0));
+    // Source (0, 2) = 1: → (0, 3) = 1 fg; → (1, 1) ignored; → (1, 2) = 1
+    // fg; → (1, 3) = 2 neg.
+    assert_eq!(kinds(0, 0, 2), (0.0, 1.0, 0.0));
+    assert_eq!(kinds(1, 0, 2), (0.0, 0.0, 0.0));
+    assert_eq!(kinds(2, 0, 2), (0.0, 1.0, 0.0));
+    assert_eq!(kinds(3, 0, 2), (0.0, 0.0, 1.0));
+    // Source (1, 1) = 255: nothing. Source (1, 2) = 1: → (1, 3) = 2 neg;
+    // → (2, 1) = 0 neg; → (2, 2) = 0 neg; → (2, 3) = 2 neg.
+    for d in 0..4 {
+        assert_eq!(kinds(d, 1, 1), (0.0, 0.0, 0.0));
+        assert_eq!(kinds(d, 1, 2), (0.0, 0.0, 1.0), "offset {d}");
+    }
+    // Nothing starts outside rows 0..2, columns 1..3 (psa's crop of the
+    // sources), though (0, 0) → (0, 1) would be on the grid.
+    for d in 0..4 {
+        for (y, x) in [(0, 0), (1, 0), (2, 0), (2, 1), (0, 3), (1, 3), (2, 3)] {
+            assert_eq!(
+                kinds(d, y, x),
+                (0.0, 0.0, 0.0),
+                "offset {d} from ({y}, {x})"
+            );
+        }
+    }
+    // The loss on affinities 0.9 everywhere except 0.3 for offset 0:
+    // bg⁺ = {(1, 0,1)}: −ln(0.90001); fg⁺ = {(0, 0,2), (2, 0,2)}:
+    // −(ln 0.30001 + ln 0.90001)/2; neg = {(0,0,1), (3,0,1), (3,0,2),
+    // (0..4, 1,2)} = 7 pairs: offsets 0 at a = 0.3 twice (−ln 0.70001),
+    // five at 0.9 (−ln 0.10001).
+    let mut aff = vec![0.9f32; 4 * 12];
+    aff[..12].iter_mut().for_each(|a| *a = 0.3);
+    let labels: Vec<u32> = grid.iter().map(|&v| v as u32).collect();
+    let a = Tensor::from_slice(&g, &aff, &[1, 4, 3, 4]).unwrap();
+    let got = affinity_loss(&g, &a, &offsets, &labels, (3, 4), 1)
+        .unwrap()
+        .item()
+        .unwrap() as f64;
+    let ln = |v: f64| v.ln();
+    let bg = -ln(0.90001) / (1.0 + 1e-5);
+    let fg = -(ln(0.30001) + ln(0.90001)) / (2.0 + 1e-5);
+    let neg = -(2.0 * ln(0.70001) + 5.0 * ln(0.10001)) / (7.0 + 1e-5);
+    let want = bg / 4.0 + fg / 4.0 + neg / 2.0;
+    // f32 logs and sums of seven terms: 1e-6 relative.
+    assert!((got - want).abs() < 1e-6 * want, "{got} vs {want}");
 }

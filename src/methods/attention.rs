@@ -43,6 +43,47 @@ pub fn normalised(cams: &Tensor) -> Result<Tensor> {
     no_grad(|| cam::normalise(&cams.detach().relu()?))
 }
 
+/// Each class map of raw CAMs [B, K, h, w] min-max normalised,
+/// (x − min)/(max − min + `eps`), after a ReLU when `relu` is set: ACoL's
+/// `normalize_atten_maps` (`xiaomengyc/ACoL:models/vgg/vgg_v1.py`, no ReLU,
+/// ε 0; ours keeps ε 1e-8 so a flat map gives 0, not NaN) and SeeNet's
+/// C-ReLU (`houqb/SeeNet:crelu_layer.py`, ReLU, ε 1e-8). No autograd.
+pub fn min_max(cams: &Tensor, relu: bool, eps: f32) -> Result<Tensor> {
+    no_grad(|| {
+        let s = cams.shape().to_vec();
+        if s.len() != 4 {
+            return Err(Error::invalid(
+                "attention",
+                format!("maps {s:?}; want [B, K, h, w]"),
+            ));
+        }
+        let x = if relu {
+            cams.detach().relu()?
+        } else {
+            cams.detach()
+        };
+        let flat = x.reshape(&[s[0], s[1], s[2] * s[3]])?;
+        let lo = flat.min_axis(2, true)?.0;
+        let hi = flat.max_axis(2, true)?.0;
+        flat.sub(&lo)?
+            .div(&hi.sub(&lo)?.add_scalar(eps)?)?
+            .reshape(&s)
+    })
+}
+
+/// The attention [B, 1, h, w] of [`min_max`]-normalised maps: the maximum
+/// over the classes present in `labels` [B, K] (absent classes count as 0,
+/// as SeeNet zeroes them; ACoL reads its single ground-truth class). No
+/// autograd.
+pub fn min_max_attention(cams: &Tensor, labels: &Tensor, relu: bool) -> Result<Tensor> {
+    no_grad(|| {
+        Ok(min_max(cams, relu, 1e-8)?
+            .mul(&per_map(labels)?)?
+            .max_axis(1, true)?
+            .0)
+    })
+}
+
 /// 1 where `attention` ≤ `threshold`, 0 above: the keep-mask of an eraser.
 pub fn keep_below(attention: &Tensor, threshold: f32) -> Result<Tensor> {
     no_grad(|| attention.gt_scalar(threshold)?.affine(-1.0, 1.0))

@@ -401,26 +401,8 @@ pub async fn loss(
     let seg_loss = assignment_loss(&seg_s, &cam_main, low, high)?
         .add(&assignment_loss(&seg_s, &cam_aux, low, high)?)?
         .mul_scalar(0.5)?;
-    // Swapping: the AN's segmentation, absent classes shut out, sharpened.
-    let g = x.gpu();
-    let with_bg = Tensor::concat(&[Tensor::ones(g, &[b, 1])?, y.clone()], 1)?;
-    let shut = with_bg.affine(1e5, -1e5)?.reshape(&[b, k + 1, 1, 1])?;
-    let masked = seg_t.add(&shut)?;
-    let target = masked.softmax_t(1, s.temperature)?.narrow(1, 1, k)?;
     let cams = base.head.cams(f)?;
-    let terms = cams.relu()?.bce_with_logits_terms(&target)?;
-    let cam_loss = if s.raw_beta > 0.0 {
-        let p = masked.softmax(1)?;
-        let entropy = p
-            .mul(&p.add_scalar(1e-12)?.log()?)?
-            .sum(&[1], true)?
-            .neg()?;
-        terms
-            .mul(&entropy.mul_scalar(-s.raw_beta)?.exp()?)?
-            .mean_all()?
-    } else {
-        terms.mean_all()?
-    };
+    let cam_loss = swapped_cam_loss(&cams, &seg_t, y, s.temperature, s.raw_beta)?;
     // Separation: where the AN's auxiliary CAM assigns a class, that class's
     // CAM must beat the other present classes'.
     let (peak, _) = cam_aux.max_axis(1, true)?;
@@ -433,6 +415,41 @@ pub async fn loss(
         .add(&cam_loss.mul_scalar(s.cam_weight)?)?
         .add(&separation.mul_scalar(s.separation_weight)?)?
         .add(&reg.mul_scalar(s.crf_weight)?)
+}
+
+/// The swapped CAM loss: the AN's segmentation logits `seg` [B, K+1, h, w]
+/// with the classes absent from `labels` [B, K] shut out (−1e5 added),
+/// softmaxed at `temperature`, give each pixel's foreground target; the
+/// loss is the multilabel soft margin between the ReLU'd CAMs `cams`
+/// [B, K, h, w] (as logits) and those targets, averaged over pixels and
+/// classes (`youshyee/CoSA:utils/seg_helper.py`, `seg_refine_by_label` and
+/// `cam_loss`). With `raw_beta` > 0 each pixel is weighted by
+/// perplexity^−β of the segmentation (ours: not in the released code).
+pub fn swapped_cam_loss(
+    cams: &Tensor,
+    seg: &Tensor,
+    labels: &Tensor,
+    temperature: f32,
+    raw_beta: f32,
+) -> Result<Tensor> {
+    let (b, k) = (labels.shape()[0], labels.shape()[1]);
+    let with_bg = Tensor::concat(&[Tensor::ones(labels.gpu(), &[b, 1])?, labels.clone()], 1)?;
+    let shut = with_bg.affine(1e5, -1e5)?.reshape(&[b, k + 1, 1, 1])?;
+    let masked = seg.add(&shut)?;
+    let target = masked.softmax_t(1, temperature)?.narrow(1, 1, k)?;
+    let terms = cams.relu()?.bce_with_logits_terms(&target)?;
+    if raw_beta > 0.0 {
+        let p = masked.softmax(1)?;
+        let entropy = p
+            .mul(&p.add_scalar(1e-12)?.log()?)?
+            .sum(&[1], true)?
+            .neg()?;
+        terms
+            .mul(&entropy.mul_scalar(-raw_beta)?.exp()?)?
+            .mean_all()
+    } else {
+        terms.mean_all()
+    }
 }
 
 /// Adds a batch's per-pixel CAM peaks (`b` images) to the GMM queue and

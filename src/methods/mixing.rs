@@ -186,7 +186,8 @@ pub fn mixup_loss(
 
 /// FMix-CAM's loss on a batch: one mask per batch pastes the masked part of
 /// each image onto a permuted partner; the loss weighs both label sets by
-/// the mask's actual share.
+/// the sampled λ, as `ecs-vlc/FMix:fmix.py` (`sample_and_apply`) returns
+/// it (the mask's share is ⌈λ·HW⌉ or ⌊λ·HW⌋ over HW).
 pub fn fmix_loss(
     net: &CamNet,
     batch: &Batch,
@@ -197,7 +198,6 @@ pub fn fmix_loss(
     let (n, h, w) = (sh[0], sh[2], sh[3]);
     let lambda = beta(s.alpha, rng)?;
     let m = fmix::mask(h, w, lambda as f64, s.decay as f64, rng);
-    let share = m.iter().sum::<f32>() / m.len().max(1) as f32;
     let gpu = batch.images.gpu();
     let m = Tensor::from_slice(gpu, &m, &[1, 1, h, w])?;
     let perm = permutation(gpu, n, rng)?;
@@ -207,7 +207,7 @@ pub fn fmix_loss(
             .index_select(0, &perm)?
             .mul(&m.affine(-1.0, 1.0)?)?,
     )?;
-    mixed_bce(&net.logits(&x)?, &batch.labels, &perm, share)
+    mixed_bce(&net.logits(&x)?, &batch.labels, &perm, lambda)
 }
 
 /// Manifold-Mixup CAM's loss on a batch: the blend happens at an edit point

@@ -292,10 +292,18 @@ impl MethodNet {
         cams_a: &Tensor,
         labels: &Tensor,
     ) -> Result<Tensor> {
-        let att = attention::attention(cams_a, labels)?;
         let factor = match &self.method {
-            Method::Acol(s) => attention::keep_below(&att, s.threshold - f32::EPSILON)?,
-            Method::Seenet(s) => attention::ternary(&att, s.low, s.high)?,
+            // ACoL erases where the min-max normalised map is ≥ the
+            // threshold (`torch.ge`).
+            Method::Acol(s) => attention::keep_below(
+                &attention::min_max_attention(cams_a, labels, false)?,
+                s.threshold - f32::EPSILON,
+            )?,
+            Method::Seenet(s) => attention::ternary(
+                &attention::min_max_attention(cams_a, labels, true)?,
+                s.low,
+                s.high,
+            )?,
             other => {
                 return Err(Error::invalid(
                     other.name(),
@@ -310,8 +318,8 @@ impl MethodNet {
 impl CamSource for MethodNet {
     /// The method's maps: the CAM; for SEAM the PCM's propagated maps; for
     /// CoSA the assignment network's CAM; for
-    /// ACoL and SeeNet the maximum of both
-    /// branches' normalised maps; for MDC the undilated block's map plus
+    /// ACoL the maximum of both branches' min-max normalised maps, for
+    /// SeeNet of both branches' normalised maps; for MDC the undilated block's map plus
     /// the mean of the dilated ones; for adversarial erasing the maximum of
     /// the rounds' normalised maps, each round reading the image erased by
     /// the rounds before it.
@@ -329,9 +337,17 @@ impl CamSource for MethodNet {
                 let a = net.head.cams(&f)?;
                 let b = head_b.cams(&self.erase_for_branch(&f, &a, &labels)?)?;
                 let keep = attention::per_map(&labels)?;
-                attention::normalised(&a)?
-                    .maximum(&attention::normalised(&b)?)?
-                    .mul(&keep)
+                let (na, nb) = match &self.method {
+                    // ACoL's localisation map: the maximum of both
+                    // branches' min-max normalised maps
+                    // (`get_localization_maps`).
+                    Method::Acol(_) => (
+                        attention::min_max(&a, false, 1e-8)?,
+                        attention::min_max(&b, false, 1e-8)?,
+                    ),
+                    _ => (attention::normalised(&a)?, attention::normalised(&b)?),
+                };
+                na.maximum(&nb)?.mul(&keep)
             }
             Extra::Mdc(mdc) => {
                 let net = &self.base;

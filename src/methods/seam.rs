@@ -102,11 +102,23 @@ impl Pcm {
             .forward(&Tensor::concat(&parts, 1)?)?
             .l2_normalize(1, 1e-5)?
             .reshape(&[b, 192, h * w])?;
-        let sim = f.transpose(1, 2)?.matmul(&f)?.relu()?;
-        let sim = sim.div(&sim.sum(&[1], true)?.add_scalar(1e-5)?)?;
-        let seeds = pcm_input(cams)?.reshape(&[b, s[1] + 1, h * w])?;
-        seeds.matmul(&sim)?.reshape(&[b, s[1] + 1, h, w])
+        propagate(&f, &pcm_input(cams)?.reshape(&[b, s[1] + 1, h * w])?)?.reshape(&[
+            b,
+            s[1] + 1,
+            h,
+            w,
+        ])
     }
+}
+
+/// The PCM's propagation (SEAM `network/resnet38_SEAM.py`, `PCM`): the
+/// affinity S = ReLU(fᵀf) of unit features `f` [B, C, N], each column
+/// divided by its sum + 1e-5, applied to the seeds [B, K+1, N]:
+/// seeds·S [B, K+1, N].
+pub fn propagate(f: &Tensor, seeds: &Tensor) -> Result<Tensor> {
+    let sim = f.transpose(1, 2)?.matmul(f)?.relu()?;
+    let sim = sim.div(&sim.sum(&[1], true)?.add_scalar(1e-5)?)?;
+    seeds.matmul(&sim)
 }
 
 impl Module for Pcm {
@@ -133,9 +145,10 @@ fn max_onehot(maps: &Tensor) -> Result<Tensor> {
     Tensor::concat(&[maps.narrow(1, 0, 1)?, fg.mul(&fg.ge(&top)?)?], 1)
 }
 
-/// The PCM's seeds (no autograd): ReLU'd CAMs over their spatial maximum,
-/// a background of 1 − the foreground maximum, and max_onehot.
-fn pcm_input(cams: &Tensor) -> Result<Tensor> {
+/// The PCM's seeds [B, K+1, h, w] of raw CAMs [B, K, h, w] (no
+/// autograd): ReLU'd CAMs over their spatial maximum + 1e-5, a background
+/// of 1 − the foreground maximum first, and max_onehot.
+pub fn pcm_input(cams: &Tensor) -> Result<Tensor> {
     no_grad(|| {
         let c = cams.detach().relu()?;
         let s = c.shape().to_vec();
@@ -193,33 +206,53 @@ fn min_pool_loss(rv: &Tensor, labels: &Tensor, fraction: f32) -> Result<Tensor> 
         .mean_all()
 }
 
-/// SEAM's loss on a batch: (L_cls1 + L_cls2)/2 + (L_min1 + L_min2)/2 +
-/// L_ER + L_ECR.
-pub fn loss(net: &CamNet, pcm: &Pcm, batch: &Batch, s: &SeamSettings) -> Result<Tensor> {
-    let (x1, y) = (&batch.images, &batch.labels);
-    let (h, w) = (x1.shape()[2], x1.shape()[3]);
-    let size = |v: usize| ((v as f32 * s.scale).round() as usize).max(1);
-    let x2 = x1.interpolate((size(h), size(w)), ResizeMode::Bilinear(true))?;
-    let (cam1, rv1) = forward(net, pcm, x1)?;
-    let (cam2, rv2) = forward(net, pcm, &x2)?;
+/// SEAM's loss terms, each as `train_SEAM.py` computes it (lines 113–142).
+pub struct SeamTerms {
+    /// (L_cls1 + L_cls2)/2: multilabel soft margin of each branch's GAP.
+    pub cls: Tensor,
+    /// (L_min1 + L_min2)/2: adaptive min-pooling of the PCM outputs.
+    pub min_pool: Tensor,
+    /// L_ER: mean |A(max_norm(cam1)) − max_norm(cam2)| over the
+    /// foreground.
+    pub er: Tensor,
+    /// L_ECR: both branches' hard-mined cross terms.
+    pub ecr: Tensor,
+}
+
+impl SeamTerms {
+    /// The total L_cls + L_min + L_ER + L_ECR.
+    pub fn total(&self) -> Result<Tensor> {
+        self.cls.add(&self.min_pool)?.add(&self.er)?.add(&self.ecr)
+    }
+}
+
+/// SEAM's loss terms from the raw CAMs [B, K, h, w] and PCM outputs
+/// [B, K+1, h, w] of an image (`cam1`, `rv1`) and of its rescaled copy
+/// (`cam2`, `rv2`, at the smaller size), under labels [B, K].
+pub fn terms(
+    (cam1, rv1): (&Tensor, &Tensor),
+    (cam2, rv2): (&Tensor, &Tensor),
+    y: &Tensor,
+    s: &SeamSettings,
+) -> Result<SeamTerms> {
     let cls = cam1
         .mean(&[2, 3], false)?
         .bce_with_logits(y)?
         .add(&cam2.mean(&[2, 3], false)?.bce_with_logits(y)?)?
         .mul_scalar(0.5)?;
     let lab = per_map(y)?;
-    let min_pool = min_pool_loss(&rv1, &lab, s.min_pool_fraction)?
-        .add(&min_pool_loss(&rv2, &lab, s.min_pool_fraction)?)?
+    let min_pool = min_pool_loss(rv1, &lab, s.min_pool_fraction)?
+        .add(&min_pool_loss(rv2, &lab, s.min_pool_fraction)?)?
         .mul_scalar(0.5)?;
     let small = (cam2.shape()[2], cam2.shape()[3]);
     let shrink = |t: Tensor| t.interpolate(small, ResizeMode::Bilinear(true));
-    let cam1n = shrink(max_norm(&cam1)?)?.mul(&lab)?;
-    let cam2n = max_norm(&cam2)?.mul(&lab)?;
+    let cam1n = shrink(max_norm(cam1)?)?.mul(&lab)?;
+    let cam2n = max_norm(cam2)?.mul(&lab)?;
     let er = cam1n.sub(&cam2n)?.abs()?.mean_all()?;
     let ones = Tensor::ones(y.gpu(), &[y.shape()[0], 1, 1, 1])?;
     let lab_bg = Tensor::concat(&[ones, lab], 1)?;
-    let rv1n = shrink(max_norm(&rv1)?)?.mul(&lab_bg)?;
-    let rv2n = max_norm(&rv2)?.mul(&lab_bg)?;
+    let rv1n = shrink(max_norm(rv1)?)?.mul(&lab_bg)?;
+    let rv2n = max_norm(rv2)?.mul(&lab_bg)?;
     let with_bg = |c: &Tensor| -> Result<Tensor> {
         let c = c.detach();
         max_onehot(&Tensor::concat(&[background(&c)?, c], 1)?)
@@ -231,7 +264,25 @@ pub fn loss(net: &CamNet, pcm: &Pcm, batch: &Batch, s: &SeamSettings) -> Result<
         mined_mean(&diff.reshape(&[b, n])?, s.hard_fraction, false)
     };
     let ecr = ecr(with_bg(&cam2n)?, &rv1n)?.add(&ecr(with_bg(&cam1n)?, &rv2n)?)?;
-    cls.add(&min_pool)?.add(&er)?.add(&ecr)
+    Ok(SeamTerms {
+        cls,
+        min_pool,
+        er,
+        ecr,
+    })
+}
+
+/// SEAM's loss on a batch: (L_cls1 + L_cls2)/2 + (L_min1 + L_min2)/2 +
+/// L_ER + L_ECR, the copy rescaled by `s.scale` (bilinear, corners
+/// aligned).
+pub fn loss(net: &CamNet, pcm: &Pcm, batch: &Batch, s: &SeamSettings) -> Result<Tensor> {
+    let (x1, y) = (&batch.images, &batch.labels);
+    let (h, w) = (x1.shape()[2], x1.shape()[3]);
+    let size = |v: usize| ((v as f32 * s.scale).round() as usize).max(1);
+    let x2 = x1.interpolate((size(h), size(w)), ResizeMode::Bilinear(true))?;
+    let (cam1, rv1) = forward(net, pcm, x1)?;
+    let (cam2, rv2) = forward(net, pcm, &x2)?;
+    terms((&cam1, &rv1), (&cam2, &rv2), y, s)?.total()
 }
 
 /// SEAM's CAMs: the ReLU'd foreground channels of the PCM output, absent

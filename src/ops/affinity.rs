@@ -99,20 +99,25 @@ impl Tensor {
     }
 }
 
-/// The grid pixels on the straight line from a source pixel to its partner
-/// at `(dy, dx)`, both ends included: the step k of max(|dy|, |dx|) is
-/// (round(k·dy/m), round(k·dx/m)).
+/// IRN's path from a source pixel to its partner at `(dy, dx)` (irn
+/// `misc/indexing.py`, `PathIndex.get_search_paths_dst`): every grid point
+/// (y, x) of the pair's bounding box whose distance to the segment's line,
+/// |dy·x − dx·y| / √(dy² + dx²), is below 1, both ends included, nearest
+/// first. A one-pixel boundary cannot slip between two of its points.
 pub fn path_steps((dy, dx): (i32, i32)) -> Vec<(i32, i32)> {
-    let m = dy.abs().max(dx.abs());
-    if m == 0 {
+    let length_sq = (dy * dy + dx * dx) as i64;
+    if length_sq == 0 {
         return vec![(0, 0)];
     }
-    (0..=m)
-        .map(|k| {
-            let at = |d: i32| (k as f32 * d as f32 / m as f32).round() as i32;
-            (at(dy), at(dx))
+    let mut path: Vec<(i32, i32)> = (dy.min(0)..=dy.max(0))
+        .flat_map(|y| (dx.min(0)..=dx.max(0)).map(move |x| (y, x)))
+        .filter(|&(y, x)| {
+            let cross = (dy * x - dx * y) as i64;
+            cross * cross < length_sq
         })
-        .collect()
+        .collect();
+    path.sort_by_key(|&(y, x)| (y.abs() + x.abs(), y, x));
+    path
 }
 
 impl Tensor {

@@ -3,7 +3,8 @@
 //! affinity grid, and each pair of the offset list becomes background-
 //! positive (same label, background), foreground-positive (same label,
 //! foreground) or negative (different labels); pairs touching an unsure
-//! pixel or leaving the grid are ignored. The loss is
+//! pixel are ignored, and so are sources from which some offset leaves the
+//! grid (psa's and IRN's pairs start only where all of them stay on it). The loss is
 //! L = L_bg+/4 + L_fg+/4 + L_neg/2, each term averaged over its own pairs:
 //! −log(a + 1e-5) for positives, −log(1 + 1e-5 − a) for negatives.
 
@@ -40,7 +41,12 @@ pub struct PairLabels {
 }
 
 impl PairLabels {
-    /// The pairs of `grid` (gh × gw labels) for `offsets`.
+    /// The pairs of `grid` (gh × gw labels) for `offsets`. Sources are the
+    /// pixels from which every offset stays on the grid: for psa's
+    /// half-disc of radius r, rows [0, gh − r + 1) and columns
+    /// [r − 1, gw − r + 1) (psa `voc12/data.py`,
+    /// `ExtractAffinityLabelInRadius`; irn `misc/indexing.py`,
+    /// `get_path_indices`).
     pub fn new(grid: &[u8], (gh, gw): (usize, usize), offsets: &[(i32, i32)]) -> PairLabels {
         let n = gh * gw;
         let mut out = PairLabels {
@@ -48,15 +54,17 @@ impl PairLabels {
             fg_pos: vec![0.0; offsets.len() * n],
             neg: vec![0.0; offsets.len() * n],
         };
+        let reach =
+            |f: fn(&(i32, i32)) -> i32| offsets.iter().map(f).max().unwrap_or(0).max(0) as usize;
+        let (up, down) = (reach(|o| -o.0), reach(|o| o.0));
+        let (left, right) = (reach(|o| -o.1), reach(|o| o.1));
+        let rows = up..gh.saturating_sub(down);
+        let cols = left..gw.saturating_sub(right);
         for (d, &(dy, dx)) in offsets.iter().enumerate() {
-            for y in 0..gh {
-                let Some(qy) = y.checked_add_signed(dy as isize).filter(|&v| v < gh) else {
-                    continue;
-                };
-                for x in 0..gw {
-                    let Some(qx) = x.checked_add_signed(dx as isize).filter(|&v| v < gw) else {
-                        continue;
-                    };
+            for y in rows.clone() {
+                let qy = (y as isize + dy as isize) as usize;
+                for x in cols.clone() {
+                    let qx = (x as isize + dx as isize) as usize;
                     let (a, b) = (grid[y * gw + x], grid[qy * gw + qx]);
                     if a == IGNORE || b == IGNORE {
                         continue;

@@ -125,3 +125,16 @@ pub fn rescore_stages(root: &Path, data: &Path, classes: usize) -> Vec<f64> {
     }
     checked
 }
+
+/// A 3-class resnet-tiny network of CAM-expansion method `name` with its
+/// defaults, initialised from `seed`.
+pub fn tiny_method_net(gpu: &weakseg::Gpu, name: &str, seed: u64) -> weakseg::methods::MethodNet {
+    let method = weakseg::methods::Method::from_name(name, &[]).unwrap();
+    weakseg::methods::MethodNet::new(
+        &mut weakseg::nn::Builder::new(gpu, seed),
+        &method,
+        &weakseg::models::ArchSpec::new("resnet-tiny", 8),
+        3,
+    )
+    .unwrap()
+}

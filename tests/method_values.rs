@@ -1,0 +1,457 @@
+//! Each CAM-expansion method's targets and loss on a tiny case, against
+//! numbers worked out from its released code (file and line cited at each
+//! test) or, where none was released, from its paper (said so). Expected
+//! values are written out as the arithmetic the released code does, in f64
+//! on the host; where a loss runs a network, the test replays the method's
+//! random draws from the same seed and applies the released formula to the
+//! network's outputs on inputs built here.
+
+mod common;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use weakseg::data::Batch;
+use weakseg::methods::{self, attention, erasing, fmix, mixing, rib, seam};
+use weakseg::models::{ArchSpec, CamNet};
+use weakseg::nn::Builder;
+use weakseg::{Gpu, Tensor};
+
+fn gpu() -> Gpu {
+    Gpu::new_blocking().unwrap()
+}
+
+fn host(t: &Tensor) -> Vec<f32> {
+    t.to_vec_blocking::<f32>().unwrap()
+}
+
+/// f32 arithmetic against f64 hand values: a handful of roundings of
+/// values of order 1.
+#[track_caller]
+fn near(what: &str, got: f32, want: f64) {
+    assert!(
+        (got as f64 - want).abs() <= 2e-6 * want.abs().max(1.0),
+        "{what}: {got} vs {want}"
+    );
+}
+
+#[track_caller]
+fn all_near(what: &str, got: &[f32], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        near(&format!("{what}[{i}]"), g, w);
+    }
+}
+
+/// BCE with logits, the multilabel soft margin's term.
+fn bce(z: f64, y: f64) -> f64 {
+    z.max(0.0) - z * y + (1.0 + (-z.abs()).exp()).ln()
+}
+
+/// Hide-and-Seek (`kkanshul/Hide-and-Seek:hide_patch.py:15–30`): one grid
+/// side per image from {0, 16, 32, 44, 56}; cells start at multiples of it
+/// from the top-left corner, the last ones clipped at the border; a cell is
+/// hidden (0) with probability 0.5. Ours scales the side from 224 px to the
+/// image: 56 of 224 is 25 px on a 100-px-wide image, so a 70×100 image has
+/// 3 rows (the last 20 px tall) and 4 columns of cells.
+#[test]
+fn hide_and_seek_hides_the_released_grid() {
+    let s = methods::HasSettings {
+        grid_sizes: vec![56],
+        ..Default::default()
+    };
+    let (h, w) = (70, 100);
+    let mut rng = SmallRng::seed_from_u64(11);
+    let masks = erasing::hide_patches(&s, 40, h, w, &mut rng);
+    let mut hidden_cells = 0;
+    for m in masks.chunks(h * w) {
+        for (cy, rows) in [(0, 0..25), (1, 25..50), (2, 50..70)] {
+            for cx in 0..4 {
+                let v = m[rows.start * w + cx * 25];
+                for y in rows.clone() {
+                    assert!(
+                        m[y * w + cx * 25..y * w + cx * 25 + 25]
+                            .iter()
+                            .all(|&u| u == v),
+                        "cell ({cy}, {cx}) is not uniform"
+                    );
+                }
+                hidden_cells += (v == 0.0) as usize;
+            }
+        }
+    }
+    // 480 cells at p = 0.5: within 5 standard errors (√(480/4) ≈ 11).
+    assert!((hidden_cells as f64 - 240.0).abs() < 55.0, "{hidden_cells}");
+    // Grid 0 hides nothing.
+    let none = methods::HasSettings {
+        grid_sizes: vec![0],
+        ..Default::default()
+    };
+    assert!(
+        erasing::hide_patches(&none, 2, h, w, &mut rng)
+            .iter()
+            .all(|&v| v == 1.0)
+    );
+}
+
+/// ACoL (`xiaomengyc/ACoL:models/vgg/vgg_v1.py`): branch A's map of the
+/// class is min-max normalised, (x − min)/(max − min) (lines 139–146, no
+/// ReLU), and branch B's features are zeroed where it is ≥ 0.6 (lines
+/// 123–137). SeeNet's C-ReLU (`houqb/SeeNet:crelu_layer.py:28–41`): the
+/// ReLU'd map of each present class min-max normalised with 1e-8 in the
+/// denominator, absent classes 0, the maximum over classes; features are
+/// zeroed above δh and negated below δl. By hand, one image, classes 0
+/// (present) and 1 (absent), 2×2 maps: class 0 = [−2, 0, 1, 2] gives
+/// ACoL's (x + 2)/4 = [0, 0.5, 0.75, 1] (erase pixels 2 and 3); SeeNet's
+/// ReLU gives [0, 0, 1, 2] → [0, 0, 0.5, 1] (0.8: erase pixel 3; 0.05:
+/// negate pixels 0 and 1).
+#[test]
+fn acol_and_seenet_erase_as_released() {
+    let g = gpu();
+    let cams = Tensor::from_slice(
+        &g,
+        &[-2.0f32, 0.0, 1.0, 2.0, 9.0, 9.0, 9.0, -9.0],
+        &[1, 2, 2, 2],
+    )
+    .unwrap();
+    let labels = Tensor::from_slice(&g, &[1.0f32, 0.0], &[1, 2]).unwrap();
+    let acol = host(&attention::min_max_attention(&cams, &labels, false).unwrap());
+    all_near("ACoL attention", &acol, &[0.0, 0.5, 0.75, 1.0]);
+    let seenet = host(&attention::min_max_attention(&cams, &labels, true).unwrap());
+    all_near(
+        "SeeNet attention",
+        &seenet,
+        &[0.0, 0.0, 0.5, 2.0 / (2.0 + 1e-8)],
+    );
+    let feats: Vec<f32> = (0..2 * 4).map(|i| 1.0 + i as f32).collect();
+    let f = Tensor::from_slice(&g, &feats, &[1, 2, 2, 2]).unwrap();
+    let acol_net = common::tiny_method_net(&g, "acol", 1);
+    let erased = host(&acol_net.erase_for_branch(&f, &cams, &labels).unwrap());
+    assert_eq!(erased, [1.0, 2.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0]);
+    let seenet_net = common::tiny_method_net(&g, "seenet", 1);
+    let crelu = host(&seenet_net.erase_for_branch(&f, &cams, &labels).unwrap());
+    assert_eq!(crelu, [-1.0, -2.0, 3.0, 0.0, -5.0, -6.0, 7.0, 0.0]);
+}
+
+/// SEAM's loss terms (`YudeWang/SEAM:train_SEAM.py:16–30, 113–142`;
+/// `tool/visualization.py` max_norm) on one image, classes 0 (present) and
+/// 1 (absent), 2×2 maps, the rescaled branch at the same size (so the
+/// transform A is the identity). Written out as the released code computes
+/// them.
+#[test]
+fn seam_terms_follow_train_seam() {
+    let g = gpu();
+    let cam1 = [2.0f64, 1.0, 0.0, -1.0, 1.0, 1.0, 1.0, 1.0];
+    let cam2 = [1.0f64, 1.0, 0.5, 0.0, 0.0, 2.0, 0.0, 0.0];
+    let rv1 = [
+        0.1f64, 0.2, 0.6, 0.9, 0.8, 0.5, 0.3, 0.2, 0.3, 0.3, 0.3, 0.3,
+    ];
+    let rv2 = [
+        0.0f64, 0.5, 0.5, 1.0, 1.0, 0.4, 0.6, 0.5, 0.2, 0.0, 0.0, 0.0,
+    ];
+    let t = |v: &[f64], c| {
+        let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+        Tensor::from_slice(&g, &v, &[1, c, 2, 2]).unwrap()
+    };
+    let y = Tensor::from_slice(&g, &[1.0f32, 0.0], &[1, 2]).unwrap();
+    let got = seam::terms(
+        (&t(&cam1, 2), &t(&rv1, 3)),
+        (&t(&cam2, 2), &t(&rv2, 3)),
+        &y,
+        &seam::SeamSettings::default(),
+    )
+    .unwrap();
+    // Lines 114, 120, 125–126: GAP of each branch, multilabel soft margin
+    // (the mean of the classes' BCE); line 141 averages the branches.
+    let gap1 = [(2.0 + 1.0 + 0.0 - 1.0) / 4.0, 1.0];
+    let gap2 = [2.5 / 4.0, 2.0 / 4.0];
+    let cls = ((bce(gap1[0], 1.0) + bce(gap1[1], 0.0)) / 2.0
+        + (bce(gap2[0], 1.0) + bce(gap2[1], 0.0)) / 2.0)
+        / 2.0;
+    near("cls", got.cls.item().unwrap(), cls);
+    // Lines 16–24: the maximum over the masked foreground of the raw PCM
+    // output, the hw/4 = 1 smallest, ReLU'd: min(0.8, 0.5, 0.3, 0.2) and
+    // min(1.0, 0.4, 0.6, 0.5); averaged over the branches.
+    near("min-pool", got.min_pool.item().unwrap(), (0.2 + 0.4) / 2.0);
+    // max_norm: ReLU, then (p − min − 1e-5)₊ / (max − min + 1e-5).
+    let max_norm = |p: &[f64]| -> Vec<f64> {
+        let r: Vec<f64> = p.iter().map(|v| v.max(0.0)).collect();
+        let (lo, hi) = r
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        r.iter()
+            .map(|v| (v - lo - 1e-5).max(0.0) / (hi - lo + 1e-5))
+            .collect()
+    };
+    // Lines 116, 122, 129: the masked max-normed CAMs (class 1 zeroed),
+    // the mean |difference| over both foreground channels.
+    let c1 = [max_norm(&cam1[..4]), vec![0.0; 4]].concat();
+    let c2 = [max_norm(&cam2[..4]), vec![0.0; 4]].concat();
+    let er = c1.iter().zip(&c2).map(|(a, b)| (a - b).abs()).sum::<f64>() / 8.0;
+    near("ER", got.er.item().unwrap(), er);
+    // Lines 117, 123: the PCM outputs max-normed per channel, masked by
+    // [1, 1, 0]; lines 131–132: each CAM's background 1 − max foreground;
+    // max_onehot (lines 26–30) keeps class 0 (the foreground maximum here);
+    // lines 135–138: |target − PCM| over 3 channels × 4 pixels, the mean of
+    // the int(21·h·w·0.2) → int(12·0.2) = 2 largest.
+    let pcm = |rv: &[f64]| [max_norm(&rv[..4]), max_norm(&rv[4..8]), vec![0.0; 4]].concat();
+    let target = |c: &[f64]| {
+        let fg = &c[..4];
+        [
+            fg.iter().map(|v| 1.0 - v).collect(),
+            fg.to_vec(),
+            vec![0.0; 4],
+        ]
+        .concat()
+    };
+    let hard = |a: Vec<f64>, b: Vec<f64>| {
+        let mut d: Vec<f64> = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).collect();
+        d.sort_by(|x, y| y.total_cmp(x));
+        (d[0] + d[1]) / 2.0
+    };
+    let ecr = hard(target(&c2), pcm(&rv1)) + hard(target(&c1), pcm(&rv2));
+    near("ECR", got.ecr.item().unwrap(), ecr);
+    near(
+        "total",
+        got.total().unwrap().item().unwrap(),
+        cls + 0.3 + er + ecr,
+    );
+}
+
+/// SEAM's PCM (`network/resnet38_SEAM.py`, `PCM`): S = ReLU(fᵀf) of unit
+/// features, each column over its sum + 1e-5, and the seeds times S. By
+/// hand with f₁ = (1, 0), f₂ = (0.6, 0.8), f₃ = (0, 1): fᵀf has rows
+/// (1, 0.6, 0), (0.6, 1, 0.8), (0, 0.8, 1), column sums 1.6, 2.4, 1.8.
+/// Its seeds (`pcm_input`): the ReLU'd CAM over its maximum + 1e-5, a
+/// background of 1 − the foreground maximum, max_onehot.
+#[test]
+fn seam_pcm_propagates_along_cosine_affinities() {
+    let g = gpu();
+    let f = Tensor::from_slice(&g, &[1.0f32, 0.6, 0.0, 0.0, 0.8, 1.0], &[1, 2, 3]).unwrap();
+    let seeds = Tensor::from_slice(&g, &[1.0f32, 0.0, 0.0, 0.0, 0.0, 1.0], &[1, 2, 3]).unwrap();
+    let got = host(&seam::propagate(&f, &seeds).unwrap());
+    let col = [1.6 + 1e-5, 2.4 + 1e-5, 1.8 + 1e-5];
+    all_near(
+        "propagated",
+        &got,
+        &[
+            1.0 / col[0],
+            0.6 / col[1],
+            0.0,
+            0.0,
+            0.8 / col[1],
+            1.0 / col[2],
+        ],
+    );
+    // Two classes over 3 pixels: class 0 = [2, −1, 1], class 1 = [1, 4, 0].
+    let cams = Tensor::from_slice(&g, &[2.0f32, -1.0, 1.0, 1.0, 4.0, 0.0], &[1, 2, 1, 3]).unwrap();
+    let s = host(&seam::pcm_input(&cams).unwrap());
+    let (a, b) = (
+        [2.0 / 2.00001, 0.0, 1.0 / 2.00001],
+        [1.0 / 4.00001, 4.0 / 4.00001, 0.0],
+    );
+    let fg_max: Vec<f64> = (0..3).map(|i| f64::max(a[i], b[i])).collect();
+    let keep = |x: f64, m: f64| if x >= m { x } else { 0.0 };
+    let want: Vec<f64> = (0..3)
+        .map(|i| 1.0 - fg_max[i])
+        .chain((0..3).map(|i| keep(a[i], fg_max[i])))
+        .chain((0..3).map(|i| keep(b[i], fg_max[i])))
+        .collect();
+    all_near("seeds", &s, &want);
+}
+
+/// A 3-class resnet-tiny CAM classifier and a fixed batch of 4 images of
+/// 16 px with labels.
+fn classifier_and_batch(g: &Gpu) -> (CamNet, Batch) {
+    use weakseg::nn::ModuleExt;
+    let net = CamNet::new(&mut Builder::new(g, 9), &ArchSpec::new("resnet-tiny", 8), 3).unwrap();
+    net.set_train(false);
+    let x: Vec<f32> = (0..4 * 3 * 16 * 16)
+        .map(|i| (((i * 29) % 89) as f32 - 44.0) / 40.0)
+        .collect();
+    let y = [
+        1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0,
+    ];
+    let batch = Batch {
+        images: Tensor::from_slice(g, &x, &[4, 3, 16, 16]).unwrap(),
+        labels: Tensor::from_slice(g, &y, &[4, 3]).unwrap(),
+        masks: None,
+        host_masks: None,
+        cams: None,
+        indices: (0..4).collect(),
+    };
+    (net, batch)
+}
+
+/// λ·BCE(z, y) + (1 − λ)·BCE(z, y[perm]), each a mean over the batch and
+/// classes.
+fn mixed_bce(logits: &[f32], y: &[f32], perm: &[u32], lambda: f64, k: usize) -> f64 {
+    let n = logits.len();
+    (0..n)
+        .map(|i| {
+            let (b, c) = (i / k, i % k);
+            let z = logits[i] as f64;
+            lambda * bce(z, y[i] as f64)
+                + (1.0 - lambda) * bce(z, y[perm[b] as usize * k + c] as f64)
+        })
+        .sum::<f64>()
+        / n as f64
+}
+
+/// Mixup's blend λ·a + (1 − λ)·a[perm] by hand, and FMix
+/// (`ecs-vlc/FMix:fmix.py:124–162`): one binary mask m per batch,
+/// x = m·x + (1 − m)·x[perm], and the loss λ·L(y) + (1 − λ)·L(y[perm]) with
+/// the *sampled* λ (`sample_mask` returns it; the mask's share is ⌈λ·HW⌉
+/// or ⌊λ·HW⌋ over HW). The test replays the loss's draws (λ, mask,
+/// permutation) from the same seed.
+#[test]
+fn mixup_and_fmix_blend_images_and_targets_as_released() {
+    let g = gpu();
+    let a = Tensor::from_slice(&g, &[1.0f32, 2.0, 10.0, 20.0, 100.0, 200.0], &[3, 2]).unwrap();
+    let perm = Tensor::from_slice(&g, &[2u32, 0, 1], &[3]).unwrap();
+    let mixed = host(&mixing::mix(&a, &perm, 0.25).unwrap());
+    all_near(
+        "mix",
+        &mixed,
+        &[
+            0.25 * 1.0 + 0.75 * 100.0,
+            0.25 * 2.0 + 0.75 * 200.0,
+            0.25 * 10.0 + 0.75 * 1.0,
+            0.25 * 20.0 + 0.75 * 2.0,
+            0.25 * 100.0 + 0.75 * 10.0,
+            0.25 * 200.0 + 0.75 * 20.0,
+        ],
+    );
+
+    let (net, batch) = classifier_and_batch(&g);
+    let s = methods::FmixSettings::default();
+    let got = mixing::fmix_loss(&net, &batch, &s, &mut SmallRng::seed_from_u64(5))
+        .unwrap()
+        .item()
+        .unwrap();
+    let mut replay = SmallRng::seed_from_u64(5);
+    let lambda = mixing::beta(s.alpha, &mut replay).unwrap();
+    let m = fmix::mask(16, 16, lambda as f64, s.decay as f64, &mut replay);
+    let perm = host_u32(&mixing::permutation(&g, 4, &mut replay).unwrap());
+    let ones = m.iter().filter(|&&v| v == 1.0).count() as f64;
+    let exact = lambda as f64 * 256.0;
+    assert!(
+        ones == exact.floor() || ones == exact.ceil(),
+        "{ones} of 256 for λ {lambda}"
+    );
+    let x = host(&batch.images);
+    let px = 3 * 256;
+    let blended: Vec<f32> = (0..4 * px)
+        .map(|i| {
+            let (b, j) = (i / px, i % px);
+            let mv = m[j % 256];
+            mv * x[i] + (1.0 - mv) * x[perm[b] as usize * px + j]
+        })
+        .collect();
+    let logits = host(
+        &net.logits(&Tensor::from_slice(&g, &blended, &[4, 3, 16, 16]).unwrap())
+            .unwrap(),
+    );
+    let want = mixed_bce(&logits, &host(&batch.labels), &perm, lambda as f64, 3);
+    near("fmix loss", got, want);
+}
+
+fn host_u32(t: &Tensor) -> Vec<u32> {
+    t.to_vec_blocking::<u32>().unwrap()
+}
+
+/// SC-CAM's sub-category labels (`Juliachang/SC-CAM:create_pseudo_label.py:31–36`):
+/// an image of parent class c in cluster j gets sub-class c·K + j; one per
+/// present parent. By hand with K = 10 over 3 parents.
+#[test]
+fn subcategory_targets_are_parent_times_k_plus_cluster() {
+    let g = gpu();
+    let sc = methods::Subcategories {
+        k: 10,
+        classes: 3,
+        table: vec![vec![3], vec![10 + 7, 20], vec![]],
+    };
+    let t = host(&sc.targets(&g, &[1, 0, 2]).unwrap());
+    let mut want = vec![0.0f32; 3 * 30];
+    want[17] = 1.0;
+    want[20] = 1.0;
+    want[30 + 3] = 1.0;
+    assert_eq!(t, want);
+}
+
+/// RIB's global non-discriminative region pooling
+/// (`jbeomlee93/RIB:misc/torchutils.py:79–94`, `gndp2d`): for a present
+/// class, the mean over every pixel of x·[x / max(x) < 0.4] (the pixels
+/// at or above 0.4 of the maximum count as 0, still in the denominator);
+/// an absent class's mask is −1 < 0.4 everywhere, its plain mean. By hand,
+/// class 0 present = [5, 1, 2, −1]: ratios 1, 0.2, 0.4, −0.2 keep 1 and −1,
+/// (1 − 1)/4 = 0; class 1 absent = [3, −1, 0, 2]: 4/4 = 1; image 2 with
+/// class 0 = [10, 3, 4, 1]: keeps 3 and 1, 4/4 = 1.
+#[test]
+fn rib_pools_the_non_discriminative_pixels_as_released() {
+    let g = gpu();
+    let cams = Tensor::from_slice(
+        &g,
+        &[
+            5.0f32, 1.0, 2.0, -1.0, 3.0, -1.0, 0.0, 2.0, 10.0, 3.0, 4.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+        ],
+        &[2, 2, 2, 2],
+    )
+    .unwrap();
+    let present = Tensor::from_slice(&g, &[1.0f32, 0.0, 1.0, 1.0], &[2, 2]).unwrap();
+    let got = host(&rib::gndrp(&cams, &present, 0.4).unwrap());
+    // Image 2, class 1 present and flat at 1: every ratio is 1 ≥ 0.4.
+    all_near("gndrp", &got, &[0.0, 1.0, 1.0, 0.0]);
+}
+
+/// CoSA (`youshyee/CoSA:utils/seg_helper.py`): the assignment (`cam2mask`,
+/// lines 721–785, refinement off) labels a pixel with its strongest
+/// present class where that CAM beats the high background score 0.7,
+/// background where no CAM beats the low one 0.25, and ignores the rest;
+/// `seg_loss` (lines 800–813) is ½ the background pixels' mean
+/// cross-entropy plus ½ the foreground's; `cam_loss` (lines 593–601) is
+/// the multilabel soft margin between each pixel's ReLU'd CAM (as logits)
+/// and its swapped target, `seg_refine_by_label` (lines 553–567): the
+/// segmentation with absent classes at −1e5, softmax at temperature 0.01.
+/// By hand on one image, two classes, 4 pixels.
+#[test]
+fn cosa_terms_follow_the_released_helpers() {
+    use weakseg::methods::cosa::assignment_loss;
+    let g = gpu();
+    // Peaks: pixel 0 class 1 at 0.9 (fg, label 2), pixel 1 at 0.2 (bg),
+    // pixel 2 at 0.5 (ignored), pixel 3 class 0 at 0.8 (fg, label 1).
+    let cams = [0.2f32, 0.1, 0.5, 0.8, 0.9, 0.2, 0.3, 0.1];
+    let seg = [
+        0.5f32, -1.0, 0.0, 1.0, 2.0, 0.3, -0.5, 0.0, -1.0, 0.7, 1.5, 0.2,
+    ];
+    let c = Tensor::from_slice(&g, &cams, &[1, 2, 2, 2]).unwrap();
+    let s = Tensor::from_slice(&g, &seg, &[1, 3, 2, 2]).unwrap();
+    let got = assignment_loss(&s, &c, 0.25, 0.7).unwrap().item().unwrap();
+    let logp = |p: usize, l: usize| {
+        let z: f64 = (0..3).map(|j| (seg[j * 4 + p] as f64).exp()).sum();
+        seg[l * 4 + p] as f64 - z.ln()
+    };
+    let bg = -logp(1, 0);
+    let fg = -(logp(0, 2) + logp(3, 1)) / 2.0;
+    near("seg_loss", got, 0.5 * bg + 0.5 * fg);
+
+    // The swapped CAM loss with class 1 absent: at temperature 0.01 the
+    // target of class 0 is softmax([bg, c0]/0.01)'s c0 share (class 1 shut
+    // out); the loss averages BCE(ReLU(cam), target) over 4 pixels × 2
+    // classes.
+    use weakseg::methods::cosa::swapped_cam_loss;
+    let y = Tensor::from_slice(&g, &[1.0f32, 0.0], &[1, 2]).unwrap();
+    let raw = [0.3f32, -0.2, 1.2, 0.0, 0.5, 0.9, -1.0, 2.0];
+    let rc = Tensor::from_slice(&g, &raw, &[1, 2, 2, 2]).unwrap();
+    let got = swapped_cam_loss(&rc, &s, &y, 0.01, 0.0)
+        .unwrap()
+        .item()
+        .unwrap();
+    let mut want = 0.0;
+    for p in 0..4 {
+        let (zb, z0) = (seg[p] as f64 / 0.01, seg[4 + p] as f64 / 0.01);
+        let m = zb.max(z0);
+        let t0 = (z0 - m).exp() / ((zb - m).exp() + (z0 - m).exp());
+        want += bce((raw[p] as f64).max(0.0), t0) + bce((raw[4 + p] as f64).max(0.0), 0.0);
+    }
+    near("cam_loss", got, want / 8.0);
+}
