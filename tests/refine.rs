@@ -351,6 +351,20 @@ fn region_growing_follows_confident_connected_pixels_only() {
         .grow(&probs2, &[true, true], &[1, 255, 255, 255], (2, 2))
         .unwrap();
     assert_eq!(grown, vec![1, 255, 255, 1]);
+    // DSRG's `generate_seed_step` (speedinghzl/DSRG
+    // pylayers/pylayers/pylayers.py:237–273) lays each confident
+    // prediction over the seeds before taking components. Seeds: class 1
+    // at x = 0, background at x = 3. x = 0 is confidently background, so
+    // the map reads [0, 1, 1, 0]: class 1's component {1, 2} holds no
+    // class-1 seed and is dropped (growing from the seed itself would have
+    // taken it), and background's {0} holds no background seed.
+    let bg = [0.995f32, 0.05, 0.05, 0.5];
+    let c1 = [0.005f32, 0.95, 0.95, 0.5];
+    let probs3: Vec<f32> = bg.iter().chain(&c1).copied().collect();
+    let grown = Growth::default()
+        .grow(&probs3, &[true, true], &[1, 255, 255, 0], (4, 1))
+        .unwrap();
+    assert_eq!(grown, vec![1, 255, 255, 0]);
     assert!(
         Growth::default()
             .grow(&probs, &[true, true], &seeds, (n, 1))

@@ -145,7 +145,7 @@ impl Seeded {
         let (b, l, h, w) = (s[0], s[1], s[2], s[3]);
         let n = h * w;
         let gpu = logits.gpu();
-        let logp = logits.log_softmax(1)?;
+        let logp = smoothed_softmax(logits)?.log()?;
         // Probabilities, tags and images in one readback.
         let flat = |t: &Tensor| t.reshape(&[t.numel()]);
         let host: Vec<f32> = Tensor::concat(
@@ -273,9 +273,11 @@ impl Seeded {
         self.expand(probs, &host, &present, (b, l, n))
     }
 
-    /// SEC's expand loss: GWRP of each class map `probs` [B, L, H, W]
-    /// (its host copy `host`), −log of it for background and present
-    /// classes, −log(1 − it) for absent ones, each group averaged.
+    /// SEC's expand loss (`kolesman/SEC:pylayers/pylayers/pylayers.py:145–175`):
+    /// GWRP of the background and each present class map `probs`
+    /// [B, L, H, W] (its host copy `host`), −log of it, the present classes
+    /// averaged; −log(1 − the global maximum) of each absent class,
+    /// averaged; each summed over the groups and averaged over the batch.
     fn expand(
         &self,
         probs: &Tensor,
@@ -298,11 +300,16 @@ impl Seeded {
                 order.clear();
                 order.extend(0..n);
                 order.sort_by(|&a, &z| host[row + z].total_cmp(&host[row + a]));
-                let total: f32 = (0..n).map(|j| d.powi(j as i32)).sum();
-                let mut wj = 1.0 / total;
-                for &u in &order {
-                    weights[row + u] = wj;
-                    wj *= d;
+                if c > 0 && !present[i][c] {
+                    // An absent class is pooled by its maximum (line 153).
+                    weights[row + order[0]] = 1.0;
+                } else {
+                    let total: f32 = (0..n).map(|j| d.powi(j as i32)).sum();
+                    let mut wj = 1.0 / total;
+                    for &u in &order {
+                        weights[row + u] = wj;
+                        wj *= d;
+                    }
                 }
                 match (c, present[i][c]) {
                     (0, _) => pos[i * l] = 1.0 / b as f32,
@@ -314,15 +321,30 @@ impl Seeded {
         let pooled = probs
             .mul(&Tensor::from_slice(gpu, &weights, probs.shape())?)?
             .sum(&[2, 3], false)?;
-        let eps = 1e-5;
-        let on = pooled.add_scalar(eps)?.log()?;
-        let off = pooled.affine(-1.0, 1.0 + eps)?.log()?;
+        // The smoothed softmax keeps every probability in (0, 1); the floor
+        // only guards a caller's unsmoothed exact 0 or 1.
+        let on = pooled.clamp(1e-30, f32::MAX)?.log()?;
+        let off = pooled.affine(-1.0, 1.0)?.clamp(1e-30, f32::MAX)?.log()?;
         on.mul(&Tensor::from_slice(gpu, &pos, &[b, l])?)?
             .add(&off.mul(&Tensor::from_slice(gpu, &neg, &[b, l])?)?)?
             .sum_all()?
             .neg()
     }
 }
+
+/// SEC's and DSRG's softmax (`pylayers.py:26–29` in both): each
+/// probability plus 1e-4, renormalised, so every log and ratio the losses
+/// take stays finite.
+pub fn smoothed_softmax(logits: &Tensor) -> Result<Tensor> {
+    let l = logits.shape()[1] as f32;
+    logits
+        .softmax(1)?
+        .add_scalar(MIN_PROB)?
+        .mul_scalar(1.0 / (1.0 + l * MIN_PROB))
+}
+
+/// The released layers' `min_prob`.
+const MIN_PROB: f32 = 1e-4;
 
 /// Per image, whether each of the L labels may appear: background always,
 /// a class when its tag in `y` [B, L − 1] is set.
