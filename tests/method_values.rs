@@ -455,3 +455,227 @@ fn cosa_terms_follow_the_released_helpers() {
     }
     near("cam_loss", got, want / 8.0);
 }
+
+/// Mixup-CAM (Chang et al., BMVC 2020; no released code, the paper's
+/// form with our regulariser weights): images and targets blended by
+/// λ ~ Beta(1, 1) with a permutation, BCE against the blended targets,
+/// plus 0.1 × the mean binary entropy −[p ln(p + 1e-6) + (1 − p) ln(1 − p +
+/// 1e-6)] of the sigmoid predictions, plus 0.01 × the concentration loss
+/// (its own value test is in tests/methods.rs). Replayed from the seed.
+#[test]
+fn mixup_loss_blends_and_regularises_as_the_paper() {
+    let g = gpu();
+    let (net, batch) = classifier_and_batch(&g);
+    let s = methods::MixupSettings::default();
+    let got = mixing::mixup_loss(&net, &batch, &s, &mut SmallRng::seed_from_u64(8))
+        .unwrap()
+        .item()
+        .unwrap();
+    let mut replay = SmallRng::seed_from_u64(8);
+    let lambda = mixing::beta(s.alpha, &mut replay).unwrap();
+    let perm = host_u32(&mixing::permutation(&g, 4, &mut replay).unwrap());
+    let blend = |v: &[f32], per: usize| -> Vec<f32> {
+        (0..v.len())
+            .map(|i| lambda * v[i] + (1.0 - lambda) * v[perm[i / per] as usize * per + i % per])
+            .collect()
+    };
+    let x = Tensor::from_slice(&g, &blend(&host(&batch.images), 3 * 256), &[4, 3, 16, 16]).unwrap();
+    let y = blend(&host(&batch.labels), 3);
+    let f = net.backbone.features(&x).unwrap();
+    let logits = host(&net.head.logits(&f).unwrap());
+    let n = logits.len() as f64;
+    let cls: f64 = logits
+        .iter()
+        .zip(&y)
+        .map(|(&z, &t)| bce(z as f64, t as f64))
+        .sum::<f64>()
+        / n;
+    let entropy: f64 = logits
+        .iter()
+        .map(|&z| {
+            let p = 1.0 / (1.0 + (-(z as f64)).exp());
+            -(p * (p + 1e-6).ln() + (1.0 - p) * (1.0 - p + 1e-6).ln())
+        })
+        .sum::<f64>()
+        / n;
+    let present = Tensor::from_slice(
+        &g,
+        &y.iter()
+            .map(|&v| (v > 0.0) as u8 as f32)
+            .collect::<Vec<_>>(),
+        &[4, 3],
+    )
+    .unwrap();
+    let con = mixing::concentration(&f, &net.head.cams(&f).unwrap(), &present, 0.5)
+        .unwrap()
+        .item()
+        .unwrap() as f64;
+    near("mixup loss", got, cls + 0.1 * entropy + 0.01 * con);
+}
+
+/// GAIN (Li et al., CVPR 2018; no released code, the paper's Eq. 2–4):
+/// the attention A is the ReLU'd CAM over its peak (Grad-CAM of a GAP
+/// classifier's final map, up to a positive factor per class), the soft
+/// mask T = sigmoid(ω(A − σ)) with σ 0.5, ω 10, the maximum over present
+/// classes, upsampled bilinearly to the image; the attention-mining loss is
+/// the mean sigmoid score of the present classes on x·(1 − T), added with
+/// α 1 to the classification loss.
+#[test]
+fn gain_mines_attention_as_the_paper() {
+    let g = gpu();
+    let (net, batch) = classifier_and_batch(&g);
+    let s = methods::GainSettings::default();
+    let got = erasing::gain_loss(&net, &batch.images, &batch.labels, &s)
+        .unwrap()
+        .item()
+        .unwrap();
+    let y = host(&batch.labels);
+    let f = net.backbone.features(&batch.images).unwrap();
+    let logits = host(&net.head.logits(&f).unwrap());
+    let cls: f64 = logits
+        .iter()
+        .zip(&y)
+        .map(|(&z, &t)| bce(z as f64, t as f64))
+        .sum::<f64>()
+        / 12.0;
+    let cams = host(&net.head.cams(&f).unwrap());
+    let hw = cams.len() / 12;
+    let mut t = vec![0f32; 4 * hw];
+    for b in 0..4 {
+        for k in (0..3).filter(|&k| y[b * 3 + k] > 0.0) {
+            let map = &cams[(b * 3 + k) * hw..(b * 3 + k + 1) * hw];
+            let peak = map.iter().fold(0f32, |m, &v| m.max(v)) + 1e-5;
+            for p in 0..hw {
+                let a = map[p].max(0.0) / peak;
+                let soft = 1.0 / (1.0 + (-(10.0 * (a - 0.5))).exp());
+                t[b * hw + p] = t[b * hw + p].max(soft);
+            }
+        }
+    }
+    let side = (hw as f64).sqrt() as usize;
+    let up = Tensor::from_slice(&g, &t, &[4, 1, side, side])
+        .unwrap()
+        .interpolate((16, 16), weakseg::ResizeMode::Bilinear(false))
+        .unwrap();
+    let up = host(&up);
+    let x = host(&batch.images);
+    let masked: Vec<f32> = (0..x.len())
+        .map(|i| x[i] * (1.0 - up[(i / 768) * 256 + i % 256]))
+        .collect();
+    let scores = host(
+        &net.logits(&Tensor::from_slice(&g, &masked, &[4, 3, 16, 16]).unwrap())
+            .unwrap(),
+    );
+    let mined: f64 = scores
+        .iter()
+        .zip(&y)
+        .map(|(&z, &t)| t as f64 / (1.0 + (-(z as f64)).exp()))
+        .sum::<f64>()
+        / (y.iter().sum::<f32>() as f64 + 1e-5);
+    near("gain loss", got, cls + mined);
+}
+
+/// MDC (Wei et al., CVPR 2018; no released code, the paper's Eq. 1): the
+/// localisation map H₀ + (1/n_d) Σᵢ Hᵢ of the undilated block's CAM and
+/// the dilated blocks' (dilations 3, 6, 9), each block read by its own
+/// classifier (absent classes zero, ReLU'd as every CAM here).
+#[test]
+fn mdc_map_is_the_undilated_plus_the_mean_of_the_dilated() {
+    use weakseg::cam::{self, CamSource};
+    let g = gpu();
+    let net = common::tiny_method_net(&g, "mdc", 4);
+    let (_, batch) = classifier_and_batch(&g);
+    let x = batch.images.narrow(0, 0, 1).unwrap();
+    let present = [true, false, true];
+    let got = host(&net.cam_maps(&x, &present).unwrap());
+    let mdc = net.mdc().unwrap();
+    let f = net.base.backbone.features(&x).unwrap();
+    let blocks = mdc.blocks(&f).unwrap();
+    assert_eq!(blocks.len(), 4);
+    let maps: Vec<Vec<f32>> = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            host(
+                &cam::maps(
+                    b,
+                    &mdc.classifier(&net.base.head, i).classifier.weight.get(),
+                    &present,
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<f64> = (0..got.len())
+        .map(|j| maps[0][j] as f64 + (maps[1][j] + maps[2][j] + maps[3][j]) as f64 / 3.0)
+        .collect();
+    all_near("mdc map", &got, &want);
+}
+
+/// Adversarial erasing (Wei et al., CVPR 2017; no released code, the
+/// paper's mining with our threshold): a round's maps are the ReLU'd CAMs
+/// of the present classes over their peaks (+1e-5); the mined region is
+/// where their maximum exceeds 0.5, brought to the image by nearest
+/// upsampling (each map cell covers an 8×8 block at stride 8), and set to
+/// 0, the dataset mean after normalisation.
+#[test]
+fn adversarial_erasing_mines_above_the_threshold() {
+    let g = gpu();
+    let (net, batch) = classifier_and_batch(&g);
+    let (maps, erased) = erasing::mine(&net, &batch.images, &batch.labels, 0.5).unwrap();
+    let (_, cams) = net.logits_and_cams(&batch.images).unwrap();
+    let cams = host(&cams);
+    let y = host(&batch.labels);
+    let hw = cams.len() / 12;
+    let side = (hw as f64).sqrt() as usize;
+    let mut want_maps = vec![0f64; 12 * hw];
+    for m in 0..12 {
+        if y[m] == 0.0 {
+            continue;
+        }
+        let plane = &cams[m * hw..(m + 1) * hw];
+        let peak = plane.iter().fold(0f32, |a, &v| a.max(v)) as f64 + 1e-5;
+        for p in 0..hw {
+            want_maps[m * hw + p] = plane[p].max(0.0) as f64 / peak;
+        }
+    }
+    all_near("maps", &host(&maps), &want_maps);
+    let x = host(&batch.images);
+    let scale = 16 / side;
+    let want: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let (b, yy, xx) = (i / 768, (i % 256) / 16, i % 16);
+            let cell = (yy / scale) * side + xx / scale;
+            let top = (0..3)
+                .map(|k| want_maps[(b * 3 + k) * hw + cell])
+                .fold(0.0, f64::max);
+            if top > 0.5 { 0.0 } else { x[i] as f64 }
+        })
+        .collect();
+    let got = host(&erased);
+    assert!(got.iter().any(|&v| v == 0.0) && got.iter().any(|&v| v != 0.0));
+    all_near("erased", &got, &want);
+}
+
+/// CS-AE's class draw: one present class per image, uniformly (the largest
+/// of labels·(1 + u), u ~ U(0, 1)); an image with one present class always
+/// draws it, and over many draws each of two present classes comes up
+/// about half the time.
+#[test]
+fn csae_draws_one_present_class_uniformly() {
+    let g = gpu();
+    let labels = Tensor::from_slice(&g, &[0.0f32, 1.0, 0.0, 1.0, 0.0, 1.0], &[2, 3]).unwrap();
+    let mut rng = SmallRng::seed_from_u64(12);
+    let mut first = 0;
+    for _ in 0..200 {
+        let d = host(&methods::csae::draw_present(&labels, &mut rng).unwrap());
+        assert_eq!(&d[..3], [0.0, 1.0, 0.0], "the only present class");
+        assert!(
+            d[3..] == [1.0, 0.0, 0.0] || d[3..] == [0.0, 0.0, 1.0],
+            "{d:?}"
+        );
+        first += (d[3] == 1.0) as usize;
+    }
+    // 200 fair draws: within 5 standard errors (√50 ≈ 7) of 100.
+    assert!((first as i64 - 100).abs() < 36, "{first}");
+}

@@ -542,3 +542,190 @@ fn embedding_walk_spreads_scores_within_similar_pixels() {
     }
     assert!(walk.transition(&[]).is_err());
 }
+
+/// SPML's three relations against the released pixel-to-segment loss
+/// (`twke18/SPML:spml/utils/segsort/loss.py:46–82` and `:98–130` for the
+/// set version), written here from its definition: with s_pk =
+/// exp(κ·e_pᵀμ_k), the numerator is Σ of s over the segments related to the
+/// pixel minus its own segment's, or its own segment's when that leaves
+/// nothing; the denominator adds Σ s over the unrelated segments; the loss
+/// is the mean of −log(numerator/denominator). Image similarity relates
+/// the segments of the pixel's image in the same superpixel region (on the
+/// rows with location; other images' segments are no candidates);
+/// semantic annotation relates, for labelled pixels, the labelled
+/// segments of the same label; co-occurrence relates every segment whose
+/// image shares a tag with the pixel's image. Two 2×2 images, one
+/// relation at a time, κ 2.
+#[test]
+fn relations_follow_the_released_segsort_loss() {
+    use weakseg::spml::{Relation, Relations};
+    let gpu = Gpu::new_blocking().unwrap();
+    let raw: [[f64; 3]; 8] = [
+        [1.0, 0.2, 0.0],
+        [0.9, 0.1, 0.3],
+        [0.1, 1.0, 0.2],
+        [0.3, 0.3, 1.0],
+        [0.2, 0.9, 0.1],
+        [0.0, 1.0, 0.4],
+        [1.0, 0.0, 0.5],
+        [0.5, 0.5, 0.5],
+    ];
+    let unit = |v: &[f64]| {
+        let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v.iter().map(|x| x / n).collect::<Vec<f64>>()
+    };
+    let rows: Vec<Vec<f64>> = raw.iter().map(|r| unit(r)).collect();
+    // Segments: image 0 {p0, p1} (label 1, region 0), {p2} (2, region 1),
+    // {p3} (unlabelled, region 1); image 1 {p4, p5} (2, region 0), {p6}
+    // (1, region 0), {p7} (unlabelled, region 1).
+    let labels = [1u32, 1, 2, U, 2, 2, 1, U];
+    let seg = Segments::build(
+        4,
+        &[0, 0, 0, 1, 0, 0, 1, 1],
+        &labels,
+        Some(&[0, 0, 1, 1, 0, 0, 0, 1]),
+    )
+    .unwrap();
+    assert_eq!(seg.of_pixel, [0, 0, 1, 2, 3, 3, 4, 5]);
+    let tags = [0b01u64, 0b10];
+    // Location rows: (y, x) of a 2×2 grid, each in {−0.5, 0.5}, appended
+    // and renormalised.
+    let loc: Vec<Vec<f64>> = rows
+        .iter()
+        .enumerate()
+        .map(|(p, r)| {
+            let q = p % 4;
+            let mut v = r.clone();
+            v.extend([(q / 2) as f64 - 0.5, (q % 2) as f64 - 0.5]);
+            unit(&v)
+        })
+        .collect();
+    let protos = |rs: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+        (0..seg.len())
+            .map(|s| {
+                let mut m = vec![0.0; rs[0].len()];
+                for p in (0..8).filter(|&p| seg.of_pixel[p] as usize == s) {
+                    m.iter_mut().zip(&rs[p]).for_each(|(a, b)| *a += b);
+                }
+                unit(&m)
+            })
+            .collect()
+    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    // The released log-likelihood of pixel p over the candidate segments,
+    // `related(k)` telling which are related.
+    let nll = |e: &[f64],
+               mu: &[Vec<f64>],
+               own: usize,
+               cands: &[usize],
+               related: &dyn Fn(usize) -> bool| {
+        let s = |k: usize| (2.0 * dot(e, &mu[k])).exp();
+        let same: f64 = cands
+            .iter()
+            .filter(|&&k| related(k))
+            .map(|&k| s(k))
+            .sum::<f64>()
+            - s(own);
+        let num = if same > 0.0 { same } else { s(own) };
+        let diff: f64 = cands.iter().filter(|&&k| !related(k)).map(|&k| s(k)).sum();
+        -(num / (num + diff)).ln()
+    };
+    let image = |k: usize| seg.image[k] as usize;
+    let (mu, mu_loc) = (protos(&rows), protos(&loc));
+    let all: Vec<usize> = (0..seg.len()).collect();
+    let img_sim: f64 = (0..8)
+        .map(|p| {
+            let own = seg.of_pixel[p] as usize;
+            let cands: Vec<usize> = all.iter().copied().filter(|&k| image(k) == p / 4).collect();
+            nll(&loc[p], &mu_loc, own, &cands, &|k| {
+                seg.region[k] == seg.region[own]
+            })
+        })
+        .sum::<f64>()
+        / 8.0;
+    let labelled_segs: Vec<usize> = all.iter().copied().filter(|&k| seg.label[k] != U).collect();
+    let labelled: Vec<usize> = (0..8).filter(|&p| labels[p] != U).collect();
+    let sem_ann: f64 = labelled
+        .iter()
+        .map(|&p| {
+            let own = seg.of_pixel[p] as usize;
+            nll(&rows[p], &mu, own, &labelled_segs, &|k| {
+                seg.label[k] == labels[p]
+            })
+        })
+        .sum::<f64>()
+        / labelled.len() as f64;
+    let sem_occ: f64 = (0..8)
+        .map(|p| {
+            let own = seg.of_pixel[p] as usize;
+            nll(&rows[p], &mu, own, &all, &|k| {
+                tags[image(k)] & tags[p / 4] != 0
+            })
+        })
+        .sum::<f64>()
+        / 8.0;
+    let flat: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+    let t = Tensor::from_slice(&gpu, &flat, &[8, 3]).unwrap();
+    let t_loc = weakseg::spml::segments::with_location(&t, 2, (2, 2)).unwrap();
+    let off = Relation {
+        kappa: 2.0,
+        weight: 0.0,
+    };
+    let on = Relation {
+        kappa: 2.0,
+        weight: 1.0,
+    };
+    for (what, relations, want) in [
+        (
+            "image similarity",
+            Relations {
+                image_similarity: on,
+                semantic_annotation: off,
+                semantic_cooccurrence: off,
+                feature_affinity: off,
+            },
+            img_sim,
+        ),
+        (
+            "semantic annotation",
+            Relations {
+                image_similarity: off,
+                semantic_annotation: on,
+                semantic_cooccurrence: off,
+                feature_affinity: off,
+            },
+            sem_ann,
+        ),
+        (
+            "co-occurrence",
+            Relations {
+                image_similarity: off,
+                semantic_annotation: off,
+                semantic_cooccurrence: on,
+                feature_affinity: off,
+            },
+            sem_occ,
+        ),
+    ] {
+        let mut loss = SpmlLoss {
+            relations,
+            memory: MemoryBank::new(2),
+        };
+        let got = loss
+            .loss(&SpmlBatch {
+                rows: &t,
+                rows_loc: &t_loc,
+                segments: &seg,
+                labels: &labels,
+                tags: &tags,
+            })
+            .unwrap()
+            .item()
+            .unwrap() as f64;
+        // f32 dot products, exponentials and logs of values of order 1.
+        assert!(
+            (got - want).abs() < 1e-5 * want.max(1.0),
+            "{what}: {got} vs {want}"
+        );
+    }
+}
