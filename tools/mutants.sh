@@ -3,7 +3,8 @@
 # (forward and backward passes), the losses, the refinement targets and the
 # CAM-expansion methods. Each file runs against the test targets that cover
 # it; files too large for the time budget of this machine (2 cores, about
-# 20 s a mutant) are sampled with --shard 0/N (every N-th mutant). Writes
+# 20 s a mutant) are sampled with --shard 0/N --sharding round-robin
+# (every N-th mutant). Writes
 # one cargo-mutants output folder per file under OUT and prints a table of
 # caught / missed / timed out / unviable per file (the table in
 # docs/testing.md).
@@ -54,7 +55,7 @@ for entry in "${plan[@]}"; do
     read -r file every tests <<<"$entry"
     name=$(echo "$file" | tr '/.' '__')
     shard=()
-    [ "$every" -gt 1 ] && shard=(--shard "0/$every")
+    [ "$every" -gt 1 ] && shard=(--shard "0/$every" --sharding round-robin)
     echo "== $file (every $every) against: $tests"
     # shellcheck disable=SC2086
     cargo mutants --in-place --profile mutants --baseline skip --timeout 180 \
