@@ -41,6 +41,19 @@ fn image(w: usize, h: usize, seed: u64) -> Rgb {
     }
 }
 
+/// The softmax over the labels of planar logits [L, n], in f64.
+fn softmax_over_labels(logits: &[f64], l: usize, n: usize) -> Vec<f64> {
+    let mut q = vec![0.0; l * n];
+    for i in 0..n {
+        let mx = (0..l).map(|k| logits[k * n + i]).fold(f64::MIN, f64::max);
+        let z: f64 = (0..l).map(|k| (logits[k * n + i] - mx).exp()).sum();
+        for k in 0..l {
+            q[k * n + i] = (logits[k * n + i] - mx).exp() / z;
+        }
+    }
+    q
+}
+
 /// Mean field as densecrf computes it, on the CPU lattices.
 fn reference(img: &Rgb, unary: &[f32], l: usize, p: &CrfParams) -> Vec<f32> {
     let (w, n) = (img.width, img.width * img.height);
@@ -76,15 +89,10 @@ fn reference(img: &Rgb, unary: &[f32], l: usize, p: &CrfParams) -> Vec<f32> {
     })
     .collect();
     let softmax = |logits: &[f64]| -> Vec<f32> {
-        let mut q = vec![0f32; l * n];
-        for i in 0..n {
-            let mx = (0..l).map(|k| logits[k * n + i]).fold(f64::MIN, f64::max);
-            let z: f64 = (0..l).map(|k| (logits[k * n + i] - mx).exp()).sum();
-            for k in 0..l {
-                q[k * n + i] = ((logits[k * n + i] - mx).exp() / z) as f32;
-            }
-        }
-        q
+        softmax_over_labels(logits, l, n)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect()
     };
     let neg: Vec<f64> = unary.iter().map(|&u| -u as f64).collect();
     let mut q = softmax(&neg);
@@ -414,17 +422,7 @@ fn exact_mean_field(img: &Rgb, unary: &[f32], l: usize, p: &CrfParams) -> Vec<f6
         (kernel(false), p.gauss_compat as f64),
         (kernel(true), p.bilat_compat as f64),
     ];
-    let softmax = |logits: &[f64]| -> Vec<f64> {
-        let mut q = vec![0.0; l * n];
-        for i in 0..n {
-            let mx = (0..l).map(|k| logits[k * n + i]).fold(f64::MIN, f64::max);
-            let z: f64 = (0..l).map(|k| (logits[k * n + i] - mx).exp()).sum();
-            for k in 0..l {
-                q[k * n + i] = (logits[k * n + i] - mx).exp() / z;
-            }
-        }
-        q
-    };
+    let softmax = |logits: &[f64]| softmax_over_labels(logits, l, n);
     let neg: Vec<f64> = unary.iter().map(|&u| -u as f64).collect();
     let mut q = softmax(&neg);
     for _ in 0..p.iters {

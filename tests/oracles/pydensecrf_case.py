@@ -6,10 +6,11 @@
 
 MODE `probs` is psa's `crf_inference` (unary_from_softmax of 21-label
 probabilities; Gaussian 3/3, bilateral 80/13/10; 10 iterations); MODE
-`labels` is IRN's `crf_inference_label` (unary_from_labels of a label map
-over 21 labels, gt_prob 0.7, zero_unsure False; Gaussian 3/3, bilateral
+`labels` is IRN's `crf_inference_label` (unary_from_labels of a noisy label
+map over 21 labels, gt_prob 0.7, zero_unsure False; Gaussian 3/3, bilateral
 50/5/10; 10 iterations). The scene is ellipses of random colour over a
-gradient with noise. Writes, as float32 .npy files: image.npy [H, W, 3]
+gradient with noise (the parity peer's, `peers/pydensecrf/crf_parity.py`).
+Writes, as float32 .npy files: image.npy [H, W, 3]
 (0..255), input.npy ([L, H, W] probabilities or [H, W] labels) and q.npy
 [L, H, W] (pydensecrf's marginals).
 """
@@ -21,36 +22,25 @@ import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_labels, unary_from_softmax
 
-LABELS = 21
+# The scenes of the CRF parity peer: ellipses of random colour over a
+# gradient with noise, and probabilities that follow them.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../peers/pydensecrf"))
+from crf_parity import LABELS, scene  # noqa: E402
 
 
-def scene(w, h, seed):
+def labels_of(probs, seed):
+    """A noisy label map: each pixel's most probable label, a random one on
+    20% of pixels."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.stack(
-        [60 + 80 * xx / w, 90 + 60 * yy / h, 120 + 40 * (xx + yy) / (w + h)], axis=-1
-    )
-    region = np.zeros((h, w), np.int64)
-    for _ in range(8):
-        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-        rx, ry = rng.uniform(0.08, 0.3) * w, rng.uniform(0.08, 0.3) * h
-        inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
-        img[inside] = rng.uniform(0, 255, 3)
-        region[inside] = rng.integers(1, LABELS)
-    img += rng.normal(0, 8, img.shape)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    logits = rng.normal(0, 1.5, (LABELS, h, w)).astype(np.float32)
-    logits[region, yy.astype(int), xx.astype(int)] += 2.0
-    probs = np.exp(logits - logits.max(0))
-    probs /= probs.sum(0)
-    # A noisy label map: the region's label, a random one on 20% of pixels.
-    labels = np.where(rng.uniform(size=(h, w)) < 0.2, rng.integers(0, LABELS, (h, w)), region)
-    return img, probs.astype(np.float32), labels.astype(np.int64)
+    h, w = probs.shape[1:]
+    noise = rng.integers(0, LABELS, (h, w))
+    return np.where(rng.uniform(size=(h, w)) < 0.2, noise, probs.argmax(0))
 
 
 def main():
     out, mode, w, h, seed = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
-    img, probs, labels = scene(w, h, seed)
+    img, probs = scene(w, h, seed)
+    labels = labels_of(probs, seed)
     d = dcrf.DenseCRF2D(w, h, LABELS)
     if mode == "probs":
         d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs)))
