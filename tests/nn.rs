@@ -341,43 +341,77 @@ fn ema_update_averages_teacher_towards_student() {
 
 /// Batch norm in training updates its running statistics as torch's
 /// `BatchNorm2d` does: r ← (1 − m)·r + m·s, with the batch mean and the
-/// unbiased batch variance (n/(n − 1) of the biased one). By hand, momentum
-/// 0.1 over [N 2, C 2, H 2, W 1]:
-/// channel 0 holds 1, 2, 3, 6: mean 3, biased variance (4 + 1 + 0 + 9)/4
-/// = 3.5, unbiased 14/3; from (0, 1) the running pair becomes
-/// (0.3, 0.9 + 14/30). Channel 1 holds −1, −1, 1, 1: mean 0, unbiased
-/// variance 4/3; from (0.5, 2) it becomes (0.45, 1.8 + 0.4/3).
+/// unbiased batch variance (n/(n − 1) of the biased one, n the values per
+/// channel, N·H·W). By hand, momentum 0.1 over [N 2, C 2, H 3, W 1]:
+/// channel 0 holds 1, 2, 3, 6, 5, 7: mean 4, biased variance 28/6, unbiased
+/// 28/5; from (0, 1) the running pair becomes (0.4, 0.9 + 0.56). Channel 1
+/// holds −1, −1, −1, 1, 1, 1: mean 0, unbiased variance 6/5; from (0.5, 2)
+/// it becomes (0.45, 1.8 + 0.12). With a single value per channel the
+/// variance is taken as it is (torch refuses that case in training).
 #[test]
 fn batch_norm_updates_running_statistics_as_torch() {
     use weakseg::RunningStats;
     let gpu = Gpu::new_blocking().unwrap();
-    let x = [1.0f32, 2.0, -1.0, -1.0, 3.0, 6.0, 1.0, 1.0];
-    let x = Tensor::from_slice(&gpu, &x, &[2, 2, 2, 1]).unwrap();
-    let (gamma, beta) = (
-        Tensor::ones(&gpu, &[2]).unwrap(),
-        Tensor::zeros(&gpu, &[2]).unwrap(),
-    );
-    let mean = Tensor::from_slice(&gpu, &[0.0f32, 0.5], &[2]).unwrap();
-    let var = Tensor::from_slice(&gpu, &[1.0f32, 2.0], &[2]).unwrap();
-    let running = RunningStats {
-        mean: &mean,
-        var: &var,
-        momentum: 0.1,
+    let update = |x: &[f32], shape: &[usize], mean: &[f32], var: &[f32]| {
+        let x = Tensor::from_slice(&gpu, x, shape).unwrap();
+        let c = shape[1];
+        let (gamma, beta) = (
+            Tensor::ones(&gpu, &[c]).unwrap(),
+            Tensor::zeros(&gpu, &[c]).unwrap(),
+        );
+        let (m, v) = (
+            Tensor::from_slice(&gpu, mean, &[c]).unwrap(),
+            Tensor::from_slice(&gpu, var, &[c]).unwrap(),
+        );
+        let running = RunningStats {
+            mean: &m,
+            var: &v,
+            momentum: 0.1,
+        };
+        x.batch_norm(&gamma, &beta, Some(running), true, 1e-5)
+            .unwrap();
+        (
+            m.to_vec_blocking::<f32>().unwrap(),
+            v.to_vec_blocking::<f32>().unwrap(),
+        )
     };
-    x.batch_norm(&gamma, &beta, Some(running), true, 1e-5)
-        .unwrap();
-    let got = |t: &Tensor| t.to_vec_blocking::<f32>().unwrap();
-    // f32: a few roundings of values below 2 (the variance goes through
+    // f32: a few roundings of values below 8 (the variance goes through
     // 1/√(v + ε) and back, which loses about 1e-6 relative).
     let close = |a: &[f32], b: &[f64]| {
         a.iter()
             .zip(b)
             .all(|(&a, &b)| (a as f64 - b).abs() <= 1e-5 * b.abs().max(1.0))
     };
-    let (m, v) = (got(&mean), got(&var));
-    assert!(close(&m, &[0.3, 0.45]), "running mean {m:?}");
+    let x = [
+        1.0f32, 2.0, 3.0, -1.0, -1.0, -1.0, 6.0, 5.0, 7.0, 1.0, 1.0, 1.0,
+    ];
+    let (m, v) = update(&x, &[2, 2, 3, 1], &[0.0, 0.5], &[1.0, 2.0]);
+    assert!(close(&m, &[0.4, 0.45]), "running mean {m:?}");
     assert!(
-        close(&v, &[0.9 + 14.0 / 30.0, 1.8 + 0.4 / 3.0]),
+        close(&v, &[0.9 + 0.56, 1.8 + 0.12]),
         "running variance {v:?}"
     );
+    // One value per channel: mean 3, variance 0 (not 0·1/0).
+    let (m, v) = update(&[3.0], &[1, 1, 1, 1], &[1.0], &[1.0]);
+    assert!(close(&m, &[0.9 + 0.3]), "single value mean {m:?}");
+    assert!(close(&v, &[0.9]), "single value variance {v:?}");
+}
+
+/// Group norm checks that its groups divide the channels.
+#[test]
+fn group_norm_needs_groups_that_divide_the_channels() {
+    let gpu = Gpu::new_blocking().unwrap();
+    let x = Tensor::zeros(&gpu, &[1, 6, 2, 2]).unwrap();
+    let (gamma, beta) = (
+        Tensor::ones(&gpu, &[6]).unwrap(),
+        Tensor::zeros(&gpu, &[6]).unwrap(),
+    );
+    for groups in [0, 4] {
+        let e = x
+            .group_norm(groups, &gamma, &beta, 1e-5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("groups"), "{groups}: {e}");
+    }
+    assert!(x.group_norm(3, &gamma, &beta, 1e-5).is_ok());
 }
