@@ -127,3 +127,45 @@ fn binary_ops_name_themselves_and_clamp_checks_its_bounds() {
     let scalar = Tensor::from_slice(&g, &[1.0f32], &[]).unwrap();
     assert!(scalar.hflip().is_err());
 }
+
+/// Cross-entropy as torch's `F.cross_entropy(x, t, weight, ignore_index)`:
+/// Σ w_t·(logsumexp x − x_t) over the counted pixels, divided by Σ w_t. By
+/// hand on [N 2, C 3, 3 pixels] (N·S = 6 pixels, N + S would be 5), class
+/// weights (1, 2, 0.5), one pixel ignored; and on plain [N, C] logits.
+#[test]
+fn cross_entropy_is_the_weighted_mean_over_counted_pixels() {
+    let g = gpu();
+    let x: Vec<f32> = (0..18).map(|i| ((i * 7) % 5) as f32 * 0.5 - 1.0).collect();
+    let targets = [0u32, 2, 1, 255, 1, 0];
+    let w = [1.0f64, 2.0, 0.5];
+    let xt = t(&g, &x, &[2, 3, 3]);
+    let tt = Tensor::from_slice(&g, &targets, &[2, 3]).unwrap();
+    let wt = t(&g, &[1.0, 2.0, 0.5], &[3]);
+    let (mut num, mut den) = (0.0, 0.0);
+    for (i, &tg) in targets.iter().enumerate() {
+        if tg == 255 {
+            continue;
+        }
+        let (n, p) = (i / 3, i % 3);
+        let logit = |c: usize| x[(n * 3 + c) * 3 + p] as f64;
+        let lse = (0..3).map(|c| logit(c).exp()).sum::<f64>().ln();
+        num += w[tg as usize] * (lse - logit(tg as usize));
+        den += w[tg as usize];
+    }
+    near(
+        "weighted cross-entropy",
+        &host(&xt.cross_entropy(&tt, Some(&wt), 255).unwrap()),
+        &[num / den],
+    );
+    // [N 2, C 3]: one target each, no weights.
+    let logits = t(&g, &[0.0, 1.0, 2.0, 3.0, 1.0, 0.0], &[2, 3]);
+    let y = Tensor::from_slice(&g, &[2u32, 1], &[2]).unwrap();
+    let lse = |a: f64, b: f64, c: f64| (a.exp() + b.exp() + c.exp()).ln();
+    near(
+        "[N, C] cross-entropy",
+        &host(&logits.cross_entropy(&y, None, 255).unwrap()),
+        &[((lse(0.0, 1.0, 2.0) - 2.0) + (lse(3.0, 1.0, 0.0) - 1.0)) / 2.0],
+    );
+    let flat = t(&g, &[0.0, 1.0], &[2]);
+    assert!(flat.cross_entropy(&y, None, 255).is_err());
+}
