@@ -169,3 +169,29 @@ fn cross_entropy_is_the_weighted_mean_over_counted_pixels() {
     let flat = t(&g, &[0.0, 1.0], &[2]);
     assert!(flat.cross_entropy(&y, None, 255).is_err());
 }
+
+/// Matmul's shapes: [b, m, k]·[k, n] broadcasts the 2-D operand over the
+/// batch (by hand below); inner dimensions that differ, or batches of 2
+/// and 3, are refused.
+#[test]
+fn matmul_broadcasts_batches_and_refuses_mismatches() {
+    let g = gpu();
+    // Two 1×2 rows times one 2×2 matrix.
+    let a = t(&g, &[1.0, 2.0, 3.0, 4.0], &[2, 1, 2]);
+    let b = t(&g, &[1.0, 10.0, 100.0, 1000.0], &[2, 2]);
+    near(
+        "broadcast matmul",
+        &host(&a.matmul(&b).unwrap()),
+        &[201.0, 2010.0, 403.0, 4030.0],
+    );
+    assert!(
+        a.matmul(&t(&g, &[1.0; 6], &[3, 2])).is_err(),
+        "k 2 against 3"
+    );
+    let three = t(&g, &[1.0; 12], &[3, 2, 2]);
+    assert!(a.matmul(&three).is_err(), "batches 2 and 3");
+    assert!(
+        t(&g, &[1.0; 2], &[1, 1, 2]).matmul(&three).is_ok(),
+        "batch 1 broadcasts"
+    );
+}
