@@ -679,3 +679,76 @@ fn csae_draws_one_present_class_uniformly() {
     // 200 fair draws: within 5 standard errors (√50 ≈ 7) of 100.
     assert!((first as i64 - 100).abs() < 36, "{first}");
 }
+
+/// Sub-category exploration (`Juliachang/SC-CAM:train_cls.py:264–267`):
+/// L = L_cls20 + 5·L_cls200, both multilabel soft margins, the second
+/// against the sub-class targets, on the same GAP features. Sub-category
+/// teaching (ours; the seed project gives no code): after the teacher's
+/// rounds a fresh student learns its parent labels plus 5 × the BCE of its
+/// sub-category logits against the teacher's sigmoid predictions.
+#[test]
+fn subcategory_losses_weigh_the_subclasses_by_lambda() {
+    use weakseg::methods::Trainer;
+    use weakseg::nn::ModuleExt;
+    let g = gpu();
+    let (_, batch) = classifier_and_batch(&g);
+    let y = host(&batch.labels);
+    let mean_bce = |z: &[f32], t: &[f64]| -> f64 {
+        z.iter()
+            .zip(t)
+            .map(|(&z, &t)| bce(z as f64, t))
+            .sum::<f64>()
+            / z.len() as f64
+    };
+    let y64: Vec<f64> = y.iter().map(|&v| v as f64).collect();
+
+    let net = common::tiny_method_net(&g, "subcat", 2);
+    net.set_train(false);
+    let sc = methods::Subcategories {
+        k: 10,
+        classes: 3,
+        table: vec![vec![3, 27], vec![0], vec![14, 29], vec![22]],
+    };
+    let mut trainer = Trainer::new(1);
+    trainer.set_subcategories(sc.clone());
+    trainer.set_round(1);
+    let got = pollster::block_on(trainer.loss(&net, &batch))
+        .unwrap()
+        .item()
+        .unwrap();
+    let f = net.base.backbone.features(&batch.images).unwrap();
+    let parent = host(&net.base.head.logits(&f).unwrap());
+    let sub = host(&net.sub().unwrap().logits(&f).unwrap());
+    let targets: Vec<f64> = host(&sc.targets(&g, &[0, 1, 2, 3]).unwrap())
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    near(
+        "exploration",
+        got,
+        mean_bce(&parent, &y64) + 5.0 * mean_bce(&sub, &targets),
+    );
+
+    let net = common::tiny_method_net(&g, "subcat-teach", 3);
+    net.set_train(false);
+    let mut trainer = Trainer::new(1);
+    trainer.set_round(methods::SubcatTeachSettings::default().teacher_rounds + 1);
+    let got = pollster::block_on(trainer.loss(&net, &batch))
+        .unwrap()
+        .item()
+        .unwrap();
+    let (teacher, teacher_sub) = net.teacher().unwrap();
+    let tf = teacher.backbone.features(&batch.images).unwrap();
+    let soft: Vec<f64> = host(&teacher_sub.logits(&tf).unwrap())
+        .iter()
+        .map(|&z| 1.0 / (1.0 + (-(z as f64)).exp()))
+        .collect();
+    let f = net.base.backbone.features(&batch.images).unwrap();
+    let parent = host(&net.base.head.logits(&f).unwrap());
+    let sub = host(&net.sub().unwrap().logits(&f).unwrap());
+    near(
+        "teaching",
+        got,
+        mean_bce(&parent, &y64) + 5.0 * mean_bce(&sub, &soft),
+    );
+}
