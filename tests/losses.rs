@@ -91,9 +91,74 @@ fn dense_crf_loss_names_bad_input() {
     let e = pollster::block_on(DenseCrfLoss::new(&img, 0.0, 3.0, 1.0));
     assert!(e.err().unwrap().to_string().contains("positive"));
     let crf = pollster::block_on(DenseCrfLoss::new(&img, 15.0, 3.0, 1.0)).unwrap();
-    let wrong = Tensor::zeros(&gpu, &[1, 2, 5, 8]).unwrap();
-    let e = crf.loss(&wrong).err().unwrap().to_string();
-    assert!(e.contains("segmentation"), "{e}");
+    // Each way a segmentation can miss the images: rank, batch, height,
+    // width, no labels.
+    for shape in [
+        vec![2, 6, 8],
+        vec![2, 2, 6, 8],
+        vec![1, 2, 5, 8],
+        vec![1, 2, 6, 7],
+        vec![1, 0, 6, 8],
+    ] {
+        let wrong = Tensor::zeros(&gpu, &shape).unwrap();
+        let e = crf.loss(&wrong).err().unwrap().to_string();
+        assert!(e.contains("segmentation"), "{shape:?}: {e}");
+        let e = crf.normalized_cut(&wrong).err().unwrap().to_string();
+        assert!(e.contains("segmentation"), "{shape:?}: {e}");
+    }
+    // Network inputs: [B, 3, H, W] and a non-empty size.
+    for (shape, size) in [
+        (vec![3, 6, 8], (3, 4)),
+        (vec![1, 4, 6, 8], (3, 4)),
+        (vec![1, 3, 6, 8], (0, 4)),
+        (vec![1, 3, 6, 8], (3, 0)),
+    ] {
+        let x = Tensor::zeros(&gpu, &shape).unwrap();
+        let e = pollster::block_on(DenseCrfLoss::for_inputs(&x, size, 15.0, 3.0));
+        assert!(e.is_err(), "{shape:?} at {size:?}");
+    }
+}
+
+/// `for_inputs` reads ImageNet-normalised network inputs: un-normalised to
+/// 0..255 (x·255σ + 255μ per channel) and resized to the segmentation's
+/// size, each of its pixels H/h input pixels wide, so the loss equals the
+/// one built from the 0..255 image at that size with that pixel width.
+#[test]
+fn dense_crf_loss_reads_normalised_inputs() {
+    use weakseg::io::image::{IMAGENET_MEAN, IMAGENET_STD};
+    let gpu = gpu();
+    // A colour ramp (steps of about one σ_rgb), so both the colour and the
+    // spatial scale of the affinity matter.
+    let rgb: Vec<f32> = (0..3 * 8 * 8)
+        .map(|i| 20.0 + 22.0 * (i % 8) as f32 + 9.0 * ((i / 8) % 8) as f32 + 5.0 * (i / 64) as f32)
+        .collect();
+    let norm: Vec<f32> = rgb
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v / 255.0 - IMAGENET_MEAN[i / 64]) / IMAGENET_STD[i / 64])
+        .collect();
+    let x = Tensor::from_slice(&gpu, &norm, &[1, 3, 8, 8]).unwrap();
+    let small = Tensor::from_slice(&gpu, &rgb, &[1, 3, 8, 8])
+        .unwrap()
+        .interpolate((4, 4), weakseg::ResizeMode::Bilinear(false))
+        .unwrap();
+    let direct = pollster::block_on(DenseCrfLoss::new(&small, 15.0, 5.0, 2.0)).unwrap();
+    let from_inputs = pollster::block_on(DenseCrfLoss::for_inputs(&x, (4, 4), 15.0, 5.0)).unwrap();
+    let fg: Vec<f32> = (0..16).map(|i| ((i * 7) % 11) as f32 / 10.0).collect();
+    let probs: Vec<f32> = fg
+        .iter()
+        .map(|v| 1.0 - v)
+        .chain(fg.iter().copied())
+        .collect();
+    let p = Tensor::from_slice(&gpu, &probs, &[1, 2, 4, 4]).unwrap();
+    let (a, b) = (
+        direct.loss(&p).unwrap().item().unwrap(),
+        from_inputs.loss(&p).unwrap().item().unwrap(),
+    );
+    // The same lattice up to the un-normalisation's f32 rounding (≤ 1e-4
+    // of a colour step of 15).
+    assert!((a - b).abs() <= 1e-4 * a.abs(), "{a} vs {b}");
+    assert!(a > 1e-3, "the loss {a} is too small to compare");
 }
 
 #[test]
