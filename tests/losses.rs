@@ -366,6 +366,10 @@ fn constrained_loss_is_the_cross_entropy_against_the_projection() {
     );
     let bad = Tensor::from_slice(&gpu, &labels[..2], &[1, 2]).unwrap();
     assert!(pollster::block_on(c.loss(&t, &bad)).is_err());
+    // One label is no segmentation (no background beside a class).
+    let one = Tensor::zeros(&gpu, &[1, 1, 2, 2]).unwrap();
+    let none = Tensor::zeros(&gpu, &[1, 0]).unwrap();
+    assert!(pollster::block_on(c.loss(&one, &none)).is_err());
 }
 
 /// DSRG's seed growing written here from the released
@@ -642,6 +646,12 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
     let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w]).unwrap();
     assert!(pollster::block_on(Seeded::default().loss(&z, &x, &seeds, &bad)).is_err());
     assert!(pollster::block_on(Seeded::default().loss(&z, &x, &seeds[..n], &y)).is_err());
+    let flat = Tensor::from_slice(&gpu, &logits, &[b * l, h, w]).unwrap();
+    assert!(pollster::block_on(Seeded::default().loss(&flat, &x, &seeds, &y)).is_err());
+    for m in [SeededMethod::Sec, SeededMethod::Dsrg] {
+        assert_eq!(SeededMethod::parse(m.name()).unwrap(), m);
+    }
+    assert_eq!(SeededMethod::Dsrg.name(), "dsrg");
 }
 
 /// The bilateral affinity W of a [B, 3, h, w] image batch (planar RGB) by
