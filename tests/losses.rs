@@ -559,9 +559,14 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
         let back = denormalize_imagenet(&chw[i * 3 * n..(i + 1) * 3 * n], w, h).unwrap();
         assert_eq!(back.data, img.data, "normalisation round trip");
     }
-    let logits: Vec<f32> = (0..b * l * n)
+    let mut logits: Vec<f32> = (0..b * l * n)
         .map(|k| (((k * 7) % 11) as f32 - 5.0) / 3.0)
         .collect();
+    // Class 2, absent from image 0, dominates two of its pixels: there
+    // Q/P ≈ 100 and DSRG clips the ratio at 20.
+    for u in [5, 9] {
+        logits[2 * n + u] = 6.0;
+    }
     let labels = [1.0f32, 0.0, 0.0, 1.0];
     let present = vec![vec![true, true, false], vec![true, false, true]];
     let mut seeds = vec![255u32; b * n];
@@ -646,6 +651,28 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
     let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w]).unwrap();
     assert!(pollster::block_on(Seeded::default().loss(&z, &x, &seeds, &bad)).is_err());
     assert!(pollster::block_on(Seeded::default().loss(&z, &x, &seeds[..n], &y)).is_err());
+    // A seed whose label is beyond the L labels is no seed.
+    let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w]).unwrap();
+    let mut odd = seeds.clone();
+    odd[1] = 7;
+    for method in [SeededMethod::Sec, SeededMethod::Dsrg] {
+        let seeded = Seeded {
+            crf: no_iterations,
+            ..Seeded::new(method)
+        };
+        let a = pollster::block_on(seeded.loss(&z, &x, &seeds, &y))
+            .unwrap()
+            .item()
+            .unwrap();
+        let c = pollster::block_on(seeded.loss(&z, &x, &odd, &y))
+            .unwrap()
+            .item()
+            .unwrap();
+        assert_eq!(a, c, "{method:?}: a seed labelled 7 of 3 counted");
+    }
+    let one = Tensor::zeros(&gpu, &[1, 1, h, w]).unwrap();
+    let none = Tensor::zeros(&gpu, &[1, 0]).unwrap();
+    assert!(pollster::block_on(Seeded::default().expand_loss(&one, &none)).is_err());
     let flat = Tensor::from_slice(&gpu, &logits, &[b * l, h, w]).unwrap();
     assert!(pollster::block_on(Seeded::default().loss(&flat, &x, &seeds, &y)).is_err());
     for m in [SeededMethod::Sec, SeededMethod::Dsrg] {
