@@ -4,6 +4,7 @@
 //! of a batch as unrelated, and names bad shapes. Its gradient is checked
 //! in gradcheck.rs.
 
+mod common;
 use weakseg::losses::DenseCrfLoss;
 use weakseg::{Gpu, Tensor};
 
@@ -372,60 +373,6 @@ fn constrained_loss_is_the_cross_entropy_against_the_projection() {
     assert!(pollster::block_on(c.loss(&one, &none)).is_err());
 }
 
-/// DSRG's seed growing written here from the released
-/// `generate_seed_step` (speedinghzl/DSRG pylayers/pylayers/pylayers.py:237–273):
-/// the seeds, each confident best present label (> 0.85 object, > 0.99
-/// background) laid over them, then per class the 8-connected components
-/// of its label that hold one of its seeds join it (pixels seeded with
-/// another class excepted).
-fn dsrg_grow_reference(q: &[f32], present: &[bool], seeds: &[u32], w: usize) -> Vec<u32> {
-    let n = seeds.len();
-    let h = n / w;
-    let mut map = seeds.to_vec();
-    for u in 0..n {
-        let (mut best, mut value) = (usize::MAX, f32::MIN);
-        for c in (0..present.len()).filter(|&c| present[c]) {
-            if q[c * n + u] > value {
-                (best, value) = (c, q[c * n + u]);
-            }
-        }
-        if (best > 0 && value > 0.85) || (best == 0 && value > 0.99) {
-            map[u] = best as u32;
-        }
-    }
-    // Component ids by repeated relaxation to the smallest neighbour id.
-    let mut id: Vec<usize> = (0..n).collect();
-    loop {
-        let mut changed = false;
-        for u in 0..n {
-            for v in 0..n {
-                let (dy, dx) = ((u / w).abs_diff(v / w), (u % w).abs_diff(v % w));
-                if dy <= 1 && dx <= 1 && map[u] == map[v] && id[v] < id[u] {
-                    id[u] = id[v];
-                    changed = true;
-                }
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    let _ = h;
-    let anchored: Vec<usize> = (0..n)
-        .filter(|&u| map[u] != 255 && seeds[u] == map[u])
-        .map(|u| id[u])
-        .collect();
-    (0..n)
-        .map(|u| {
-            if seeds[u] == 255 && map[u] != 255 && anchored.contains(&id[u]) {
-                map[u]
-            } else {
-                seeds[u]
-            }
-        })
-        .collect()
-}
-
 /// SEC's or DSRG's loss written from the released layers on the host
 /// (`kolesman/SEC:pylayers/pylayers/pylayers.py:83–136`, DSRG's
 /// `pylayers.py:95–170`), given the smoothed probabilities `p` and the CRF
@@ -465,7 +412,7 @@ fn seeded_reference(
         let grown = match method {
             SeededMethod::Sec => own.to_vec(),
             SeededMethod::Dsrg => {
-                dsrg_grow_reference(&q[i * l * n..(i + 1) * l * n], &present[i], own, w)
+                common::dsrg_grow_reference(&q[i * l * n..(i + 1) * l * n], &present[i], own, w)
             }
         };
         let bg = grown.iter().filter(|&&s| s == 0).count() as f64;
@@ -607,7 +554,8 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
     let grown: usize = (0..b)
         .map(|i| {
             let own = &seeds[i * n..(i + 1) * n];
-            let g = dsrg_grow_reference(&q[i * l * n..(i + 1) * l * n], &present[i], own, w);
+            let g =
+                common::dsrg_grow_reference(&q[i * l * n..(i + 1) * l * n], &present[i], own, w);
             g.iter().zip(own).filter(|(a, b)| a != b).count()
         })
         .sum();

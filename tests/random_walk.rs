@@ -356,4 +356,10 @@ fn affinity_targets_and_loss_follow_psa() {
     let want = bg / 4.0 + fg / 4.0 + neg / 2.0;
     // f32 logs and sums of seven terms: 1e-6 relative.
     assert!((got - want).abs() < 1e-6 * want, "{got} vs {want}");
+    // Refused: offsets that differ from the affinities', labels of another
+    // count, a grid that is not the labels' at the stride.
+    let three = Tensor::from_slice(&g, &aff[..36], &[1, 3, 3, 4]).unwrap();
+    assert!(affinity_loss(&g, &three, &offsets, &labels, (3, 4), 1).is_err());
+    assert!(affinity_loss(&g, &a, &offsets, &labels[..11], (3, 4), 1).is_err());
+    assert!(affinity_loss(&g, &a, &offsets, &labels, (3, 4), 2).is_err());
 }

@@ -138,3 +138,55 @@ pub fn tiny_method_net(gpu: &weakseg::Gpu, name: &str, seed: u64) -> weakseg::me
     )
     .unwrap()
 }
+
+/// DSRG's seed growing written here from the released
+/// `generate_seed_step` (speedinghzl/DSRG pylayers/pylayers/pylayers.py:237–273):
+/// the seeds, each confident best present label (> 0.85 object, > 0.99
+/// background) laid over them, then per class the 8-connected components
+/// of its label that hold one of its seeds join it (pixels seeded with
+/// another class excepted).
+pub fn dsrg_grow_reference(q: &[f32], present: &[bool], seeds: &[u32], w: usize) -> Vec<u32> {
+    let n = seeds.len();
+    let mut map = seeds.to_vec();
+    for u in 0..n {
+        let (mut best, mut value) = (usize::MAX, f32::MIN);
+        for c in (0..present.len()).filter(|&c| present[c]) {
+            if q[c * n + u] > value {
+                (best, value) = (c, q[c * n + u]);
+            }
+        }
+        if (best > 0 && value > 0.85) || (best == 0 && value > 0.99) {
+            map[u] = best as u32;
+        }
+    }
+    // Component ids by repeated relaxation to the smallest neighbour id.
+    let mut id: Vec<usize> = (0..n).collect();
+    loop {
+        let mut changed = false;
+        for u in 0..n {
+            for v in 0..n {
+                let (dy, dx) = ((u / w).abs_diff(v / w), (u % w).abs_diff(v % w));
+                if dy <= 1 && dx <= 1 && map[u] == map[v] && id[v] < id[u] {
+                    id[u] = id[v];
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let anchored: Vec<usize> = (0..n)
+        .filter(|&u| map[u] != 255 && seeds[u] == map[u])
+        .map(|u| id[u])
+        .collect();
+    (0..n)
+        .map(|u| {
+            if seeds[u] == 255 && map[u] != 255 && anchored.contains(&id[u]) {
+                map[u]
+            } else {
+                seeds[u]
+            }
+        })
+        .collect()
+}
