@@ -288,10 +288,13 @@ fn affinity_targets_and_loss_follow_psa() {
         vec![22, 26, 62, 66],
         "rows and columns 2 and 6"
     );
-    // 9 rows at stride 4: ⌈9/4⌉ = 3 grid rows, the last sampling row 10
-    // clamped to row 8 (ours: IRN's crops are multiples of 4).
-    let tall: Vec<u8> = (0..9 * 8).map(|i| (i / 8 * 10 + i % 8) as u8).collect();
-    assert_eq!(grid_labels(&tall, (9, 8), 4), vec![22, 26, 62, 66, 82, 86]);
+    // 9×9 at stride 4: ⌈9/4⌉ = 3 grid rows and columns, the last sampling
+    // row and column 10 clamped to 8 (ours: IRN's crops are multiples of 4).
+    let odd: Vec<u8> = (0..9 * 9).map(|i| (i / 9 * 10 + i % 9) as u8).collect();
+    assert_eq!(
+        grid_labels(&odd, (9, 9), 4),
+        vec![22, 26, 28, 62, 66, 68, 82, 86, 88]
+    );
     // Radius 2: offsets (0, 1), (1, −1), (1, 0), (1, 1); sources rows 0..2
     // and columns 1..3 of a 3×4 grid.
     let g = gpu();
