@@ -10,7 +10,10 @@
 # docs/testing.md).
 #
 #   tools/mutants.sh [OUT]          # OUT defaults to target/mutants-report
+#   ITERATE=1 tools/mutants.sh OUT  # again, only what OUT's run missed
 #
+# With ITERATE=1 each file's run passes --iterate: the mutants caught
+# before are skipped and the missed ones tested again (after new tests).
 # It mutates the tree in place (--in-place), so run it in a worktree you do
 # not touch meanwhile (git worktree add /tmp/mutree HEAD), after building
 # the test targets once: cargo test --profile mutants --no-run.
@@ -20,7 +23,7 @@ out="${1:-target/mutants-report}"
 mkdir -p "$out"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 
-ops="--test gradcheck --test nn"
+ops="--test gradcheck --test nn --test ops"
 losses="--test losses --test gradcheck"
 refine="--test refine --test random_walk --test losses"
 methods="--test method_values --test gradcheck"
@@ -56,6 +59,7 @@ for entry in "${plan[@]}"; do
     name=$(echo "$file" | tr '/.' '__')
     shard=()
     [ "$every" -gt 1 ] && shard=(--shard "0/$every" --sharding round-robin)
+    [ "${ITERATE:-0}" = 1 ] && shard+=(--iterate)
     echo "== $file (every $every) against: $tests"
     # shellcheck disable=SC2086
     cargo mutants --in-place --profile mutants --baseline skip --timeout 180 \
