@@ -137,6 +137,16 @@ fn host_helpers() {
     // Zero-padded 2×2 means of a 3×3 map.
     let m = block_mean(&[1., 2., 3., 4., 5., 6., 7., 8., 9.], 1, (3, 3), 2);
     assert_eq!(m, vec![3.0, 2.25, 3.75, 2.25]);
+    // 3×3 blocks of a 4×2 map, two planes: (1 + … + 6)/9 and 7·8/… padded.
+    let m = block_mean(
+        &[
+            1., 2., 3., 4., 5., 6., 7., 8., 1., 1., 1., 1., 1., 1., 1., 1.,
+        ],
+        2,
+        (4, 2),
+        3,
+    );
+    assert_eq!(m, vec![21.0 / 9.0, 15.0 / 9.0, 6.0 / 9.0, 2.0 / 9.0]);
     // Upsampled argmax, cropped.
     let g = gpu();
     let s =
@@ -145,6 +155,43 @@ fn host_helpers() {
     assert_eq!(l.len(), 12);
     assert_eq!((l[0], l[3], l[8], l[11]), (0, 1, 1, 0));
     assert!(labels(&s, 2, (5, 4)).is_err());
+    assert!(labels(&s, 2, (3, 5)).is_err(), "rows covered, columns not");
+    // Settings at their bounds: log_t 16 and a positive background
+    // threshold pass, 17 and 0 do not; the forms choose as they say.
+    let ok = RandomWalk {
+        log_t: 16,
+        ..RandomWalk::default()
+    };
+    assert!(ok.validate().is_ok());
+    assert!(
+        RandomWalk {
+            log_t: 17,
+            ..ok.clone()
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(
+        RandomWalk {
+            bg_threshold: Some(0.0),
+            ..ok.clone()
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(
+        RandomWalk {
+            bg_threshold: Some(0.25),
+            ..ok.clone()
+        }
+        .validate()
+        .is_ok()
+    );
+    let form = |form| RandomWalk { form, ..ok.clone() };
+    assert!(form(WalkForm::Dense).dense_for(1 << 30));
+    assert!(!form(WalkForm::Iterative).dense_for(1));
+    let auto = form(WalkForm::Auto);
+    assert!(auto.dense_for(auto.dense_max_pixels) && !auto.dense_for(auto.dense_max_pixels + 1));
 }
 
 #[test]

@@ -233,6 +233,36 @@ fn crf_rejects_bad_shapes_and_params() {
     let flat = Tensor::zeros(&gpu, &[2, 47]).unwrap();
     let e = crf.mean_field_step(&flat, &flat).err().unwrap().to_string();
     assert!(e.contains("[labels, 48]"), "{e}");
+    // −U and Q must agree with each other too, and have labels.
+    let (a, b) = (
+        Tensor::zeros(&gpu, &[2, 48]).unwrap(),
+        Tensor::zeros(&gpu, &[3, 48]).unwrap(),
+    );
+    assert!(crf.mean_field_step(&a, &b).is_err());
+    assert!(
+        crf.mean_field_step(
+            &Tensor::zeros(&gpu, &[0, 48]).unwrap(),
+            &Tensor::zeros(&gpu, &[0, 48]).unwrap()
+        )
+        .is_err()
+    );
+    // IRN's label-mode kernel (misc/imutils.py, crf_inference_label):
+    // Gaussian 3/3, bilateral 50/5/10, 10 iterations.
+    let irn = CrfParams::irn();
+    assert_eq!(
+        (
+            irn.iters,
+            irn.gauss_sxy,
+            irn.gauss_compat,
+            irn.bilat_sxy,
+            irn.bilat_srgb,
+            irn.bilat_compat
+        ),
+        (10, 3.0, 3.0, 50.0, 5.0, 10.0)
+    );
+    // Two labels are enough for label unaries; one is not.
+    assert!(unary_from_labels(&[0, 1], 2, 0.7, false).is_ok());
+    assert!(unary_from_labels(&[0, 0], 1, 0.7, false).is_err());
     let bad = CrfParams {
         bilat_srgb: 0.0,
         ..CrfParams::default()
