@@ -215,6 +215,154 @@ fn seam_terms_follow_train_seam() {
         got.total().unwrap().item().unwrap(),
         cls + 0.3 + er + ecr,
     );
+    // Every term is a mean per image: the same maps laid out as 1×4 rows
+    // and repeated over a batch of two give the same values.
+    let twice = |v: &[f64], c| {
+        let v: Vec<f32> = v.iter().chain(v).map(|&x| x as f32).collect();
+        Tensor::from_slice(&g, &v, &[2, c, 1, 4]).unwrap()
+    };
+    let y2 = Tensor::from_slice(&g, &[1.0f32, 0.0, 1.0, 0.0], &[2, 2]).unwrap();
+    let batched = seam::terms(
+        (&twice(&cam1, 2), &twice(&rv1, 3)),
+        (&twice(&cam2, 2), &twice(&rv2, 3)),
+        &y2,
+        &seam::SeamSettings::default(),
+    )
+    .unwrap();
+    near("batched min-pool", batched.min_pool.item().unwrap(), 0.3);
+    near("batched ECR", batched.ecr.item().unwrap(), ecr);
+    near(
+        "batched total",
+        batched.total().unwrap().item().unwrap(),
+        cls + 0.3 + er + ecr,
+    );
+}
+
+/// A 1×1 convolution [out, in] of `x` [in, n] on the host.
+fn conv1x1(w: &[f32], x: &[f64], out: usize, n: usize) -> Vec<f64> {
+    let inp = x.len() / n;
+    (0..out * n)
+        .map(|i| {
+            let (o, p) = (i / n, i % n);
+            (0..inp).map(|c| w[o * inp + c] as f64 * x[c * n + p]).sum()
+        })
+        .collect()
+}
+
+/// SEAM's PCM head (`network/resnet38_SEAM.py`, `forward` and `PCM`): the
+/// image resized to the CAM, the last two taps through their 1×1
+/// reductions (64 and 128 channels, ReLU), each resized to the CAM
+/// (bilinear, corners aligned), concatenated with the image and mapped by
+/// f9 (1×1 to 192, no bias), L2-normalised per pixel, then propagated.
+/// Built here on the host from the PCM's own weights; of three taps only
+/// the last two are read, the middle one at 5×7 (corner-aligned resizing
+/// to 3×4 picks every other pixel).
+#[test]
+fn seam_pcm_reads_the_last_two_taps_as_released() {
+    use weakseg::nn::ModuleExt;
+    let g = gpu();
+    let (b, h, w, n) = (2usize, 3usize, 4usize, 12usize);
+    let pcm = seam::Pcm::new(&mut Builder::new(&g, 5), &[4, 5, 6]).unwrap();
+    let weights: std::collections::HashMap<String, Vec<f32>> = pcm
+        .named_params()
+        .into_iter()
+        .map(|(k, p)| (k, host(&p.get())))
+        .collect();
+    let mut names: Vec<&String> = weights.keys().collect();
+    names.sort();
+    assert_eq!(names, ["f9.weight", "reduce0.weight", "reduce1.weight"]);
+    let wave = |len: usize, k: usize| -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * k) % 23) as f32 - 11.0) / 7.0)
+            .collect()
+    };
+    let x = wave(b * 3 * n, 5);
+    let (t1, t2) = (wave(b * 5 * 35, 7), wave(b * 6 * n, 11));
+    let cams = wave(b * 2 * n, 13);
+    let taps = [
+        Tensor::from_slice(&g, &wave(b * 4 * 4, 3), &[b, 4, 2, 2]).unwrap(),
+        Tensor::from_slice(&g, &t1, &[b, 5, 5, 7]).unwrap(),
+        Tensor::from_slice(&g, &t2, &[b, 6, h, w]).unwrap(),
+    ];
+    let cams_t = Tensor::from_slice(&g, &cams, &[b, 2, h, w]).unwrap();
+    let got = host(
+        &pcm.forward(
+            &Tensor::from_slice(&g, &x, &[b, 3, h, w]).unwrap(),
+            &taps,
+            &cams_t,
+        )
+        .unwrap(),
+    );
+    let relu = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|a| a.max(0.0)).collect() };
+    let mut features = Vec::new();
+    for i in 0..b {
+        let image: Vec<f64> = x[i * 3 * n..(i + 1) * 3 * n]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let sub: Vec<f64> = (0..5 * n)
+            .map(|j| {
+                let (c, y, xx) = (j / n, (j % n) / w, j % w);
+                t1[i * 5 * 35 + c * 35 + 2 * y * 7 + 2 * xx] as f64
+            })
+            .collect();
+        let last: Vec<f64> = t2[i * 6 * n..(i + 1) * 6 * n]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let cat = [
+            image,
+            relu(conv1x1(&weights["reduce0.weight"], &sub, 64, n)),
+            relu(conv1x1(&weights["reduce1.weight"], &last, 128, n)),
+        ]
+        .concat();
+        let f = conv1x1(&weights["f9.weight"], &cat, 192, n);
+        for c in 0..192 {
+            for p in 0..n {
+                let norm = (0..192).map(|d| f[d * n + p].powi(2)).sum::<f64>().sqrt();
+                features.push((f[c * n + p] / norm.max(1e-5)) as f32);
+            }
+        }
+    }
+    let f = Tensor::from_slice(&g, &features, &[b, 192, n]).unwrap();
+    let seeds = seam::pcm_input(&cams_t)
+        .unwrap()
+        .reshape(&[b, 3, n])
+        .unwrap();
+    let want = host(&seam::propagate(&f, &seeds).unwrap());
+    // f32 GEMMs of up to 195 terms against f64 features, then a product
+    // of unit vectors: a few 1e-6 each; the maps are weighted means in
+    // [0, 1].
+    assert_eq!(got.len(), want.len());
+    for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+        assert!((a - e).abs() < 2e-5, "PCM map [{i}]: {a} vs {e}");
+    }
+}
+
+/// SEAM's batch loss (`train_SEAM.py:107–112`): the copy is the image
+/// rescaled by 0.3 (bilinear, corners aligned: 16 px → 5 px), both go
+/// through the network and the PCM, and the four terms are summed.
+#[test]
+fn seam_loss_rescales_the_copy_by_the_scale() {
+    let g = gpu();
+    let (net, batch) = classifier_and_batch(&g);
+    let pcm = seam::Pcm::new(&mut Builder::new(&g, 4), &net.backbone.tap_channels()).unwrap();
+    let s = seam::SeamSettings::default();
+    let got = seam::loss(&net, &pcm, &batch, &s).unwrap().item().unwrap();
+    let side = (16.0 * s.scale).round() as usize;
+    let x2 = batch
+        .images
+        .interpolate((side, side), weakseg::ResizeMode::Bilinear(true))
+        .unwrap();
+    let (c1, r1) = seam::forward(&net, &pcm, &batch.images).unwrap();
+    let (c2, r2) = seam::forward(&net, &pcm, &x2).unwrap();
+    let want = seam::terms((&c1, &r1), (&c2, &r2), &batch.labels, &s)
+        .unwrap()
+        .total()
+        .unwrap()
+        .item()
+        .unwrap();
+    assert_eq!(got, want);
 }
 
 /// SEAM's PCM (`network/resnet38_SEAM.py`, `PCM`): S = ReLU(fᵀf) of unit
@@ -751,4 +899,26 @@ fn subcategory_losses_weigh_the_subclasses_by_lambda() {
         got,
         mean_bce(&parent, &y64) + 5.0 * mean_bce(&sub, &soft),
     );
+}
+
+/// λ ~ Beta(α, α), as Mixup and FMix draw it (`np.random.beta(alpha,
+/// alpha)`): over 20 000 draws of Beta(2, 2) the mean is 1/2 and the
+/// variance α²/((2α)²(2α + 1)) = 1/20. The bounds are five standard errors
+/// (the mean's is √(0.05/20 000) = 0.0016; the variance's about 0.0003),
+/// far below what a constant draw or a wrong α would give (Beta(1, 1)'s
+/// variance is 1/12). A non-positive α is refused.
+#[test]
+fn beta_draws_have_the_beta_moments() {
+    let mut rng = SmallRng::seed_from_u64(3);
+    let draws: Vec<f64> = (0..20_000)
+        .map(|_| mixing::beta(2.0, &mut rng).unwrap() as f64)
+        .collect();
+    assert!(draws.iter().all(|&v| v > 0.0 && v < 1.0));
+    let n = draws.len() as f64;
+    let mean = draws.iter().sum::<f64>() / n;
+    let var = draws.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    assert!((mean - 0.5).abs() < 0.008, "mean {mean}");
+    assert!((var - 0.05).abs() < 0.0015, "variance {var}");
+    let err = mixing::beta(0.0, &mut rng).unwrap_err().to_string();
+    assert!(err.contains("Beta(0, 0)"), "{err}");
 }

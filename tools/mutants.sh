@@ -11,9 +11,13 @@
 #
 #   tools/mutants.sh [OUT]          # OUT defaults to target/mutants-report
 #   ITERATE=1 tools/mutants.sh OUT  # again, only what OUT's run missed
+#   ONLY=methods tools/mutants.sh   # only the files whose path matches
 #
-# With ITERATE=1 each file's run passes --iterate: the mutants caught
-# before are skipped and the missed ones tested again (after new tests).
+# With ITERATE=1 each file's run tests again exactly the mutants OUT's
+# first run missed (by name, through --re; the source must not have moved
+# since), writing OUT/<file>.iterate; the table then counts a mutant by its
+# latest outcome. (cargo-mutants' own --iterate would also test every
+# mutant the sampling left out.)
 # It mutates the tree in place (--in-place), so run it in a worktree you do
 # not touch meanwhile (git worktree add /tmp/mutree HEAD), after building
 # the test targets once: cargo test --profile mutants --no-run.
@@ -56,22 +60,33 @@ plan=(
 
 for entry in "${plan[@]}"; do
     read -r file every tests <<<"$entry"
+    [[ "$file" =~ ${ONLY:-.} ]] || continue
     name=$(echo "$file" | tr '/.' '__')
-    shard=()
-    [ "$every" -gt 1 ] && shard=(--shard "0/$every" --sharding round-robin)
-    [ "${ITERATE:-0}" = 1 ] && shard+=(--iterate)
+    select=()
+    dest="$out/$name"
+    if [ "${ITERATE:-0}" = 1 ]; then
+        missed="$out/$name/mutants.out/missed.txt"
+        [ -s "$missed" ] || continue
+        while IFS= read -r m; do
+            select+=(--re "^$(python3 -c 'import re,sys; print(re.escape(sys.argv[1]))' "$m")\$")
+        done <"$missed"
+        dest="$out/$name.iterate"
+    elif [ "$every" -gt 1 ]; then
+        select=(--shard "0/$every" --sharding round-robin)
+    fi
     echo "== $file (every $every) against: $tests"
     # shellcheck disable=SC2086
     cargo mutants --in-place --profile mutants --baseline skip --timeout 180 \
-        -f "$file" "${shard[@]}" -o "$out/$name" -- $tests >"$out/$name.log" 2>&1 || true
-    tail -n 1 "$out/$name.log"
+        -f "$file" "${select[@]}" -o "$dest" -- $tests >"$dest.log" 2>&1 || true
+    tail -n 1 "$dest.log"
 done
 
 python3 - "$out" <<'PY'
 import json, os, sys, collections
 out = sys.argv[1]
-rows = collections.OrderedDict()
-for d in sorted(os.listdir(out)):
+latest = collections.OrderedDict()
+# The first runs, then the .iterate runs over them: the later outcome wins.
+for d in sorted(os.listdir(out), key=lambda d: (d.endswith(".iterate"), d)):
     f = os.path.join(out, d, "mutants.out", "outcomes.json")
     if not os.path.exists(f):
         continue
@@ -79,8 +94,10 @@ for d in sorted(os.listdir(out)):
         m = o["scenario"].get("Mutant") if isinstance(o["scenario"], dict) else None
         if not m:
             continue
-        r = rows.setdefault(m["file"], collections.Counter())
-        r[o["summary"]] += 1
+        latest[(m["file"], m["name"])] = o["summary"]
+rows = collections.OrderedDict()
+for (file, _), summary in latest.items():
+    rows.setdefault(file, collections.Counter())[summary] += 1
 print("| file | mutants | caught | missed | timed out | unviable |")
 print("|---|---|---|---|---|---|")
 for file, c in rows.items():
