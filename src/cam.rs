@@ -59,6 +59,45 @@ pub fn normalise(cams: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
+/// How [`multiscale`] scales a method's summed maps, as the method's
+/// released inference script does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Normalisation {
+    /// Each map over its maximum + 1e-5 (psa `infer_cls.py`, IRN
+    /// `make_cam.py`): [`normalise`].
+    Max,
+    /// SEAM's min-max (`infer_SEAM.py:72–77`): [`min_max`].
+    MinMax,
+}
+
+/// SEAM's inference normalisation of summed maps [K, h, w] (`infer_SEAM.py`
+/// lines 72–77): clamped at 0, values below min + 1e-5 set to 0, then
+/// (x − min − 1e-5)/(max − min + 1e-5) per map, min and max taken after
+/// the clamp. The pixels at a map's minimum therefore come out slightly
+/// negative, as in the released code. Maps of classes not flagged in
+/// `present` (SEAM does not keep them) stay zero.
+pub fn min_max(maps: &Tensor, present: &[bool]) -> Result<Tensor> {
+    let s = maps.shape();
+    if s.len() != 3 || s[0] != present.len() {
+        return Err(Error::invalid(
+            "cam",
+            format!("maps {s:?} for {} classes; want [K, h, w]", present.len()),
+        ));
+    }
+    let (k, hw) = (s[0], s[1] * s[2]);
+    let x = maps.reshape(&[k, hw])?.relu()?;
+    let (lo, _) = x.min_axis(1, true)?;
+    let (hi, _) = x.max_axis(1, true)?;
+    let floor = lo.add_scalar(1e-5)?;
+    let kept = x.mul(&x.ge(&floor)?)?;
+    let flags: Vec<f32> = present.iter().map(|&p| p as u8 as f32).collect();
+    let flags = Tensor::from_slice(maps.gpu(), &flags, &[k, 1])?;
+    kept.sub(&floor)?
+        .div(&hi.sub(&lo)?.add_scalar(1e-5)?)?
+        .mul(&flags)?
+        .reshape(s)
+}
+
 /// A network that yields class activation maps: what [`multiscale`] runs
 /// at every scale. The plain [`CamNet`] and every method's network
 /// (`crate::methods::MethodNet`) implement it.
@@ -66,6 +105,12 @@ pub trait CamSource {
     /// Non-negative maps [B, K, h, w] of images [B, 3, H, W], classes not
     /// flagged in `present` zero. Called under no-grad.
     fn cam_maps(&self, x: &Tensor, present: &[bool]) -> Result<Tensor>;
+
+    /// How the summed maps are normalised at inference: by their maximum
+    /// unless the method's released inference does otherwise.
+    fn normalisation(&self) -> Normalisation {
+        Normalisation::Max
+    }
 }
 
 impl CamSource for CamNet {
@@ -121,7 +166,8 @@ pub fn views(images: &Tensor, scale: f32, flip: bool) -> Result<Tensor> {
 /// The normalised CAMs [K, H, W] of one image ([1, 3, H, W], normalised as
 /// for training) with its classes flagged in `present`: at each scale (and
 /// its flip) the CAMs are bilinearly upsampled to H×W, un-flipped and summed;
-/// absent classes are zero; each class is divided by its maximum.
+/// absent classes are zero; each class is normalised as the source says
+/// ([`CamSource::normalisation`]: by its maximum, or SEAM's min-max).
 pub fn multiscale(
     net: &dyn CamSource,
     image: &Tensor,
@@ -160,8 +206,13 @@ pub fn multiscale(
             });
         }
         let k = present.len();
-        let sum = sum.ok_or_else(|| Error::invalid("cam", "no scales"))?;
-        normalise(&sum.reshape(&[k, h, w])?)
+        let sum = sum
+            .ok_or_else(|| Error::invalid("cam", "no scales"))?
+            .reshape(&[k, h, w])?;
+        match net.normalisation() {
+            Normalisation::Max => normalise(&sum),
+            Normalisation::MinMax => min_max(&sum, present),
+        }
     })
 }
 

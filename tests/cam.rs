@@ -174,3 +174,63 @@ fn multiscale_is_the_normalised_sum_over_views() {
     assert!(want.iter().any(|&v| v > 0.0) && want.iter().any(|&v| v == 0.0));
     close("multi-scale", &got, &want);
 }
+
+/// A source that returns fixed maps whatever the image, normalised as
+/// SEAM's inference does.
+struct FixedMinMax(Tensor);
+
+impl cam::CamSource for FixedMinMax {
+    fn cam_maps(&self, _x: &Tensor, _present: &[bool]) -> weakseg::Result<Tensor> {
+        Ok(self.0.clone())
+    }
+
+    fn normalisation(&self) -> cam::Normalisation {
+        cam::Normalisation::MinMax
+    }
+}
+
+/// SEAM's inference (`YudeWang/SEAM:infer_SEAM.py:72–77`) on one view of
+/// a 1×4 image: class 0's summed map (2, 0.5, −1, 1) is clamped to
+/// (2, 0.5, 0, 1), min 0 and max 2; the pixel below min + 1e-5 is set to
+/// 0 and every pixel becomes (x − 0 − 1e-5)/(2 − 0 + 1e-5), so the minimum
+/// comes out at −1e-5/2.00001. Class 1 (4, 4, 6, 5): min 4, so the first
+/// two pixels are zeroed and become (0 − 4 − 1e-5)/2.00001, about −2, as
+/// the released arithmetic gives. Class 2 is absent and stays zero (SEAM
+/// keeps no map for it). psa's division by the maximum is kept for the
+/// plain CAM.
+#[test]
+fn seam_inference_min_max_normalises_the_summed_maps() {
+    let g = Gpu::new_blocking().unwrap();
+    let maps = [
+        2.0f32, 0.5, -1.0, 1.0, 4.0, 4.0, 6.0, 5.0, 0.0, 0.0, 0.0, 0.0,
+    ];
+    let src = FixedMinMax(Tensor::from_slice(&g, &maps, &[1, 3, 1, 4]).unwrap());
+    let image = Tensor::zeros(&g, &[1, 3, 1, 4]).unwrap();
+    let ms = MultiScale {
+        scales: vec![1.0],
+        flip: false,
+    };
+    let got = vals(&cam::multiscale(&src, &image, &[true, true, false], &ms).unwrap());
+    let d0 = 2.0 + 1e-5;
+    let d1 = 2.0 + 1e-5;
+    let want = [
+        (2.0 - 1e-5) / d0,
+        (0.5 - 1e-5) / d0,
+        -1e-5 / d0,
+        (1.0 - 1e-5) / d0,
+        (0.0 - 4.0 - 1e-5) / d1,
+        (0.0 - 4.0 - 1e-5) / d1,
+        (6.0 - 4.0 - 1e-5) / d1,
+        (5.0 - 4.0 - 1e-5) / d1,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ];
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        // One subtraction and one division of values of order 1.
+        assert!((*a as f64 - b).abs() < 1e-6, "[{i}] {a} vs {b}");
+    }
+    let refused = cam::min_max(&Tensor::zeros(&g, &[2, 1, 4]).unwrap(), &[true]);
+    assert!(refused.unwrap_err().to_string().contains("[2, 1, 4]"));
+}

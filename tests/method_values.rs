@@ -922,3 +922,24 @@ fn beta_draws_have_the_beta_moments() {
     let err = mixing::beta(0.0, &mut rng).unwrap_err().to_string();
     assert!(err.contains("Beta(0, 0)"), "{err}");
 }
+
+/// Each method's inference normalisation is its released script's: SEAM's
+/// `infer_SEAM.py` min-max normalises, psa's `infer_cls.py` (which the
+/// other CAM methods' scripts follow) divides by the maximum.
+#[test]
+fn seam_alone_min_max_normalises_at_inference() {
+    use weakseg::cam::{CamSource, Normalisation};
+    let g = gpu();
+    for (name, want) in [
+        ("seam", Normalisation::MinMax),
+        ("cam", Normalisation::Max),
+        ("acol", Normalisation::Max),
+        ("mixup", Normalisation::Max),
+    ] {
+        assert_eq!(
+            common::tiny_method_net(&g, name, 1).normalisation(),
+            want,
+            "{name}"
+        );
+    }
+}

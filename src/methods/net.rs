@@ -323,6 +323,15 @@ impl CamSource for MethodNet {
     /// the mean of the dilated ones; for adversarial erasing the maximum of
     /// the rounds' normalised maps, each round reading the image erased by
     /// the rounds before it.
+    /// SEAM's inference min-max normalises (`infer_SEAM.py:72–77`); the
+    /// others divide by the maximum as psa and IRN do.
+    fn normalisation(&self) -> cam::Normalisation {
+        match self.extra {
+            Extra::Pcm(_) => cam::Normalisation::MinMax,
+            _ => cam::Normalisation::Max,
+        }
+    }
+
     fn cam_maps(&self, x: &Tensor, present: &[bool]) -> Result<Tensor> {
         no_grad(|| match &self.extra {
             Extra::None | Extra::Sub(_) | Extra::Teach { .. } | Extra::Ordinary(_) => {
