@@ -254,15 +254,16 @@ fn conv1x1(w: &[f32], x: &[f64], out: usize, n: usize) -> Vec<f64> {
 /// reductions (64 and 128 channels, ReLU), each resized to the CAM
 /// (bilinear, corners aligned), concatenated with the image and mapped by
 /// f9 (1×1 to 192, no bias), L2-normalised per pixel, then propagated.
-/// Built here on the host from the PCM's own weights; of three taps only
-/// the last two are read, the middle one at 5×7 (corner-aligned resizing
-/// to 3×4 picks every other pixel).
+/// Built here on the host from the PCM's own weights; of four taps the
+/// PCM reads the two before the feature map (ResNet-38's conv4 and conv5,
+/// `resnet38_SEAM.py:42–43`), the first of them at 5×7 (corner-aligned
+/// resizing to 3×4 picks every other pixel).
 #[test]
-fn seam_pcm_reads_the_last_two_taps_as_released() {
+fn seam_pcm_reads_the_two_taps_before_the_features_as_released() {
     use weakseg::nn::ModuleExt;
     let g = gpu();
     let (b, h, w, n) = (2usize, 3usize, 4usize, 12usize);
-    let pcm = seam::Pcm::new(&mut Builder::new(&g, 5), &[4, 5, 6]).unwrap();
+    let pcm = seam::Pcm::new(&mut Builder::new(&g, 5), &[4, 5, 6, 7]).unwrap();
     let weights: std::collections::HashMap<String, Vec<f32>> = pcm
         .named_params()
         .into_iter()
@@ -283,6 +284,7 @@ fn seam_pcm_reads_the_last_two_taps_as_released() {
         Tensor::from_slice(&g, &wave(b * 4 * 4, 3), &[b, 4, 2, 2]).unwrap(),
         Tensor::from_slice(&g, &t1, &[b, 5, 5, 7]).unwrap(),
         Tensor::from_slice(&g, &t2, &[b, 6, h, w]).unwrap(),
+        Tensor::from_slice(&g, &wave(b * 7 * n, 17), &[b, 7, h, w]).unwrap(),
     ];
     let cams_t = Tensor::from_slice(&g, &cams, &[b, 2, h, w]).unwrap();
     let got = host(
@@ -337,6 +339,28 @@ fn seam_pcm_reads_the_last_two_taps_as_released() {
     for (i, (a, e)) in got.iter().zip(&want).enumerate() {
         assert!((a - e).abs() < 2e-5, "PCM map [{i}]: {a} vs {e}");
     }
+    let err = pcm.forward(
+        &Tensor::zeros(&g, &[b, 3, h, w]).unwrap(),
+        &taps[2..],
+        &cams_t,
+    );
+    assert!(err.unwrap_err().to_string().contains("2 taps"));
+    // ResNet-38's taps (conv4 512, conv5 1024, conv6 4096): SEAM's f8_3
+    // reduces 512 → 64 and f8_4 1024 → 128.
+    let r38 = seam::Pcm::new(&mut Builder::new(&g, 5), &[512, 1024, 4096]).unwrap();
+    let shapes: Vec<(String, Vec<usize>)> = r38
+        .named_params()
+        .into_iter()
+        .map(|(k, p)| (k, p.get().shape().to_vec()))
+        .collect();
+    assert!(
+        shapes.contains(&("reduce0.weight".into(), vec![64, 512, 1, 1])),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes.contains(&("reduce1.weight".into(), vec![128, 1024, 1, 1])),
+        "{shapes:?}"
+    );
 }
 
 /// SEAM's batch loss (`train_SEAM.py:107–112`): the copy is the image

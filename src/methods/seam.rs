@@ -44,8 +44,10 @@ impl Default for SeamSettings {
     }
 }
 
-/// The pixel correlation module: 1×1 reductions of the backbone's last two
-/// taps (detached) to 64 and 128 channels, concatenated with the image at
+/// The pixel correlation module: 1×1 reductions of the two taps before the
+/// backbone's feature map (detached) to 64 and 128 channels — ResNet-38's
+/// conv4 and conv5 as `resnet38_SEAM.py:18–19, 42–43` reads them, ResNet's
+/// layer2 and layer3 — concatenated with the image at
 /// the CAM's resolution, projected to 192 channels and L2-normalised; the
 /// ReLU'd cosine similarities, normalised per column, propagate the CAM.
 /// Names: `reduce{i}.*`, `f9.*`.
@@ -54,13 +56,22 @@ pub struct Pcm {
     f9: Conv2d,
 }
 
-/// Widths of the reductions of the last two taps (SEAM's 64 and 128).
+/// Widths of the reductions of the two taps (SEAM's 64 and 128).
 const REDUCED: [usize; 2] = [64, 128];
 
+/// The taps the PCM reads out of `n`: the two before the last (the last is
+/// the feature map the CAM comes from); with two taps the first, with one
+/// that one.
+fn pcm_taps(n: usize) -> std::ops::Range<usize> {
+    let end = if n > 1 { n - 1 } else { n };
+    end.saturating_sub(2)..end
+}
+
 impl Pcm {
-    /// A PCM reading taps of `tap_channels` (the last two, or the only one).
+    /// A PCM for a backbone whose taps have `tap_channels`; it reads the
+    /// two before the last (see [`Pcm`]).
     pub fn new(b: &mut Builder, tap_channels: &[usize]) -> Result<Pcm> {
-        let used = &tap_channels[tap_channels.len().saturating_sub(2)..];
+        let used = &tap_channels[pcm_taps(tap_channels.len())];
         if used.is_empty() {
             return Err(Error::invalid("seam", "the backbone has no taps"));
         }
@@ -87,10 +98,18 @@ impl Pcm {
         let s = cams.shape();
         let (b, h, w) = (s[0], s[2], s[3]);
         let mut parts = vec![x.interpolate((h, w), ResizeMode::Bilinear(true))?];
-        for (t, conv) in taps[taps.len() - self.reduce.len()..]
-            .iter()
-            .zip(&self.reduce)
-        {
+        let range = pcm_taps(taps.len());
+        if range.len() != self.reduce.len() {
+            return Err(Error::invalid(
+                "seam",
+                format!(
+                    "{} taps; the PCM was built for {} before the feature map",
+                    taps.len(),
+                    self.reduce.len()
+                ),
+            ));
+        }
+        for (t, conv) in taps[range].iter().zip(&self.reduce) {
             let mut y = conv.forward(&t.detach())?.relu()?;
             if (y.shape()[2], y.shape()[3]) != (h, w) {
                 y = y.interpolate((h, w), ResizeMode::Bilinear(true))?;
