@@ -88,6 +88,8 @@ impl Pool2d {
 pub fn avg_pool2d(gpu: &Gpu, g: &Pool2d, x: View, y: View) -> Result<()> {
     g.validate()?;
     let n = g.planes * g.ho() * g.wo();
+    x.need("avg_pool2d", "the input", g.planes * g.h * g.w)?;
+    y.need("avg_pool2d", "the output", n)?;
     gpu.launch(
         "avg_pool2d",
         Kernel::new(Shader::Pool, "avg_pool2d"),
@@ -101,6 +103,9 @@ pub fn avg_pool2d(gpu: &Gpu, g: &Pool2d, x: View, y: View) -> Result<()> {
 pub fn max_pool2d(gpu: &Gpu, g: &Pool2d, x: View, y: View, arg: View) -> Result<()> {
     g.validate()?;
     let n = g.planes * g.ho() * g.wo();
+    x.need("max_pool2d", "the input", g.planes * g.h * g.w)?;
+    y.need("max_pool2d", "the output", n)?;
+    arg.need("max_pool2d", "the indices", n)?;
     gpu.launch(
         "max_pool2d",
         Kernel::new(Shader::Pool, "max_pool2d"),
@@ -113,6 +118,12 @@ pub fn max_pool2d(gpu: &Gpu, g: &Pool2d, x: View, y: View, arg: View) -> Result<
 /// Gradient of average pooling.
 pub fn avg_pool2d_backward(gpu: &Gpu, g: &Pool2d, dy: View, dx: View) -> Result<()> {
     let n = g.planes * g.ho() * g.wo();
+    dy.need("avg_pool2d_backward", "the output gradient", n)?;
+    dx.need(
+        "avg_pool2d_backward",
+        "the input gradient",
+        g.planes * g.h * g.w,
+    )?;
     let k = Kernel::new(Shader::Pool, "avg_pool2d_backward");
     gpu.launch(
         "avg_pool2d_backward",
@@ -126,6 +137,13 @@ pub fn avg_pool2d_backward(gpu: &Gpu, g: &Pool2d, dy: View, dx: View) -> Result<
 /// Gradient of max pooling, routed through the saved indices.
 pub fn max_pool2d_backward(gpu: &Gpu, g: &Pool2d, dy: View, arg: View, dx: View) -> Result<()> {
     let n = g.planes * g.ho() * g.wo();
+    dy.need("max_pool2d_backward", "the output gradient", n)?;
+    arg.need("max_pool2d_backward", "the indices", n)?;
+    dx.need(
+        "max_pool2d_backward",
+        "the input gradient",
+        g.planes * g.h * g.w,
+    )?;
     let k = Kernel::new(Shader::Pool, "max_pool2d_backward");
     gpu.launch(
         "max_pool2d_backward",
@@ -179,6 +197,9 @@ pub fn adaptive_avg_pool2d(
     x: View,
     y: View,
 ) -> Result<()> {
+    let op = "adaptive_avg_pool2d";
+    x.need(op, "the input", planes * hw.0 * hw.1)?;
+    y.need(op, "the output", planes * out.0 * out.1)?;
     adaptive(
         gpu,
         "adaptive_avg_pool2d",
@@ -200,6 +221,9 @@ pub fn adaptive_avg_pool2d_backward(
     dy: View,
     dx: View,
 ) -> Result<()> {
+    let op = "adaptive_avg_pool2d_backward";
+    dy.need(op, "the output gradient", planes * out.0 * out.1)?;
+    dx.need(op, "the input gradient", planes * hw.0 * hw.1)?;
     adaptive(
         gpu,
         "adaptive_avg_pool2d_backward",

@@ -125,3 +125,52 @@ fn pooling() {
         );
     }
 }
+
+/// Every pooling launcher refuses a view shorter than its geometry needs
+/// (naming which), instead of letting the device clamp the access.
+#[test]
+fn pooling_refuses_short_views() {
+    let g = gpu();
+    let pg = Pool2d {
+        planes: 3,
+        h: 4,
+        w: 4,
+        kernel: (2, 2),
+        stride: (2, 2),
+        pad: (0, 0),
+    };
+    let (nx, ny) = (48, 12);
+    let (xb, yb, ab) = (poisoned(&g, nx), poisoned(&g, ny), poisoned(&g, ny));
+    let refused = |r: weakseg_kernels::Result<()>, what: &str| {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(what), "{e}");
+    };
+    refused(
+        pool::avg_pool2d(&g, &pg, v(&xb, nx - 1), v(&yb, ny)),
+        "the input",
+    );
+    refused(
+        pool::avg_pool2d(&g, &pg, v(&xb, nx), v(&yb, ny - 1)),
+        "the output",
+    );
+    refused(
+        pool::max_pool2d(&g, &pg, v(&xb, nx), v(&yb, ny), v(&ab, ny - 1)),
+        "the indices",
+    );
+    refused(
+        pool::avg_pool2d_backward(&g, &pg, v(&yb, ny), v(&xb, nx - 1)),
+        "the input gradient",
+    );
+    refused(
+        pool::max_pool2d_backward(&g, &pg, v(&yb, ny - 1), v(&ab, ny), v(&xb, nx)),
+        "the output gradient",
+    );
+    refused(
+        pool::adaptive_avg_pool2d(&g, 3, (4, 4), (1, 2), v(&xb, nx - 1), v(&yb, 6)),
+        "the input",
+    );
+    refused(
+        pool::adaptive_avg_pool2d_backward(&g, 3, (4, 4), (1, 2), v(&yb, 6), v(&xb, nx - 1)),
+        "the input gradient",
+    );
+}
