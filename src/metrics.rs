@@ -51,6 +51,15 @@ impl MaskScore {
         self.scored.then(|| self.confusion.scores().miou)
     }
 
+    /// Adds a prediction against a label-map mask (255 = ignore), if any.
+    pub fn add_labels(&mut self, pred: &[u8], mask: Option<&[u8]>) -> Result<()> {
+        if let Some(gt) = mask {
+            self.confusion.add(pred, gt)?;
+            self.scored = true;
+        }
+        Ok(())
+    }
+
     /// `{"miou": …}` for a stage manifest, or null without ground truth.
     pub fn results(&self) -> serde_json::Value {
         self.miou().map_or(

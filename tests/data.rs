@@ -540,3 +540,65 @@ fn cam_label_maps_normalise_threshold_and_skip_absent_classes() {
     assert_eq!(m, vec![1, 2, 2, 2], "a tie keeps the lower class");
     assert!(weakseg::cam::label_map(&cams, &[true], 1, 4, 0.3).is_err());
 }
+
+/// A training stage's crop recipe: every output is side × side whatever
+/// the input's size; the rescale factor is drawn within its range (an
+/// unrescaled crop of a 17×13 image at side 24 keeps all 221 pixels, a
+/// 0.5× one at most 9·7 = 63); bad sides and ranges are refused.
+#[test]
+fn crop_recipes_give_fixed_sizes_within_their_scales() {
+    use weakseg::data::augment::Crop;
+    let it = coded_item(17, 13);
+    let inside = |a: &Item| {
+        a.mask
+            .as_ref()
+            .unwrap()
+            .data
+            .iter()
+            .filter(|&&v| v != 255)
+            .count()
+    };
+    let plain = Crop {
+        side: 24,
+        scale: [1.0, 1.0],
+        jitter: false,
+    };
+    let half = Crop {
+        scale: [0.5, 0.5],
+        ..plain.clone()
+    };
+    for seed in 0..8 {
+        let a = plain.augment().unwrap().apply(it.clone(), seed);
+        assert_eq!((a.rgb.width, a.rgb.height), (24, 24));
+        assert_eq!(inside(&a), 17 * 13, "seed {seed}");
+        let b = half.augment().unwrap().apply(it.clone(), seed);
+        assert_eq!((b.rgb.width, b.rgb.height), (24, 24));
+        assert!(
+            inside(&b) <= 9 * 7 && inside(&b) > 0,
+            "seed {seed}: {}",
+            inside(&b)
+        );
+    }
+    assert_eq!(plain.augment().unwrap().jitter, None);
+    assert!(
+        Crop::default().augment().unwrap().jitter.is_some(),
+        "psa jitters"
+    );
+    for bad in [
+        Crop {
+            side: 0,
+            ..plain.clone()
+        },
+        Crop {
+            scale: [1.5, 0.5],
+            ..plain.clone()
+        },
+        Crop {
+            scale: [0.0, 1.0],
+            ..plain.clone()
+        },
+    ] {
+        let e = bad.augment().unwrap_err().to_string();
+        assert!(e.contains("crop"), "{e}");
+    }
+}

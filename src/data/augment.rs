@@ -55,11 +55,21 @@ pub struct Jitter {
     pub hue: f32,
 }
 
+/// psa's colour jitter (`transforms.ColorJitter(0.3, 0.3, 0.3, 0.1)`).
+pub const PSA_JITTER: Jitter = Jitter {
+    brightness: 0.3,
+    contrast: 0.3,
+    saturation: 0.3,
+    hue: 0.1,
+};
+
 /// The augmentation recipe. `Default` is the identity.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Augment {
     /// Rescale so the long side is a random length in this range (pixels).
     pub long_side: Option<(usize, usize)>,
+    /// Rescale by a random factor in this range (IRN's 0.5–1.5).
+    pub scale: Option<(f32, f32)>,
     /// Flip horizontally with probability 1/2.
     pub hflip: bool,
     /// Colour jitter.
@@ -75,13 +85,9 @@ impl Augment {
         Augment {
             long_side: Some(((side * 9) / 10, (side * 3) / 2)),
             hflip: true,
-            jitter: Some(Jitter {
-                brightness: 0.3,
-                contrast: 0.3,
-                saturation: 0.3,
-                hue: 0.1,
-            }),
+            jitter: Some(PSA_JITTER),
             crop: Some(side),
+            ..Augment::default()
         }
     }
 
@@ -92,6 +98,16 @@ impl Augment {
             let target = rng.random_range(lo.min(hi)..=hi.max(lo)).max(1);
             let long = it.rgb.width.max(it.rgb.height);
             let f = target as f32 / long as f32;
+            let w = ((it.rgb.width as f32 * f).round() as usize).max(1);
+            let h = ((it.rgb.height as f32 * f).round() as usize).max(1);
+            it = rescale(it, w, h);
+        }
+        if let Some((lo, hi)) = self.scale {
+            let f = if hi > lo {
+                rng.random_range(lo..=hi)
+            } else {
+                lo
+            };
             let w = ((it.rgb.width as f32 * f).round() as usize).max(1);
             let h = ((it.rgb.height as f32 * f).round() as usize).max(1);
             it = rescale(it, w, h);
@@ -111,6 +127,58 @@ impl Augment {
             it = crop(it, x0 - px, y0 - py, side, side);
         }
         it
+    }
+}
+
+/// A training stage's fixed-size crop, so that images of any size batch
+/// together as the reference trainers do: psa's AffinityNet (crop 448,
+/// flip, colour jitter, `train_aff.py:45–56`), IRN's boundary branch
+/// (rescale 0.5–1.5, crop 512, flip, `step/train_irn.py:17–25`), DeepLab
+/// (rescale 0.5–1.5, crop 321).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Crop {
+    /// Side of the square crop; smaller images are padded (image 0,
+    /// label 255).
+    pub side: usize,
+    /// Rescale by a random factor in [lo, hi] first ([1, 1]: none).
+    pub scale: [f32; 2],
+    /// psa's colour jitter (0.3, 0.3, 0.3, 0.1).
+    pub jitter: bool,
+}
+
+impl Default for Crop {
+    /// psa's AffinityNet recipe: 448, no rescale, jitter.
+    fn default() -> Self {
+        Crop {
+            side: 448,
+            scale: [1.0, 1.0],
+            jitter: true,
+        }
+    }
+}
+
+impl Crop {
+    /// The augmentation: rescale, flip, jitter, crop; the side and scales
+    /// checked.
+    pub fn augment(&self) -> weakseg_kernels::Result<Augment> {
+        let [lo, hi] = self.scale;
+        if self.side == 0 || !(lo > 0.0 && lo <= hi && hi.is_finite()) {
+            return Err(weakseg_kernels::Error::invalid(
+                "crop",
+                format!(
+                    "side {} and scale [{lo}, {hi}]: want a positive side and 0 < lo ≤ hi",
+                    self.side
+                ),
+            ));
+        }
+        Ok(Augment {
+            scale: (lo != 1.0 || hi != 1.0).then_some((lo, hi)),
+            hflip: true,
+            jitter: self.jitter.then_some(PSA_JITTER),
+            crop: Some(self.side),
+            ..Augment::default()
+        })
     }
 }
 

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Gpu, Result};
 
 use crate::Tensor;
-use crate::data::voc::{VocDataset, VocOptions, list_path};
-use crate::io::labels::{self, IGNORE, LabelMap};
+use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
+use crate::io::labels::{IGNORE, LabelMap};
 use crate::io::{image, npy};
 use crate::metrics::Confusion;
+use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, DenseCrf, unary_from_labels, unary_from_probs};
 
@@ -38,6 +39,10 @@ pub struct AffLabelSettings {
     /// left out of the fingerprint when psa's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub irn: Option<IrnLabels>,
+    /// The images and masks its label maps are scored on (every image
+    /// with a mask when left out; left out of the fingerprint then).
+    #[serde(skip_serializing_if = "Scoring::is_default")]
+    pub eval: Scoring,
 }
 
 /// IRN's inter-pixel relation labels (`cam_to_ir_label.py`).
@@ -74,6 +79,7 @@ impl Default for AffLabelSettings {
             high_alpha: 32.0,
             crf: CrfParams::default(),
             irn: None,
+            eval: Scoring::default(),
         }
     }
 }
@@ -204,7 +210,10 @@ pub fn make(
         return Ok(m);
     }
     let t = Instant::now();
-    let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
+    let mut opts = VocOptions::split(&s.list);
+    opts.masks = MaskSource::None;
+    let ds = VocDataset::open(data, &opts)?;
+    let mut truth = GroundTruth::open(data, &s.list, &s.eval)?;
     let k = ds.classes.len();
     let (mut low_c, mut high_c) = (Confusion::new(k + 1), Confusion::new(k + 1));
     let mut outputs = Vec::new();
@@ -246,10 +255,9 @@ pub fn make(
             };
             outputs.push(stage.write_labels(format!("{dir}/{}.png", r.id), &map)?);
         }
-        if let Some(mp) = &r.mask {
-            let gt = labels::read(mp)?;
-            low_c.add(&low, &gt.data)?;
-            high_c.add(&high, &gt.data)?;
+        if let Some(gt) = truth.mask(&r.id, (w, h))? {
+            low_c.add(&low, &gt)?;
+            high_c.add(&high, &gt)?;
             scored = true;
         }
         progress(i + 1, ds.records.len());
@@ -258,6 +266,7 @@ pub fn make(
         serde_json::json!({
             "crf_low_miou": low_c.scores().miou,
             "crf_high_miou": high_c.scores().miou,
+            "scored_on": truth.describe(),
         })
     } else {
         serde_json::Value::Null

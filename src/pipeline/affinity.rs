@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
-use crate::data::augment::Augment;
+use crate::data::augment::{Augment, Crop};
 use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, HostTensor, Match, SaveDtype, Sidecar};
 use crate::models::affinity::{AffinityConfig, AffinityNet};
@@ -135,6 +135,12 @@ pub struct AffinitySettings {
     pub weight_decay: f32,
     /// Seed of the head's initialisation, order and flips.
     pub seed: u64,
+    /// A fixed-size crop (rescale, flip, jitter as its settings say) so
+    /// images of varied sizes batch, as the reference trainer crops; flips
+    /// only when absent (images of one size). Left out of the fingerprint
+    /// when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Crop>,
 }
 
 impl Default for AffinitySettings {
@@ -151,6 +157,7 @@ impl Default for AffinitySettings {
             lr: 0.1,
             weight_decay: 1e-4,
             seed: 3,
+            crop: None,
         }
     }
 }
@@ -219,9 +226,12 @@ pub fn train(
         })?;
     let mut opts = VocOptions::split(&s.list);
     opts.masks = MaskSource::Dir(aff_labels_dir.join("aff"));
-    opts.augment = Augment {
-        hflip: true,
-        ..Augment::default()
+    opts.augment = match &s.crop {
+        Some(c) => c.augment()?,
+        None => Augment {
+            hflip: true,
+            ..Augment::default()
+        },
     };
     let ds = VocDataset::open(data, &opts)?;
     let mut net = RelationNet::new(&mut Builder::new(gpu, s.seed), &side, s)?;

@@ -17,7 +17,7 @@ use weakseg_kernels::{Error, Gpu, Result};
 use crate::Tensor;
 use crate::cam::CamSource;
 use crate::cam::{self, MultiScale};
-use crate::data::voc::{VocDataset, VocOptions, list_path};
+use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::data::{Dataset, Sample, collate, mix_seed};
 use crate::io::checkpoint;
 use crate::io::labels::LabelMap;
@@ -27,6 +27,7 @@ use crate::methods::{Method, MethodNet, RibSettings, Saliency, SaliencySource};
 use crate::metrics::Confusion;
 use crate::nn::{Builder, ModuleExt};
 use crate::pipeline::classifier::ClassifierSettings;
+use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 
 /// Settings of the CAM stage.
@@ -43,6 +44,10 @@ pub struct CamSettings {
     /// (left out of the fingerprint when the CAM).
     #[serde(skip_serializing_if = "Saliency::is_cam")]
     pub saliency: Saliency,
+    /// The images and masks its label maps are scored on (every image
+    /// with a mask when left out; left out of the fingerprint then).
+    #[serde(skip_serializing_if = "Scoring::is_default")]
+    pub eval: Scoring,
 }
 
 impl Default for CamSettings {
@@ -52,6 +57,7 @@ impl Default for CamSettings {
             multiscale: MultiScale::default(),
             threshold: 0.2,
             saliency: Saliency::Cam,
+            eval: Scoring::default(),
         }
     }
 }
@@ -118,7 +124,10 @@ pub fn infer(
     } else {
         &gradients
     };
-    let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
+    let mut opts = VocOptions::split(&s.list);
+    opts.masks = MaskSource::None;
+    let ds = VocDataset::open(data, &opts)?;
+    let mut truth = GroundTruth::open(data, &s.list, &s.eval)?;
     let k = ds.classes.len();
     let rib = match (&net.method, s.saliency.is_cam()) {
         (Method::Rib(r), true) => Some(Rib::open(gpu, data, classifier, r)?),
@@ -177,8 +186,7 @@ pub fn infer(
         };
         let png_name = stage.write_labels(format!("labels/{id}.png"), &map)?;
         let pred = &map.data;
-        if let Some(mask) = &smp.mask {
-            let gt: Vec<u8> = mask.iter().map(|&v| v.min(255) as u8).collect();
+        if let Some(gt) = truth.mask(id, (w, h))? {
             at.add(pred, &gt)?;
             for (th, conf) in sweep.iter().zip(curve.iter_mut()) {
                 conf.add(&cam::threshold_labels(&best, *th), &gt)?;
@@ -208,6 +216,7 @@ pub fn infer(
             "best_threshold": best.0,
             "best_miou": best.1,
             "sweep": curve,
+            "scored_on": truth.describe(),
         })
     } else {
         serde_json::Value::Null

@@ -20,6 +20,7 @@ pub mod compare;
 pub mod interactive;
 pub mod report;
 pub mod run;
+pub mod scoring;
 pub mod segmenter;
 pub mod spml;
 pub mod stage;

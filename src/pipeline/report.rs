@@ -15,19 +15,47 @@ use crate::io::{image, npy, write_atomic};
 use crate::pictures::{cam_overlay, colourise, encode_png, grid, line_plot};
 use crate::pipeline::run::{Metrics, PipelineConfig, dirs};
 
-/// The rows of the results table: label, metric, split.
-pub fn rows(m: &Metrics) -> Vec<(&'static str, Option<f64>, &'static str)> {
+/// The rows of the results table: label, metric, and what it was scored
+/// on (list, masks, images; the split alone for runs written before that
+/// was recorded).
+pub fn rows(m: &Metrics) -> Vec<(&'static str, Option<f64>, String)> {
+    let on = |stage: &str, split: &str| {
+        m.scored_on
+            .get(stage)
+            .cloned()
+            .unwrap_or_else(|| split.to_string())
+    };
     let mut rows = vec![
-        ("CAM", m.cam_miou_train, "train"),
-        ("CAM + dense CRF", m.crf_miou_train, "train"),
-        ("random walk (AffinityNet)", m.rw_miou_train, "train"),
+        ("CAM", m.cam_miou_train, on("cam", "train")),
+        (
+            "CAM + dense CRF",
+            m.crf_miou_train,
+            on("aff-labels", "train"),
+        ),
+        (
+            "random walk (AffinityNet)",
+            m.rw_miou_train,
+            on("rw", "train"),
+        ),
     ];
     if m.rw_crf_miou_train.is_some() {
-        rows.push(("random walk + dense CRF", m.rw_crf_miou_train, "train"));
+        rows.push((
+            "random walk + dense CRF",
+            m.rw_crf_miou_train,
+            on("rw", "train"),
+        ));
     }
     rows.extend([
-        ("segmenter on the pseudo-masks", m.seg_miou_val, "val"),
-        ("fully supervised segmenter", m.full_miou_val, "val"),
+        (
+            "segmenter on the pseudo-masks",
+            m.seg_miou_val,
+            on("predict", "val"),
+        ),
+        (
+            "fully supervised segmenter",
+            m.full_miou_val,
+            on("predict (ground truth)", "val"),
+        ),
     ]);
     rows
 }
@@ -78,7 +106,9 @@ pub fn write(cfg: &PipelineConfig, metrics: &Metrics, samples: usize) -> Result<
          img.s{image-rendering:pixelated;height:160px}</style>\n<h1>weakseg pipeline report</h1>\n",
     );
     let _ = writeln!(html, "<p>data: <code>{}</code></p>", cfg.data.display());
-    html.push_str("<h2>Results</h2>\n<table><tr><th>stage</th><th>split</th><th>mIoU</th></tr>\n");
+    html.push_str(
+        "<h2>Results</h2>\n<table><tr><th>stage</th><th>scored on</th><th>mIoU</th></tr>\n",
+    );
     for (label, v, split) in rows(metrics) {
         let v = v.map_or("—".to_string(), |v| format!("{:.1}%", 100.0 * v));
         let _ = writeln!(

@@ -114,6 +114,10 @@ pub struct Metrics {
     pub full_miou_val: Option<f64>,
     /// Wall-clock seconds of each stage (of the run that produced it).
     pub seconds: BTreeMap<String, f64>,
+    /// What each scoring stage's figures were measured on: "list, masks
+    /// (n images)" by stage name.
+    #[serde(default)]
+    pub scored_on: BTreeMap<String, String>,
 }
 
 /// What a pipeline run reports while it works.
@@ -259,6 +263,17 @@ pub fn score(m: &Manifest, key: &str) -> Option<f64> {
     m.results.get(key).and_then(|v| v.as_f64())
 }
 
+/// "list, masks (n images)" of a stage's `scored_on` result, if it scored.
+pub fn scored_on(m: &Manifest) -> Option<String> {
+    let on = m.results.get("scored_on")?;
+    Some(format!(
+        "{}, {} ({} images)",
+        on.get("list")?.as_str()?,
+        on.get("masks")?.as_str()?,
+        on.get("images")?.as_u64()?
+    ))
+}
+
 /// Runs every stage of `cfg` in order and writes `out/metrics.json`.
 /// Returns the metrics and each stage's manifest, in order.
 pub fn run(
@@ -338,6 +353,10 @@ pub fn run(
         seg_miou_val: seg_miou,
         full_miou_val: full_miou,
         seconds: done.iter().map(|(n, m)| (n.clone(), m.seconds)).collect(),
+        scored_on: done
+            .iter()
+            .filter_map(|(n, m)| Some((n.clone(), scored_on(m)?)))
+            .collect(),
     };
     let json =
         serde_json::to_vec_pretty(&metrics).map_err(|e| Error::format("metrics", e.to_string()))?;

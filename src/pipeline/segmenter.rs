@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::data::Dataset;
-use crate::data::augment::Augment;
+use crate::data::augment::{Augment, Crop};
 use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::image;
@@ -23,6 +23,7 @@ use crate::metrics::MaskScore;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::optim::Sgd;
+use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
 use crate::train::{Reporter, fit};
@@ -90,6 +91,12 @@ pub struct SegSettings {
     /// cross-entropy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seeded: Option<Seeded>,
+    /// A fixed-size crop (rescale, flip, jitter as its settings say) so
+    /// images of varied sizes batch, as the reference trainer crops; flips
+    /// only when absent (images of one size). Left out of the fingerprint
+    /// when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Crop>,
 }
 
 impl Default for SegSettings {
@@ -113,6 +120,7 @@ impl Default for SegSettings {
             objectness_power: None,
             constraints: None,
             seeded: None,
+            crop: None,
         }
     }
 }
@@ -162,9 +170,12 @@ pub fn train(
         (Some(m), None) => MaskSource::Dir(m.to_path_buf()),
         (None, None) => MaskSource::Auto,
     };
-    opts.augment = Augment {
-        hflip: true,
-        ..Augment::default()
+    opts.augment = match &s.crop {
+        Some(c) => c.augment()?,
+        None => Augment {
+            hflip: true,
+            ..Augment::default()
+        },
     };
     opts.cams = s.objectness.clone();
     let ds = VocDataset::open(data, &opts)?;
@@ -257,6 +268,10 @@ pub struct PredictSettings {
     pub list: String,
     /// Dense-CRF post-processing of the softmax (DeepLab's), if any.
     pub crf: Option<CrfParams>,
+    /// The images and masks the predictions are scored on (every image
+    /// with a mask when left out; left out of the fingerprint then).
+    #[serde(skip_serializing_if = "Scoring::is_default")]
+    pub eval: Scoring,
 }
 
 impl Default for PredictSettings {
@@ -264,6 +279,7 @@ impl Default for PredictSettings {
         PredictSettings {
             list: "val".into(),
             crf: None,
+            eval: Scoring::default(),
         }
     }
 }
@@ -319,7 +335,10 @@ pub fn predict(
     }
     let t = Instant::now();
     let net = load(gpu, segmenter)?;
-    let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
+    let mut opts = VocOptions::split(&s.list);
+    opts.masks = MaskSource::None;
+    let ds = VocDataset::open(data, &opts)?;
+    let mut truth = GroundTruth::open(data, &s.list, &s.eval)?;
     let mut score = MaskScore::new(ds.classes.len() + 1);
     let mut outputs = Vec::with_capacity(ds.len());
     for i in 0..ds.len() {
@@ -337,8 +356,12 @@ pub fn predict(
             data: pred,
         };
         outputs.push(stage.write_labels(format!("pred/{}.png", r.id), &map)?);
-        score.add(&map.data, smp.mask.as_deref())?;
+        score.add_labels(&map.data, truth.mask(&r.id, (w, h))?.as_deref())?;
         progress(i + 1, ds.len());
     }
-    stage.finish(t.elapsed().as_secs_f64(), outputs, score.results())
+    let mut results = score.results();
+    if let Some(r) = results.as_object_mut() {
+        r.insert("scored_on".into(), truth.describe());
+    }
+    stage.finish(t.elapsed().as_secs_f64(), outputs, results)
 }

@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Gpu, Result};
 
 use crate::data::Dataset;
-use crate::data::voc::{VocDataset, VocOptions, list_path};
+use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::labels::LabelMap;
 use crate::io::{image, npy};
 use crate::metrics::MaskScore;
 use crate::pipeline::affinity::{self, RelationNet};
+use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, refine_scores};
 use crate::refine::random_walk::{self, RandomWalk};
@@ -40,6 +41,10 @@ pub struct WalkSettings {
     /// results"). None: the walk's argmax.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crf: Option<CrfParams>,
+    /// The images and masks its label maps are scored on (every image
+    /// with a mask when left out; left out of the fingerprint then).
+    #[serde(skip_serializing_if = "Scoring::is_default")]
+    pub eval: Scoring,
 }
 
 impl Default for WalkSettings {
@@ -48,6 +53,7 @@ impl Default for WalkSettings {
             list: "train".into(),
             walk: RandomWalk::default(),
             crf: None,
+            eval: Scoring::default(),
         }
     }
 }
@@ -76,7 +82,10 @@ pub fn run(
     let t = Instant::now();
     let (net, offsets) = affinity::load(gpu, affinity_net)?;
     let stride = net.grid_stride();
-    let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
+    let mut opts = VocOptions::split(&s.list);
+    opts.masks = MaskSource::None;
+    let ds = VocDataset::open(data, &opts)?;
+    let mut truth = GroundTruth::open(data, &s.list, &s.eval)?;
     let k = ds.classes.len();
     let mut score = MaskScore::new(k + 1);
     let mut walk_score = MaskScore::new(k + 1);
@@ -113,7 +122,8 @@ pub fn run(
             .walk
             .finish_background(random_walk::upsample(&walked, stride, (h, w))?)?;
         let argmax = walked.argmax(0)?.to_vec_blocking::<u32>()?;
-        walk_score.add(&to_labels(&argmax), smp.mask.as_deref())?;
+        let gt = truth.mask(id, (w, h))?;
+        walk_score.add_labels(&to_labels(&argmax), gt.as_deref())?;
         let labels = match &s.crf {
             Some(c) => {
                 let img = image::read(&ds.records[i].image)?;
@@ -129,12 +139,13 @@ pub fn run(
             data: to_labels(&labels),
         };
         outputs.push(stage.write_labels(format!("rw/{id}.png"), &map)?);
-        score.add(&map.data, smp.mask.as_deref())?;
+        score.add_labels(&map.data, gt.as_deref())?;
         progress(i + 1, ds.len());
     }
     let mut results = score.results();
     if let (Some(r), Some(miou)) = (results.as_object_mut(), walk_score.miou()) {
         r.insert("walk_miou".into(), miou.into());
+        r.insert("scored_on".into(), truth.describe());
     }
     stage.finish(t.elapsed().as_secs_f64(), outputs, results)
 }

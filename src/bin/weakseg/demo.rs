@@ -134,7 +134,7 @@ impl Observer for Console {
 }
 
 fn print_table(m: &Metrics) {
-    println!("| stage | split | mIoU |");
+    println!("| stage | scored on | mIoU |");
     println!("|---|---|---|");
     for (label, v, split) in report::rows(m) {
         let v = v.map_or("—".to_string(), |v| format!("{:.1}%", 100.0 * v));

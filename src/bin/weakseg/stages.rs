@@ -15,6 +15,7 @@ use weakseg::pipeline::affinity::{self, AffinitySettings, Relation};
 use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, ClassifierSettings};
 use weakseg::pipeline::interactive::{self, InteractiveSettings};
+use weakseg::pipeline::scoring::{GroundMasks, Scoring};
 use weakseg::pipeline::segmenter::{self, PredictSettings, SegSettings};
 use weakseg::pipeline::spml::{self, SpmlSettings};
 use weakseg::pipeline::stage::Manifest;
@@ -96,6 +97,8 @@ pub struct AffLabelsArgs {
     /// Dataset root (VOC layout).
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    eval: EvalArgs,
     /// Directory of the `cam` stage.
     #[arg(long)]
     cams: PathBuf,
@@ -273,6 +276,8 @@ pub struct RwArgs {
     /// Dataset root (VOC layout).
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    eval: EvalArgs,
     /// Affinity checkpoint from `train-aff`.
     #[arg(long)]
     affinity: PathBuf,
@@ -398,6 +403,8 @@ pub struct PredictArgs {
     /// Dataset root (VOC layout).
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    eval: EvalArgs,
     /// Segmenter checkpoint from `train-seg`.
     #[arg(long)]
     segmenter: PathBuf,
@@ -412,12 +419,47 @@ pub struct PredictArgs {
     crf: bool,
 }
 
+/// Which images and masks a pseudo-label stage is scored on.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Score only the images of this list (split name or file).
+    #[arg(long)]
+    eval_list: Option<String>,
+    /// Ground-truth masks: auto (SegmentationClass, else
+    /// SegmentationClassAug), class or aug.
+    #[arg(long, default_value = "auto")]
+    eval_masks: String,
+}
+
+impl EvalArgs {
+    /// The stage's scoring settings.
+    fn scoring(&self) -> Result<Scoring> {
+        let masks = match self.eval_masks.as_str() {
+            "auto" => GroundMasks::Auto,
+            "class" => GroundMasks::Class,
+            "aug" => GroundMasks::Aug,
+            other => {
+                return Err(weakseg::Error::invalid(
+                    "--eval-masks",
+                    format!("{other:?}: want auto, class or aug"),
+                ));
+            }
+        };
+        Ok(Scoring {
+            list: self.eval_list.clone(),
+            masks,
+        })
+    }
+}
+
 /// Arguments of `weakseg cam`.
 #[derive(clap::Args)]
 pub struct CamArgs {
     /// Dataset root (VOC layout).
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    eval: EvalArgs,
     /// Classifier checkpoint from `train-cls`.
     #[arg(long)]
     classifier: PathBuf,
@@ -453,7 +495,8 @@ pub(crate) fn reporter() -> Box<dyn Reporter> {
     }
 }
 
-/// Prints a stage's time, or that it was skipped.
+/// Prints a stage's time, or that it was skipped, and what its scores were
+/// measured on.
 pub(crate) fn report(name: &str, m: &Manifest) {
     if !m.skipped {
         println!("{name}: done in {:.1} s", m.seconds);
@@ -462,6 +505,14 @@ pub(crate) fn report(name: &str, m: &Manifest) {
             "{name}: skipped (outputs of an identical run exist; it took {:.1} s)",
             m.seconds
         );
+    }
+    let on = &m.results["scored_on"];
+    if let (Some(list), Some(masks), Some(n)) = (
+        on["list"].as_str(),
+        on["masks"].as_str(),
+        on["images"].as_u64(),
+    ) {
+        println!("{name}: scored on {n} images of {list}, masks from {masks}");
     }
 }
 
@@ -499,6 +550,7 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
         },
         threshold: a.threshold,
         saliency: Saliency::from_name(&a.saliency)?,
+        eval: a.eval.scoring()?,
     };
     let bar = image_bar();
     let m = cams::infer(gpu, &a.data, &a.classifier, &a.out, &s, track(&bar))?;
@@ -552,6 +604,7 @@ pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
         low_alpha: a.low_alpha,
         high_alpha: a.high_alpha,
         irn: a.irn.then(IrnLabels::default),
+        eval: a.eval.scoring()?,
         ..AffLabelSettings::default()
     };
     let bar = image_bar();
@@ -724,6 +777,7 @@ pub fn rw(gpu: &Gpu, a: &RwArgs) -> Result<()> {
             ..RandomWalk::default()
         },
         crf: a.crf.then(CrfParams::default),
+        eval: a.eval.scoring()?,
     };
     let bar = image_bar();
     let m = walk::run(gpu, &a.data, &a.affinity, &a.cams, &a.out, &s, track(&bar))?;
@@ -789,6 +843,7 @@ pub fn predict(gpu: &Gpu, a: &PredictArgs) -> Result<()> {
     let s = PredictSettings {
         list: a.list.clone(),
         crf: a.crf.then(CrfParams::default),
+        eval: a.eval.scoring()?,
     };
     let bar = image_bar();
     let m = segmenter::predict(gpu, &a.data, &a.segmenter, &a.out, &s, track(&bar))?;
