@@ -116,7 +116,10 @@ fn dense_crf_loss_names_bad_input() {
     ] {
         let x = Tensor::zeros(&gpu, &shape).unwrap();
         let e = pollster::block_on(DenseCrfLoss::for_inputs(&x, size, 15.0, 3.0));
-        assert!(e.is_err(), "{shape:?} at {size:?}");
+        // Refused up front, with the shape it wants (a later op would
+        // fail too, with a message that does not say what was wrong).
+        let e = e.err().unwrap().to_string();
+        assert!(e.contains("want [B, 3, H, W]"), "{shape:?} at {size:?}: {e}");
     }
 }
 
