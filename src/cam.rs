@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use weakseg_kernels::launch::cam::{self as kcam, CamShape};
 use weakseg_kernels::{Error, Result};
 
+use crate::io::image::{Rgb, normalize_imagenet, resize_bicubic};
 use crate::models::CamNet;
 use crate::ops::resize::ResizeMode;
 use crate::tensor::{DType, Tensor};
@@ -121,6 +122,19 @@ impl CamSource for CamNet {
     }
 }
 
+/// How [`multiscale`] makes each scale's view of an image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewResize {
+    /// The image's pixels resized by PIL's bicubic filter, as psa's and
+    /// IRN's `pil_rescale` (antialiased when shrinking), then normalised.
+    #[default]
+    Bicubic,
+    /// The normalised tensor resized bilinearly ([`views`]): cheaper, on
+    /// the GPU, but the 0.5× view aliases.
+    Bilinear,
+}
+
 /// Multi-scale, flip-averaged CAM inference (psa's `infer_cls.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +143,9 @@ pub struct MultiScale {
     pub scales: Vec<f32>,
     /// Also run each scale on the horizontally flipped image.
     pub flip: bool,
+    /// How each scale's view is made (psa's bicubic by default).
+    #[serde(default)]
+    pub resize: ViewResize,
 }
 
 impl Default for MultiScale {
@@ -136,6 +153,7 @@ impl Default for MultiScale {
         MultiScale {
             scales: vec![1.0, 0.5, 1.5, 2.0],
             flip: true,
+            resize: ViewResize::Bicubic,
         }
     }
 }
@@ -147,10 +165,7 @@ impl Default for MultiScale {
 pub fn views(images: &Tensor, scale: f32, flip: bool) -> Result<Tensor> {
     let s = images.shape();
     let (h, w) = (s[s.len() - 2], s[s.len() - 1]);
-    let size = (
-        ((h as f32 * scale).round() as usize).max(1),
-        ((w as f32 * scale).round() as usize).max(1),
-    );
+    let size = (scaled(h, scale), scaled(w, scale));
     let x = if size == (h, w) {
         images.clone()
     } else {
@@ -167,7 +182,9 @@ pub fn views(images: &Tensor, scale: f32, flip: bool) -> Result<Tensor> {
 /// for training) with its classes flagged in `present`: at each scale (and
 /// its flip) the CAMs are bilinearly upsampled to H×W, un-flipped and summed;
 /// absent classes are zero; each class is normalised as the source says
-/// ([`CamSource::normalisation`]: by its maximum, or SEAM's min-max).
+/// ([`CamSource::normalisation`]: by its maximum, or SEAM's min-max). Each
+/// view is made as `ms.resize` says: by default as psa and IRN make it,
+/// the image's pixels resized bicubically.
 pub fn multiscale(
     net: &dyn CamSource,
     image: &Tensor,
@@ -181,17 +198,86 @@ pub fn multiscale(
             format!("image {s:?}; want [1, 3, H, W]"),
         ));
     }
+    let (h, w) = (s[2], s[3]);
+    let resized = ms
+        .scales
+        .iter()
+        .any(|&sc| scaled(h, sc) != h || scaled(w, sc) != w);
+    let rgb = match ms.resize {
+        ViewResize::Bicubic if resized => Some(host_pixels(image)?),
+        _ => None,
+    };
+    summed(net, (h, w), present, ms, &|sc| match &rgb {
+        Some(rgb) => bicubic_views(image, rgb, sc, ms.flip),
+        None => views(image, sc, ms.flip),
+    })
+}
+
+/// A side of `v` pixels at `scale`: rounded, at least 1.
+fn scaled(v: usize, scale: f32) -> usize {
+    ((v as f32 * scale).round() as usize).max(1)
+}
+
+/// The RGB pixels of a normalised image [1, 3, H, W], read back to the
+/// host for the bicubic views.
+#[cfg(not(target_arch = "wasm32"))]
+fn host_pixels(image: &Tensor) -> Result<Rgb> {
+    let s = image.shape();
+    crate::io::image::denormalize_imagenet(&image.to_vec_blocking::<f32>()?, s[3], s[2])
+}
+
+/// In the browser nothing blocks: the bicubic views, which resize the
+/// pixels on the host, are refused there.
+#[cfg(target_arch = "wasm32")]
+fn host_pixels(_image: &Tensor) -> Result<Rgb> {
+    Err(Error::invalid(
+        "cam",
+        "bicubic views resize the pixels on the host; in the browser use resize = \"bilinear\"",
+    ))
+}
+
+/// The view of `image` (normalised [1, 3, H, W], whose pixels are `rgb`)
+/// at `scale` as psa's `infer_cls.py` and IRN's `make_cam.py` make it: the
+/// RGB image resized by PIL's bicubic filter (`pil_rescale`; antialiased
+/// when shrinking, [`resize_bicubic`]) to the rounded scaled size, then
+/// normalised; the image itself at its own size; with `flip`, followed by
+/// its mirror image.
+fn bicubic_views(image: &Tensor, rgb: &Rgb, scale: f32, flip: bool) -> Result<Tensor> {
+    let (w, h) = (rgb.width, rgb.height);
+    let (vw, vh) = (scaled(w, scale), scaled(h, scale));
+    let x = if (vw, vh) == (w, h) {
+        image.clone()
+    } else {
+        let small = normalize_imagenet(&resize_bicubic(rgb, vw, vh)?);
+        Tensor::from_slice(image.gpu(), &small, &[1, 3, vh, vw])?
+    };
+    if flip {
+        Tensor::concat(&[x.clone(), x.flip(3)?], 0)
+    } else {
+        Ok(x)
+    }
+}
+
+/// The CAMs of the views `view(scale)` of an H×W image (each [1, 3, h, w],
+/// followed by its flip with `ms.flip`), upsampled, un-flipped, summed and
+/// normalised.
+fn summed(
+    net: &dyn CamSource,
+    (h, w): (usize, usize),
+    present: &[bool],
+    ms: &MultiScale,
+    view: &dyn Fn(f32) -> Result<Tensor>,
+) -> Result<Tensor> {
     if ms.scales.is_empty() || ms.scales.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
         return Err(Error::invalid(
             "cam",
             format!("scales {:?} must be positive", ms.scales),
         ));
     }
-    let (h, w) = (s[2], s[3]);
     crate::no_grad(|| {
         let mut sum: Option<Tensor> = None;
         for &sc in &ms.scales {
-            let x = views(image, sc, ms.flip)?;
+            let x = view(sc)?;
             let up = net
                 .cam_maps(&x, present)?
                 .interpolate((h, w), ResizeMode::Bilinear(false))?;

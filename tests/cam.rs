@@ -6,7 +6,8 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use weakseg::cam::{self, MultiScale};
+use weakseg::cam::{self, MultiScale, ViewResize};
+use weakseg::io::image;
 use weakseg::models::{ArchSpec, CamNet};
 use weakseg::nn::{Builder, ModuleExt};
 use weakseg::{Gpu, ResizeMode, Tensor, no_grad};
@@ -83,6 +84,7 @@ fn single_scale_is_the_upsampled_normalised_cam() {
     let ms = MultiScale {
         scales: vec![1.0],
         flip: false,
+        ..MultiScale::default()
     };
     let got = vals(&cam::multiscale(&net, &img, &present, &ms).unwrap());
     let want = no_grad(|| {
@@ -115,24 +117,32 @@ fn multiscale_flip_cams_are_flip_equivariant() {
     );
     let bad = MultiScale {
         scales: vec![0.0],
-        flip: true,
+        ..MultiScale::default()
     };
     assert!(cam::multiscale(&net, &img, &present, &bad).is_err());
 }
 
 /// Scales 1 and 0.5 with flips against a sum built here view by view: each
-/// view (the image, or its bilinear resize to 19×15 = 37·0.5 and 29·0.5
-/// rounded half away from zero) and its mirror image go through the
-/// network alone; their ReLU'd CAMs are upsampled to 37×29, the mirror's
+/// view (the image, or its resize to 19×15 = 37·0.5 and 29·0.5 rounded
+/// half away from zero: psa's PIL bicubic of the image's pixels by default,
+/// or bilinear on the tensor) and its mirror image go through the network
+/// alone; their ReLU'd CAMs are upsampled to 37×29, the mirror's
 /// un-flipped on the host, all four summed on the host, absent classes
 /// zeroed, each class divided by its maximum + 1e-5 (psa's `infer_cls.py`).
 #[test]
 fn multiscale_is_the_normalised_sum_over_views() {
+    for resize in [ViewResize::Bicubic, ViewResize::Bilinear] {
+        sum_over_views(resize);
+    }
+}
+
+fn sum_over_views(resize: ViewResize) {
     let (_gpu, net, img) = setup(4);
     let present = [true, false, true, true];
     let ms = MultiScale {
         scales: vec![1.0, 0.5],
         flip: true,
+        resize,
     };
     let got = vals(&cam::multiscale(&net, &img, &present, &ms).unwrap());
     let (h, w, k) = (37usize, 29usize, 4usize);
@@ -145,11 +155,17 @@ fn multiscale_is_the_normalised_sum_over_views() {
         .unwrap()
     };
     let mut sum = vec![0f64; k * h * w];
-    for view in [
-        img.clone(),
-        img.interpolate((19, 15), ResizeMode::Bilinear(false))
+    let half = match resize {
+        ViewResize::Bilinear => img
+            .interpolate((19, 15), ResizeMode::Bilinear(false))
             .unwrap(),
-    ] {
+        ViewResize::Bicubic => {
+            let rgb = image::denormalize_imagenet(&vals(&img), w, h).unwrap();
+            let small = image::normalize_imagenet(&image::resize_bicubic(&rgb, 15, 19).unwrap());
+            Tensor::from_slice(img.gpu(), &small, &[1, 3, 19, 15]).unwrap()
+        }
+    };
+    for view in [img.clone(), half] {
         let (plain, mirrored) = (up(&view), up(&view.flip(3).unwrap()));
         for c in 0..k {
             for y in 0..h {
@@ -209,6 +225,7 @@ fn seam_inference_min_max_normalises_the_summed_maps() {
     let ms = MultiScale {
         scales: vec![1.0],
         flip: false,
+        ..MultiScale::default()
     };
     let got = vals(&cam::multiscale(&src, &image, &[true, true, false], &ms).unwrap());
     let d0 = 2.0 + 1e-5;

@@ -602,3 +602,31 @@ fn crop_recipes_give_fixed_sizes_within_their_scales() {
         assert!(e.contains("crop"), "{e}");
     }
 }
+
+/// PIL's BICUBIC resize (`Image.resize`, psa's and IRN's `pil_rescale` for
+/// each CAM scale), worked out by hand from PIL's `precompute_coeffs`: the
+/// cubic with a = −0.5, k(0.25) = 0.8671875, k(0.75) = 0.2265625,
+/// k(1.25) = −0.0703125; output pixel x samples at (x + 0.5)·scale, taps
+/// at (i + 0.5 − centre)/max(scale, 1), weights normalised over the taps
+/// inside the image.
+/// - 4 → 2 (support widened 2×: antialiased): row (0, 100, 200, 250) gives
+///   (100·k(.25) + 200·k(.75) − 250·0.0703125)/1.890625 = 60.54 → 61 and
+///   (−0·0.0703 + 100·k(.75) + 200·k(.25) + 250·k(.25))/1.890625 = 218.39
+///   → 218.
+/// - 2 → 4: row (0, 200) gives −17.6 → 0 (clamped), 41.43 → 41,
+///   158.57 → 159, 217.65 → 218.
+#[test]
+fn bicubic_resize_is_pils() {
+    use weakseg::io::image::resize_bicubic;
+    let grey = |v: &[u8]| Rgb {
+        width: v.len(),
+        height: 1,
+        data: v.iter().flat_map(|&x| [x, x, x]).collect(),
+    };
+    let red = |img: &Rgb| img.data.iter().step_by(3).copied().collect::<Vec<u8>>();
+    let down = resize_bicubic(&grey(&[0, 100, 200, 250]), 2, 1).unwrap();
+    assert_eq!(red(&down), [61, 218]);
+    let up = resize_bicubic(&grey(&[0, 200]), 4, 1).unwrap();
+    assert_eq!(red(&up), [0, 41, 159, 218]);
+    assert!(resize_bicubic(&grey(&[1, 2]), 0, 1).is_err());
+}

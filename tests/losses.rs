@@ -119,7 +119,10 @@ fn dense_crf_loss_names_bad_input() {
         // Refused up front, with the shape it wants (a later op would
         // fail too, with a message that does not say what was wrong).
         let e = e.err().unwrap().to_string();
-        assert!(e.contains("want [B, 3, H, W]"), "{shape:?} at {size:?}: {e}");
+        assert!(
+            e.contains("want [B, 3, H, W]"),
+            "{shape:?} at {size:?}: {e}"
+        );
     }
 }
 

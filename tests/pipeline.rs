@@ -42,6 +42,7 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
         multiscale: weakseg::cam::MultiScale {
             scales: vec![1.0, 0.5],
             flip: true,
+            ..weakseg::cam::MultiScale::default()
         },
         ..CamSettings::default()
     };

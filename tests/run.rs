@@ -90,7 +90,8 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
         cfg.cam.multiscale,
         MultiScale {
             scales: vec![1.0],
-            flip: false
+            flip: false,
+            ..MultiScale::default()
         }
     );
     assert_eq!(cfg.walk.walk.log_t, 2);

@@ -66,6 +66,32 @@ pub fn resize_shorter(img: &Rgb, side: usize) -> Result<Rgb> {
     })
 }
 
+/// Resizes to w×h as PIL's `Image.resize(…, BICUBIC)`, which psa's and
+/// IRN's `pil_rescale` use for each CAM scale: the cubic kernel with
+/// a = −0.5, its support widened by the factor when shrinking (so a
+/// downscaled view is antialiased), rounded and clamped to bytes.
+pub fn resize_bicubic(img: &Rgb, w: usize, h: usize) -> Result<Rgb> {
+    if w == 0 || h == 0 {
+        return Err(Error::invalid(
+            "resize",
+            format!("cannot resize {}×{} to {w}×{h}", img.width, img.height),
+        ));
+    }
+    let buf = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone())
+        .ok_or_else(|| Error::invalid("resize", "pixel buffer does not match the size"))?;
+    let out = image::imageops::resize(
+        &buf,
+        w as u32,
+        h as u32,
+        image::imageops::FilterType::CatmullRom,
+    );
+    Ok(Rgb {
+        width: w,
+        height: h,
+        data: out.into_raw(),
+    })
+}
+
 /// The image whose [`normalize_imagenet`] is `chw` (3 planes of
 /// `width`·`height`), rounded and clamped to bytes: the RGB pixels of a
 /// network input, for refinements (the dense CRF) that need colours.

@@ -228,6 +228,7 @@ impl Session {
         let ms = cam::MultiScale {
             scales: vec![1.0],
             flip: true,
+            ..cam::MultiScale::default()
         };
         let computed = weakseg::no_grad(|| {
             let (logits, raw) = self.net.logits_and_cams(&x)?;

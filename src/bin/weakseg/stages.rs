@@ -547,6 +547,7 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
         multiscale: MultiScale {
             scales: a.scales.clone(),
             flip: !a.no_flip,
+            ..MultiScale::default()
         },
         threshold: a.threshold,
         saliency: Saliency::from_name(&a.saliency)?,
