@@ -413,3 +413,151 @@ fn affinity_targets_and_loss_follow_psa() {
     assert!(affinity_loss(&g, &a, &offsets, &labels[..11], (3, 4), 1).is_err());
     assert!(affinity_loss(&g, &a, &offsets, &labels, (3, 4), 2).is_err());
 }
+
+/// IRN's boundary branch (`jiwoon-ahn/irn:net/resnet50_irn.py:22–51,
+/// 113–127`) on resnet-tiny at output stride 8, a 35×29 image, grid stride
+/// 4 (9×8; the stride-8 maps are 5×4): five reducers — the stem (conv1 → bn → ReLU) first, then the
+/// four stages — each conv → GN(4) → bilinear upsampling by a power of two
+/// → crop to the grid at the top left → ReLU, concatenated and fused by a
+/// 1×1 convolution with bias. Built here from the network's own weights
+/// and the tensor ops; ReLU before upsampling, and resizing straight to
+/// the grid instead of upsampling and cropping, are shown to give other
+/// logits, so the comparison tells them apart. At inference the
+/// logits of the image and of its mirror image are averaged before the
+/// sigmoid (`EdgeDisplacement.forward`).
+#[test]
+fn irn_boundary_branch_reads_the_stem_and_upsamples_before_the_relu() {
+    use std::collections::HashMap;
+    use weakseg::ResizeMode;
+    use weakseg::models::ArchSpec;
+    use weakseg::models::boundary::BoundaryNet;
+    use weakseg::nn::{Builder, ModuleExt};
+    use weakseg::ops::conv::ConvOpts;
+    let g = gpu();
+    let net = BoundaryNet::new(
+        &mut Builder::new(&g, 4),
+        &ArchSpec::new("resnet-tiny", 8),
+        4,
+    )
+    .unwrap();
+    net.set_train(false);
+    let p: HashMap<String, Tensor> = net
+        .named_params()
+        .into_iter()
+        .map(|(k, v)| (k, v.get()))
+        .collect();
+    let stem = net.backbone.stem_channels().unwrap();
+    assert_eq!(p["head.reduce.0.conv.weight"].shape(), [32, stem, 1, 1]);
+    let reducers = 1 + net.backbone.tap_channels().len();
+    assert!(p.contains_key(&format!("head.reduce.{}.conv.weight", reducers - 1)));
+    assert!(!p.contains_key(&format!("head.reduce.{reducers}.conv.weight")));
+    let mut r = SmallRng::seed_from_u64(8);
+    let xs: Vec<f32> = (0..3 * 35 * 29)
+        .map(|_| r.random_range(-1.0..1.0))
+        .collect();
+    let x = Tensor::from_slice(&g, &xs, &[1, 3, 35, 29]).unwrap();
+    let (gh, gw) = (9, 8);
+    let taps = weakseg::no_grad(|| net.backbone.stem_and_taps(&x)).unwrap();
+    assert_eq!(taps.len(), reducers);
+    let build = |relu_first: bool, crop: bool| -> Vec<f32> {
+        let parts: Vec<Tensor> = taps
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let w = |n: &str| p[&format!("head.reduce.{i}.{n}")].clone();
+                let y = t
+                    .conv2d(&w("conv.weight"), None, ConvOpts::default())
+                    .unwrap()
+                    .group_norm(4, &w("norm.weight"), &w("norm.bias"), 1e-5)
+                    .unwrap();
+                let y = if relu_first { y.relu().unwrap() } else { y };
+                let (h, ww) = (y.shape()[2], y.shape()[3]);
+                let up = if h > gh {
+                    // resnet-tiny's stem and first stage are at stride 2,
+                    // finer than the grid (ResNet-50's are at 4, on it):
+                    // resized down to the grid.
+                    y.interpolate((gh, gw), ResizeMode::Bilinear(false))
+                        .unwrap()
+                } else {
+                    // The power of two that covers the grid: 2 for the
+                    // stride-8 maps (5×4 → 10×8, cropped to 9×8).
+                    let f = [1, 2, 4, 8]
+                        .into_iter()
+                        .find(|f| h * f >= gh && ww * f >= gw)
+                        .unwrap();
+                    if crop {
+                        y.interpolate((h * f, ww * f), ResizeMode::Bilinear(false))
+                            .unwrap()
+                            .narrow(2, 0, gh)
+                            .unwrap()
+                            .narrow(3, 0, gw)
+                            .unwrap()
+                    } else {
+                        y.interpolate((gh, gw), ResizeMode::Bilinear(false))
+                            .unwrap()
+                    }
+                };
+                up.relu().unwrap()
+            })
+            .collect();
+        let cat = Tensor::concat(&parts, 1).unwrap();
+        host(
+            &cat.conv2d(
+                &p["head.fuse.weight"],
+                Some(&p["head.fuse.bias"]),
+                ConvOpts::default(),
+            )
+            .unwrap(),
+        )
+    };
+    let got = host(&weakseg::no_grad(|| net.logits(&x)).unwrap());
+    let (want, wrong, resized) = (build(false, true), build(true, true), build(false, false));
+    assert_eq!(got.len(), gh * gw);
+    // The same ops in the same order: equal but for the GPU's summation
+    // order in the convolutions (a few ulps of values of order 1).
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert!((a - b).abs() < 1e-5, "logit {i}: {a} vs {b}");
+    }
+    let apart = got
+        .iter()
+        .zip(&wrong)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        apart > 1e-3,
+        "ReLU before upsampling gives the same logits ({apart})"
+    );
+    let apart = got
+        .iter()
+        .zip(&resized)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        apart > 1e-3,
+        "resizing to the grid gives the same logits ({apart})"
+    );
+    // Flip-averaged inference.
+    let both = weakseg::no_grad(|| {
+        net.logits(&Tensor::concat(&[x.clone(), x.flip(3).unwrap()], 0).unwrap())
+    })
+    .unwrap();
+    let l = host(&both);
+    let n = gh * gw;
+    let tta = host(&weakseg::no_grad(|| net.boundary_flip_averaged(&x)).unwrap());
+    for y in 0..gh {
+        for xx in 0..gw {
+            let i = y * gw + xx;
+            let m = (l[i] as f64 + l[n + y * gw + (gw - 1 - xx)] as f64) / 2.0;
+            let want = 1.0 / (1.0 + (-m).exp());
+            assert!(
+                (tta[i] as f64 - want).abs() < 1e-6,
+                "[{y}, {xx}]: {} vs {want}",
+                tta[i]
+            );
+        }
+    }
+}
+
+fn host(t: &Tensor) -> Vec<f32> {
+    t.to_vec_blocking::<f32>().unwrap()
+}

@@ -38,6 +38,17 @@ pub trait Backbone: Module {
     fn tap_channels(&self) -> Vec<usize> {
         vec![self.out_channels()]
     }
+    /// Channels of the stem's output (the input of the first stage), for
+    /// heads that read it first, as IRN's boundary branch reads ResNet's
+    /// conv1 + max-pool; None when the backbone offers no stem tap.
+    fn stem_channels(&self) -> Option<usize> {
+        None
+    }
+    /// The stem's output followed by [`Backbone::taps`] (only the taps when
+    /// [`Backbone::stem_channels`] is None).
+    fn stem_and_taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        self.taps(x)
+    }
     /// The places [`Backbone::features_with`] can edit: 0 is the input
     /// image, i ≥ 1 the output of stage i. By default only the input.
     fn edit_points(&self) -> usize {
@@ -76,6 +87,12 @@ impl<B: Backbone + ?Sized> Backbone for Box<B> {
     }
     fn tap_channels(&self) -> Vec<usize> {
         (**self).tap_channels()
+    }
+    fn stem_channels(&self) -> Option<usize> {
+        (**self).stem_channels()
+    }
+    fn stem_and_taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        (**self).stem_and_taps(x)
     }
     fn edit_points(&self) -> usize {
         (**self).edit_points()

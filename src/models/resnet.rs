@@ -186,12 +186,19 @@ impl ResNet {
 
     /// The outputs of layer1 … layer4 (strides 4, 8, then as configured).
     pub fn stages(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        Ok(self.stem_and_stages(x)?.split_off(1))
+    }
+
+    /// The stem's output (conv1, bn1, ReLU, max-pool: 64 channels at
+    /// stride 4) followed by the four stages' outputs.
+    pub fn stem_and_stages(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         let mut y = self
             .bn1
             .forward(&self.conv1.forward(x)?)?
             .relu()?
             .max_pool2d(3, 2, 1)?;
-        let mut out = Vec::with_capacity(4);
+        let mut out = Vec::with_capacity(5);
+        out.push(y.clone());
         for layer in &self.layers {
             for block in layer {
                 y = block.forward(&y)?;
@@ -236,6 +243,14 @@ impl Backbone for ResNet {
 
     fn tap_channels(&self) -> Vec<usize> {
         vec![256, 512, 1024, 2048]
+    }
+
+    fn stem_channels(&self) -> Option<usize> {
+        Some(64)
+    }
+
+    fn stem_and_taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        self.stem_and_stages(x)
     }
 }
 

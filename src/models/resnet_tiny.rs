@@ -174,17 +174,27 @@ impl Backbone for ResNetTiny {
     /// The outputs of the four stages (strides 2, 4, 8 and 8 at the
     /// default output stride).
     fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        Ok(self.stem_and_taps(x)?.split_off(1))
+    }
+
+    fn tap_channels(&self) -> Vec<usize> {
+        self.cfg.widths.to_vec()
+    }
+
+    /// conv1, bn1, ReLU: the first width.
+    fn stem_channels(&self) -> Option<usize> {
+        Some(self.cfg.widths[0])
+    }
+
+    fn stem_and_taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         let mut y = self.bn1.forward(&self.conv1.forward(x)?)?.relu()?;
-        let mut out = Vec::with_capacity(self.layers.len());
+        let mut out = Vec::with_capacity(self.layers.len() + 1);
+        out.push(y.clone());
         for l in &self.layers {
             y = l.forward(&y)?;
             out.push(y.clone());
         }
         Ok(out)
-    }
-
-    fn tap_channels(&self) -> Vec<usize> {
-        self.cfg.widths.to_vec()
     }
 
     /// The input and the outputs of stages 1–3 (editing the last stage's

@@ -107,7 +107,7 @@ pub fn run(
         )?;
         let (aff, grid) = match &net {
             RelationNet::Boundary(b) => no_grad(|| {
-                let boundary = b.boundary(&x)?;
+                let boundary = b.boundary_flip_averaged(&x)?;
                 let keep = boundary.affine(-1.0, 1.0)?.reshape(&[1, gh, gw])?;
                 let classes = grid.narrow(0, 1, k)?.mul(&keep)?;
                 Ok((
