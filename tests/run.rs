@@ -210,6 +210,95 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
     );
     let (net, _) = affinity::load(&gpu, &ckpt).unwrap();
     assert!(matches!(net, RelationNet::Boundary(_)));
+
+    // With ImageNet weights (`pretrained`) both relation networks start
+    // from them, not from the classifier, as psa's and IRN's do; IRN's
+    // backbone then stays fixed. Stand-in weights: the classifier's
+    // backbone halved, plus an ImageNet `fc` the loader ignores.
+    use weakseg::io::checkpoint::{self, HostTensor, SaveDtype};
+    let classifier_ckpt = cfg
+        .out
+        .join(dirs::CLASSIFIER)
+        .join("classifier.safetensors");
+    let backbone: Vec<HostTensor> = checkpoint::read(&classifier_ckpt)
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.name.starts_with("backbone."))
+        .map(|t| HostTensor {
+            data: t.data.iter().map(|v| v * 0.5).collect(),
+            ..t
+        })
+        .collect();
+    // An ImageNet file names the backbone's tensors without the prefix
+    // (torchvision's names).
+    let mut imagenet: Vec<HostTensor> = backbone
+        .iter()
+        .map(|t| HostTensor {
+            name: t.name["backbone.".len()..].to_string(),
+            ..t.clone()
+        })
+        .collect();
+    imagenet.push(HostTensor {
+        name: "fc.weight".into(),
+        shape: vec![2, 2],
+        data: vec![0.0; 4],
+    });
+    let weights = dir.join("imagenet.safetensors");
+    std::fs::write(
+        &weights,
+        checkpoint::encode(&imagenet, SaveDtype::F32).unwrap(),
+    )
+    .unwrap();
+    for (name, relation, lr) in [
+        ("psa-imagenet", Relation::Features, 0.0),
+        ("irn-imagenet", Relation::Boundary, 0.1),
+    ] {
+        let s = affinity::AffinitySettings {
+            relation,
+            lr,
+            pretrained: Some(weights.clone()),
+            ..cfg.affinity.clone()
+        };
+        affinity::train(
+            &gpu,
+            &cfg.data,
+            &classifier_ckpt,
+            &cfg.out.join(dirs::AFF_LABELS),
+            &dir.join(name),
+            &s,
+            &mut weakseg::train::progress::Silent,
+        )
+        .unwrap();
+        // psa at learning rate 0 keeps the ImageNet weights exactly (its
+        // batch-norm statistics move with the data), IRN's fixed backbone
+        // the statistics too.
+        let trained = checkpoint::read(&dir.join(name).join("affinity.safetensors")).unwrap();
+        let frozen = relation == Relation::Boundary;
+        for t in backbone
+            .iter()
+            .filter(|t| frozen || !t.name.contains("running_"))
+        {
+            let got = trained.iter().find(|u| u.name == t.name).unwrap();
+            assert_eq!(got.data, t.data, "{name}: {}", t.name);
+        }
+    }
+    let missing = affinity::AffinitySettings {
+        pretrained: Some(dir.join("nowhere.safetensors")),
+        ..cfg.affinity.clone()
+    };
+    let e = affinity::train(
+        &gpu,
+        &cfg.data,
+        &classifier_ckpt,
+        &cfg.out.join(dirs::AFF_LABELS),
+        &dir.join("missing"),
+        &missing,
+        &mut weakseg::train::progress::Silent,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("nowhere.safetensors"), "{e}");
     let irn_walk = weakseg::pipeline::walk::WalkSettings {
         walk: weakseg::refine::random_walk::RandomWalk {
             bg_threshold: Some(0.25),

@@ -170,6 +170,7 @@ fn tiny_recipe(data: &Path, out: &Path) -> String {
     c.insert("crop".into(), 64.into());
     cfg.insert("classifier".into(), c.into());
     let mut a = table(&mut cfg, "affinity");
+    a.remove("pretrained");
     a.insert("epochs".into(), 1.into());
     a.insert("batch_size".into(), 4.into());
     let mut crop = a["crop"].as_table().cloned().unwrap();

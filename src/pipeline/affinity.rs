@@ -1,8 +1,11 @@
 //! Stage `train-aff` (psa's `train_aff.py`): AffinityNet trained on the
 //! affinity labels of the `aff-labels` stage with the balanced pair loss
-//! (bg+/4 + fg+/4 + neg/2) over pairs within a radius. The backbone starts
-//! from the CAM classifier's and is fine-tuned with the head, as psa does;
-//! IRN's frozen backbone is an option (cheaper, and on the synthetic
+//! (bg+/4 + fg+/4 + neg/2) over pairs within a radius. Given ImageNet
+//! weights (`pretrained`), the backbone starts from them as psa's and
+//! IRN's do: AffinityNet fine-tuned with psa's groups (1/2/10/20×), IRN's
+//! boundary branch on a fixed backbone. Without them (the synthetic demo)
+//! it starts from the CAM classifier's backbone and is fine-tuned with the
+//! head; IRN's frozen backbone is then an option (on the synthetic
 //! benchmark clearly worse: see the README). The pairs' relation is read
 //! either from AffinityNet's features (psa) or from IRN's boundary map
 //! ([`Relation`]); the loss is the same.
@@ -135,6 +138,11 @@ pub struct AffinitySettings {
     pub weight_decay: f32,
     /// Seed of the head's initialisation, order and flips.
     pub seed: u64,
+    /// ImageNet weights for the backbone (safetensors, as the
+    /// classifier's): the start psa and IRN use. From the classifier's
+    /// backbone when absent. Left out of the fingerprint when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<std::path::PathBuf>,
     /// A fixed-size crop (rescale, flip, jitter as its settings say) so
     /// images of varied sizes batch, as the reference trainer crops; flips
     /// only when absent (images of one size). Left out of the fingerprint
@@ -157,6 +165,7 @@ impl Default for AffinitySettings {
             lr: 0.1,
             weight_decay: 1e-4,
             seed: 3,
+            pretrained: None,
             crop: None,
         }
     }
@@ -206,12 +215,9 @@ pub fn train(
 ) -> Result<Manifest> {
     let list = list_path(data, &s.list);
     let labels_manifest = aff_labels_dir.join("stage.json");
-    let stage = Stage::new(
-        "train-aff",
-        out,
-        &(s, data),
-        &[&list, classifier, &labels_manifest],
-    )?;
+    let mut inputs: Vec<&Path> = vec![&list, classifier, &labels_manifest];
+    inputs.extend(s.pretrained.as_deref());
+    let stage = Stage::new("train-aff", out, &(s, data), &inputs)?;
     if let Some(m) = stage.done() {
         return Ok(m);
     }
@@ -235,14 +241,28 @@ pub fn train(
     };
     let ds = VocDataset::open(data, &opts)?;
     let mut net = RelationNet::new(&mut Builder::new(gpu, s.seed), &side, s)?;
-    checkpoint::apply(&net, &backbone_of(classifier)?, "backbone.", Match::Strict)
-        .map_err(|e| Error::format(classifier.display().to_string(), e.to_string()))?;
+    let recipe = match (&s.pretrained, s.relation) {
+        (Some(p), Relation::Features) => {
+            crate::pipeline::classifier::load_pretrained(&net, p)?;
+            GroupRecipe::PSA
+        }
+        (Some(p), Relation::Boundary) => {
+            crate::pipeline::classifier::load_pretrained(&net, p)?;
+            net.freeze_backbone();
+            GroupRecipe::UNIFORM
+        }
+        (None, _) => {
+            checkpoint::apply(&net, &backbone_of(classifier)?, "backbone.", Match::Strict)
+                .map_err(|e| Error::format(classifier.display().to_string(), e.to_string()))?;
+            GroupRecipe::UNIFORM
+        }
+    };
     if s.freeze_backbone {
         net.freeze_backbone();
     }
     let offsets = PairOffsets::half_disc(gpu, s.radius)?;
     let mut opt = Sgd::new(
-        GroupRecipe::UNIFORM.groups(&net, AffinityNet::is_new),
+        recipe.groups(&net, AffinityNet::is_new),
         s.lr,
         0.9,
         s.weight_decay,
