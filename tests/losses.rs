@@ -382,12 +382,13 @@ fn constrained_loss_is_the_cross_entropy_against_the_projection() {
 /// SEC's or DSRG's loss written from the released layers on the host
 /// (`kolesman/SEC:pylayers/pylayers/pylayers.py:83–136`, DSRG's
 /// `pylayers.py:95–170`), given the smoothed probabilities `p` and the CRF
-/// marginals `q` [B, L, n] (0 on absent labels): the value and, without
+/// marginals `q` [B, L, n] over the labels `kl_labels`: the value and, without
 /// SEC's expand term, the gradient on the logits.
 fn seeded_reference(
     method: weakseg::losses::SeededMethod,
     p: &[f32],
     q: &[f32],
+    kl_labels: &[Vec<bool>],
     present: &[Vec<bool>],
     seeds: &[u32],
     (b, l, n, w): (usize, usize, usize, usize),
@@ -397,8 +398,9 @@ fn seeded_reference(
     let mut target = vec![0f64; b * l * n];
     for i in 0..b {
         let at = |c: usize, u: usize| (i * l + c) * n + u;
-        // Constrain: KL(Q‖P) averaged over pixels, DSRG's ratio clipped.
-        for c in (0..l).filter(|&c| present[i][c]) {
+        // Constrain: KL(Q‖P) averaged over pixels (over the labels the CRF
+        // ran on), DSRG's ratio clipped.
+        for c in (0..l).filter(|&c| kl_labels[i][c]) {
             for u in 0..n {
                 let (qv, pv) = (q[at(c, u)] as f64, p[at(c, u)] as f64);
                 if qv <= 0.0 {
@@ -489,7 +491,7 @@ fn gwrp_reference(p: &[f32], present: &[Vec<bool>], (b, l, n): (usize, usize, us
 #[test]
 fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
     use weakseg::io::image::{Rgb, denormalize_imagenet, normalize_imagenet};
-    use weakseg::losses::{Seeded, SeededMethod};
+    use weakseg::losses::{CrfUnary, Seeded, SeededMethod};
     use weakseg::refine::crf::CrfParams;
     let gpu = gpu();
     let (b, l, h, w) = (2usize, 3usize, 6usize, 8usize);
@@ -542,21 +544,47 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
         })
         .collect();
     // The CRF is tested against pydensecrf (tests/crf_oracle.rs); here it
-    // runs no iteration, so its marginals are the probabilities of each
-    // image's present labels renormalised (the unary −log p, no clip
-    // reached), and the losses are checked alone.
-    let mut q = vec![0f32; b * l * n];
-    for i in 0..b {
-        for u in 0..n {
-            let z: f32 = (0..l)
-                .filter(|&c| present[i][c])
-                .map(|c| p[(i * l + c) * n + u])
-                .sum();
-            for c in (0..l).filter(|&c| present[i][c]) {
-                q[(i * l + c) * n + u] = p[(i * l + c) * n + u] / z;
+    // runs no iteration, so its marginals are the softmax of its negated
+    // unary: SEC's CRFLayer is fed the logits (Q = softmax z over all
+    // labels), DSRG's the probabilities floored at 1e-4 (Q = softmax p: the
+    // energy −p); both floor Q at 1e-4 and renormalise (pylayers.py
+    // CRFLayer.forward). weakseg's present-label option: the present
+    // labels' p renormalised (the unary −log p, no clip reached), absent
+    // labels 0.
+    let marginals = |unary: CrfUnary| -> Vec<f32> {
+        let mut q = vec![0f32; b * l * n];
+        for i in 0..b {
+            for u in 0..n {
+                let at = |c: usize| (i * l + c) * n + u;
+                let labels: Vec<usize> = match unary {
+                    CrfUnary::PresentLogProb => (0..l).filter(|&c| present[i][c]).collect(),
+                    _ => (0..l).collect(),
+                };
+                let value = |c: usize| match unary {
+                    CrfUnary::Logits => logits[at(c)] as f64,
+                    CrfUnary::NegProb => (p[at(c)] as f64).max(1e-4),
+                    CrfUnary::PresentLogProb => (p[at(c)] as f64).ln(),
+                };
+                let m = labels.iter().map(|&c| value(c)).fold(f64::MIN, f64::max);
+                let e: f64 = labels.iter().map(|&c| (value(c) - m).exp()).sum();
+                let mut col: Vec<(usize, f64)> = labels
+                    .iter()
+                    .map(|&c| (c, (value(c) - m).exp() / e))
+                    .collect();
+                if unary != CrfUnary::PresentLogProb {
+                    let total: f64 = col.iter().map(|(_, v)| v.max(1e-4)).sum();
+                    for (_, v) in col.iter_mut() {
+                        *v = v.max(1e-4) / total;
+                    }
+                }
+                for (c, v) in col {
+                    q[at(c)] = v as f32;
+                }
             }
         }
-    }
+        q
+    };
+    let q = marginals(CrfUnary::PresentLogProb);
     let grown: usize = (0..b)
         .map(|i| {
             let own = &seeds[i * n..(i + 1) * n];
@@ -565,24 +593,43 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
             g.iter().zip(own).filter(|(a, b)| a != b).count()
         })
         .sum();
-    // DSRG's growing adds pixels here (6), so the balanced seed term is
+    // DSRG's growing adds pixels here, so the balanced seed term is
     // checked on grown seeds.
     assert!(grown > 0, "no seed grows: the case checks no growing");
     let no_iterations = CrfParams {
         iters: 0,
         ..CrfParams::default()
     };
-    for method in [SeededMethod::Sec, SeededMethod::Dsrg] {
+    let every = vec![vec![true; l]; b];
+    for (method, unary) in [
+        (SeededMethod::Sec, CrfUnary::Logits),
+        (SeededMethod::Dsrg, CrfUnary::NegProb),
+        (SeededMethod::Sec, CrfUnary::PresentLogProb),
+        (SeededMethod::Dsrg, CrfUnary::PresentLogProb),
+    ] {
+        assert_eq!(
+            Seeded::new(method).crf_unary == unary,
+            unary != CrfUnary::PresentLogProb,
+            "{method:?}'s released unary is the default"
+        );
+        let q = marginals(unary);
         let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w])
             .unwrap()
             .requires_grad_();
         let seeded = Seeded {
             crf: no_iterations,
+            crf_unary: unary,
             ..Seeded::new(method)
         };
         let loss = pollster::block_on(seeded.loss(&z, &x, &seeds, &y)).unwrap();
         let got = loss.item().unwrap() as f64;
-        let (mut want, grad) = seeded_reference(method, &p, &q, &present, &seeds, (b, l, n, w));
+        let kl_labels = if unary == CrfUnary::PresentLogProb {
+            &present
+        } else {
+            &every
+        };
+        let (mut want, grad) =
+            seeded_reference(method, &p, &q, kl_labels, &present, &seeds, (b, l, n, w));
         if method == SeededMethod::Sec {
             want += gwrp_reference(&p, &present, (b, l, n));
         }
@@ -590,14 +637,14 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
         // maps.
         assert!(
             (got - want).abs() < 1e-5 * want.abs().max(1.0),
-            "{method:?}: {got} vs {want}"
+            "{method:?} {unary:?}: {got} vs {want}"
         );
         if method == SeededMethod::Dsrg {
             loss.backward().unwrap();
             let g: Vec<f32> = z.grad().unwrap().to_vec_blocking().unwrap();
             for (k, (&a, &e)) in g.iter().zip(&grad).enumerate() {
                 // Tolerance 1e-5 absolute: per-pixel weights are ≤ 1/2.
-                assert!((a as f64 - e).abs() < 1e-5, "{k}: {a} vs {e}");
+                assert!((a as f64 - e).abs() < 1e-5, "{unary:?} {k}: {a} vs {e}");
             }
         }
     }
@@ -839,5 +886,77 @@ fn constrained_projection_is_the_kkt_point() {
             lo <= hi + 2e-2,
             "case {case}: no multipliers fit (σ_0 in [{lo}, {hi}]), d {d:?}"
         );
+    }
+}
+
+/// SEC's CRFLayer floors its marginals at min_prob 1e-4 and renormalises
+/// them (`pylayers.py` CRFLayer.forward, lines 74–75). On four pixels whose
+/// background logit is 14 the other labels' softmax is 8.3e-7, so the
+/// floor binds: Q = (1, 1e-4, 1e-4)/1.0002 against P's smoothed
+/// probabilities; without the floor the KL term comes out about 1.7e-4
+/// higher, far above the 1e-5 relative tolerance of the loss (≈ 9.2, most
+/// of it the expand term of the present class). No seeds; CRF without
+/// iterations.
+#[test]
+fn sec_floors_the_crf_marginals_at_min_prob() {
+    use weakseg::losses::{Seeded, SeededMethod};
+    use weakseg::refine::crf::CrfParams;
+    let gpu = gpu();
+    let (b, l, h, w) = (1usize, 3usize, 1usize, 4usize);
+    let n = h * w;
+    let logits: Vec<f32> = (0..l * n).map(|k| if k < n { 14.0 } else { 0.0 }).collect();
+    let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w]).unwrap();
+    let x = Tensor::zeros(&gpu, &[b, 3, h, w]).unwrap();
+    let y = Tensor::from_slice(&gpu, &[1.0f32, 0.0], &[b, 2]).unwrap();
+    let seeds = vec![255u32; n];
+    let seeded = Seeded {
+        crf: CrfParams {
+            iters: 0,
+            ..CrfParams::default()
+        },
+        ..Seeded::new(SeededMethod::Sec)
+    };
+    let got = pollster::block_on(seeded.loss(&z, &x, &seeds, &y))
+        .unwrap()
+        .item()
+        .unwrap() as f64;
+    let e = (-14.0f64).exp();
+    let raw = [
+        1.0 / (1.0 + 2.0 * e),
+        e / (1.0 + 2.0 * e),
+        e / (1.0 + 2.0 * e),
+    ];
+    let smooth = |v: f64| (v + 1e-4) / (1.0 + 3e-4);
+    let floored: Vec<f64> = raw.iter().map(|v| v.max(1e-4)).collect();
+    let total: f64 = floored.iter().sum();
+    let p: Vec<f32> = (0..l * n).map(|k| smooth(raw[k / n]) as f32).collect();
+    let q: Vec<f32> = (0..l * n)
+        .map(|k| (floored[k / n] / total) as f32)
+        .collect();
+    let present = vec![vec![true, true, false]];
+    let every = vec![vec![true; l]];
+    let (kl, _) = seeded_reference(
+        SeededMethod::Sec,
+        &p,
+        &q,
+        &every,
+        &present,
+        &seeds,
+        (b, l, n, w),
+    );
+    let want = kl + gwrp_reference(&p, &present, (b, l, n));
+    assert!(
+        (got - want).abs() < 1e-5 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
+    // The released CRF (CRF.py at scale factor 12 on 41×41 maps: Gaussian
+    // 3/12, bilateral 80/12 map pixels) at the image resolution of a
+    // stride-8 segmenter: 2 and 53.3 image pixels; colour 13, weights 3
+    // and 10, 10 iterations.
+    for method in [SeededMethod::Sec, SeededMethod::Dsrg] {
+        let c = Seeded::new(method).crf;
+        assert_eq!((c.gauss_sxy, c.gauss_compat, c.iters), (2.0, 3.0, 10));
+        assert!((c.bilat_sxy - 160.0 / 3.0).abs() < 1e-5, "{}", c.bilat_sxy);
+        assert_eq!((c.bilat_srgb, c.bilat_compat), (13.0, 10.0));
     }
 }

@@ -14,7 +14,7 @@ pub mod seeded;
 pub use constrained::Constraints;
 pub use crf_loss::DenseCrfLoss;
 pub use point::{cam_objectness, point_loss};
-pub use seeded::{Seeded, SeededMethod};
+pub use seeded::{CrfUnary, Seeded, SeededMethod};
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};

@@ -20,10 +20,14 @@
 //!
 //! The papers' networks output 41×41 maps; the decays are rescaled so the
 //! same share of an image carries the pooling weight at any resolution:
-//! d^(1681/n) for n pixels. The CRF runs on each image at the loss's
-//! resolution, over the image's present labels only; the probabilities are
-//! read back once per step (with the tags and images) and the CRF
-//! marginals once more.
+//! d^(1681/n) for n pixels. The CRF runs as the released `CRFLayer`s run
+//! it: over all labels, SEC's from the negated logits and DSRG's from the
+//! negated probabilities (−p, not −log p), its marginals floored at 1e-4
+//! and renormalised; the released scale factor 12 on 41×41 maps is
+//! expressed at the loss's resolution ([`CrfParams::sec`]). Restricting it
+//! to the present labels with a −log p unary is an option
+//! ([`CrfUnary::PresentLogProb`]). The logits, probabilities, tags and
+//! images are read back once per step and the CRF marginals once more.
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
@@ -67,6 +71,21 @@ impl SeededMethod {
     }
 }
 
+/// The unary the constrain loss's CRF is given, and over which labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrfUnary {
+    /// SEC's (`pylayers.py` `CRFLayer`, fed `fc8-SEC`): the negated
+    /// logits, over all labels.
+    Logits,
+    /// DSRG's (`pylayers.py` `CRFLayer`, fed the softmax): the negated
+    /// probabilities floored at 1e-4, over all labels.
+    NegProb,
+    /// −log p over each image's present labels only (weakseg's earlier
+    /// form, kept as an option).
+    PresentLogProb,
+}
+
 /// SEC's or DSRG's loss and its settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -83,6 +102,8 @@ pub struct Seeded {
     pub theta_bg: f32,
     /// The CRF of the constrain loss (and of DSRG's growing).
     pub crf: CrfParams,
+    /// Its unary and labels (the method's released form by default).
+    pub crf_unary: CrfUnary,
 }
 
 impl Default for Seeded {
@@ -99,7 +120,9 @@ const REFERENCE_PIXELS: f32 = 1681.0;
 const RATIO_CLIP: (f32, f32) = (0.05, 20.0);
 
 impl Seeded {
-    /// `method` with the papers' defaults and the pipeline's CRF.
+    /// `method` with the released defaults: the CRF's settings at scale
+    /// factor 12 for a segmenter of output stride 8, its unary the
+    /// method's.
     pub fn new(method: SeededMethod) -> Seeded {
         let g = Growth::default();
         Seeded {
@@ -108,7 +131,11 @@ impl Seeded {
             bg_decay: 0.999,
             theta_fg: g.theta_fg,
             theta_bg: g.theta_bg,
-            crf: CrfParams::default(),
+            crf: CrfParams::sec(8),
+            crf_unary: match method {
+                SeededMethod::Sec => CrfUnary::Logits,
+                SeededMethod::Dsrg => CrfUnary::NegProb,
+            },
         }
     }
 
@@ -146,31 +173,51 @@ impl Seeded {
         let n = h * w;
         let gpu = logits.gpu();
         let logp = smoothed_softmax(logits)?.log()?;
-        // Probabilities, tags and images in one readback.
+        // Probabilities, logits, tags and images in one readback.
         let flat = |t: &Tensor| t.reshape(&[t.numel()]);
         let host: Vec<f32> = Tensor::concat(
-            &[flat(&logp.detach().exp()?)?, flat(labels)?, flat(images)?],
+            &[
+                flat(&logp.detach().exp()?)?,
+                flat(&logits.detach())?,
+                flat(labels)?,
+                flat(images)?,
+            ],
             0,
         )?
         .to_vec()
         .await?;
         let (p, rest) = host.split_at(b * l * n);
+        let (z, rest) = rest.split_at(b * l * n);
         let (y, x) = rest.split_at(b * (l - 1));
         let present = present_labels(y, b, l);
-        // The CRF of each image over its present labels, read back at once.
+        // The CRF of each image over its labels, read back at once.
+        let all = self.crf_unary != CrfUnary::PresentLogProb;
         let mut marginals = Vec::with_capacity(b);
         for i in 0..b {
             let rgb = denormalize_imagenet(&x[i * 3 * n..(i + 1) * 3 * n], w, h)?;
-            let keep: Vec<usize> = (0..l).filter(|&c| present[i][c]).collect();
-            let mut probs = Vec::with_capacity(keep.len() * n);
-            for &c in &keep {
-                probs.extend_from_slice(&p[(i * l + c) * n..(i * l + c + 1) * n]);
-            }
-            let unary = unary_from_probs(&probs, keep.len(), None, 1e-5);
+            let keep: Vec<usize> = (0..l).filter(|&c| all || present[i][c]).collect();
+            let plane = |v: &[f32], c: usize| v[(i * l + c) * n..(i * l + c + 1) * n].to_vec();
+            let unary: Vec<f32> = match self.crf_unary {
+                CrfUnary::Logits => keep.iter().flat_map(|&c| plane(z, c)).map(|v| -v).collect(),
+                CrfUnary::NegProb => keep
+                    .iter()
+                    .flat_map(|&c| plane(p, c))
+                    .map(|v| -v.max(MIN_PROB))
+                    .collect(),
+                CrfUnary::PresentLogProb => {
+                    let probs: Vec<f32> = keep.iter().flat_map(|&c| plane(p, c)).collect();
+                    unary_from_probs(&probs, keep.len(), None, 1e-5)
+                }
+            };
             let crf = DenseCrf::new(gpu, &rgb, &self.crf).await?;
             marginals.push(crf.infer(&Tensor::from_slice(gpu, &unary, &[keep.len(), h, w])?)?);
         }
-        let q: Vec<f32> = Tensor::concat(&marginals, 0)?.to_vec().await?;
+        let mut q: Vec<f32> = Tensor::concat(&marginals, 0)?.to_vec().await?;
+        if all {
+            // The released layers floor the marginals at min_prob and
+            // renormalise them.
+            floor_and_renormalise(&mut q, l, n);
+        }
         // One target per pixel and label, weighting log P: the seed term
         // plus the constrain term; and the constant that makes the sum the
         // KL divergence.
@@ -183,14 +230,14 @@ impl Seeded {
         };
         for i in 0..b {
             let mut qi = vec![0f32; l * n];
-            for c in (0..l).filter(|&c| present[i][c]) {
+            for c in (0..l).filter(|&c| all || present[i][c]) {
                 qi[c * n..(c + 1) * n].copy_from_slice(&q[offset..offset + n]);
                 offset += n;
             }
             let pi = &p[i * l * n..(i + 1) * l * n];
             let ti = &mut target[i * l * n..(i + 1) * l * n];
             let scale = 1.0 / (b * n) as f32;
-            for c in (0..l).filter(|&c| present[i][c]) {
+            for c in (0..l).filter(|&c| all || present[i][c]) {
                 for u in 0..n {
                     let (qv, pv) = (qi[c * n + u], pi[c * n + u].max(1e-12));
                     if qv <= 0.0 {
@@ -329,6 +376,24 @@ impl Seeded {
             .add(&off.mul(&Tensor::from_slice(gpu, &neg, &[b, l])?)?)?
             .sum_all()?
             .neg()
+    }
+}
+
+/// Floors marginals `q` (images of `l` planes of `n`) at the released
+/// layers' min_prob and renormalises each pixel (`CRFLayer.forward`).
+fn floor_and_renormalise(q: &mut [f32], l: usize, n: usize) {
+    for img in q.chunks_mut(l * n) {
+        for u in 0..n {
+            let mut total = 0.0;
+            for c in 0..l {
+                let v = &mut img[c * n + u];
+                *v = v.max(MIN_PROB);
+                total += *v;
+            }
+            for c in 0..l {
+                img[c * n + u] /= total;
+            }
+        }
     }
 }
 

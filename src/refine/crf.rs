@@ -48,6 +48,20 @@ impl Default for CrfParams {
 }
 
 impl CrfParams {
+    /// SEC's and DSRG's CRF (`krahenbuhl2013/CRF.py` called with scale
+    /// factor 12 on 41×41 maps: Gaussian 3/12 px, weight 3; bilateral
+    /// 80/12 px, 13, weight 10; 10 iterations) for maps of a network of
+    /// output `stride` evaluated at the image's resolution: the spatial
+    /// widths times stride/12 image pixels.
+    pub fn sec(stride: usize) -> Self {
+        let s = stride as f32 / 12.0;
+        CrfParams {
+            gauss_sxy: 3.0 * s,
+            bilat_sxy: 80.0 * s,
+            ..CrfParams::default()
+        }
+    }
+
     /// IRN's label-mode settings: Gaussian 3/3, bilateral 50/5/10.
     pub fn irn() -> Self {
         CrfParams {
