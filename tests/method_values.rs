@@ -63,6 +63,7 @@ fn hide_and_seek_hides_the_released_grid() {
     let mut rng = SmallRng::seed_from_u64(11);
     let masks = erasing::hide_patches(&s, 40, h, w, &mut rng);
     let mut hidden_cells = 0;
+    let mut by_column = [0usize; 4];
     for m in masks.chunks(h * w) {
         for (cy, rows) in [(0, 0..25), (1, 25..50), (2, 50..70)] {
             for cx in 0..4 {
@@ -76,11 +77,20 @@ fn hide_and_seek_hides_the_released_grid() {
                     );
                 }
                 hidden_cells += (v == 0.0) as usize;
+                by_column[cx] += (v == 0.0) as usize;
             }
         }
     }
     // 480 cells at p = 0.5: within 5 standard errors (√(480/4) ≈ 11).
     assert!((hidden_cells as f64 - 240.0).abs() < 55.0, "{hidden_cells}");
+    // Each column independently: 120 cells, within 5 standard errors
+    // (√(120/4) ≈ 5.5), so no column is never or always hidden.
+    for (cx, &c) in by_column.iter().enumerate() {
+        assert!(
+            (c as f64 - 60.0).abs() < 28.0,
+            "column {cx}: {c} of 120 hidden"
+        );
+    }
     // Grid 0 hides nothing.
     let none = methods::HasSettings {
         grid_sizes: vec![0],
@@ -130,6 +140,13 @@ fn acol_and_seenet_erase_as_released() {
     let seenet_net = common::tiny_method_net(&g, "seenet", 1);
     let crelu = host(&seenet_net.erase_for_branch(&f, &cams, &labels).unwrap());
     assert_eq!(crelu, [-1.0, -2.0, 3.0, 0.0, -5.0, -6.0, 7.0, 0.0]);
+    // A 2×3 map (h·w = 6, h + w = 5): (x + 1)/6 over all six pixels.
+    let wide = Tensor::from_slice(&g, &[-1.0f32, 0.0, 1.0, 2.0, 3.0, 5.0], &[1, 1, 2, 3]).unwrap();
+    all_near(
+        "min-max 2×3",
+        &host(&attention::min_max(&wide, false, 1e-8).unwrap()),
+        &[0.0, 1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0, 4.0 / 6.0, 1.0],
+    );
 }
 
 /// SEAM's loss terms (`YudeWang/SEAM:train_SEAM.py:16–30, 113–142`;
@@ -966,4 +983,42 @@ fn seam_alone_min_max_normalises_at_inference() {
             "{name}"
         );
     }
+}
+
+/// CoSA's schedule and dynamic thresholds (`youshyee/CoSA`; the GMM is an
+/// option, off by default). `scaled`: a run of 8 000 steps against the
+/// reference 32 000 keeps the averaging horizon's share, momentum
+/// 0.9994^(32000/8000) = 0.9994⁴, and the warm-up's, 6 000 · ¼ = 1 500. A
+/// new state starts at the configured thresholds. `gmm_thresholds` on three
+/// well-separated clusters (0.10–0.14, 0.48–0.52, 0.86–0.90, 20 values
+/// each): the first component claims the low cluster, the third the high
+/// one, so low is 0.14 (the largest value of the first) and high 0.86 (the
+/// smallest of the third); fewer than three values give none.
+#[test]
+fn cosa_schedule_and_gmm_thresholds() {
+    use weakseg::methods::cosa;
+    let s = methods::CosaSettings::default();
+    assert_eq!((s.reference_steps, s.warmup_steps), (32_000, 6_000));
+    let (m, warmup) = s.scaled(8_000);
+    near("momentum", m, 0.9994f64.powi(4));
+    assert_eq!(warmup, 1_500);
+    let (m, warmup) = s.scaled(64_000);
+    near("momentum", m, 0.9994f64.sqrt());
+    assert_eq!(warmup, 12_000);
+    let tuned = methods::CosaSettings {
+        low: 0.2,
+        high: 0.7,
+        ..s.clone()
+    };
+    assert_eq!(cosa::CosaState::new(&tuned, 100).thresholds(), (0.2, 0.7));
+    let mut values = Vec::new();
+    for centre in [0.12f32, 0.5, 0.88] {
+        values.extend((0..20).map(|i| centre - 0.02 + 0.04 * i as f32 / 19.0));
+    }
+    let (low, high) = cosa::gmm_thresholds(&values, 100).unwrap();
+    assert!(
+        (low - 0.14).abs() < 1e-6 && (high - 0.86).abs() < 1e-6,
+        "{low}, {high}"
+    );
+    assert_eq!(cosa::gmm_thresholds(&values[..2], 100), None);
 }
