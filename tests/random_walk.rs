@@ -518,24 +518,17 @@ fn irn_boundary_branch_reads_the_stem_and_upsamples_before_the_relu() {
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert!((a - b).abs() < 1e-5, "logit {i}: {a} vs {b}");
     }
-    let apart = got
-        .iter()
-        .zip(&wrong)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        apart > 1e-3,
-        "ReLU before upsampling gives the same logits ({apart})"
-    );
-    let apart = got
-        .iter()
-        .zip(&resized)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        apart > 1e-3,
-        "resizing to the grid gives the same logits ({apart})"
-    );
+    for (other, what) in [
+        (&wrong, "ReLU before upsampling"),
+        (&resized, "resizing to the grid"),
+    ] {
+        let apart = got
+            .iter()
+            .zip(other)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(apart > 1e-3, "{what} gives the same logits ({apart})");
+    }
     // Flip-averaged inference.
     let both = weakseg::no_grad(|| {
         net.logits(&Tensor::concat(&[x.clone(), x.flip(3).unwrap()], 0).unwrap())
