@@ -154,8 +154,14 @@ fn host_helpers() {
     let l: Vec<u32> = labels(&s, 2, (3, 4)).unwrap().to_vec_blocking().unwrap();
     assert_eq!(l.len(), 12);
     assert_eq!((l[0], l[3], l[8], l[11]), (0, 1, 1, 0));
-    assert!(labels(&s, 2, (5, 4)).is_err());
-    assert!(labels(&s, 2, (3, 5)).is_err(), "rows covered, columns not");
+    // Refused up front, naming the cover (a later crop would fail too).
+    for (hw, what) in [
+        ((5, 4), "columns covered, rows not"),
+        ((3, 5), "rows covered, columns not"),
+    ] {
+        let e = labels(&s, 2, hw).err().unwrap().to_string();
+        assert!(e.contains("does not cover"), "{what}: {e}");
+    }
     // Settings at their bounds: log_t 16 and a positive background
     // threshold pass, 17 and 0 do not; the forms choose as they say.
     let ok = RandomWalk {
