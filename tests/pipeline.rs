@@ -116,13 +116,33 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
     let aff = dir.join("aff");
     let settings = AffLabelSettings::default();
     let m = aff_labels::make(&gpu, &data, &out, &aff, &settings, |_, _| {}).unwrap();
-    assert_eq!(m.outputs.len(), 3 * cfg.train);
+    assert_eq!(m.outputs.len(), 4 * cfg.train);
     let (la, ha, af) = (
         labels::read(&aff.join("la/000001.png")).unwrap(),
         labels::read(&aff.join("ha/000001.png")).unwrap(),
         labels::read(&aff.join("aff/000001.png")).unwrap(),
     );
     assert_eq!(af.data, aff_labels::combine(&la.data, &ha.data));
+    // psa's probability maps, kept for AffinityNet: [2·L, H, W], the α-low
+    // marginals then the α-high ones, each of which the label maps are the
+    // argmax (background exactly where the argmax is plane 0).
+    let probs = npy::read(&aff.join("probs/000001.npy")).unwrap();
+    let (l2, n) = (probs.shape[0], 32 * 32);
+    assert_eq!(probs.shape[1..], [32, 32]);
+    assert!(l2 % 2 == 0 && l2 >= 4, "{:?}", probs.shape);
+    let l = l2 / 2;
+    for (map, first) in [(&la, 0), (&ha, l)] {
+        for u in 0..n {
+            let arg = (0..l)
+                .max_by(|&a, &b| {
+                    probs.data[(first + a) * n + u]
+                        .total_cmp(&probs.data[(first + b) * n + u])
+                        .then(b.cmp(&a))
+                })
+                .unwrap();
+            assert_eq!(map.data[u] == 0, arg == 0, "pixel {u}");
+        }
+    }
     assert!(m.results["crf_low_miou"].as_f64().is_some());
     assert!(
         aff_labels::make(&gpu, &data, &out, &aff, &settings, |_, _| {})

@@ -560,3 +560,50 @@ fn irn_boundary_branch_reads_the_stem_and_upsamples_before_the_relu() {
 fn host(t: &Tensor) -> Vec<f32> {
     t.to_vec_blocking::<f32>().unwrap()
 }
+
+/// psa's affinity labels (`jiwoon-ahn/psa:voc12/data.py:195–232`,
+/// `tool/imutils.py:123–131`): the α-low and α-high CRF probability maps,
+/// averaged over each 2×2 block here (8×8 in psa; a block cut by the
+/// border divides by the full area, as `block_reduce` pads with 0), then
+/// the α-low argmax, 255 where it is background, 0 where the α-high argmax
+/// is background, 255 where nothing scores. On a 4×5 image with
+/// background and one class: block (0, 0) class in both → 1; (0, 1)
+/// α-low background, α-high class → 255; (0, 2) (one column) α-low class,
+/// α-high background → 0; (1, 0) all zero (outside the crop) → 255; (1, 1)
+/// α-low class on average (0.45 against 0.25) though not at the pixel
+/// psa's nearest sampling would read → 1; (1, 2) background in both → 0.
+#[test]
+fn psa_labels_average_the_probability_maps_per_block() {
+    use weakseg::refine::affinity::{block_labels, grid_labels};
+    let (h, w) = (4usize, 5usize);
+    let n = h * w;
+    // (low bg, low class, high bg, high class) at each pixel.
+    let at = |y: usize, x: usize| -> [f32; 4] {
+        match (y / 2, x / 2) {
+            (0, 0) => [0.2, 0.8, 0.3, 0.7],
+            (0, 1) => [0.9, 0.1, 0.4, 0.6],
+            (0, 2) => [0.1, 0.9, 0.8, 0.2],
+            (1, 0) => [0.0; 4],
+            (1, 1) if (y, x) == (3, 3) => [1.0, 0.0, 0.0, 1.0],
+            (1, 1) => [0.0, 0.6, 0.0, 1.0],
+            _ => [0.3, 0.1, 0.3, 0.1],
+        }
+    };
+    let probs: Vec<f32> = (0..4 * n).map(|i| at((i % n) / w, i % w)[i / n]).collect();
+    let got = block_labels(&probs, (h, w), 2).unwrap();
+    let want: Vec<u8> = (0..n)
+        .map(|i| match ((i / w) / 2, (i % w) / 2) {
+            (0, 0) | (1, 1) => 1,
+            (0, 1) | (1, 0) => 255,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(got, want);
+    // grid_labels reads each block's label back; its pixel (3, 3) alone
+    // would have said background at α low.
+    assert_eq!(grid_labels(&got, (h, w), 2), [1, 255, 0, 255, 1, 0]);
+    // One map, or a length that is not two maps of L ≥ 2 planes, is refused.
+    assert!(block_labels(&probs[..2 * n], (h, w), 2).is_err());
+    assert!(block_labels(&probs[..4 * n - 1], (h, w), 2).is_err());
+    assert!(block_labels(&probs, (h, w), 0).is_err());
+}

@@ -3,8 +3,10 @@
 //! (1 − max_c CAM_c)^α at α = 4 (`la/ID.png`, confident foreground) and a
 //! weak one at α = 32 (`ha/ID.png`, confident background), and the
 //! affinity labels that combine them (`aff/ID.png`: the α = 4 label where it
-//! is foreground, 0 where the α = 32 map says background, 255 elsewhere).
-//! IRN's recipe is the alternative ([`IrnLabels`]): the CAMs' argmax
+//! is foreground, 0 where the α = 32 map says background, 255 elsewhere);
+//! psa's AffinityNet trains from the CRFs' probability maps, kept as
+//! `probs/ID.npy` ([`PROBS`]), which it crops with the image and averages
+//! per block before taking labels. IRN's recipe is the alternative ([`IrnLabels`]): the CAMs' argmax
 //! against a constant background of 0.30 (confident foreground) and 0.05
 //! (confident background), each refined by the CRF from labels.
 
@@ -95,6 +97,21 @@ pub fn crf_labels(
     hw: (usize, usize),
     alpha: f32,
 ) -> Result<Vec<u8>> {
+    let classes: Vec<usize> = (0..present.len()).filter(|&k| present[k]).collect();
+    class_ids(&crf_probs(crf, gpu, cams, present, hw, alpha)?, &classes)
+}
+
+/// The CRF's marginals [1 + present, H, W] behind [`crf_labels`]:
+/// background (1 − max)^alpha, then the present classes in order (psa's
+/// `_crf_with_alpha`, whose probability maps psa keeps).
+pub fn crf_probs(
+    crf: &DenseCrf,
+    gpu: &Gpu,
+    cams: &[f32],
+    present: &[bool],
+    hw: (usize, usize),
+    alpha: f32,
+) -> Result<Tensor> {
     let (h, w) = hw;
     let n = h * w;
     let classes: Vec<usize> = (0..present.len()).filter(|&k| present[k]).collect();
@@ -111,8 +128,7 @@ pub fn crf_labels(
     }
     let l = classes.len() + 1;
     let unary = unary_from_probs(&probs, l, None, 1e-5);
-    let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)?;
-    class_ids(&q, &classes)
+    crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)
 }
 
 /// IRN's CRF label map of `cams` ([K, H, W], normalised) restricted to the
@@ -162,6 +178,11 @@ fn class_ids(q: &Tensor, classes: &[usize]) -> Result<Vec<u8>> {
         })
         .collect())
 }
+
+/// The folder of psa's label probabilities in the stage directory:
+/// `ID.npy`, float32 [2·L, H, W], the α-low CRF marginals of the L labels
+/// (background, then the present classes in order) and the α-high ones.
+pub const PROBS: &str = "probs";
 
 /// IRN's combination: the confident-foreground label where it is
 /// foreground, 0 where both maps are background, 255 (unsure) elsewhere.
@@ -232,8 +253,17 @@ pub fn make(
         let (low, high, aff) = match &s.irn {
             None => {
                 let crf = DenseCrf::new_blocking(gpu, &img, &s.crf)?;
-                let low = crf_labels(&crf, gpu, &cams.data, &present, (h, w), s.low_alpha)?;
-                let high = crf_labels(&crf, gpu, &cams.data, &present, (h, w), s.high_alpha)?;
+                let classes: Vec<usize> = (0..k).filter(|&c| present[c]).collect();
+                let q_low = crf_probs(&crf, gpu, &cams.data, &present, (h, w), s.low_alpha)?;
+                let q_high = crf_probs(&crf, gpu, &cams.data, &present, (h, w), s.high_alpha)?;
+                let (low, high) = (class_ids(&q_low, &classes)?, class_ids(&q_high, &classes)?);
+                // psa keeps both probability maps for AffinityNet, which
+                // crops them with the image and averages them per block.
+                let l = classes.len() + 1;
+                let both = Tensor::concat(&[q_low, q_high], 0)?.to_vec_blocking::<f32>()?;
+                let name = format!("{PROBS}/{}.npy", r.id);
+                npy::write(&out.join(&name), &[2 * l, h, w], &both)?;
+                outputs.push(name);
                 let aff = combine(&low, &high);
                 (low, high, aff)
             }

@@ -1,5 +1,7 @@
 //! Stage `train-aff` (psa's `train_aff.py`): AffinityNet trained on the
-//! affinity labels of the `aff-labels` stage with the balanced pair loss
+//! affinity labels of the `aff-labels` stage (psa's: its probability maps,
+//! cropped with the image and block-averaged per sample; IRN's: its label
+//! maps) with the balanced pair loss
 //! (bg+/4 + fg+/4 + neg/2) over pairs within a radius. Given ImageNet
 //! weights (`pretrained`), the backbone starts from them as psa's and
 //! IRN's do: AffinityNet fine-tuned with psa's groups (1/2/10/20×), IRN's
@@ -18,14 +20,16 @@ use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::data::augment::{Augment, Crop};
 use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
+use crate::data::{Dataset, Sample};
 use crate::io::checkpoint::{self, HostTensor, Match, SaveDtype, Sidecar};
 use crate::models::affinity::{AffinityConfig, AffinityNet};
 use crate::models::boundary::BoundaryNet;
 use crate::nn::{Builder, GroupRecipe, Module, ModuleExt, Visitor};
 use crate::ops::affinity::PairOffsets;
 use crate::optim::Sgd;
+use crate::pipeline::aff_labels::PROBS;
 use crate::pipeline::stage::{Manifest, Stage};
-use crate::refine::affinity::affinity_loss;
+use crate::refine::affinity::{affinity_loss, block_labels};
 use crate::tensor::Tensor;
 use crate::train::{Reporter, fit};
 
@@ -171,6 +175,47 @@ impl Default for AffinitySettings {
     }
 }
 
+/// psa's affinity labels made per sample (`voc12/data.py`
+/// `VOC12AffDataset`): the `aff-labels` stage's CRF probability maps travel
+/// with the image through cropping and flipping, and each sample's mask is
+/// their block-averaged labels ([`block_labels`]).
+struct PsaLabels {
+    inner: VocDataset,
+    stride: usize,
+}
+
+impl Dataset for PsaLabels {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn sample(&self, index: usize, seed: u64) -> Result<Sample> {
+        let mut s = self.inner.sample(index, seed)?;
+        let probs = s.cam.take().ok_or_else(|| {
+            Error::invalid("train-aff", "a sample without its label probabilities")
+        })?;
+        s.mask = Some(
+            block_labels(&probs, (s.height, s.width), self.stride)?
+                .into_iter()
+                .map(u32::from)
+                .collect(),
+        );
+        Ok(s)
+    }
+}
+
+/// Whether the `aff-labels` stage in `dir` wrote psa's probability maps
+/// (its psa mode; IRN's mode writes label maps only).
+fn has_psa_probs(dir: &Path) -> Result<bool> {
+    let path = dir.join("stage.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
+    let m: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
+    Ok(m.outputs
+        .iter()
+        .any(|o| o.starts_with(&format!("{PROBS}/"))))
+}
+
 /// The classifier's backbone tensors, renamed for [`checkpoint::apply`]
 /// under the `backbone.` prefix.
 fn backbone_of(classifier: &Path) -> Result<Vec<HostTensor>> {
@@ -231,7 +276,6 @@ pub fn train(
             )
         })?;
     let mut opts = VocOptions::split(&s.list);
-    opts.masks = MaskSource::Dir(aff_labels_dir.join("aff"));
     opts.augment = match &s.crop {
         Some(c) => c.augment()?,
         None => Augment {
@@ -239,8 +283,19 @@ pub fn train(
             ..Augment::default()
         },
     };
-    let ds = VocDataset::open(data, &opts)?;
     let mut net = RelationNet::new(&mut Builder::new(gpu, s.seed), &side, s)?;
+    let psa = has_psa_probs(aff_labels_dir)?;
+    let ds: Box<dyn Dataset + Sync> = if psa {
+        opts.masks = MaskSource::None;
+        opts.cams = Some(aff_labels_dir.join(PROBS));
+        Box::new(PsaLabels {
+            inner: VocDataset::open(data, &opts)?,
+            stride: net.grid_stride(),
+        })
+    } else {
+        opts.masks = MaskSource::Dir(aff_labels_dir.join("aff"));
+        Box::new(VocDataset::open(data, &opts)?)
+    };
     let recipe = match (&s.pretrained, s.relation) {
         (Some(p), Relation::Features) => {
             crate::pipeline::classifier::load_pretrained(&net, p)?;
@@ -272,15 +327,24 @@ pub fn train(
     let config = serde_json::to_value(s).map_err(|e| Error::format("train-aff", e.to_string()))?;
     let sidecar = Sidecar::new(Some(side), None, config);
     let stride = net.grid_stride();
-    let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
-        let labels = b
-            .host_masks
-            .as_ref()
-            .ok_or_else(|| Error::invalid("train-aff", "a batch without affinity labels"))?;
-        let (h, w) = (b.images.shape()[2], b.images.shape()[3]);
-        let aff = net.affinities(&b.images, &offsets)?;
-        affinity_loss(gpu, &aff, &offsets, labels, (h, w), stride)
-    })?;
+    let summary = fit(
+        gpu,
+        &cfg,
+        &net,
+        &mut opt,
+        ds.as_ref(),
+        &sidecar,
+        reporter,
+        |b| {
+            let labels = b
+                .host_masks
+                .as_ref()
+                .ok_or_else(|| Error::invalid("train-aff", "a batch without affinity labels"))?;
+            let (h, w) = (b.images.shape()[2], b.images.shape()[3]);
+            let aff = net.affinities(&b.images, &offsets)?;
+            affinity_loss(gpu, &aff, &offsets, labels, (h, w), stride)
+        },
+    )?;
     net.set_train(false);
     checkpoint::save(&out.join(CHECKPOINT), &net, &sidecar, SaveDtype::F32)?;
     stage.finish(

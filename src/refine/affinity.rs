@@ -29,6 +29,67 @@ pub fn grid_labels(labels: &[u8], (h, w): (usize, usize), stride: usize) -> Vec<
     out
 }
 
+/// psa's affinity labels from its two CRF probability maps (`voc12/data.py`
+/// `VOC12AffDataset.__getitem__`, `tool/imutils.py` `AvgPool2d`): `probs`
+/// [2·L, h, w] holds the α-low marginals of L labels (background first)
+/// then the α-high ones, already cropped and flipped with the image. Each
+/// `stride`×`stride` block is averaged (a block cut by the border counts
+/// its missing pixels as 0, as `skimage.measure.block_reduce` pads), then:
+/// the α-low argmax, 255 where that is background, 0 where the α-high
+/// argmax is background, 255 where every average is below 1e-5 (outside
+/// the crop). Returned at full resolution, each block filled with its
+/// label, so that [`grid_labels`] reads it back; labels are indices into
+/// the L labels (only equality matters to the pairs).
+pub fn block_labels(probs: &[f32], (h, w): (usize, usize), stride: usize) -> Result<Vec<u8>> {
+    let n = h * w;
+    if stride == 0 || n == 0 || probs.len() % (2 * n) != 0 || probs.len() < 4 * n {
+        return Err(Error::invalid(
+            "affinity labels",
+            format!(
+                "{} probabilities for two maps of {h}×{w} at stride {stride}; want 2·L planes, L ≥ 2",
+                probs.len()
+            ),
+        ));
+    }
+    let l = probs.len() / (2 * n);
+    let (gh, gw) = (h.div_ceil(stride), w.div_ceil(stride));
+    let area = (stride * stride) as f32;
+    let mut out = vec![IGNORE; n];
+    let mut mean = vec![0f32; 2 * l];
+    for gy in 0..gh {
+        for gx in 0..gw {
+            let (ys, xs) = (
+                gy * stride..((gy + 1) * stride).min(h),
+                gx * stride..((gx + 1) * stride).min(w),
+            );
+            for (c, m) in mean.iter_mut().enumerate() {
+                let plane = &probs[c * n..(c + 1) * n];
+                *m = ys
+                    .clone()
+                    .flat_map(|y| xs.clone().map(move |x| plane[y * w + x]))
+                    .sum::<f32>()
+                    / area;
+            }
+            let argmax =
+                |m: &[f32]| (0..m.len()).fold(0, |best, c| if m[c] > m[best] { c } else { best });
+            let (low, high) = (argmax(&mean[..l]), argmax(&mean[l..]));
+            let label = if mean.iter().all(|&v| v < 1e-5) {
+                IGNORE
+            } else if high == 0 {
+                0
+            } else if low == 0 {
+                IGNORE
+            } else {
+                low as u8
+            };
+            for y in ys {
+                out[y * w + xs.start..y * w + xs.end].fill(label);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The three pair masks of one grid label map, each [D, gh·gw] with 1 for
 /// a pair of that kind: background-positive, foreground-positive, negative.
 pub struct PairLabels {
