@@ -553,11 +553,11 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
     // labels 0.
     let marginals = |unary: CrfUnary| -> Vec<f32> {
         let mut q = vec![0f32; b * l * n];
-        for i in 0..b {
+        for (i, present) in present.iter().enumerate() {
             for u in 0..n {
                 let at = |c: usize| (i * l + c) * n + u;
                 let labels: Vec<usize> = match unary {
-                    CrfUnary::PresentLogProb => (0..l).filter(|&c| present[i][c]).collect(),
+                    CrfUnary::PresentLogProb => (0..l).filter(|&c| present[c]).collect(),
                     _ => (0..l).collect(),
                 };
                 let value = |c: usize| match unary {

@@ -42,7 +42,7 @@ pub fn grid_labels(labels: &[u8], (h, w): (usize, usize), stride: usize) -> Vec<
 /// the L labels (only equality matters to the pairs).
 pub fn block_labels(probs: &[f32], (h, w): (usize, usize), stride: usize) -> Result<Vec<u8>> {
     let n = h * w;
-    if stride == 0 || n == 0 || probs.len() % (2 * n) != 0 || probs.len() < 4 * n {
+    if stride == 0 || n == 0 || !probs.len().is_multiple_of(2 * n) || probs.len() < 4 * n {
         return Err(Error::invalid(
             "affinity labels",
             format!(
