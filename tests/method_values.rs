@@ -643,6 +643,30 @@ fn cosa_terms_follow_the_released_helpers() {
         want += bce((raw[p] as f64).max(0.0), t0) + bce((raw[4 + p] as f64).max(0.0), 0.0);
     }
     near("cam_loss", got, want / 8.0);
+    // Our option (not in the released code): each pixel's two terms
+    // weighted by exp(−β·H), H the entropy of the segmentation's softmax
+    // at temperature 1 with class 1 shut out; β = 0.5.
+    let got = swapped_cam_loss(&rc, &s, &y, 0.01, 0.5)
+        .unwrap()
+        .item()
+        .unwrap();
+    let mut want = 0.0;
+    for p in 0..4 {
+        let (zb, z0) = (seg[p] as f64, seg[4 + p] as f64);
+        let (eb, e0) = (
+            (zb / 0.01 - z0.max(zb) / 0.01).exp(),
+            (z0 / 0.01 - z0.max(zb) / 0.01).exp(),
+        );
+        let t0 = e0 / (eb + e0);
+        let (pb, p0) = (
+            zb.exp() / (zb.exp() + z0.exp()),
+            z0.exp() / (zb.exp() + z0.exp()),
+        );
+        let entropy = -(pb * (pb + 1e-12).ln() + p0 * (p0 + 1e-12).ln());
+        let terms = bce((raw[p] as f64).max(0.0), t0) + bce((raw[4 + p] as f64).max(0.0), 0.0);
+        want += terms * (-0.5 * entropy).exp();
+    }
+    near("weighted cam_loss", got, want / 8.0);
 }
 
 /// Mixup-CAM (Chang et al., BMVC 2020; no released code, the paper's
@@ -1021,4 +1045,10 @@ fn cosa_schedule_and_gmm_thresholds() {
         "{low}, {high}"
     );
     assert_eq!(cosa::gmm_thresholds(&values[..2], 100), None);
+    // Three values: one per component.
+    let (low, high) = cosa::gmm_thresholds(&[0.1, 0.5, 0.9], 10).unwrap();
+    assert!(
+        (low - 0.1).abs() < 1e-6 && (high - 0.9).abs() < 1e-6,
+        "{low}, {high}"
+    );
 }
