@@ -602,7 +602,34 @@ fn psa_labels_average_the_probability_maps_per_block() {
     // grid_labels reads each block's label back; its pixel (3, 3) alone
     // would have said background at α low.
     assert_eq!(grid_labels(&got, (h, w), 2), [1, 255, 0, 255, 1, 0]);
-    // One map, or a length that is not two maps of L ≥ 2 planes, is refused.
+    // Stride 3 on a 5×4 image (blocks of 3×3, 3×1, 2×3, 2×1): block (0, 0)
+    // ties background and class at α low, and np.argmax takes the first
+    // (background) → 255; block (0, 1) scores 2e-5 on its 3 pixels, which
+    // over the full 3×3 area is 6.7e-6 < 1e-5: no score → 255 (over its 3
+    // pixels it would score); block (1, 0) class → 1; block (1, 1)
+    // background → 0.
+    let (h, w) = (5usize, 4usize);
+    let n = h * w;
+    let at = |y: usize, x: usize| -> [f32; 4] {
+        match (y / 3, x / 3) {
+            (0, 0) => [0.5, 0.5, 0.1, 0.9],
+            (0, 1) => [2e-5; 4],
+            (1, 0) => [0.2, 0.8, 0.3, 0.7],
+            _ => [0.6, 0.4, 0.7, 0.3],
+        }
+    };
+    let wide: Vec<f32> = (0..4 * n).map(|i| at((i % n) / w, i % w)[i / n]).collect();
+    let want: Vec<u8> = (0..n)
+        .map(|i| match ((i / w) / 3, (i % w) / 3) {
+            (1, 0) => 1,
+            (1, 1) => 0,
+            _ => 255,
+        })
+        .collect();
+    assert_eq!(block_labels(&wide, (h, w), 3).unwrap(), want);
+    // One map, or a length that is not two maps of L ≥ 2 planes, is refused;
+    // so is an empty image.
+    assert!(block_labels(&[], (0, 4), 2).is_err());
     assert!(block_labels(&probs[..2 * n], (h, w), 2).is_err());
     assert!(block_labels(&probs[..4 * n - 1], (h, w), 2).is_err());
     assert!(block_labels(&probs, (h, w), 0).is_err());
