@@ -652,6 +652,24 @@ fn sec_and_dsrg_losses_match_their_formulas_on_the_host() {
     let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w]).unwrap();
     assert!(pollster::block_on(Seeded::default().loss(&z, &x, &seeds, &bad)).is_err());
     assert!(pollster::block_on(Seeded::default().loss(&z, &x, &seeds[..n], &y)).is_err());
+    // A single label, and images of another size, are refused up front,
+    // naming what is wanted.
+    let one = Tensor::from_slice(&gpu, &logits[..b * n], &[b, 1, h, w]).unwrap();
+    let no_tags = Tensor::zeros(&gpu, &[b, 0]).unwrap();
+    let small = Tensor::zeros(&gpu, &[b, 3, h, w - 1]).unwrap();
+    for (logits, images, tags) in [(&one, &x, &no_tags), (&z, &small, &y)] {
+        let e = pollster::block_on(Seeded::default().loss(logits, images, &seeds, tags))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("want [B, L, H, W]"), "{e}");
+    }
+    // Two labels (background and one class) are enough.
+    let two = Tensor::from_slice(&gpu, &logits[..b * 2 * n], &[b, 2, h, w]).unwrap();
+    let tag = Tensor::from_slice(&gpu, &[1.0f32, 0.0], &[b, 1]).unwrap();
+    let two_seeds: Vec<u32> = seeds.iter().map(|&v| if v > 1 { 255 } else { v }).collect();
+    let ok = pollster::block_on(Seeded::default().loss(&two, &x, &two_seeds, &tag));
+    assert!(ok.unwrap().item().unwrap().is_finite());
     // A seed whose label is beyond the L labels is no seed.
     let z = Tensor::from_slice(&gpu, &logits, &[b, l, h, w]).unwrap();
     let mut odd = seeds.clone();
