@@ -120,6 +120,15 @@ fn multiscale_flip_cams_are_flip_equivariant() {
         ..MultiScale::default()
     };
     assert!(cam::multiscale(&net, &img, &present, &bad).is_err());
+    // One RGB image only, named in the refusal.
+    for shape in [[2, 3, 4, 4], [1, 4, 4, 4]] {
+        let x = Tensor::zeros(img.gpu(), &shape).unwrap();
+        let e = cam::multiscale(&net, &x, &present, &ms)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("want [1, 3, H, W]"), "{shape:?}: {e}");
+    }
 }
 
 /// Scales 1 and 0.5 with flips against a sum built here view by view: each
