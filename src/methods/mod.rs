@@ -1,7 +1,8 @@
 //! CAM-expansion methods: ways of training the classifier (or of reading
 //! its maps) so that its class activation maps cover whole objects rather
 //! than their most discriminative part. Each is a [`Method`] with its
-//! settings (the defaults of shared/reference/wsss-methods.md §4, §6, §8);
+//! settings (the defaults of each method's released code or paper, cited
+//! at each settings struct);
 //! [`MethodNet`] is the network a method trains, [`Trainer`] its training
 //! loss, and both plug into the `train-cls` and `cam` stages unchanged.
 
