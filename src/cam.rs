@@ -171,11 +171,7 @@ pub fn views(images: &Tensor, scale: f32, flip: bool) -> Result<Tensor> {
     } else {
         images.interpolate(size, ResizeMode::Bilinear(false))?
     };
-    if flip {
-        Tensor::concat(&[x.clone(), x.flip(3)?], 0)
-    } else {
-        Ok(x)
-    }
+    with_mirror(x, flip)
 }
 
 /// The normalised CAMs [K, H, W] of one image ([1, 3, H, W], normalised as
@@ -191,14 +187,7 @@ pub fn multiscale(
     present: &[bool],
     ms: &MultiScale,
 ) -> Result<Tensor> {
-    let s = image.shape();
-    if s.len() != 4 || s[0] != 1 || s[1] != 3 {
-        return Err(Error::invalid(
-            "cam",
-            format!("image {s:?}; want [1, 3, H, W]"),
-        ));
-    }
-    let (h, w) = (s[2], s[3]);
+    let (h, w) = one_image(image)?;
     let resized = ms
         .scales
         .iter()
@@ -207,10 +196,66 @@ pub fn multiscale(
         ViewResize::Bicubic if resized => Some(host_pixels(image)?),
         _ => None,
     };
-    summed(net, (h, w), present, ms, &|sc| match &rgb {
+    summed_views(net, image, rgb.as_ref(), present, ms)
+}
+
+/// [`multiscale`] for a caller that holds the image's pixels `rgb` (as the
+/// CAM stage does): the bicubic views need no readback of `image`.
+pub fn multiscale_with_pixels(
+    net: &dyn CamSource,
+    image: &Tensor,
+    rgb: &Rgb,
+    present: &[bool],
+    ms: &MultiScale,
+) -> Result<Tensor> {
+    let (h, w) = one_image(image)?;
+    if (rgb.height, rgb.width) != (h, w) {
+        return Err(Error::invalid(
+            "cam",
+            format!(
+                "pixels {}×{} for an image of {w}×{h}",
+                rgb.width, rgb.height
+            ),
+        ));
+    }
+    let rgb = (ms.resize == ViewResize::Bicubic).then_some(rgb);
+    summed_views(net, image, rgb, present, ms)
+}
+
+/// (H, W) of one RGB image [1, 3, H, W], or an error naming the shape.
+fn one_image(image: &Tensor) -> Result<(usize, usize)> {
+    match *image.shape() {
+        [1, 3, h, w] => Ok((h, w)),
+        ref s => Err(Error::invalid(
+            "cam",
+            format!("image {s:?}; want [1, 3, H, W]"),
+        )),
+    }
+}
+
+/// The summed views of `image`: bicubic from `rgb` when given, else
+/// bilinear on the tensor.
+fn summed_views(
+    net: &dyn CamSource,
+    image: &Tensor,
+    rgb: Option<&Rgb>,
+    present: &[bool],
+    ms: &MultiScale,
+) -> Result<Tensor> {
+    let s = image.shape();
+    summed(net, (s[2], s[3]), present, ms, &|sc| match rgb {
         Some(rgb) => bicubic_views(image, rgb, sc, ms.flip),
         None => views(image, sc, ms.flip),
     })
+}
+
+/// `x`, followed along the batch axis by its mirror image with `flip`.
+fn with_mirror(x: Tensor, flip: bool) -> Result<Tensor> {
+    if flip {
+        Tensor::concat(&[x.clone(), x.flip(3)?], 0)
+    } else {
+        Ok(x)
+    }
 }
 
 /// A side of `v` pixels at `scale`: rounded, at least 1.
@@ -251,11 +296,7 @@ fn bicubic_views(image: &Tensor, rgb: &Rgb, scale: f32, flip: bool) -> Result<Te
         let small = normalize_imagenet(&resize_bicubic(rgb, vw, vh)?);
         Tensor::from_slice(image.gpu(), &small, &[1, 3, vh, vw])?
     };
-    if flip {
-        Tensor::concat(&[x.clone(), x.flip(3)?], 0)
-    } else {
-        Ok(x)
-    }
+    with_mirror(x, flip)
 }
 
 /// The CAMs of the views `view(scale)` of an H×W image (each [1, 3, h, w],

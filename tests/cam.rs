@@ -197,6 +197,15 @@ fn sum_over_views(resize: ViewResize) {
         }
     }
     assert!(want.iter().any(|&v| v > 0.0) && want.contains(&0.0));
+    if resize == ViewResize::Bicubic {
+        // The CAM stage hands over the pixels it holds: the same maps
+        // without a readback; pixels of another size are refused.
+        let rgb = image::denormalize_imagenet(&vals(&img), w, h).unwrap();
+        let held = vals(&cam::multiscale_with_pixels(&net, &img, &rgb, &present, &ms).unwrap());
+        assert_eq!(held, got, "pixels handed over");
+        let small = image::denormalize_imagenet(&vals(&img)[..3 * 4], 2, 2).unwrap();
+        assert!(cam::multiscale_with_pixels(&net, &img, &small, &present, &ms).is_err());
+    }
     close("multi-scale", &got, &want);
 }
 

@@ -172,7 +172,10 @@ pub fn infer(
                     ))?;
                     maps
                 }
-                _ => cam::multiscale(source, &x, &present, &s.multiscale)?,
+                _ => {
+                    let rgb = crate::io::image::denormalize_imagenet(&smp.image, w, h)?;
+                    cam::multiscale_with_pixels(source, &x, &rgb, &present, &s.multiscale)?
+                }
             };
             let cams = cams.to_vec_blocking()?;
             npy::write(&npy_path, &[k, h, w], &cams)?;
