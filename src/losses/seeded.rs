@@ -173,22 +173,21 @@ impl Seeded {
         let n = h * w;
         let gpu = logits.gpu();
         let logp = smoothed_softmax(logits)?.log()?;
-        // Probabilities, logits, tags and images in one readback.
+        // Probabilities, tags, images and (for SEC's CRF) the logits in one
+        // readback.
         let flat = |t: &Tensor| t.reshape(&[t.numel()]);
-        let host: Vec<f32> = Tensor::concat(
-            &[
-                flat(&logp.detach().exp()?)?,
-                flat(&logits.detach())?,
-                flat(labels)?,
-                flat(images)?,
-            ],
-            0,
-        )?
-        .to_vec()
-        .await?;
+        let mut parts = vec![
+            flat(&logp.detach().exp()?)?,
+            flat(labels)?,
+            flat(images)?,
+        ];
+        if self.crf_unary == CrfUnary::Logits {
+            parts.push(flat(&logits.detach())?);
+        }
+        let host: Vec<f32> = Tensor::concat(&parts, 0)?.to_vec().await?;
         let (p, rest) = host.split_at(b * l * n);
-        let (z, rest) = rest.split_at(b * l * n);
-        let (y, x) = rest.split_at(b * (l - 1));
+        let (y, rest) = rest.split_at(b * (l - 1));
+        let (x, z) = rest.split_at(b * 3 * n);
         let present = present_labels(y, b, l);
         // The CRF of each image over its labels, read back at once.
         let all = self.crf_unary != CrfUnary::PresentLogProb;
