@@ -8,7 +8,7 @@
 //! boundary branch on a fixed backbone. Without them (the synthetic demo)
 //! it starts from the CAM classifier's backbone and is fine-tuned with the
 //! head; IRN's frozen backbone is then an option (on the synthetic
-//! benchmark clearly worse: see the README). The pairs' relation is read
+//! benchmark clearly worse: see docs/results.md). The pairs' relation is read
 //! either from AffinityNet's features (psa) or from IRN's boundary map
 //! ([`Relation`]); the loss is the same.
 

@@ -57,7 +57,7 @@ impl PipelineConfig {
     /// The demo's configuration for a synthetic set of `size`-px images at
     /// `data`: library defaults, the fully supervised bound, IRN's affinity
     /// labels (constant backgrounds 0.30 / 0.05: on the synthetic CAMs they
-    /// give the walk more correct pairs than psa's α 4 / 32; see the README),
+    /// give the walk more correct pairs than psa's α 4 / 32; see docs/results.md),
     /// and a walk suited to small images: t scaled to the grid
     /// ([`synth_log_t`]) and psa's confident-foreground α 4 as background
     /// power (psa's α = 16 suits VOC's CAMs; the synthetic CAMs light up only

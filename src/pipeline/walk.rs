@@ -37,7 +37,7 @@ pub struct WalkSettings {
     /// as psa's paper does for its RW + dCRF row and its author advises
     /// before training the segmenter (psa#10). Off by default: on the
     /// synthetic benchmark it raises the masks' mIoU by a point but the
-    /// segmenter trained on them loses eight (README, "The demo's
+    /// segmenter trained on them loses eight (docs/results.md, "The demo's
     /// results"). None: the walk's argmax.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crf: Option<CrfParams>,
