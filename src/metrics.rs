@@ -187,6 +187,33 @@ impl Confusion {
     }
 }
 
+/// Average precision of ranking items by `scores` against `positive`
+/// (scikit-learn's `average_precision_score`): Σₙ (Rₙ − Rₙ₋₁) Pₙ over the
+/// distinct score thresholds from the highest down, tied scores entering
+/// together. None when there is no positive item.
+pub fn average_precision(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let total = positive.iter().filter(|&&p| p).count();
+    if total == 0 || scores.len() != positive.len() {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut seen, mut hits, mut recall, mut ap) = (0usize, 0usize, 0.0f64, 0.0f64);
+    let mut k = 0;
+    while k < order.len() {
+        let s = scores[order[k]];
+        while k < order.len() && scores[order[k]] == s {
+            seen += 1;
+            hits += usize::from(positive[order[k]]);
+            k += 1;
+        }
+        let r = hits as f64 / total as f64;
+        ap += (r - recall) * hits as f64 / seen as f64;
+        recall = r;
+    }
+    Some(ap)
+}
+
 /// The score of sparse training targets (seeds, clicks, box masks) against
 /// the ground truth: their mIoU with unlabelled pixels as background, the
 /// share of pixels they label and how many of those they label right.

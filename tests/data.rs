@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use weakseg::data::Dataset;
 use weakseg::data::annotations::BoxLabel;
 use weakseg::data::augment::{self, Augment, Cam, Item};
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::data::voc::{MaskSource, VocDataset, VocOptions};
 use weakseg::io::image::Rgb;
 use weakseg::io::labels::{self, LabelMap};
@@ -32,6 +32,8 @@ fn small() -> SynthConfig {
         size: 48,
         classes: 4,
         seed: 7,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     }
 }
 
@@ -41,8 +43,18 @@ fn bin() -> Command {
 
 #[test]
 fn synthetic_benchmark_round_trips_through_the_voc_reader() {
-    let cfg = small();
-    let dir = tmp("roundtrip");
+    round_trip(small(), "roundtrip-parts");
+    round_trip(
+        SynthConfig {
+            kind: SynthKind::Scenes,
+            ..small()
+        },
+        "roundtrip-scenes",
+    );
+}
+
+fn round_trip(cfg: SynthConfig, name: &str) {
+    let dir = tmp(name);
     synth::write(&cfg, &dir, |_| {}).unwrap();
     for (masks, list, first) in [
         (MaskSource::Class, "train", 0),
@@ -83,7 +95,7 @@ fn synthetic_benchmark_round_trips_through_the_voc_reader() {
                 }
             }
             let s = ds.sample(k, 0).unwrap();
-            assert_eq!((s.height, s.width), (cfg.size, cfg.size));
+            assert_eq!((s.height, s.width), (want.rgb.height, want.rgb.width));
             for (c, &v) in s.labels.iter().enumerate() {
                 assert_eq!(v == 1.0, rec.labels.contains(&(c as u8 + 1)));
             }
@@ -104,7 +116,10 @@ fn synthetic_benchmark_round_trips_through_the_voc_reader() {
 
 #[test]
 fn synthetic_objects_have_small_parts_and_varied_layouts() {
-    let cfg = SynthConfig::default();
+    let cfg = SynthConfig {
+        kind: SynthKind::Parts,
+        ..SynthConfig::default()
+    };
     let (mut counts, mut overlaps) = ([0usize; 4], 0);
     for i in 0..60 {
         let img = synth::render(&cfg, i);
@@ -629,4 +644,44 @@ fn bicubic_resize_is_pils() {
     let up = resize_bicubic(&grey(&[0, 200]), 4, 1).unwrap();
     assert_eq!(red(&up), [0, 41, 159, 218]);
     assert!(resize_bicubic(&grey(&[1, 2]), 0, 1).is_err());
+}
+
+#[test]
+fn demo_refuses_data_written_with_other_settings() {
+    // Stages beside the data were computed on it: overwriting it with
+    // another benchmark would leave them stale, so the demo stops first.
+    let dir = tmp("stale-data");
+    let parts = SynthConfig {
+        train: 2,
+        val: 1,
+        ..small()
+    };
+    synth::write(&parts, &dir.join("data"), |_| {}).unwrap();
+    let out = bin()
+        .args(["demo", "--out"])
+        .arg(&dir)
+        .args([
+            "--kind",
+            "scenes",
+            "--train",
+            "2",
+            "--val",
+            "1",
+            "--size",
+            "48",
+            "--classes",
+            "4",
+            "--seed",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("synth.json") && err.contains("other settings"),
+        "{err}"
+    );
+    assert!(!dir.join("1-classifier").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

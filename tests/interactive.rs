@@ -6,7 +6,7 @@
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use weakseg::Gpu;
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::interactive::clicks::{
     self, Click, Guidance, distance_to_outside, extreme_points, first_click, next_click,
     training_clicks,
@@ -154,6 +154,8 @@ fn interactive_stages_train_evaluate_and_skip() {
         size: 32,
         classes: 2,
         seed: 7,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();

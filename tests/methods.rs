@@ -7,7 +7,7 @@
 mod common;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::methods::{self, Method, attention, erasing, fmix, mixing};
 use weakseg::models::{ArchSpec, Backbone};
 use weakseg::nn::Builder;
@@ -248,10 +248,12 @@ fn every_method_trains_and_yields_cams_through_the_stages() {
         size: 32,
         classes: 3,
         seed: 4,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&synth_cfg, &data, |_| {}).unwrap();
     let gpu = gpu();
-    let mut cfg = PipelineConfig::synthetic(data, dir.clone(), 32);
+    let mut cfg = PipelineConfig::synthetic(data, dir.clone(), &synth_cfg);
     cfg.classifier.epochs = 1;
     cfg.classifier.batch_size = 3;
     cfg.cam.multiscale.scales = vec![1.0];
@@ -473,6 +475,8 @@ fn subcategories_follow_the_image_labels() {
         size: 24,
         classes: 3,
         seed: 2,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&cfg, &dir, |_| {}).unwrap();
     let gpu = gpu();

@@ -4,7 +4,7 @@
 
 mod common;
 use weakseg::Gpu;
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::io::{labels, npy};
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
 use weakseg::pipeline::cams::{self, CamSettings};
@@ -21,6 +21,8 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
         size: 32,
         classes: 3,
         seed: 7,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&cfg, &data, |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use weakseg::Gpu;
 use weakseg::cam::MultiScale;
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::io::labels;
 use weakseg::pipeline::report;
 use weakseg::pipeline::run::{self, Observer, PipelineConfig, dirs};
@@ -83,6 +83,8 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
         size: 32,
         classes: 2,
         seed: 5,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&synth_cfg, &dir.join("data"), |_| {}).unwrap();
     let cfg = config(&dir);
@@ -379,6 +381,8 @@ fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
         size: 32,
         classes: 2,
         seed: 6,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&synth_cfg, &dir.join("data"), |_| {}).unwrap();
     let mut cfg = config(&dir);

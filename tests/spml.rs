@@ -6,7 +6,7 @@
 mod common;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::ops::superpixel::{SlicSettings, slic};
 use weakseg::pipeline::spml::{self, SpmlSettings};
 use weakseg::spml::{
@@ -415,6 +415,8 @@ fn spml_stages_train_predict_and_skip() {
         size: 32,
         classes: 2,
         seed: 3,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     let data = dir.join("data");
     synth::write(&cfg, &data, |_| {}).unwrap();

@@ -7,7 +7,7 @@ use weakseg::Gpu;
 use weakseg::data::annotations::{BoxLabel, Marks};
 use weakseg::data::classes::ClassList;
 use weakseg::data::sparse::{MarkKind, rasterise};
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::io::image::Rgb;
 use weakseg::io::labels::IGNORE;
 use weakseg::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
@@ -186,6 +186,8 @@ fn weak_masks_stage_scores_writes_and_skips() {
         size: 32,
         classes: 2,
         seed: 3,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();
@@ -252,6 +254,8 @@ fn marks_drawn_over_seed_maps_win_where_they_label() {
         size: 32,
         classes: 2,
         seed: 5,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();
@@ -321,6 +325,8 @@ fn weak_masks_command_writes_masks_and_names_bad_input() {
         size: 32,
         classes: 2,
         seed: 4,
+        kind: SynthKind::Parts,
+        erase_parts: false,
     };
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let out = bin()

@@ -76,7 +76,7 @@ pub fn stage_suite(
     let data = dir.join("data");
     synth::write(&synth_cfg, &data, |_| {})?;
     let config = |run: &str| {
-        let mut cfg = PipelineConfig::synthetic(data.clone(), dir.join(run), synth_cfg.size);
+        let mut cfg = PipelineConfig::synthetic(data.clone(), dir.join(run), &synth_cfg);
         cfg.fully_supervised = false;
         cfg.classifier.epochs = 1;
         cfg.affinity.epochs = 1;

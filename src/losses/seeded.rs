@@ -176,11 +176,7 @@ impl Seeded {
         // Probabilities, tags, images and (for SEC's CRF) the logits in one
         // readback.
         let flat = |t: &Tensor| t.reshape(&[t.numel()]);
-        let mut parts = vec![
-            flat(&logp.detach().exp()?)?,
-            flat(labels)?,
-            flat(images)?,
-        ];
+        let mut parts = vec![flat(&logp.detach().exp()?)?, flat(labels)?, flat(images)?];
         if self.crf_unary == CrfUnary::Logits {
             parts.push(flat(&logits.detach())?);
         }

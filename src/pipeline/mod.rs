@@ -25,5 +25,6 @@ pub mod segmenter;
 pub mod spml;
 pub mod stage;
 pub mod supervision;
+pub mod synth_stats;
 pub mod walk;
 pub mod weak_masks;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
+use crate::data::augment::Crop;
+use crate::data::synth::{SynthConfig, SynthKind};
 use crate::io::write_atomic;
 use crate::pipeline::aff_labels::{self, AffLabelSettings, IrnLabels};
 use crate::pipeline::affinity::{self, AffinitySettings};
@@ -54,24 +56,29 @@ impl PipelineConfig {
         toml::from_str(text).map_err(|e| Error::format(what.to_string(), e.to_string()))
     }
 
-    /// The demo's configuration for a synthetic set of `size`-px images at
+    /// The demo's configuration for the synthetic benchmark `synth` at
     /// `data`: library defaults, the fully supervised bound, IRN's affinity
     /// labels (constant backgrounds 0.30 / 0.05: on the synthetic CAMs they
     /// give the walk more correct pairs than psa's α 4 / 32; see docs/results.md),
     /// and a walk suited to small images: t scaled to the grid
     /// ([`synth_log_t`]) and psa's confident-foreground α 4 as background
     /// power (psa's α = 16 suits VOC's CAMs; the synthetic CAMs light up only
-    /// each object's part, and their walk does best at that α).
-    pub fn synthetic(data: PathBuf, out: PathBuf, size: usize) -> PipelineConfig {
+    /// each object's part, and their walk does best at that α). Scenes
+    /// vary in size, so every training stage crops as its reference does
+    /// ([`synth_crops`]).
+    pub fn synthetic(data: PathBuf, out: PathBuf, synth: &SynthConfig) -> PipelineConfig {
         let mut cfg = PipelineConfig {
             data,
             out,
             fully_supervised: true,
             ..PipelineConfig::default()
         };
-        cfg.walk.walk.log_t = synth_log_t(size, cfg.affinity.net.grid_stride);
+        cfg.walk.walk.log_t = synth_log_t(synth.typical_side(), cfg.affinity.net.grid_stride);
         cfg.walk.walk.alpha = cfg.aff_labels.low_alpha;
         cfg.aff_labels.irn = Some(IrnLabels::default());
+        if synth.kind == SynthKind::Scenes {
+            synth_crops(&mut cfg, synth.typical_side().div_ceil(8) * 8);
+        }
         cfg
     }
 
@@ -80,6 +87,24 @@ impl PipelineConfig {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
         Self::from_toml(&text, &path.display().to_string())
     }
+}
+
+/// The references' crops scaled to a crop `side` near 0.9 of the mean
+/// long side (psa crops 448 from VOC's ≈ 500-px images): the classifier's
+/// psa recipe (long side 0.9–1.5·side, flip, jitter, crop), AffinityNet's
+/// (flip, jitter, crop) and DeepLab's for the segmenter (rescale 0.5–1.5,
+/// flip, crop).
+pub fn synth_crops(cfg: &mut PipelineConfig, side: usize) {
+    cfg.classifier.crop = Some(side);
+    cfg.affinity.crop = Some(Crop {
+        side,
+        ..Crop::default()
+    });
+    cfg.segmenter.crop = Some(Crop {
+        side,
+        scale: [0.5, 1.5],
+        jitter: false,
+    });
 }
 
 /// psa's t = 256 steps on its ≈ 63×47 grid, scaled to the same reach on a

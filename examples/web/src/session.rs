@@ -8,7 +8,7 @@
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::data::{Sample, collate, mix_seed};
 use weakseg::io::image::{Rgb, normalize_imagenet};
 use weakseg::kernels::cpu::matmul as cpu_matmul;
@@ -102,6 +102,8 @@ impl Session {
             size: cfg.size,
             classes: cfg.classes,
             seed: cfg.seed,
+            kind: SynthKind::Parts,
+            erase_parts: false,
         };
         synth.validate()?;
         let (pictures, samples) = (0..cfg.images)

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::methods::Method;
 use weakseg::pipeline::run::{self, Metrics, Observer, PipelineConfig};
 use weakseg::pipeline::stage::Manifest;
@@ -14,16 +14,20 @@ use weakseg::pipeline::{compare, report};
 use weakseg::train::Reporter;
 use weakseg::{Error, Gpu, Result};
 
-/// The synthetic benchmark's flags (`demo` and `compare`).
+/// The synthetic benchmark's flags (`synth`, `demo` and `compare`).
 #[derive(clap::Args)]
 pub struct SynthArgs {
+    /// Generator: scenes (VOC-like, the default) or parts (the first one).
+    #[arg(long, default_value = SynthConfig::default().kind.name(), value_parser = parse_kind)]
+    kind: SynthKind,
     /// Seed of the synthetic data.
     #[arg(long, default_value_t = SynthConfig::default().seed)]
     seed: u64,
     /// Foreground classes.
     #[arg(long, default_value_t = SynthConfig::default().classes)]
     classes: usize,
-    /// Image side in pixels.
+    /// Scenes: the shortest long side (long sides run to 7/4 of it);
+    /// parts: the image side. Pixels.
     #[arg(long, default_value_t = SynthConfig::default().size)]
     size: usize,
     /// Training images.
@@ -34,23 +38,34 @@ pub struct SynthArgs {
     val: usize,
 }
 
+fn parse_kind(name: &str) -> std::result::Result<SynthKind, String> {
+    SynthKind::parse(name).map_err(|e| e.to_string())
+}
+
 impl SynthArgs {
-    /// Writes the set under `out/data` (unless already there) and returns
-    /// the demo's pipeline configuration on it.
-    fn prepare(&self, out: &Path) -> Result<PipelineConfig> {
-        let synth_cfg = SynthConfig {
+    /// The benchmark these flags describe.
+    pub fn config(&self) -> SynthConfig {
+        SynthConfig {
             train: self.train,
             val: self.val,
             size: self.size,
             classes: self.classes,
             seed: self.seed,
-        };
+            kind: self.kind,
+            erase_parts: false,
+        }
+    }
+
+    /// Writes the set under `out/data` (unless already there) and returns
+    /// the demo's pipeline configuration on it.
+    fn prepare(&self, out: &Path) -> Result<PipelineConfig> {
+        let synth_cfg = self.config();
         let data = out.join("data");
         ensure_synth(&synth_cfg, &data)?;
         Ok(PipelineConfig::synthetic(
             data,
             out.to_path_buf(),
-            self.size,
+            &synth_cfg,
         ))
     }
 }
@@ -162,14 +177,30 @@ fn run_and_report(gpu: &Gpu, cfg: &PipelineConfig) -> Result<()> {
 }
 
 /// Writes the synthetic data unless the same settings were written there.
+/// Data written with other settings is an error: the stages beside it were
+/// computed on it, so overwriting it would leave them stale.
 fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
     let want = serde_json::to_value(cfg).map_err(|e| Error::format("synth", e.to_string()))?;
-    let have = std::fs::read(dir.join("synth.json"))
+    let settings = dir.join("synth.json");
+    let have = std::fs::read(&settings)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    if have.as_ref() == Some(&want) {
-        println!("data: {} (already written)", dir.display());
-        return Ok(());
+    match have {
+        Some(h) if h == want => {
+            println!("data: {} (already written)", dir.display());
+            return Ok(());
+        }
+        Some(h) => {
+            return Err(Error::invalid(
+                "synth",
+                format!(
+                    "{} holds a benchmark written with other settings ({h}, not {want}); \
+                     the stages beside it were computed on it: use a fresh --out",
+                    settings.display()
+                ),
+            ));
+        }
+        None => {}
     }
     cfg.validate()?;
     let bar = crate::stages::image_bar();

@@ -65,21 +65,13 @@ enum Cmd {
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
-        /// Training images.
-        #[arg(long, default_value_t = SynthConfig::default().train)]
-        train: usize,
-        /// Validation images.
-        #[arg(long, default_value_t = SynthConfig::default().val)]
-        val: usize,
-        /// Image side in pixels.
-        #[arg(long, default_value_t = SynthConfig::default().size)]
-        size: usize,
-        /// Foreground classes.
-        #[arg(long, default_value_t = SynthConfig::default().classes)]
-        classes: usize,
-        /// Seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        synth: demo::SynthArgs,
+        /// Also measure the scenes' properties (needs a device: trains two
+        /// classifiers, minutes): prints them and writes OUT/stats.json;
+        /// the classifiers and the erased copy go to OUT/stats/.
+        #[arg(long)]
+        stats: bool,
     },
     /// Evaluate a folder of label PNGs against ground truth (mIoU).
     Eval {
@@ -156,15 +148,93 @@ fn synth(cfg: &SynthConfig, out: &std::path::Path) -> weakseg::Result<()> {
     synth::write(cfg, out, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     println!(
-        "wrote {} training and {} validation images ({}×{} px, {} classes, seed {}) to {}",
+        "wrote {} training and {} validation {} images (size {} px, {} classes, seed {}) to {}",
         cfg.train,
         cfg.val,
-        cfg.size,
+        cfg.kind.name(),
         cfg.size,
         cfg.classes,
         cfg.seed,
         out.display()
     );
+    Ok(())
+}
+
+/// Measures the scenes written at `out`, prints the headline figures and
+/// writes `out/stats.json`.
+fn synth_stats(gpu: &Gpu, cfg: &SynthConfig, out: &std::path::Path) -> weakseg::Result<()> {
+    let s = weakseg::pipeline::synth_stats::measure(
+        gpu,
+        cfg,
+        out,
+        &out.join("stats"),
+        stages::reporter().as_mut(),
+    )?;
+    let json = serde_json::to_string_pretty(&s)
+        .map_err(|e| weakseg::Error::format("stats.json", e.to_string()))?;
+    weakseg::io::write_atomic(&out.join("stats.json"), json.as_bytes())?;
+    let sc = &s.scenes;
+    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    println!("scenes measured: {}", sc.images);
+    println!(
+        "  image width {}–{} px, height {}–{} px; landscape {}, 4:3 or 3:4 {}",
+        sc.width.min,
+        sc.width.max,
+        sc.height.min,
+        sc.height.max,
+        pct(sc.landscape),
+        pct(sc.four_to_three)
+    );
+    println!(
+        "  objects per image {:?}; classes per image {:.2}; repeated instances {}",
+        sc.objects_per_image,
+        sc.classes_per_image,
+        pct(sc.repeated_instances)
+    );
+    println!(
+        "  object area {}–{} of the image (median {}); occluded {}, truncated {}",
+        pct(sc.object_share.min),
+        pct(sc.object_share.max),
+        pct(sc.object_share.median),
+        pct(sc.occluded),
+        pct(sc.truncated)
+    );
+    for c in &sc.context {
+        println!(
+            "  class {} in {}: {} of its images, {} of the others",
+            c.class,
+            c.context,
+            pct(c.with_class),
+            pct(c.without_class)
+        );
+    }
+    println!(
+        "  camouflaged objects {}; boundary steps below the noise ({:.3}) {}",
+        pct(sc.low_contrast_objects),
+        sc.noise_step,
+        pct(sc.boundary_below_noise)
+    );
+    println!(
+        "  thin appendages {} of objects, detached pieces {}; {} of object pixels",
+        pct(sc.thin_objects),
+        pct(sc.detached_objects),
+        pct(sc.appendage_pixels)
+    );
+    let c = &s.crf_from_eroded;
+    println!(
+        "dense CRF from the ground truth eroded to its inner half ({} labelled): {} mIoU (the eroded labels alone {})",
+        pct(c.labelled),
+        pct(c.crf_miou),
+        pct(c.eroded_miou)
+    );
+    let e = &s.part_evidence;
+    println!(
+        "val mean AP: classifier {}, parts erased {}, chance {}",
+        pct(e.full_map),
+        pct(e.body_only_map),
+        pct(e.chance_map)
+    );
+    println!("stats: {}", out.join("stats.json").display());
     Ok(())
 }
 
@@ -364,21 +434,9 @@ fn main() -> ExitCode {
     let offline = match &cli.cmd {
         Cmd::Synth {
             out,
-            train,
-            val,
-            size,
-            classes,
-            seed,
-        } => Some(synth(
-            &SynthConfig {
-                train: *train,
-                val: *val,
-                size: *size,
-                classes: *classes,
-                seed: *seed,
-            },
-            out,
-        )),
+            synth: a,
+            stats: false,
+        } => Some(synth(&a.config(), out)),
         Cmd::Eval {
             pred,
             gt,
@@ -443,6 +501,11 @@ fn main() -> ExitCode {
         Cmd::Demo(a) => demo::demo(&gpu, &a),
         Cmd::Run(a) => demo::run(&gpu, &a),
         Cmd::Compare(a) => demo::compare(&gpu, &a),
+        Cmd::Synth {
+            out,
+            synth: a,
+            stats: true,
+        } => synth(&a.config(), &out).and_then(|()| synth_stats(&gpu, &a.config(), &out)),
         Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
     if Gpu::profiling_requested() {

@@ -1,30 +1,64 @@
-//! The synthetic WSSS benchmark: images whose classes are told apart by a
-//! small part (a class-specific pattern on 15–25% of the object) while the
-//! object bodies look alike across classes and like background distractors.
-//! A classifier's CAM therefore lights up the part and misses the body, as
-//! on real images. Ground-truth masks are exact; boxes, one point per
-//! object, and scribbles (a stroke inside each object, a few on the
-//! background) derive from them. Every image depends only on (seed, index).
+//! The synthetic WSSS benchmarks. Ground-truth masks are exact; boxes,
+//! one point per object, and scribbles (a stroke inside each object, a few
+//! on the background) derive from them. Every image depends only on
+//! (seed, index).
+//!
+//! Two generators: [`scenes`] (the default) builds in what makes VOC hard
+//! (graded class evidence, class-correlated context, boundaries of varying
+//! contrast, thin and detached parts, varied scale, count, layout and
+//! image shape); [`parts`] is the first generator, where only a small part
+//! tells classes apart. [`stats`] measures the scenes' properties.
 //!
 //! [`write`] stores a split in the PASCAL VOC layout (see [`crate::data::voc`])
 //! plus the points/scribbles JSON; [`render`] makes one image in memory (the
 //! browser demo uses it directly).
 
 pub mod paint;
+pub mod parts;
+pub mod scenes;
 pub mod shapes;
+pub mod stats;
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
-use crate::data::annotations::{BoxLabel, Marks, VocXml};
+use crate::data::annotations::{Marks, VocXml};
 use crate::data::classes::ClassList;
-use crate::data::mix_seed;
 use crate::io::image::Rgb;
 use crate::io::labels::LabelMap;
-use paint::{Part, Surface};
-use shapes::Blob;
+
+/// Which generator draws the images.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SynthKind {
+    /// VOC-like scenes of varied size and aspect ([`scenes`]).
+    #[default]
+    Scenes,
+    /// Square images told apart only by a small part ([`parts`]).
+    Parts,
+}
+
+impl SynthKind {
+    /// The generator's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SynthKind::Scenes => "scenes",
+            SynthKind::Parts => "parts",
+        }
+    }
+
+    /// The generator called `name`, or an error listing both.
+    pub fn parse(name: &str) -> Result<SynthKind> {
+        match name {
+            "scenes" => Ok(SynthKind::Scenes),
+            "parts" => Ok(SynthKind::Parts),
+            other => Err(Error::invalid(
+                "synth",
+                format!("unknown kind {other:?}: scenes or parts"),
+            )),
+        }
+    }
+}
 
 /// Settings of a synthetic benchmark.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,17 +67,31 @@ pub struct SynthConfig {
     pub train: usize,
     /// Validation images.
     pub val: usize,
-    /// Image side in pixels.
+    /// Parts: the image side. Scenes: the shortest long side; each image's
+    /// long side is drawn from `size`..=`size`·7/4 pixels.
     pub size: usize,
     /// Foreground classes.
     pub classes: usize,
     /// Seed: every image is a function of (seed, index).
     pub seed: u64,
+    /// The generator (parts when absent, as before there were two).
+    #[serde(default = "parts_kind")]
+    pub kind: SynthKind,
+    /// Paint each object's discriminative part with its body (scenes
+    /// only): the images `synth --stats` trains the body-only classifier
+    /// on. Everything else in the image stays as it was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erase_parts: bool,
+}
+
+fn parts_kind() -> SynthKind {
+    SynthKind::Parts
 }
 
 impl Default for SynthConfig {
-    /// 300 training and 100 validation images of 64 px, 5 classes, seed 0:
-    /// the whole pipeline runs in minutes on a CPU adapter.
+    /// 300 training and 100 validation scenes with long sides of 64–112
+    /// px, 5 classes, seed 0: the whole pipeline runs in minutes on a CPU
+    /// adapter.
     fn default() -> Self {
         SynthConfig {
             train: 300,
@@ -51,6 +99,8 @@ impl Default for SynthConfig {
             size: 64,
             classes: 5,
             seed: 0,
+            kind: SynthKind::Scenes,
+            erase_parts: false,
         }
     }
 }
@@ -65,10 +115,24 @@ impl SynthConfig {
                 format!("size {} outside 24..=1024 px", self.size),
             ));
         }
-        if !(1..=254).contains(&self.classes) {
+        let most = match self.kind {
+            SynthKind::Scenes => scenes::MAX_CLASSES,
+            SynthKind::Parts => 254,
+        };
+        if !(1..=most).contains(&self.classes) {
             return Err(Error::invalid(
                 op,
-                format!("{} classes outside 1..=254", self.classes),
+                format!(
+                    "{} classes outside 1..={most} (the {} generator)",
+                    self.classes,
+                    self.kind.name()
+                ),
+            ));
+        }
+        if self.erase_parts && self.kind == SynthKind::Parts {
+            return Err(Error::invalid(
+                op,
+                "erasing parts needs the scenes generator: a parts image has no body evidence",
             ));
         }
         if self.train + self.val == 0 {
@@ -89,6 +153,17 @@ impl SynthConfig {
                     }
                 })
                 .collect(),
+        }
+    }
+
+    /// The side of a square with a typical image's area: `size` for parts;
+    /// for scenes, the mean long side (`size`·11/8) times √(3/4), as most
+    /// scenes are 4:3 or 3:4. Settings that scale with the image (the
+    /// random walk's step count) read it.
+    pub fn typical_side(&self) -> usize {
+        match self.kind {
+            SynthKind::Parts => self.size,
+            SynthKind::Scenes => (self.size as f64 * 11.0 / 8.0 * 0.75f64.sqrt()).round() as usize,
         }
     }
 
@@ -114,183 +189,16 @@ pub struct SynthImage {
     pub marks: Vec<Marks>,
 }
 
-/// An object being placed: its class, full mask, and part.
-struct Object {
-    class: usize,
-    full: Vec<bool>,
-    part: Vec<bool>,
-    body: Surface,
-    style: Part,
-}
-
+/// Pixels set in a mask.
 fn area(m: &[bool]) -> usize {
     m.iter().filter(|&&b| b).count()
 }
 
-fn new_object(rng: &mut SmallRng, cfg: &SynthConfig, class: usize) -> Object {
-    let s = cfg.size;
-    let sf = s as f32;
-    // The part-area window is met within a few draws; after many misses the
-    // last draw is taken as it is, so generation always ends.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let relax = attempt > 200;
-        let blob = Blob::random(rng, sf, 0.14 * sf, 0.30 * sf);
-        let full = blob.mask(s);
-        let a = area(&full);
-        if a == 0 || (a < 40 && !relax) {
-            continue;
-        }
-        let frac: f32 = rng.random_range(0.15..0.25);
-        let pr = (frac * a as f32 / std::f32::consts::PI).sqrt();
-        let ang: f32 = rng.random_range(0.0..std::f32::consts::TAU);
-        let d = rng.random_range(0.30..0.55) * blob.r;
-        let (px, py) = (blob.cx + d * ang.cos(), blob.cy + d * ang.sin());
-        let part: Vec<bool> = (0..s * s)
-            .map(|i| {
-                let (x, y) = ((i % s) as f32 + 0.5, (i / s) as f32 + 0.5);
-                full[i] && (x - px).powi(2) + (y - py).powi(2) < pr * pr
-            })
-            .collect();
-        let pa = area(&part) as f32 / a as f32;
-        if !(0.12..=0.28).contains(&pa) && !relax {
-            continue;
-        }
-        return Object {
-            class,
-            full,
-            part,
-            body: Surface::body(rng, class, cfg.classes),
-            style: Part::of_class(class, cfg.classes, px, py),
-        };
-    }
-}
-
-/// Renders image `index` of the benchmark `cfg`.
+/// Renders image `index` of the benchmark `cfg` with its generator.
 pub fn render(cfg: &SynthConfig, index: usize) -> SynthImage {
-    let s = cfg.size;
-    let sf = s as f32;
-    let mut rng = SmallRng::seed_from_u64(mix_seed(
-        cfg.seed,
-        (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    ));
-    let background = Surface::background(&mut rng);
-    let distractors: Vec<(Vec<bool>, Surface)> = (0..rng.random_range(1..=3))
-        .map(|_| {
-            let b = Blob::random(&mut rng, sf, 0.10 * sf, 0.22 * sf);
-            let look = rng.random_range(0..cfg.classes);
-            (b.mask(s), Surface::body(&mut rng, look, cfg.classes))
-        })
-        .collect();
-    let count = match rng.random_range(0..20) {
-        0..10 => 1,
-        10..17 => 2,
-        _ => 3,
-    };
-    // owner[i]: index + 1 of the visible object at pixel i, 0 for none.
-    let mut owner = vec![0usize; s * s];
-    let mut objects: Vec<Object> = Vec::new();
-    for _ in 0..count {
-        let class = rng.random_range(0..cfg.classes);
-        for _try in 0..20 {
-            let o = new_object(&mut rng, cfg, class);
-            let mut trial = owner.clone();
-            for (i, &f) in o.full.iter().enumerate() {
-                if f {
-                    trial[i] = objects.len() + 1;
-                }
-            }
-            let keeps = objects.iter().enumerate().all(|(j, p)| {
-                let vis = (0..s * s).filter(|&i| trial[i] == j + 1).count();
-                let vis_part = (0..s * s)
-                    .filter(|&i| trial[i] == j + 1 && p.part[i])
-                    .count();
-                vis * 2 >= area(&p.full) && vis_part * 10 >= area(&p.part) * 3
-            });
-            if keeps {
-                owner = trial;
-                objects.push(o);
-                break;
-            }
-        }
-    }
-    let mut data = Vec::with_capacity(s * s * 3);
-    let mut mask = LabelMap::filled(s, s, 0);
-    for i in 0..s * s {
-        let (x, y) = ((i % s) as f32, (i / s) as f32);
-        let c = match owner[i] {
-            0 => distractors
-                .iter()
-                .rev()
-                .find(|(m, _)| m[i])
-                .map_or_else(|| background.at(x, y), |(_, d)| d.at(x, y)),
-            o => {
-                let ob = &objects[o - 1];
-                mask.data[i] = ob.class as u8 + 1;
-                if ob.part[i] {
-                    ob.style.at(x, y)
-                } else {
-                    ob.body.at(x, y)
-                }
-            }
-        };
-        for v in c {
-            let n: f32 = rng.random_range(-0.03..0.03);
-            data.push(((v + n).clamp(0.0, 1.0) * 255.0).round() as u8);
-        }
-    }
-    let names = cfg.class_list();
-    let mut boxes = Vec::new();
-    let mut marks = Vec::new();
-    for (j, ob) in objects.iter().enumerate() {
-        let vis: Vec<bool> = owner.iter().map(|&o| o == j + 1).collect();
-        let px: Vec<usize> = (0..s * s).filter(|&i| vis[i]).collect();
-        let (xs, ys) = (px.iter().map(|i| i % s), px.iter().map(|i| i / s));
-        boxes.push(BoxLabel {
-            class: ob.class as u8 + 1,
-            xmin: xs.clone().min().unwrap_or(0) as u32,
-            xmax: xs.max().unwrap_or(0) as u32,
-            ymin: ys.clone().min().unwrap_or(0) as u32,
-            ymax: ys.max().unwrap_or(0) as u32,
-        });
-        let inner = shapes::interior(&vis, s);
-        let region = if area(&inner) > 0 { &inner } else { &vis };
-        let point = shapes::random_pixel(&mut rng, region, s);
-        let stroke = shapes::scribble(&mut rng, region, s);
-        marks.push(Marks {
-            class: names.names[ob.class].clone(),
-            points: point.map(|p| p.map(|v| v as f32)).into_iter().collect(),
-            scribbles: stroke
-                .map(|v| v.into_iter().map(|p| p.map(|c| c as f32)).collect())
-                .into_iter()
-                .collect(),
-        });
-    }
-    let bg: Vec<bool> = owner.iter().map(|&o| o == 0).collect();
-    let bg_inner = shapes::interior(&bg, s);
-    marks.push(Marks {
-        class: "background".into(),
-        points: Vec::new(),
-        scribbles: (0..rng.random_range(2..=3))
-            .filter_map(|_| shapes::scribble(&mut rng, &bg_inner, s))
-            .map(|v| v.into_iter().map(|p| p.map(|c| c as f32)).collect())
-            .collect(),
-    });
-    SynthImage {
-        id: cfg.id(index),
-        rgb: Rgb {
-            width: s,
-            height: s,
-            data,
-        },
-        mask,
-        xml: VocXml {
-            width: s as u32,
-            height: s as u32,
-            boxes,
-        },
-        marks,
+    match cfg.kind {
+        SynthKind::Scenes => scenes::compose(cfg, index).image,
+        SynthKind::Parts => parts::render(cfg, index),
     }
 }
 

@@ -39,6 +39,28 @@ impl Grating {
         }
     }
 
+    /// `n` gratings whose stripes run at `angle` ± `spread` radians, with
+    /// periods in [pmin, pmax] pixels and amplitude `amp`: a texture with a
+    /// preferred orientation and scale.
+    pub fn oriented(
+        rng: &mut SmallRng,
+        n: usize,
+        (pmin, pmax): (f32, f32),
+        (angle, spread): (f32, f32),
+        amp: f32,
+    ) -> Grating {
+        Grating {
+            waves: (0..n)
+                .map(|_| {
+                    let th =
+                        angle + std::f32::consts::FRAC_PI_2 + rng.random_range(-spread..=spread);
+                    let k = std::f32::consts::TAU / rng.random_range(pmin..=pmax);
+                    (k * th.cos(), k * th.sin(), rng.random_range(0.0..6.3), amp)
+                })
+                .collect(),
+        }
+    }
+
     /// The texture value at (x, y).
     pub fn at(&self, x: f32, y: f32) -> f32 {
         self.waves
@@ -56,6 +78,24 @@ pub struct Surface {
 }
 
 impl Surface {
+    /// A surface of colour `base` textured by `texture`.
+    pub fn new(base: Colour, texture: Grating) -> Surface {
+        Surface { base, texture }
+    }
+
+    /// The base colour (the texture averages to zero around it).
+    pub fn base(&self) -> Colour {
+        self.base
+    }
+
+    /// The same texture around another base colour.
+    pub fn with_base(&self, base: Colour) -> Surface {
+        Surface {
+            base,
+            texture: self.texture.clone(),
+        }
+    }
+
     /// A muted background with broad, low-contrast texture.
     pub fn background(rng: &mut SmallRng) -> Surface {
         Surface {
@@ -84,7 +124,8 @@ impl Surface {
     }
 }
 
-fn hsv(h: f32, s: f32, v: f32) -> Colour {
+/// The RGB colour of hue `h` (turns), saturation `s` and value `v`.
+pub fn hsv(h: f32, s: f32, v: f32) -> Colour {
     let h6 = (h.rem_euclid(1.0)) * 6.0;
     let f = h6 - h6.floor();
     let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));

@@ -1,5 +1,6 @@
-//! Geometry of the synthetic benchmark: star-convex blobs, discs, and
-//! strokes that stay inside a region (the scribbles).
+//! Geometry of the synthetic benchmarks: star-convex blobs, and strokes
+//! that stay inside a region (the scribbles). Regions are row-major masks
+//! of a `width`×`height` image.
 
 use rand::Rng;
 use rand::rngs::SmallRng;
@@ -21,13 +22,14 @@ pub struct Blob {
 
 impl Blob {
     /// A random blob of base radius in [rmin, rmax] centred inside a
-    /// `size`-pixel square (a margin of half the radius).
-    pub fn random(rng: &mut SmallRng, size: f32, rmin: f32, rmax: f32) -> Blob {
+    /// `width`×`height` image (a margin of half the radius).
+    pub fn random(rng: &mut SmallRng, (width, height): (f32, f32), rmin: f32, rmax: f32) -> Blob {
         let r = rng.random_range(rmin..rmax);
-        let margin = (0.5 * r).min(size / 2.0 - 1.0);
+        let margin = |side: f32| (0.5 * r).min(side / 2.0 - 1.0);
+        let (mx, my) = (margin(width), margin(height));
         Blob {
-            cx: rng.random_range(margin..size - margin),
-            cy: rng.random_range(margin..size - margin),
+            cx: rng.random_range(mx..width - mx),
+            cy: rng.random_range(my..height - my),
             r,
             aspect: rng.random_range(0.6..1.4),
             angle: rng.random_range(0.0..std::f32::consts::PI),
@@ -36,6 +38,28 @@ impl Blob {
                 (rng.random_range(0.0..0.12), rng.random_range(0.0..6.3)),
                 (rng.random_range(0.0..0.08), rng.random_range(0.0..6.3)),
             ],
+        }
+    }
+
+    /// A blob centred at (cx, cy) of base radius `r` (its area is about
+    /// π r²), elongated to `elongation` ≥ 1 (major over minor axis), at
+    /// `angle`, its outline wobbling by up to `wobble` of the radius.
+    pub fn shaped(
+        rng: &mut SmallRng,
+        (cx, cy): (f32, f32),
+        r: f32,
+        elongation: f32,
+        angle: f32,
+        wobble: f32,
+    ) -> Blob {
+        Blob {
+            cx,
+            cy,
+            r,
+            aspect: elongation,
+            angle,
+            harmonics: [0.5, 0.3, 0.2]
+                .map(|share| (share * wobble, rng.random_range(0.0..std::f32::consts::TAU))),
         }
     }
 
@@ -55,61 +79,107 @@ impl Blob {
         (u * u + v * v).sqrt() < self.r * (1.0 + wobble)
     }
 
-    /// The pixel mask of the blob on a `size`×`size` grid.
-    pub fn mask(&self, size: usize) -> Vec<bool> {
-        (0..size * size)
-            .map(|i| self.contains(i % size, i / size))
+    /// The pixel mask of the blob on a `width`×`height` grid.
+    pub fn mask(&self, (width, height): (usize, usize)) -> Vec<bool> {
+        (0..width * height)
+            .map(|i| self.contains(i % width, i / width))
             .collect()
     }
 }
 
+/// Chessboard distance of each mask pixel to the nearest pixel outside the
+/// mask (the image border does not count): 1 on the outline.
+pub fn edge_distance(mask: &[bool], (w, h): (usize, usize)) -> Vec<u32> {
+    let mut d: Vec<u32> = mask.iter().map(|&m| if m { u32::MAX } else { 0 }).collect();
+    let mut frontier: Vec<usize> = (0..w * h).filter(|&i| !mask[i]).collect();
+    let mut level = 0;
+    while !frontier.is_empty() {
+        level += 1;
+        let mut next = Vec::new();
+        for i in frontier {
+            let (x, y) = ((i % w) as isize, (i / w) as isize);
+            for (dx, dy) in [
+                (-1, -1),
+                (0, -1),
+                (1, -1),
+                (-1, 0),
+                (1, 0),
+                (-1, 1),
+                (0, 1),
+                (1, 1),
+            ] {
+                let (u, v) = (x + dx, y + dy);
+                if u >= 0 && v >= 0 && (u as usize) < w && (v as usize) < h {
+                    let j = v as usize * w + u as usize;
+                    if d[j] == u32::MAX {
+                        d[j] = level;
+                        next.push(j);
+                    }
+                }
+            }
+        }
+        frontier = next;
+    }
+    d
+}
+
 /// Pixels of `region` whose 8 neighbours are all in `region` too.
-pub fn interior(region: &[bool], size: usize) -> Vec<bool> {
-    (0..size * size)
+pub fn interior(region: &[bool], (width, height): (usize, usize)) -> Vec<bool> {
+    (0..width * height)
         .map(|i| {
-            let (x, y) = ((i % size) as isize, (i / size) as isize);
+            let (x, y) = ((i % width) as isize, (i / width) as isize);
             (-1..=1).all(|dy| {
                 (-1..=1).all(|dx| {
                     let (u, v) = (x + dx, y + dy);
                     u >= 0
                         && v >= 0
-                        && (u as usize) < size
-                        && (v as usize) < size
-                        && region[v as usize * size + u as usize]
+                        && (u as usize) < width
+                        && (v as usize) < height
+                        && region[v as usize * width + u as usize]
                 })
             })
         })
         .collect()
 }
 
-/// A random member of `region`, if any.
-pub fn random_pixel(rng: &mut SmallRng, region: &[bool], size: usize) -> Option<[u32; 2]> {
+/// A random member of `region` (of an image `width` wide), if any.
+pub fn random_pixel(rng: &mut SmallRng, region: &[bool], width: usize) -> Option<[u32; 2]> {
     let members: Vec<usize> = (0..region.len()).filter(|&i| region[i]).collect();
     if members.is_empty() {
         return None;
     }
     let i = members[rng.random_range(0..members.len())];
-    Some([(i % size) as u32, (i / size) as u32])
+    Some([(i % width) as u32, (i / width) as u32])
 }
 
 /// Whether the straight segment a–b, sampled every quarter pixel, stays
 /// inside `region`.
-pub fn segment_inside(a: [u32; 2], b: [u32; 2], region: &[bool], size: usize) -> bool {
+pub fn segment_inside(
+    a: [u32; 2],
+    b: [u32; 2],
+    region: &[bool],
+    (width, height): (usize, usize),
+) -> bool {
     let (dx, dy) = (b[0] as f32 - a[0] as f32, b[1] as f32 - a[1] as f32);
     let steps = ((dx.abs().max(dy.abs())) * 4.0).ceil().max(1.0) as usize;
     (0..=steps).all(|s| {
         let t = s as f32 / steps as f32;
         let x = (a[0] as f32 + t * dx).round() as usize;
         let y = (a[1] as f32 + t * dy).round() as usize;
-        x < size && y < size && region[y * size + x]
+        x < width && y < height && region[y * width + x]
     })
 }
 
 /// A scribble inside `region`: from a random interior pixel, the longest
 /// chord in a random direction, bent at its middle when the bend stays
 /// inside. One vertex when the region is too thin for a chord.
-pub fn scribble(rng: &mut SmallRng, region: &[bool], size: usize) -> Option<Vec<[u32; 2]>> {
-    let start = random_pixel(rng, region, size)?;
+pub fn scribble(
+    rng: &mut SmallRng,
+    region: &[bool],
+    (width, height): (usize, usize),
+) -> Option<Vec<[u32; 2]>> {
+    let dims = (width, height);
+    let start = random_pixel(rng, region, width)?;
     let theta: f32 = rng.random_range(0.0..std::f32::consts::PI);
     let (c, s) = (theta.cos(), theta.sin());
     let inside = |t: f32| {
@@ -117,9 +187,9 @@ pub fn scribble(rng: &mut SmallRng, region: &[bool], size: usize) -> Option<Vec<
         let y = (start[1] as f32 + t * s).round();
         x >= 0.0
             && y >= 0.0
-            && (x as usize) < size
-            && (y as usize) < size
-            && region[y as usize * size + x as usize]
+            && (x as usize) < width
+            && (y as usize) < height
+            && region[y as usize * width + x as usize]
     };
     let reach = |sign: f32| {
         let mut t = 0.0;
@@ -138,7 +208,7 @@ pub fn scribble(rng: &mut SmallRng, region: &[bool], size: usize) -> Option<Vec<
     let chord = [1.0f32, 0.8, 0.6, 0.4]
         .iter()
         .map(|f| (at(t0 * f), at(t1 * f)))
-        .find(|&(a, b)| a != b && segment_inside(a, b, region, size));
+        .find(|&(a, b)| a != b && segment_inside(a, b, region, dims));
     let Some((a, b)) = chord else {
         return Some(vec![start]);
     };
@@ -149,10 +219,10 @@ pub fn scribble(rng: &mut SmallRng, region: &[bool], size: usize) -> Option<Vec<
         (mid[0] - bend * s).round().max(0.0) as u32,
         (mid[1] + bend * c).round().max(0.0) as u32,
     ];
-    if m[0] < size as u32
-        && m[1] < size as u32
-        && segment_inside(a, m, region, size)
-        && segment_inside(m, b, region, size)
+    if m[0] < width as u32
+        && m[1] < height as u32
+        && segment_inside(a, m, region, dims)
+        && segment_inside(m, b, region, dims)
     {
         Some(vec![a, m, b])
     } else {
