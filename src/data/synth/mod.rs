@@ -19,10 +19,12 @@ pub mod scenes;
 pub mod shapes;
 pub mod stats;
 
+use rand::Rng;
+use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
-use crate::data::annotations::{Marks, VocXml};
+use crate::data::annotations::{BoxLabel, Marks, VocXml};
 use crate::data::classes::ClassList;
 use crate::io::image::Rgb;
 use crate::io::labels::LabelMap;
@@ -192,6 +194,58 @@ pub struct SynthImage {
 /// Pixels set in a mask.
 fn area(m: &[bool]) -> usize {
     m.iter().filter(|&&b| b).count()
+}
+
+/// What both generators derive from the visible objects: each object's
+/// box (from its visible pixels), one point and one scribble inside it (its
+/// interior when it has one), then 2–3 scribbles on the background's
+/// interior. `owner[i]` is the index + 1 of the object visible at pixel i
+/// (0: background) of a `dims` image; `classes[j]` is object j's class.
+fn annotate(
+    rng: &mut SmallRng,
+    owner: &[usize],
+    classes: &[usize],
+    dims: (usize, usize),
+    names: &ClassList,
+) -> (Vec<BoxLabel>, Vec<Marks>) {
+    let (w, n) = (dims.0, dims.0 * dims.1);
+    let mut boxes = Vec::new();
+    let mut marks = Vec::new();
+    for (j, &class) in classes.iter().enumerate() {
+        let vis: Vec<bool> = owner.iter().map(|&o| o == j + 1).collect();
+        let px: Vec<usize> = (0..n).filter(|&i| vis[i]).collect();
+        let (xs, ys) = (px.iter().map(|i| i % w), px.iter().map(|i| i / w));
+        boxes.push(BoxLabel {
+            class: class as u8 + 1,
+            xmin: xs.clone().min().unwrap_or(0) as u32,
+            xmax: xs.max().unwrap_or(0) as u32,
+            ymin: ys.clone().min().unwrap_or(0) as u32,
+            ymax: ys.max().unwrap_or(0) as u32,
+        });
+        let inner = shapes::interior(&vis, dims);
+        let region = if area(&inner) > 0 { &inner } else { &vis };
+        let point = shapes::random_pixel(rng, region, w);
+        let stroke = shapes::scribble(rng, region, dims);
+        marks.push(Marks {
+            class: names.names[class].clone(),
+            points: point.map(|p| p.map(|v| v as f32)).into_iter().collect(),
+            scribbles: stroke
+                .map(|v| v.into_iter().map(|p| p.map(|c| c as f32)).collect())
+                .into_iter()
+                .collect(),
+        });
+    }
+    let bg: Vec<bool> = owner.iter().map(|&o| o == 0).collect();
+    let bg_inner = shapes::interior(&bg, dims);
+    marks.push(Marks {
+        class: "background".into(),
+        points: Vec::new(),
+        scribbles: (0..rng.random_range(2..=3))
+            .filter_map(|_| shapes::scribble(rng, &bg_inner, dims))
+            .map(|v| v.into_iter().map(|p| p.map(|c| c as f32)).collect())
+            .collect(),
+    });
+    (boxes, marks)
 }
 
 /// Renders image `index` of the benchmark `cfg` with its generator.

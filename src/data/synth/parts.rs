@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 
 use super::paint::{Part, Surface};
 use super::shapes::{self, Blob};
-use super::{SynthConfig, SynthImage, area};
-use crate::data::annotations::{BoxLabel, Marks, VocXml};
+use super::{SynthConfig, SynthImage, annotate, area};
+use crate::data::annotations::VocXml;
 use crate::data::mix_seed;
 use crate::io::image::Rgb;
 use crate::io::labels::LabelMap;
@@ -44,12 +44,7 @@ fn new_object(rng: &mut SmallRng, cfg: &SynthConfig, class: usize) -> Object {
         let ang: f32 = rng.random_range(0.0..std::f32::consts::TAU);
         let d = rng.random_range(0.30..0.55) * blob.r;
         let (px, py) = (blob.cx + d * ang.cos(), blob.cy + d * ang.sin());
-        let part: Vec<bool> = (0..s * s)
-            .map(|i| {
-                let (x, y) = ((i % s) as f32 + 0.5, (i / s) as f32 + 0.5);
-                full[i] && (x - px).powi(2) + (y - py).powi(2) < pr * pr
-            })
-            .collect();
+        let part = shapes::disc_within(&full, s, (px, py), pr);
         let pa = area(&part) as f32 / a as f32;
         if !(0.12..=0.28).contains(&pa) && !relax {
             continue;
@@ -137,43 +132,8 @@ pub fn render(cfg: &SynthConfig, index: usize) -> SynthImage {
             data.push(((v + n).clamp(0.0, 1.0) * 255.0).round() as u8);
         }
     }
-    let names = cfg.class_list();
-    let mut boxes = Vec::new();
-    let mut marks = Vec::new();
-    for (j, ob) in objects.iter().enumerate() {
-        let vis: Vec<bool> = owner.iter().map(|&o| o == j + 1).collect();
-        let px: Vec<usize> = (0..s * s).filter(|&i| vis[i]).collect();
-        let (xs, ys) = (px.iter().map(|i| i % s), px.iter().map(|i| i / s));
-        boxes.push(BoxLabel {
-            class: ob.class as u8 + 1,
-            xmin: xs.clone().min().unwrap_or(0) as u32,
-            xmax: xs.max().unwrap_or(0) as u32,
-            ymin: ys.clone().min().unwrap_or(0) as u32,
-            ymax: ys.max().unwrap_or(0) as u32,
-        });
-        let inner = shapes::interior(&vis, (s, s));
-        let region = if area(&inner) > 0 { &inner } else { &vis };
-        let point = shapes::random_pixel(&mut rng, region, s);
-        let stroke = shapes::scribble(&mut rng, region, (s, s));
-        marks.push(Marks {
-            class: names.names[ob.class].clone(),
-            points: point.map(|p| p.map(|v| v as f32)).into_iter().collect(),
-            scribbles: stroke
-                .map(|v| v.into_iter().map(|p| p.map(|c| c as f32)).collect())
-                .into_iter()
-                .collect(),
-        });
-    }
-    let bg: Vec<bool> = owner.iter().map(|&o| o == 0).collect();
-    let bg_inner = shapes::interior(&bg, (s, s));
-    marks.push(Marks {
-        class: "background".into(),
-        points: Vec::new(),
-        scribbles: (0..rng.random_range(2..=3))
-            .filter_map(|_| shapes::scribble(&mut rng, &bg_inner, (s, s)))
-            .map(|v| v.into_iter().map(|p| p.map(|c| c as f32)).collect())
-            .collect(),
-    });
+    let classes: Vec<usize> = objects.iter().map(|o| o.class).collect();
+    let (boxes, marks) = annotate(&mut rng, &owner, &classes, (s, s), &cfg.class_list());
     SynthImage {
         id: cfg.id(index),
         rgb: Rgb {

@@ -34,8 +34,8 @@ use serde::Serialize;
 
 use super::paint::{Colour, Grating, Part, Surface, hsv};
 use super::shapes::{self, Blob};
-use super::{SynthConfig, SynthImage, area};
-use crate::data::annotations::{BoxLabel, Marks, VocXml};
+use super::{SynthConfig, SynthImage, annotate, area};
+use crate::data::annotations::VocXml;
 use crate::data::mix_seed;
 use crate::io::image::Rgb;
 use crate::io::labels::LabelMap;
@@ -287,25 +287,6 @@ fn segment_distance((x, y): (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
     ((x - a.0 - t * vx).powi(2) + (y - a.1 - t * vy).powi(2)).sqrt()
 }
 
-/// Pixels within chessboard distance 1 of `mask`, the mask included.
-fn dilate(mask: &[bool], (w, h): (usize, usize)) -> Vec<bool> {
-    (0..w * h)
-        .map(|i| {
-            let (x, y) = ((i % w) as isize, (i / w) as isize);
-            (-1..=1).any(|dy| {
-                (-1..=1).any(|dx| {
-                    let (u, v) = (x + dx, y + dy);
-                    u >= 0
-                        && v >= 0
-                        && (u as usize) < w
-                        && (v as usize) < h
-                        && mask[v as usize * w + u as usize]
-                })
-            })
-        })
-        .collect()
-}
-
 /// The appendage of a body: thin segments or a detached piece (which never
 /// touches the body, not even diagonally).
 fn appendage(
@@ -346,7 +327,7 @@ fn appendage(
             let centre = (ex + (gap + rd) * phi.cos(), ey + (gap + rd) * phi.sin());
             let stretch = rng.random_range(1.0..1.3);
             let piece = Blob::shaped(rng, centre, rd, stretch, phi, 0.05);
-            let near_body = dilate(body, dims);
+            let near_body = shapes::dilate(body, dims);
             for (i, o) in out.iter_mut().enumerate() {
                 *o = piece.contains(i % w, i / w) && !near_body[i];
             }
@@ -389,7 +370,7 @@ fn place(
     if body_area < 12 || (body_area as f32) < 0.5 * PI * r * r {
         return None;
     }
-    let (part, centre) = part_disc(rng, &blob, &body, dims)?;
+    let (part, centre) = part_disc(rng, &blob, &body, w)?;
     let extra = appendage(rng, look.appendage, &blob, &body, dims);
     let full: Vec<bool> = body.iter().zip(&extra).map(|(&b, &e)| b || e).collect();
     let truncated = (0..w * h)
@@ -417,7 +398,7 @@ fn part_disc(
     rng: &mut SmallRng,
     blob: &Blob,
     body: &[bool],
-    (w, h): (usize, usize),
+    width: usize,
 ) -> Option<(Vec<bool>, (f32, f32))> {
     let body_area = area(body) as f32;
     for _ in 0..20 {
@@ -426,12 +407,7 @@ fn part_disc(
         let phi = rng.random_range(0.0..TAU);
         let d = rng.random_range(0.2..0.5) * blob.r;
         let (px, py) = (blob.cx + d * phi.cos(), blob.cy + d * phi.sin());
-        let part: Vec<bool> = (0..w * h)
-            .map(|i| {
-                let (x, y) = ((i % w) as f32 + 0.5, (i / w) as f32 + 0.5);
-                body[i] && (x - px).powi(2) + (y - py).powi(2) < pr * pr
-            })
-            .collect();
+        let part = shapes::disc_within(body, width, (px, py), pr);
         let share = area(&part) as f32 / body_area;
         if (0.08..=0.24).contains(&share) {
             return Some((part, (px, py)));
@@ -689,43 +665,8 @@ fn finish(
             *m = placed[o - 1].class as u8 + 1;
         }
     }
-    let names = cfg.class_list();
-    let mut boxes = Vec::new();
-    let mut marks = Vec::new();
-    for (j, ob) in placed.iter().enumerate() {
-        let vis: Vec<bool> = owner.iter().map(|&o| o == j + 1).collect();
-        let px: Vec<usize> = (0..n).filter(|&i| vis[i]).collect();
-        let (xs, ys) = (px.iter().map(|i| i % w), px.iter().map(|i| i / w));
-        boxes.push(BoxLabel {
-            class: ob.class as u8 + 1,
-            xmin: xs.clone().min().unwrap_or(0) as u32,
-            xmax: xs.max().unwrap_or(0) as u32,
-            ymin: ys.clone().min().unwrap_or(0) as u32,
-            ymax: ys.max().unwrap_or(0) as u32,
-        });
-        let inner = shapes::interior(&vis, dims);
-        let region = if area(&inner) > 0 { &inner } else { &vis };
-        let point = shapes::random_pixel(rng, region, w);
-        let stroke = shapes::scribble(rng, region, dims);
-        marks.push(Marks {
-            class: names.names[ob.class].clone(),
-            points: point.map(|p| p.map(|v| v as f32)).into_iter().collect(),
-            scribbles: stroke
-                .map(|v| v.into_iter().map(|p| p.map(|c| c as f32)).collect())
-                .into_iter()
-                .collect(),
-        });
-    }
-    let bg: Vec<bool> = owner.iter().map(|&o| o == 0).collect();
-    let bg_inner = shapes::interior(&bg, dims);
-    marks.push(Marks {
-        class: "background".into(),
-        points: Vec::new(),
-        scribbles: (0..rng.random_range(2..=3))
-            .filter_map(|_| shapes::scribble(rng, &bg_inner, dims))
-            .map(|v| v.into_iter().map(|p| p.map(|c| c as f32)).collect())
-            .collect(),
-    });
+    let classes: Vec<usize> = placed.iter().map(|o| o.class).collect();
+    let (boxes, marks) = annotate(rng, owner, &classes, dims, &cfg.class_list());
     SynthImage {
         id: cfg.id(index),
         rgb: Rgb {
@@ -760,7 +701,7 @@ mod tests {
                 "seed {seed}: piece of {} px",
                 area(&piece)
             );
-            let near = dilate(&body, dims);
+            let near = shapes::dilate(&body, dims);
             assert!(
                 piece.iter().zip(&near).all(|(&p, &n)| !(p && n)),
                 "seed {seed}: the piece touches the body"

@@ -123,21 +123,46 @@ pub fn edge_distance(mask: &[bool], (w, h): (usize, usize)) -> Vec<u32> {
     d
 }
 
+/// The 3×3 neighbourhood of pixel `i` (itself included): whether each
+/// neighbour lies inside the image and in `region`.
+fn neighbourhood(
+    region: &[bool],
+    (width, height): (usize, usize),
+    i: usize,
+) -> impl Iterator<Item = bool> + '_ {
+    let (x, y) = ((i % width) as isize, (i / width) as isize);
+    (-1..=1).flat_map(move |dy| {
+        (-1..=1).map(move |dx| {
+            let (u, v) = (x + dx, y + dy);
+            u >= 0
+                && v >= 0
+                && (u as usize) < width
+                && (v as usize) < height
+                && region[v as usize * width + u as usize]
+        })
+    })
+}
+
 /// Pixels of `region` whose 8 neighbours are all in `region` too.
-pub fn interior(region: &[bool], (width, height): (usize, usize)) -> Vec<bool> {
-    (0..width * height)
+pub fn interior(region: &[bool], dims: (usize, usize)) -> Vec<bool> {
+    (0..dims.0 * dims.1)
+        .map(|i| neighbourhood(region, dims, i).all(|v| v))
+        .collect()
+}
+
+/// Pixels within chessboard distance 1 of `region`, the region included.
+pub fn dilate(region: &[bool], dims: (usize, usize)) -> Vec<bool> {
+    (0..dims.0 * dims.1)
+        .map(|i| neighbourhood(region, dims, i).any(|v| v))
+        .collect()
+}
+
+/// The pixels of `mask` whose centres lie within `radius` of `centre`.
+pub fn disc_within(mask: &[bool], width: usize, (cx, cy): (f32, f32), radius: f32) -> Vec<bool> {
+    (0..mask.len())
         .map(|i| {
-            let (x, y) = ((i % width) as isize, (i / width) as isize);
-            (-1..=1).all(|dy| {
-                (-1..=1).all(|dx| {
-                    let (u, v) = (x + dx, y + dy);
-                    u >= 0
-                        && v >= 0
-                        && (u as usize) < width
-                        && (v as usize) < height
-                        && region[v as usize * width + u as usize]
-                })
-            })
+            let (x, y) = ((i % width) as f32 + 0.5, (i / width) as f32 + 0.5);
+            mask[i] && (x - cx).powi(2) + (y - cy).powi(2) < radius * radius
         })
         .collect()
 }
