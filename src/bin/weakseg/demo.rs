@@ -81,6 +81,10 @@ pub struct DemoArgs {
     synth: SynthArgs,
     #[command(flatten)]
     method: crate::stages::MethodArgs,
+    /// Learn the affinities from psa's labels (the CAM's dense CRF at
+    /// background powers 4 and 32) instead of IRN's, the demo's default.
+    #[arg(long)]
+    psa_labels: bool,
 }
 
 /// Arguments of `weakseg compare`.
@@ -220,6 +224,9 @@ fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
 pub fn demo(gpu: &Gpu, a: &DemoArgs) -> Result<()> {
     let mut cfg = a.synth.prepare(&a.out)?;
     cfg.classifier.method = a.method.method()?;
+    if a.psa_labels {
+        cfg.aff_labels.irn = None;
+    }
     run_and_report(gpu, &cfg)
 }
 
