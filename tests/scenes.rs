@@ -55,7 +55,7 @@ fn scenes_are_the_default_and_vary_in_shape() {
 
 #[test]
 fn scenes_have_the_properties_they_promise() {
-    let s = stats::measure(scenes(240), 5);
+    let s = stats::measure(&scenes(240), 5);
     assert_eq!(s.images, 240);
     assert!(
         (1.2..=1.8).contains(&s.classes_per_image),
@@ -214,7 +214,7 @@ fn hand_scene() -> Scene {
 
 #[test]
 fn scene_statistics_count_what_they_say() {
-    let s = stats::measure([hand_scene()], 2);
+    let s = stats::measure(&[hand_scene()], 2);
     assert_eq!(s.boundary_below_noise, 0.5);
     assert_eq!(s.objects_per_image, vec![0, 1]);
     assert_eq!(s.classes_per_image, 1.0);

@@ -241,11 +241,13 @@ pub fn measure(
             "--stats measures the scenes generator (--kind scenes)",
         ));
     }
-    let total = cfg.train + cfg.val;
-    let scenes_stats =
-        scene_stats::measure((0..total).map(|i| scenes::compose(cfg, i)), cfg.classes);
-    let train: Vec<Scene> = (0..cfg.train).map(|i| scenes::compose(cfg, i)).collect();
-    let crf = crf_from_eroded(gpu, &train, cfg.classes)?;
+    // Composed once: the statistics read every scene, the CRF the
+    // training ones (listed first).
+    let all: Vec<Scene> = (0..cfg.train + cfg.val)
+        .map(|i| scenes::compose(cfg, i))
+        .collect();
+    let scenes_stats = scene_stats::measure(&all, cfg.classes);
+    let crf = crf_from_eroded(gpu, &all[..cfg.train], cfg.classes)?;
     let evidence = part_evidence(gpu, cfg, data, work, reporter)?;
     Ok(SynthStats {
         config: cfg.clone(),

@@ -249,10 +249,10 @@ impl Tally {
 }
 
 /// Measures `scenes` of a benchmark with `classes` foreground classes.
-pub fn measure(scenes: impl IntoIterator<Item = Scene>, classes: usize) -> SceneStats {
+pub fn measure<'a>(scenes: impl IntoIterator<Item = &'a Scene>, classes: usize) -> SceneStats {
     let mut t = Tally::default();
     for s in scenes {
-        t.add(&s, classes);
+        t.add(s, classes);
     }
     t.finish(classes)
 }
