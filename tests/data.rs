@@ -685,3 +685,26 @@ fn demo_refuses_data_written_with_other_settings() {
     assert!(!dir.join("1-classifier").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn written_settings_read_back_and_old_files_read_as_parts() {
+    // A benchmark written before there were two generators has no "kind"
+    // in its settings: it was the parts generator, and must read as that,
+    // or `compare --kind parts` would refuse every earlier working dir.
+    let dir = tmp("written-settings");
+    assert_eq!(synth::written(&dir).unwrap(), None);
+    let parts = SynthConfig {
+        train: 2,
+        val: 1,
+        ..small()
+    };
+    synth::write(&parts, &dir, |_| {}).unwrap();
+    assert_eq!(synth::written(&dir).unwrap(), Some(parts.clone()));
+    let old = r#"{"train": 2, "val": 1, "size": 48, "classes": 4, "seed": 7}"#;
+    std::fs::write(dir.join(synth::SETTINGS_FILE), old).unwrap();
+    assert_eq!(synth::written(&dir).unwrap(), Some(parts));
+    std::fs::write(dir.join(synth::SETTINGS_FILE), "{\"train\": 2").unwrap();
+    let err = synth::written(&dir).unwrap_err().to_string();
+    assert!(err.contains(synth::SETTINGS_FILE), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

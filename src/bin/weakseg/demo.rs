@@ -184,27 +184,19 @@ fn run_and_report(gpu: &Gpu, cfg: &PipelineConfig) -> Result<()> {
 /// Data written with other settings is an error: the stages beside it were
 /// computed on it, so overwriting it would leave them stale.
 fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
-    let want = serde_json::to_value(cfg).map_err(|e| Error::format("synth", e.to_string()))?;
-    let settings = dir.join("synth.json");
-    let have = std::fs::read(&settings)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    match have {
-        Some(h) if h == want => {
+    if let Some(have) = synth::written(dir)? {
+        if have == *cfg {
             println!("data: {} (already written)", dir.display());
             return Ok(());
         }
-        Some(h) => {
-            return Err(Error::invalid(
-                "synth",
-                format!(
-                    "{} holds a benchmark written with other settings ({h}, not {want}); \
-                     the stages beside it were computed on it: use a fresh --out",
-                    settings.display()
-                ),
-            ));
-        }
-        None => {}
+        return Err(Error::invalid(
+            "synth",
+            format!(
+                "{} holds a benchmark written with other settings ({have:?}, not {cfg:?}); \
+                 the stages beside it were computed on it: use a fresh --out",
+                dir.join(synth::SETTINGS_FILE).display()
+            ),
+        ));
     }
     cfg.validate()?;
     let bar = crate::stages::image_bar();

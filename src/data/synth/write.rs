@@ -12,6 +12,25 @@ use crate::io::write_atomic;
 /// File name of the points/scribbles JSON at the dataset root.
 pub const MARKS_FILE: &str = "points_scribbles.json";
 
+/// File name of the settings a benchmark was written with.
+pub const SETTINGS_FILE: &str = "synth.json";
+
+/// The settings the benchmark under `dir` was written with, or `None`
+/// where none was written there. The file is parsed, not compared as text,
+/// so one written before a field existed reads as that field's default (a
+/// benchmark from before the scenes reads as parts). An unreadable or
+/// corrupt file is an error naming it.
+pub fn written(dir: &Path) -> Result<Option<SynthConfig>> {
+    let path = dir.join(SETTINGS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::format("synth", format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path.display(), e)),
+    }
+}
+
 fn jpeg(img: &crate::io::image::Rgb) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
@@ -28,7 +47,7 @@ fn jpeg(img: &crate::io::image::Rgb) -> Result<Vec<u8>> {
 /// Writes the benchmark under `out`: JPEGImages/ID.jpg,
 /// SegmentationClass/ID.png (VOC palette), SegmentationClassAug/ID.png
 /// (grey), Annotations/ID.xml, ImageSets/Segmentation/{train,val,trainval}.txt,
-/// classes.txt, points_scribbles.json and synth.json (the settings). Every
+/// classes.txt, points_scribbles.json and [`SETTINGS_FILE`] (the settings). Every
 /// file is written under a temporary name and renamed. `progress` is called
 /// with the number of images done.
 pub fn write(cfg: &SynthConfig, out: &Path, mut progress: impl FnMut(usize)) -> Result<()> {
@@ -63,7 +82,7 @@ pub fn write(cfg: &SynthConfig, out: &Path, mut progress: impl FnMut(usize)) -> 
     write_atomic(&sets.join("trainval.txt"), list(0..total).as_bytes())?;
     write_atomic(&out.join("classes.txt"), classes.to_text().as_bytes())?;
     write_atomic(&out.join(MARKS_FILE), pretty(&marks)?.as_bytes())?;
-    write_atomic(&out.join("synth.json"), pretty(cfg)?.as_bytes())?;
+    write_atomic(&out.join(SETTINGS_FILE), pretty(cfg)?.as_bytes())?;
     Ok(())
 }
 
