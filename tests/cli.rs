@@ -207,3 +207,26 @@ fn train_aff_names_an_unknown_relation() {
         "{err}"
     );
 }
+
+#[test]
+fn help_lists_every_registered_method() {
+    // The method list in the help comes from the registry's names, so a
+    // new method cannot be missing from it (it once listed 10 of 16).
+    for (cmd, flag) in [("train-cls", "--method <"), ("compare", "--methods <")] {
+        let out = bin().args([cmd, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        // The flag's entry: its line and any continuation lines before the
+        // next option.
+        let mut lines = help.lines().skip_while(|l| !l.contains(flag));
+        let first = lines.next().unwrap_or_default().to_string();
+        let line = lines
+            .take_while(|l| !l.trim_start().starts_with('-'))
+            .fold(first, |acc, l| acc + l);
+        for name in weakseg::methods::Method::NAMES {
+            assert!(
+                line.contains(&format!(" {name},")) || line.contains(&format!(" {name}]")),
+                "{cmd}: {name} missing from {line}"
+            );
+        }
+    }
+}

@@ -95,7 +95,8 @@ pub struct CompareArgs {
     #[arg(long, default_value = "weakseg-compare")]
     out: PathBuf,
     /// Comma-separated methods; the first is the baseline of the Δ column.
-    #[arg(long, value_delimiter = ',', default_value = "cam")]
+    #[arg(long, value_delimiter = ',', default_value = "cam",
+          value_parser = clap::builder::PossibleValuesParser::new(Method::NAMES))]
     methods: Vec<String>,
     /// Stop each method after its CAM stage (CAM columns only).
     #[arg(long)]

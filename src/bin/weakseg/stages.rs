@@ -75,8 +75,9 @@ pub struct TrainClsArgs {
 /// The CAM-expansion method of `train-cls` and `demo`.
 #[derive(clap::Args)]
 pub struct MethodArgs {
-    /// Method: cam, ae, has, acol, seenet, gain, mdc, mixup, fmix, manifold.
-    #[arg(long, default_value = "cam")]
+    /// The CAM-expansion method (its settings: docs/methods.md).
+    #[arg(long, default_value = "cam",
+          value_parser = clap::builder::PossibleValuesParser::new(Method::NAMES))]
     method: String,
     /// One of the method's settings as key=value (repeatable), e.g.
     /// `--method acol --method-set threshold=0.5`.
