@@ -230,3 +230,54 @@ fn help_lists_every_registered_method() {
         }
     }
 }
+
+#[test]
+fn train_seg_crops_images_of_any_size_only_when_asked() {
+    // The scenes vary in size: without --crop the batch cannot be formed
+    // and the error says so; with it the stage trains.
+    let dir = std::env::temp_dir().join(format!("weakseg-cli-crop-{}", std::process::id()));
+    let data = dir.join("data");
+    let synth = bin()
+        .args(["synth", "--out"])
+        .arg(&data)
+        .args([
+            "--train",
+            "4",
+            "--val",
+            "1",
+            "--size",
+            "32",
+            "--classes",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    let train = |out: &str, crop: &[&str]| {
+        bin()
+            .args(["train-seg", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.join(out))
+            .args(["--epochs", "1", "--batch-size", "4"])
+            .args(crop)
+            .output()
+            .unwrap()
+    };
+    let uncropped = train("plain", &[]);
+    let err = String::from_utf8_lossy(&uncropped.stderr);
+    assert!(!uncropped.status.success());
+    assert!(err.contains("collate"), "{err}");
+    let cropped = train("cropped", &["--crop", "32", "--crop-scale", "0.5,1.5"]);
+    assert!(
+        cropped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cropped.stderr)
+    );
+    assert!(dir.join("cropped/segmenter.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -92,6 +92,47 @@ impl MethodArgs {
     }
 }
 
+/// The fixed-size crop of `train-aff` and `train-seg`, so that images of
+/// any size batch (as psa, IRN and DeepLab crop theirs).
+#[derive(clap::Args)]
+pub struct CropArgs {
+    /// Crop (padding smaller images) every training image to this square
+    /// side; without it, every image of the list must have one size.
+    #[arg(long)]
+    crop: Option<usize>,
+    /// Rescale each image by a random factor in LO,HI before the crop
+    /// (DeepLab and IRN: 0.5,1.5) [default: 1,1].
+    #[arg(long, value_name = "LO,HI", requires = "crop", value_parser = parse_range)]
+    crop_scale: Option<[f32; 2]>,
+    /// psa's colour jitter (0.3, 0.3, 0.3, 0.1) before the crop.
+    #[arg(long, requires = "crop")]
+    jitter: bool,
+}
+
+/// Parses `LO,HI`.
+fn parse_range(v: &str) -> std::result::Result<[f32; 2], String> {
+    let parsed: Vec<f32> = v
+        .split(',')
+        .map(|x| x.trim().parse::<f32>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| format!("{v:?}: {e}"))?;
+    match parsed[..] {
+        [lo, hi] => Ok([lo, hi]),
+        _ => Err(format!("{v:?}: expected two numbers LO,HI")),
+    }
+}
+
+impl CropArgs {
+    /// The crop these flags ask for.
+    pub fn crop(&self) -> Option<weakseg::data::augment::Crop> {
+        self.crop.map(|side| weakseg::data::augment::Crop {
+            side,
+            scale: self.crop_scale.unwrap_or([1.0, 1.0]),
+            jitter: self.jitter,
+        })
+    }
+}
+
 /// Arguments of `weakseg aff-labels`.
 #[derive(clap::Args)]
 pub struct AffLabelsArgs {
@@ -269,6 +310,8 @@ pub struct TrainAffArgs {
     /// Seed.
     #[arg(long, default_value_t = 3)]
     seed: u64,
+    #[command(flatten)]
+    crop: CropArgs,
 }
 
 /// Arguments of `weakseg rw`.
@@ -360,6 +403,8 @@ pub struct TrainSegArgs {
     /// Seed.
     #[arg(long, default_value_t = 2)]
     seed: u64,
+    #[command(flatten)]
+    crop: CropArgs,
     /// ImageNet weights (safetensors) for the backbone.
     #[arg(long)]
     pretrained: Option<PathBuf>,
@@ -750,6 +795,7 @@ pub fn train_aff(gpu: &Gpu, a: &TrainAffArgs) -> Result<()> {
         batch_size: a.batch_size,
         lr: a.lr,
         seed: a.seed,
+        crop: a.crop.crop(),
         ..AffinitySettings::default()
     };
     let m = affinity::train(
@@ -822,6 +868,7 @@ pub fn train_seg(gpu: &Gpu, a: &TrainSegArgs) -> Result<()> {
         objectness_power: a.objectness_power,
         constraints: a.constrained.then(Constraints::default),
         seeded: a.seeded.map(Seeded::new),
+        crop: a.crop.crop(),
         ..SegSettings::default()
     };
     let m = segmenter::train(
