@@ -73,6 +73,14 @@ fn scenes_have_the_properties_they_promise() {
         s.object_share
     );
     assert!(s.object_share.max <= 0.5);
+    // Each image is framed around a subject of 8–50% (VOC's photographs
+    // are), so the largest object is large even among small ones.
+    assert!(
+        s.largest_object_share.median > 0.14 && s.foreground_share.median > 0.18,
+        "largest {:?}, foreground {:?}",
+        s.largest_object_share,
+        s.foreground_share
+    );
     assert!(s.occluded > 0.05 && s.truncated > 0.1 && s.truncated < 0.7);
     for c in &s.context {
         assert!(

@@ -199,6 +199,13 @@ fn synth_stats(gpu: &Gpu, cfg: &SynthConfig, out: &std::path::Path) -> weakseg::
         pct(sc.occluded),
         pct(sc.truncated)
     );
+    println!(
+        "  per image: largest object median {} (p90 {}), foreground median {} (p90 {})",
+        pct(sc.largest_object_share.median),
+        pct(sc.largest_object_share.p90),
+        pct(sc.foreground_share.median),
+        pct(sc.foreground_share.p90)
+    );
     for c in &sc.context {
         println!(
             "  class {} in {}: {} of its images, {} of the others",

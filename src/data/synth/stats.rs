@@ -78,6 +78,10 @@ pub struct SceneStats {
     pub repeated_instances: f64,
     /// Visible object area as a share of the image.
     pub object_share: Quantiles,
+    /// Each image's largest visible object as a share of the image.
+    pub largest_object_share: Quantiles,
+    /// Each image's labelled foreground as a share of the image.
+    pub foreground_share: Quantiles,
     /// Share of objects partly hidden by a later one.
     pub occluded: f64,
     /// Share of objects cut by the image border.
@@ -116,6 +120,8 @@ struct Tally {
     classes: usize,
     repeated: usize,
     shares: Vec<f64>,
+    largest: Vec<f64>,
+    foreground: Vec<f64>,
     objects: usize,
     occluded: usize,
     truncated: usize,
@@ -163,6 +169,11 @@ impl Tally {
             self.object_pixels += o.visible_pixels;
             self.appendage_pixels += o.appendage_pixels;
         }
+        let largest = scene.objects.iter().map(|o| o.visible_pixels).max();
+        self.largest.push(share(largest.unwrap_or(0), w * h));
+        let label = &scene.image.mask.data;
+        let foreground = label.iter().filter(|&&l| l != 0 && l != 255).count();
+        self.foreground.push(share(foreground, w * h));
         self.classes += present.iter().filter(|&&c| c > 0).count();
         self.repeated += usize::from(present.iter().any(|&c| c > 1));
         if self.cooc.is_empty() {
@@ -182,7 +193,6 @@ impl Tally {
             }
         }
         let limit = NOISE_SIGMA as f64 * 6f64.sqrt();
-        let label = &scene.image.mask.data;
         let step = |a: usize, b: usize| {
             let (p, q) = (scene.clean[a], scene.clean[b]);
             (0..3)
@@ -220,6 +230,8 @@ impl Tally {
             classes_per_image: share(self.classes, self.images),
             repeated_instances: share(self.repeated, self.images),
             object_share: Quantiles::of(&self.shares),
+            largest_object_share: Quantiles::of(&self.largest),
+            foreground_share: Quantiles::of(&self.foreground),
             occluded: share(self.occluded, self.objects),
             truncated: share(self.truncated, self.objects),
             context: (0..classes)
