@@ -39,28 +39,28 @@ pub struct TrainClsArgs {
     #[arg(long)]
     out: PathBuf,
     /// Training list: split name or file.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = ClassifierSettings::default().list)]
     list: String,
     /// Backbone: resnet-tiny, resnet50, resnet101, resnet38, vgg16.
-    #[arg(long, default_value = "resnet-tiny")]
+    #[arg(long, default_value_t = ClassifierSettings::default().arch)]
     arch: String,
     /// Backbone output stride.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = ClassifierSettings::default().output_stride)]
     output_stride: usize,
     /// Epochs.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = ClassifierSettings::default().epochs)]
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = ClassifierSettings::default().batch_size)]
     batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = ClassifierSettings::default().lr)]
     lr: f32,
     /// Weight decay.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = ClassifierSettings::default().weight_decay)]
     weight_decay: f32,
     /// Seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = ClassifierSettings::default().seed)]
     seed: u64,
     /// psa's augmentation with this crop side (flips only without it).
     #[arg(long)]
@@ -70,6 +70,26 @@ pub struct TrainClsArgs {
     pretrained: Option<PathBuf>,
     #[command(flatten)]
     method: MethodArgs,
+}
+
+impl TrainClsArgs {
+    /// The stage's settings: the flags given, `ClassifierSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<ClassifierSettings> {
+        Ok(ClassifierSettings {
+            arch: self.arch.clone(),
+            output_stride: self.output_stride,
+            list: self.list.clone(),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            seed: self.seed,
+            crop: self.crop,
+            pretrained: self.pretrained.clone(),
+            method: self.method.method()?,
+        })
+    }
 }
 
 /// The CAM-expansion method of `train-cls` and `demo`.
@@ -148,19 +168,34 @@ pub struct AffLabelsArgs {
     #[arg(long)]
     out: PathBuf,
     /// Images: split name or file.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = AffLabelSettings::default().list)]
     list: String,
     /// Background power of the confident-foreground map.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = AffLabelSettings::default().low_alpha)]
     low_alpha: f32,
     /// Background power of the confident-background map.
-    #[arg(long, default_value_t = 32.0)]
+    #[arg(long, default_value_t = AffLabelSettings::default().high_alpha)]
     high_alpha: f32,
     /// IRN's labels instead: constant backgrounds 0.30 and 0.05, each
     /// argmax refined by the CRF from labels (gt_prob 0.7, bilateral
     /// 50/5/10); replaces the powers.
     #[arg(long)]
     irn: bool,
+}
+
+impl AffLabelsArgs {
+    /// The stage's settings: the flags given, `AffLabelSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<AffLabelSettings> {
+        Ok(AffLabelSettings {
+            list: self.list.clone(),
+            low_alpha: self.low_alpha,
+            high_alpha: self.high_alpha,
+            irn: self.irn.then(IrnLabels::default),
+            eval: self.eval.scoring()?,
+            ..AffLabelSettings::default()
+        })
+    }
 }
 
 /// Arguments of `weakseg weak-masks`.
@@ -176,7 +211,7 @@ pub struct WeakMasksArgs {
     #[arg(long, value_parser = |s: &str| WeakLabel::parse(s))]
     label: WeakLabel,
     /// Images: split name or file.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = WeakMaskSettings::default().list)]
     list: String,
     /// Points: dilation radius in pixels [default: 1].
     #[arg(long)]
@@ -200,6 +235,24 @@ pub struct WeakMasksArgs {
     over: Option<PathBuf>,
 }
 
+impl WeakMasksArgs {
+    /// The stage's settings: the flags given, `WeakMaskSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<WeakMaskSettings> {
+        let d = WeakMaskSettings::default();
+        Ok(WeakMaskSettings {
+            list: self.list.clone(),
+            label: self.label,
+            point_radius: self.point_radius.unwrap_or(d.point_radius),
+            scribble_radius: self.scribble_radius.unwrap_or(d.scribble_radius),
+            box_mode: self.box_mode,
+            inside: self.inside.unwrap_or(d.inside),
+            over: self.over.clone(),
+            ..d
+        })
+    }
+}
+
 /// Arguments of `weakseg interactive`.
 #[derive(clap::Args)]
 pub struct InteractiveArgs {
@@ -214,17 +267,31 @@ pub struct InteractiveArgs {
           value_parser = |s: &str| Guidance::parse(s))]
     guidance: Vec<Guidance>,
     /// Epochs over the training objects.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = InteractiveSettings::default().epochs)]
     epochs: usize,
     /// Clicks per object at evaluation.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = InteractiveSettings::default().max_clicks)]
     max_clicks: usize,
     /// Training list.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = InteractiveSettings::default().list)]
     list: String,
     /// Evaluation list.
-    #[arg(long, default_value = "val")]
+    #[arg(long, default_value_t = InteractiveSettings::default().eval_list)]
     eval_list: String,
+}
+
+impl InteractiveArgs {
+    /// The stage's settings: the flags given, `InteractiveSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<InteractiveSettings> {
+        Ok(InteractiveSettings {
+            epochs: self.epochs,
+            max_clicks: self.max_clicks,
+            list: self.list.clone(),
+            eval_list: self.eval_list.clone(),
+            ..InteractiveSettings::default()
+        })
+    }
 }
 
 /// Arguments of `weakseg spml`.
@@ -247,23 +314,46 @@ pub struct SpmlArgs {
     /// Weight of the feature-affinity relation (each unlabelled segment
     /// takes its nearest labelled segment's label; SPML: 0 on VOC, 0.5 on
     /// DensePose's points).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = SpmlSettings::default().relations.feature_affinity.weight)]
     feature_affinity: f32,
     /// Concentration κ of the feature-affinity relation.
-    #[arg(long, default_value_t = 12.0)]
+    #[arg(long, default_value_t = SpmlSettings::default().relations.feature_affinity.kappa)]
     feature_affinity_kappa: f32,
     /// Epochs.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = SpmlSettings::default().epochs)]
     epochs: usize,
     /// Training list (also the prototype bank's images).
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = SpmlSettings::default().list)]
     list: String,
     /// Evaluation list.
-    #[arg(long, default_value = "val")]
+    #[arg(long, default_value_t = SpmlSettings::default().eval_list)]
     eval_list: String,
     /// Skip the dense CRF after the prototype vote.
     #[arg(long)]
     no_crf: bool,
+}
+
+impl SpmlArgs {
+    /// The stage's settings: the flags given, `SpmlSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<SpmlSettings> {
+        let mut relations = self.relations;
+        relations.feature_affinity = SpmlRelation {
+            kappa: self.feature_affinity_kappa,
+            weight: self.feature_affinity,
+        };
+        let mut s = SpmlSettings {
+            relations,
+            epochs: self.epochs,
+            list: self.list.clone(),
+            eval_list: self.eval_list.clone(),
+            ..SpmlSettings::default()
+        };
+        if self.no_crf {
+            s.crf = None;
+        }
+        Ok(s)
+    }
 }
 
 /// Arguments of `weakseg train-aff`.
@@ -282,10 +372,10 @@ pub struct TrainAffArgs {
     #[arg(long)]
     out: PathBuf,
     /// Training list: split name or file.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = AffinitySettings::default().list)]
     list: String,
     /// Pair radius on the grid.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = AffinitySettings::default().radius)]
     radius: usize,
     /// Where affinities come from: `features` (psa's AffinityNet) or
     /// `boundary` (IRN: 1 − the largest boundary probability on the path).
@@ -296,22 +386,45 @@ pub struct TrainAffArgs {
     #[arg(long)]
     freeze_backbone: bool,
     /// Input pixels per affinity-grid pixel.
-    #[arg(long, default_value_t = AffinityConfig::default().grid_stride)]
+    #[arg(long, default_value_t = AffinitySettings::default().net.grid_stride)]
     grid_stride: usize,
     /// Epochs.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = AffinitySettings::default().epochs)]
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = AffinitySettings::default().batch_size)]
     batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = AffinitySettings::default().lr)]
     lr: f32,
     /// Seed.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = AffinitySettings::default().seed)]
     seed: u64,
     #[command(flatten)]
     crop: CropArgs,
+}
+
+impl TrainAffArgs {
+    /// The stage's settings: the flags given, `AffinitySettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<AffinitySettings> {
+        Ok(AffinitySettings {
+            list: self.list.clone(),
+            radius: self.radius,
+            relation: self.relation,
+            freeze_backbone: self.freeze_backbone,
+            net: AffinityConfig {
+                grid_stride: self.grid_stride,
+                ..AffinityConfig::default()
+            },
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            seed: self.seed,
+            crop: self.crop.crop(),
+            ..AffinitySettings::default()
+        })
+    }
 }
 
 /// Arguments of `weakseg rw`.
@@ -332,16 +445,16 @@ pub struct RwArgs {
     #[arg(long)]
     out: PathBuf,
     /// Images: split name or file.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = WalkSettings::default().list)]
     list: String,
     /// Power of the affinities.
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = WalkSettings::default().walk.beta)]
     beta: f32,
     /// log2 of the number of steps (8: t = 256).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = WalkSettings::default().walk.log_t)]
     log_t: u32,
     /// Background power.
-    #[arg(long, default_value_t = 16.0)]
+    #[arg(long, default_value_t = WalkSettings::default().walk.alpha)]
     alpha: f32,
     /// IRN's background: walk the classes alone, divide by the largest
     /// walked score, background where no class reaches this (IRN: 0.25).
@@ -355,6 +468,26 @@ pub struct RwArgs {
     /// instead of writing the walk's argmax.
     #[arg(long)]
     crf: bool,
+}
+
+impl RwArgs {
+    /// The stage's settings: the flags given, `WalkSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<WalkSettings> {
+        Ok(WalkSettings {
+            list: self.list.clone(),
+            walk: RandomWalk {
+                beta: self.beta,
+                log_t: self.log_t,
+                alpha: self.alpha,
+                bg_threshold: self.bg_threshold,
+                form: self.form,
+                ..RandomWalk::default()
+            },
+            crf: self.crf.then(CrfParams::default),
+            eval: self.eval.scoring()?,
+        })
+    }
 }
 
 fn parse_form(s: &str) -> std::result::Result<WalkForm, String> {
@@ -380,28 +513,28 @@ pub struct TrainSegArgs {
     #[arg(long)]
     out: PathBuf,
     /// Training list: split name or file.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = SegSettings::default().list)]
     list: String,
     /// Backbone.
-    #[arg(long, default_value = "resnet-tiny")]
+    #[arg(long, default_value_t = SegSettings::default().arch)]
     arch: String,
     /// Backbone output stride.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = SegSettings::default().output_stride)]
     output_stride: usize,
     /// DeepLab head: aspp or large-fov.
     #[arg(long, default_value = "aspp", value_parser = parse_head)]
     head: weakseg::models::SegHeadKind,
     /// Epochs.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = SegSettings::default().epochs)]
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = SegSettings::default().batch_size)]
     batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = SegSettings::default().lr)]
     lr: f32,
     /// Seed.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = SegSettings::default().seed)]
     seed: u64,
     #[command(flatten)]
     crop: CropArgs,
@@ -435,6 +568,39 @@ pub struct TrainSegArgs {
     seeded: Option<SeededMethod>,
 }
 
+impl TrainSegArgs {
+    /// The stage's settings: the flags given, `SegSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<SegSettings> {
+        Ok(SegSettings {
+            arch: self.arch.clone(),
+            output_stride: self.output_stride,
+            head: self.head,
+            list: self.list.clone(),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            seed: self.seed,
+            pretrained: self.pretrained.clone(),
+            init: self.init.clone(),
+            regulariser: self.regulariser.map(|kind| {
+                let d = Regulariser::default();
+                Regulariser {
+                    kind,
+                    weight: self.reg_weight.unwrap_or(d.weight),
+                    ..d
+                }
+            }),
+            objectness: self.objectness.clone(),
+            objectness_power: self.objectness_power,
+            constraints: self.constrained.then(Constraints::default),
+            seeded: self.seeded.map(Seeded::new),
+            crop: self.crop.crop(),
+            ..SegSettings::default()
+        })
+    }
+}
+
 fn parse_head(s: &str) -> std::result::Result<weakseg::models::SegHeadKind, String> {
     match s {
         "aspp" => Ok(weakseg::models::SegHeadKind::Aspp),
@@ -458,11 +624,23 @@ pub struct PredictArgs {
     #[arg(long)]
     out: PathBuf,
     /// Images: split name or file.
-    #[arg(long, default_value = "val")]
+    #[arg(long, default_value_t = PredictSettings::default().list)]
     list: String,
     /// Refine each prediction with the dense CRF (psa's parameters).
     #[arg(long)]
     crf: bool,
+}
+
+impl PredictArgs {
+    /// The stage's settings: the flags given, `PredictSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<PredictSettings> {
+        Ok(PredictSettings {
+            list: self.list.clone(),
+            crf: self.crf.then(CrfParams::default),
+            eval: self.eval.scoring()?,
+        })
+    }
 }
 
 /// Which images and masks a pseudo-label stage is scored on.
@@ -513,10 +691,10 @@ pub struct CamArgs {
     #[arg(long)]
     out: PathBuf,
     /// Images: split name or file.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = CamSettings::default().list)]
     list: String,
     /// Background threshold of the label maps.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = CamSettings::default().threshold)]
     threshold: f32,
     /// Comma-separated scales.
     #[arg(long, default_value = "1,0.5,1.5,2", value_delimiter = ',')]
@@ -530,6 +708,24 @@ pub struct CamArgs {
     /// Map to read from the classifier: cam, grad-cam or smooth-grad.
     #[arg(long, default_value = "cam")]
     saliency: String,
+}
+
+impl CamArgs {
+    /// The stage's settings: the flags given, `CamSettings::default()` for
+    /// the rest.
+    pub fn settings(&self) -> Result<CamSettings> {
+        Ok(CamSettings {
+            list: self.list.clone(),
+            multiscale: MultiScale {
+                scales: self.scales.clone(),
+                flip: !self.no_flip,
+                ..MultiScale::default()
+            },
+            threshold: self.threshold,
+            saliency: Saliency::from_name(&self.saliency)?,
+            eval: self.eval.scoring()?,
+        })
+    }
 }
 
 /// The training display: bars on a terminal, lines every 10 s otherwise.
@@ -564,19 +760,7 @@ pub(crate) fn report(name: &str, m: &Manifest) {
 
 /// Runs `weakseg train-cls`.
 pub fn train_cls(gpu: &Gpu, a: &TrainClsArgs) -> Result<()> {
-    let s = ClassifierSettings {
-        arch: a.arch.clone(),
-        output_stride: a.output_stride,
-        list: a.list.clone(),
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        weight_decay: a.weight_decay,
-        seed: a.seed,
-        crop: a.crop,
-        pretrained: a.pretrained.clone(),
-        method: a.method.method()?,
-    };
+    let s = a.settings()?;
     let m = classifier::train(gpu, &a.data, &a.out, &s, reporter().as_mut())?;
     report("train-cls", &m);
     println!(
@@ -588,17 +772,7 @@ pub fn train_cls(gpu: &Gpu, a: &TrainClsArgs) -> Result<()> {
 
 /// Runs `weakseg cam`.
 pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
-    let s = CamSettings {
-        list: a.list.clone(),
-        multiscale: MultiScale {
-            scales: a.scales.clone(),
-            flip: !a.no_flip,
-            ..MultiScale::default()
-        },
-        threshold: a.threshold,
-        saliency: Saliency::from_name(&a.saliency)?,
-        eval: a.eval.scoring()?,
-    };
+    let s = a.settings()?;
     let bar = image_bar();
     let m = cams::infer(gpu, &a.data, &a.classifier, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
@@ -646,14 +820,7 @@ pub(crate) fn image_bar() -> indicatif::ProgressBar {
 
 /// Runs `weakseg aff-labels`.
 pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
-    let s = AffLabelSettings {
-        list: a.list.clone(),
-        low_alpha: a.low_alpha,
-        high_alpha: a.high_alpha,
-        irn: a.irn.then(IrnLabels::default),
-        eval: a.eval.scoring()?,
-        ..AffLabelSettings::default()
-    };
+    let s = a.settings()?;
     let bar = image_bar();
     let m = aff_labels::make(gpu, &a.data, &a.cams, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
@@ -684,17 +851,7 @@ pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
 
 /// Runs `weakseg weak-masks`.
 pub fn weak_masks(gpu: &Gpu, a: &WeakMasksArgs) -> Result<()> {
-    let d = WeakMaskSettings::default();
-    let s = WeakMaskSettings {
-        list: a.list.clone(),
-        label: a.label,
-        point_radius: a.point_radius.unwrap_or(d.point_radius),
-        scribble_radius: a.scribble_radius.unwrap_or(d.scribble_radius),
-        box_mode: a.box_mode,
-        inside: a.inside.unwrap_or(d.inside),
-        over: a.over.clone(),
-        ..d
-    };
+    let s = a.settings()?;
     let bar = image_bar();
     let m = weak_masks::make(gpu, &a.data, a.cams.as_deref(), &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
@@ -716,13 +873,7 @@ pub fn weak_masks(gpu: &Gpu, a: &WeakMasksArgs) -> Result<()> {
 
 /// Runs `weakseg interactive`.
 pub fn interactive(gpu: &Gpu, a: &InteractiveArgs) -> Result<()> {
-    let s = InteractiveSettings {
-        epochs: a.epochs,
-        max_clicks: a.max_clicks,
-        list: a.list.clone(),
-        eval_list: a.eval_list.clone(),
-        ..InteractiveSettings::default()
-    };
+    let s = a.settings()?;
     let bar = image_bar();
     let rows = interactive::compare(
         gpu,
@@ -741,21 +892,7 @@ pub fn interactive(gpu: &Gpu, a: &InteractiveArgs) -> Result<()> {
 
 /// Runs `weakseg spml`.
 pub fn spml(gpu: &Gpu, a: &SpmlArgs) -> Result<()> {
-    let mut relations = a.relations;
-    relations.feature_affinity = SpmlRelation {
-        kappa: a.feature_affinity_kappa,
-        weight: a.feature_affinity,
-    };
-    let mut s = SpmlSettings {
-        relations,
-        epochs: a.epochs,
-        list: a.list.clone(),
-        eval_list: a.eval_list.clone(),
-        ..SpmlSettings::default()
-    };
-    if a.no_crf {
-        s.crf = None;
-    }
+    let s = a.settings()?;
     let train_dir = a.out.join("train");
     let m = spml::train(gpu, &a.data, &a.labels, &train_dir, &s, reporter().as_mut())?;
     report("spml-train", &m);
@@ -782,22 +919,7 @@ fn parse_relation(v: &str) -> std::result::Result<Relation, String> {
 
 /// Runs `weakseg train-aff`.
 pub fn train_aff(gpu: &Gpu, a: &TrainAffArgs) -> Result<()> {
-    let s = AffinitySettings {
-        list: a.list.clone(),
-        radius: a.radius,
-        relation: a.relation,
-        freeze_backbone: a.freeze_backbone,
-        net: AffinityConfig {
-            grid_stride: a.grid_stride,
-            ..AffinityConfig::default()
-        },
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        seed: a.seed,
-        crop: a.crop.crop(),
-        ..AffinitySettings::default()
-    };
+    let s = a.settings()?;
     let m = affinity::train(
         gpu,
         &a.data,
@@ -814,19 +936,7 @@ pub fn train_aff(gpu: &Gpu, a: &TrainAffArgs) -> Result<()> {
 
 /// Runs `weakseg rw`.
 pub fn rw(gpu: &Gpu, a: &RwArgs) -> Result<()> {
-    let s = WalkSettings {
-        list: a.list.clone(),
-        walk: RandomWalk {
-            beta: a.beta,
-            log_t: a.log_t,
-            alpha: a.alpha,
-            bg_threshold: a.bg_threshold,
-            form: a.form,
-            ..RandomWalk::default()
-        },
-        crf: a.crf.then(CrfParams::default),
-        eval: a.eval.scoring()?,
-    };
+    let s = a.settings()?;
     let bar = image_bar();
     let m = walk::run(gpu, &a.data, &a.affinity, &a.cams, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
@@ -845,32 +955,7 @@ pub fn rw(gpu: &Gpu, a: &RwArgs) -> Result<()> {
 
 /// Runs `weakseg train-seg`.
 pub fn train_seg(gpu: &Gpu, a: &TrainSegArgs) -> Result<()> {
-    let s = SegSettings {
-        arch: a.arch.clone(),
-        output_stride: a.output_stride,
-        head: a.head,
-        list: a.list.clone(),
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        seed: a.seed,
-        pretrained: a.pretrained.clone(),
-        init: a.init.clone(),
-        regulariser: a.regulariser.map(|kind| {
-            let d = Regulariser::default();
-            Regulariser {
-                kind,
-                weight: a.reg_weight.unwrap_or(d.weight),
-                ..d
-            }
-        }),
-        objectness: a.objectness.clone(),
-        objectness_power: a.objectness_power,
-        constraints: a.constrained.then(Constraints::default),
-        seeded: a.seeded.map(Seeded::new),
-        crop: a.crop.crop(),
-        ..SegSettings::default()
-    };
+    let s = a.settings()?;
     let m = segmenter::train(
         gpu,
         &a.data,
@@ -889,11 +974,7 @@ pub fn train_seg(gpu: &Gpu, a: &TrainSegArgs) -> Result<()> {
 
 /// Runs `weakseg predict`.
 pub fn predict(gpu: &Gpu, a: &PredictArgs) -> Result<()> {
-    let s = PredictSettings {
-        list: a.list.clone(),
-        crf: a.crf.then(CrfParams::default),
-        eval: a.eval.scoring()?,
-    };
+    let s = a.settings()?;
     let bar = image_bar();
     let m = segmenter::predict(gpu, &a.data, &a.segmenter, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
@@ -902,4 +983,91 @@ pub fn predict(gpu: &Gpu, a: &PredictArgs) -> Result<()> {
         println!("mIoU ({}): {:.1}%", a.list, 100.0 * miou);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// A command of one argument set, to parse a stage's flags alone.
+    #[derive(Parser)]
+    struct Command<A: clap::Args> {
+        #[command(flatten)]
+        args: A,
+    }
+
+    /// The stage's settings when only the required flags are given.
+    fn defaults<A: clap::Args>(required: &[&str]) -> A {
+        let argv = std::iter::once("weakseg").chain(required.iter().copied());
+        Command::<A>::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn every_stage_flag_defaults_to_its_settings_default() {
+        // The flags and the TOML tables read the same settings structs;
+        // a flag's default written apart from `Default` would make the
+        // CLI and a config run differ silently.
+        let io = ["--data", "d", "--out", "o"];
+        let with = |extra: &[&'static str]| -> Vec<&'static str> {
+            io.iter().chain(extra).copied().collect()
+        };
+        assert_eq!(
+            defaults::<TrainClsArgs>(&io).settings().unwrap(),
+            ClassifierSettings::default()
+        );
+        assert_eq!(
+            defaults::<CamArgs>(&with(&["--classifier", "c"]))
+                .settings()
+                .unwrap(),
+            CamSettings::default()
+        );
+        assert_eq!(
+            defaults::<AffLabelsArgs>(&with(&["--cams", "c"]))
+                .settings()
+                .unwrap(),
+            AffLabelSettings::default()
+        );
+        assert_eq!(
+            defaults::<TrainAffArgs>(&with(&["--classifier", "c", "--aff-labels", "l"]))
+                .settings()
+                .unwrap(),
+            AffinitySettings::default()
+        );
+        assert_eq!(
+            defaults::<RwArgs>(&with(&["--affinity", "a", "--cams", "c"]))
+                .settings()
+                .unwrap(),
+            WalkSettings::default()
+        );
+        assert_eq!(
+            defaults::<TrainSegArgs>(&io).settings().unwrap(),
+            SegSettings::default()
+        );
+        assert_eq!(
+            defaults::<PredictArgs>(&with(&["--segmenter", "s"]))
+                .settings()
+                .unwrap(),
+            PredictSettings::default()
+        );
+        assert_eq!(
+            defaults::<WeakMasksArgs>(&with(&["--label", "boxes"]))
+                .settings()
+                .unwrap(),
+            WeakMaskSettings {
+                label: WeakLabel::Boxes,
+                ..WeakMaskSettings::default()
+            }
+        );
+        assert_eq!(
+            defaults::<InteractiveArgs>(&io).settings().unwrap(),
+            InteractiveSettings::default()
+        );
+        assert_eq!(
+            defaults::<SpmlArgs>(&with(&["--labels", "l"]))
+                .settings()
+                .unwrap(),
+            SpmlSettings::default()
+        );
+    }
 }
