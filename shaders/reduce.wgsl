@@ -8,7 +8,10 @@
 // reduce_partial params: 0 outputs (outer*chunks*inner), 1 L, 2 inner,
 // 4 chunk length, 5 chunks.
 // reduce OP: 0 sum, 1 mean, 2 max, 3 min, 4 logsumexp.
-// arg_reduce OP: 0 argmax, 1 argmin (first index wins ties).
+// arg_reduce OP: 0 argmax, 1 argmin (first index wins ties); longer axes
+// run arg_reduce_partial (params as reduce_partial: each chunk's best value
+// and its index along the whole axis), then arg_reduce_chunks over the
+// chunks (params as arg_reduce), which carries the chunks' indices.
 // softmax OP: 0 softmax, 1 log_softmax; softmax_backward likewise.
 
 override OP: u32 = 0u;
@@ -100,6 +103,53 @@ fn arg_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     for (var k = 1u; k < pu(1u); k++) {
         let v = x[bs.x + k * bs.y];
         if ((OP == 0u && v > best) || (OP == 1u && v < best)) { best = v; bi = k; }
+    }
+    out[r] = best;
+    idx[r] = bi;
+}
+
+fn better(v: f32, best: f32) -> bool {
+    return select((v < best), (v > best), OP == 0u);
+}
+
+@compute @workgroup_size(64)
+fn arg_reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let r = logical_id(wid, nwg, lid, 64u);
+    if (r >= pu(0u)) { return; }
+    let l = pu(1u);
+    let inner = pu(2u);
+    let len = pu(4u);
+    let chunks = pu(5u);
+    let i = r % inner;
+    let j = (r / inner) % chunks;
+    let o = r / (inner * chunks);
+    let base = o * l * inner + i;
+    let k0 = j * len;
+    let k1 = min(l, k0 + len);
+    var best = x[base + k0 * inner];
+    var bi = k0;
+    for (var k = k0 + 1u; k < k1; k++) {
+        let v = x[base + k * inner];
+        if (better(v, best)) { best = v; bi = k; }
+    }
+    out[r] = best;
+    idx[r] = bi;
+}
+
+@group(0) @binding(5) var<storage, read> chunk_idx: array<u32>;
+
+@compute @workgroup_size(64)
+fn arg_reduce_chunks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let r = logical_id(wid, nwg, lid, 64u);
+    if (r >= pu(0u)) { return; }
+    let bs = row_base(r);
+    var best = x[bs.x];
+    var bi = chunk_idx[bs.x];
+    for (var k = 1u; k < pu(1u); k++) {
+        let v = x[bs.x + k * bs.y];
+        if (better(v, best)) { best = v; bi = chunk_idx[bs.x + k * bs.y]; }
     }
     out[r] = best;
     idx[r] = bi;

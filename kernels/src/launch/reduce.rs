@@ -115,7 +115,9 @@ fn reduce_scaled(
     )
 }
 
-/// Values and indices of the max (argmax) or min over the axis.
+/// Values and indices of the max (argmax) or min over the axis; the first
+/// index wins ties. Axes longer than a chunk are reduced in chunks first,
+/// each keeping its winner's index, then over the chunks.
 pub fn arg_reduce(
     gpu: &Gpu,
     argmax: bool,
@@ -125,16 +127,52 @@ pub fn arg_reduce(
     ax: Axis,
 ) -> Result<()> {
     let n = ax.outer * ax.inner;
+    let op = if argmax { 0 } else { 1 };
     x.need("arg_reduce", "input", n * ax.l)?;
-    let k = Kernel::with_op(Shader::Reduce, "arg_reduce", if argmax { 0 } else { 1 });
+    values.need("arg_reduce", "values", n)?;
+    index.need("arg_reduce", "indices", n)?;
+    if ax.l <= REDUCE_CHUNK {
+        return gpu.launch(
+            "arg_reduce",
+            Kernel::with_op(Shader::Reduce, "arg_reduce", op),
+            &ax.params("arg_reduce", 1.0)?,
+            &[x.read(1), values.write(2), index.write(3)],
+            n as u64,
+        );
+    }
+    let chunks = ax.l.div_ceil(REDUCE_CHUNK);
+    let over_chunks = Axis {
+        outer: ax.outer,
+        l: chunks,
+        inner: ax.inner,
+    };
+    over_chunks.within_loop_bound("arg_reduce")?;
+    let parts = ax.outer * chunks * ax.inner;
+    let (part, part_idx) = (
+        gpu.alloc((parts * 4) as u64)?,
+        gpu.alloc((parts * 4) as u64)?,
+    );
+    let (pv, pi) = (View::new(&part, parts), View::new(&part_idx, parts));
+    let p = Params::new(&[
+        u32_of("arg_reduce", parts)?,
+        u32_of("arg_reduce", ax.l)?,
+        u32_of("arg_reduce", ax.inner)?,
+        0,
+        u32_of("arg_reduce", REDUCE_CHUNK)?,
+        u32_of("arg_reduce", chunks)?,
+    ]);
     gpu.launch(
         "arg_reduce",
-        k,
-        &{
-            ax.within_loop_bound("arg_reduce")?;
-            ax.params("arg_reduce", 1.0)?
-        },
-        &[x.read(1), values.write(2), index.write(3)],
+        Kernel::with_op(Shader::Reduce, "arg_reduce_partial", op),
+        &p,
+        &[x.read(1), pv.write(2), pi.write(3)],
+        parts as u64,
+    )?;
+    gpu.launch(
+        "arg_reduce",
+        Kernel::with_op(Shader::Reduce, "arg_reduce_chunks", op),
+        &over_chunks.params("arg_reduce", 1.0)?,
+        &[pv.read(1), values.write(2), index.write(3), pi.read(5)],
         n as u64,
     )
 }

@@ -214,7 +214,8 @@ fn reductions_and_softmax() {
 }
 
 /// Axes longer than a reduction chunk (4096) and than the 65 536-trip loop
-/// bound of CPU adapters: reduced in chunks, then over the chunks.
+/// bound of CPU adapters: reduced in chunks, then over the chunks; arg-max
+/// and arg-min carry each chunk's index.
 #[test]
 fn long_reductions() {
     let g = gpu();
@@ -234,15 +235,36 @@ fn long_reductions() {
         let x = rand_vec(&mut r, ax.outer * ax.l * ax.inner, -3.0, 3.0);
         check_reductions(&g, &x, ax, "random");
         check_dyadic_reductions(&g, &mut r, ax);
+        check_arg_reduce(&g, &x, ax);
+        // Ties across chunks (4096 long): the first index still wins.
+        let mut tied = vec![0.0f32; x.len()];
+        for o in 0..ax.outer {
+            for i in 0..ax.inner {
+                for k in [4_095, 5_000, ax.l - 1] {
+                    tied[(o * ax.l + k) * ax.inner + i] = 2.0;
+                }
+                tied[(o * ax.l + 4_200) * ax.inner + i] = -2.0;
+                tied[(o * ax.l + ax.l - 2) * ax.inner + i] = -2.0;
+            }
+        }
+        check_arg_reduce(&g, &tied, ax);
     }
-    // Walks that cannot be chunked are refused past the loop bound.
-    let ax = Axis {
-        outer: 1,
-        l: 70_001,
-        inner: 1,
-    };
-    let xb = poisoned(&g, ax.l);
-    let (vals, idx) = (poisoned(&g, 1), poisoned(&g, 1));
-    let e = reduce::arg_reduce(&g, true, v(&xb, ax.l), v(&vals, 1), v(&idx, 1), ax).unwrap_err();
-    assert!(e.to_string().contains("loop bound"), "{e}");
+}
+
+/// Arg-max and arg-min of `x` on the device against the reference: values
+/// exactly, indices equal.
+fn check_arg_reduce(g: &Gpu, x: &[f32], ax: Axis) {
+    let (n, m) = (x.len(), ax.outer * ax.inner);
+    let xb = up(g, x);
+    for argmax in [true, false] {
+        let (vals, idx) = (poisoned(g, m), poisoned(g, m));
+        reduce::arg_reduce(g, argmax, v(&xb, n), v(&vals, m), v(&idx, m), ax).unwrap();
+        let (wv, wi) = cpu::reduce::arg_reduce(argmax, x, ax);
+        exact("arg values", &read(g, &vals, m), &wv);
+        assert_eq!(
+            read_u32(g, &idx, m),
+            wi,
+            "arg indices argmax={argmax} {ax:?}"
+        );
+    }
 }
