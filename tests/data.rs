@@ -708,3 +708,50 @@ fn written_settings_read_back_and_old_files_read_as_parts() {
     assert!(err.contains(synth::SETTINGS_FILE), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(unix)]
+#[test]
+fn outputs_follow_symlinks_and_refuse_what_is_not_a_file() {
+    // The rename that makes writes atomic must not cut a symlink loose or
+    // replace a FIFO, device or directory with a regular file.
+    use weakseg::io::write_atomic;
+    let dir = tmp("write-targets");
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = dir.join("real.png");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.join("link.png");
+    std::os::unix::fs::symlink("real.png", &link).unwrap();
+    write_atomic(&link, b"new").unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&real).unwrap(), b"new");
+    // A dangling link creates its target.
+    let dangling = dir.join("dangling.png");
+    std::os::unix::fs::symlink("made.png", &dangling).unwrap();
+    write_atomic(&dangling, b"made").unwrap();
+    assert_eq!(std::fs::read(dir.join("made.png")).unwrap(), b"made");
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for target in [fifo.clone(), dir.join("sub")] {
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let err = write_atomic(&target, b"x").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(!std::fs::symlink_metadata(&target).unwrap().is_file());
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
