@@ -116,9 +116,35 @@ pub fn read(path: &std::path::Path) -> Result<Npy> {
     decode(&bytes, &path.display().to_string())
 }
 
-/// Reads a float32 `.npy` file that must have `shape`; `None` entries
-/// match any length. A file of another shape is an error naming it, the
-/// shape found and the shape wanted.
+impl Npy {
+    /// Refuses a NaN or infinite value, and with `non_negative` a negative
+    /// one, naming `path`, the first bad value and its index: a score map
+    /// holding one would otherwise turn into a silent all-background label
+    /// map downstream.
+    pub fn check_values(&self, path: &std::path::Path, non_negative: bool) -> Result<()> {
+        let bad = self
+            .data
+            .iter()
+            .position(|v| !v.is_finite() || (non_negative && *v < 0.0));
+        match bad {
+            None => Ok(()),
+            Some(i) => Err(Error::invalid(
+                "npy",
+                format!(
+                    "{}: value {} at flat index {i} (shape {:?}); want finite{} values",
+                    path.display(),
+                    self.data[i],
+                    self.shape,
+                    if non_negative { ", non-negative" } else { "" }
+                ),
+            )),
+        }
+    }
+}
+
+/// Reads a float32 `.npy` file that must have `shape` and finite values;
+/// `None` entries match any length. A file of another shape is an error
+/// naming it, the shape found and the shape wanted.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_shaped(path: &std::path::Path, shape: &[Option<usize>]) -> Result<Npy> {
     let npy = read(path)?;
@@ -143,6 +169,7 @@ pub fn read_shaped(path: &std::path::Path, shape: &[Option<usize>]) -> Result<Np
             ),
         ));
     }
+    npy.check_values(path, false)?;
     Ok(npy)
 }
 
@@ -175,5 +202,28 @@ mod tests {
         let e = decode(&f8, "x.npy").unwrap_err().to_string();
         assert!(e.contains("x.npy") && e.contains("float32"), "{e}");
         assert!(encode(&[3], &[1.0]).is_err());
+    }
+
+    #[test]
+    fn non_finite_and_negative_values_are_named() {
+        let path = std::path::Path::new("cams/7.npy");
+        let ok = Npy {
+            shape: vec![3],
+            data: vec![0.0, -1.0, 2.0],
+        };
+        ok.check_values(path, false).unwrap();
+        let e = ok.check_values(path, true).unwrap_err().to_string();
+        assert!(
+            e.contains("cams/7.npy") && e.contains("-1 at flat index 1"),
+            "{e}"
+        );
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let npy = Npy {
+                shape: vec![2],
+                data: vec![0.5, bad],
+            };
+            let e = npy.check_values(path, false).unwrap_err().to_string();
+            assert!(e.contains("at flat index 1"), "{e}");
+        }
     }
 }

@@ -74,6 +74,7 @@ pub fn run(gpu: &Gpu, a: &CrfArgs) -> Result<()> {
     let (unary, l) = match (&a.probs, &a.labels) {
         (Some(p), _) => {
             let probs = npy::read(p)?;
+            probs.check_values(p, true)?;
             if probs.shape.len() != 3 || probs.shape[1] != h || probs.shape[2] != w {
                 return Err(Error::invalid(
                     "crf",
