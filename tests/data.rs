@@ -755,3 +755,31 @@ fn outputs_follow_symlinks_and_refuse_what_is_not_a_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_empty_list_is_an_error_naming_it() {
+    // An empty list once made `cam` and `weak-masks` succeed with no
+    // output at all.
+    let dir = tmp("empty-list");
+    synth::write(
+        &SynthConfig {
+            train: 2,
+            val: 1,
+            ..small()
+        },
+        &dir,
+        |_| {},
+    )
+    .unwrap();
+    let list = dir.join("empty.txt");
+    std::fs::write(&list, "\n").unwrap();
+    let e = VocDataset::open(&dir, &VocOptions::split(list.to_str().unwrap()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("empty.txt") && e.contains("names no image"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

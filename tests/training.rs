@@ -327,3 +327,49 @@ fn resumes_from_the_last_checkpoint_exactly() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_run_that_would_train_nothing_is_an_error() {
+    // Zero epochs, batch or accumulation would "succeed" with an untrained
+    // checkpoint; each is refused, naming the setting.
+    let gpu = gpu();
+    let (net, mut opt) = setup(&gpu, 0, 0.05);
+    let data = Squares {
+        n: 4,
+        size: 16,
+        offset: 0,
+    };
+    let good = TrainConfig {
+        epochs: 1,
+        batch_size: 4,
+        ..TrainConfig::default()
+    };
+    for cfg in [
+        TrainConfig {
+            epochs: 0,
+            ..good.clone()
+        },
+        TrainConfig {
+            batch_size: 0,
+            ..good.clone()
+        },
+        TrainConfig {
+            accumulate: 0,
+            ..good.clone()
+        },
+    ] {
+        let e = fit(
+            &gpu,
+            &cfg,
+            &net,
+            &mut opt,
+            &data,
+            &sidecar(),
+            &mut Silent,
+            |b| net.logits(&b.images)?.bce_with_logits(&b.labels),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("at least 1"), "{e}");
+    }
+}

@@ -160,6 +160,12 @@ impl VocDataset {
         };
         let list = list_path(root, &opts.list);
         let ids = parse_list(&read_text(&list)?);
+        if ids.is_empty() {
+            return Err(Error::invalid(
+                "dataset",
+                format!("{}: the list names no image", list.display()),
+            ));
+        }
         let marks_path = opts.marks.clone().or_else(|| {
             let p = root.join(crate::data::synth::MARKS_FILE);
             p.exists().then_some(p)

@@ -126,10 +126,10 @@ pub fn fit(
     reporter: &mut dyn Reporter,
     mut loss_fn: impl FnMut(&Batch) -> Result<Tensor>,
 ) -> Result<TrainSummary> {
-    if cfg.batch_size == 0 || cfg.accumulate == 0 {
+    if cfg.batch_size == 0 || cfg.accumulate == 0 || cfg.epochs == 0 {
         return Err(Error::invalid(
             "fit",
-            "batch_size and accumulate must be at least 1",
+            "epochs, batch_size and accumulate must be at least 1",
         ));
     }
     if data.is_empty() {
