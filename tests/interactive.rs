@@ -225,6 +225,20 @@ fn interactive_stages_train_evaluate_and_skip() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("max_clicks"), "{e}");
+    // The comparison refuses it before training anything.
+    let fresh = dir.join("no-clicks");
+    let e = interactive::compare(
+        &gpu,
+        &dir.join("data"),
+        &fresh,
+        &bad,
+        &[Guidance::Distance],
+        &mut quiet,
+        |_, _| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("max_clicks"), "{e}");
+    assert!(!fresh.exists());
     assert!(
         interactive::train(&gpu, &dir.join("nowhere"), &dir.join("y"), &s, &mut quiet).is_err()
     );

@@ -241,6 +241,17 @@ fn weak_masks_stage_scores_writes_and_skips() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("nowhere"), "{e}");
+    // Without the marks file, points would be an all-unlabelled map.
+    std::fs::remove_file(data.join(synth::MARKS_FILE)).unwrap();
+    let points = WeakMaskSettings {
+        label: WeakLabel::Points,
+        ..WeakMaskSettings::default()
+    };
+    let e = weak_masks::make(&gpu, &data, None, &dir.join("no-marks"), &points, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(synth::MARKS_FILE), "{e}");
+    assert!(!dir.join("no-marks/masks").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
 

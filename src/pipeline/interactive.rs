@@ -505,6 +505,13 @@ pub fn compare(
     if guidances.is_empty() {
         return Err(Error::invalid("interactive", "no guidance to compare"));
     }
+    if base.max_clicks == 0 {
+        // Checked before any network trains, not after.
+        return Err(Error::invalid(
+            "interactive",
+            "max_clicks must be at least 1",
+        ));
+    }
     let mut rows = Vec::new();
     for &guidance in guidances {
         let s = InteractiveSettings {

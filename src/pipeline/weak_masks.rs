@@ -152,6 +152,16 @@ pub fn make(
     }
     let t = Instant::now();
     let ds = VocDataset::open(data, &VocOptions::split(&s.list))?;
+    if s.label != WeakLabel::Boxes && ds.records.iter().all(|r| r.marks.is_empty()) {
+        return Err(Error::invalid(
+            "weak-masks",
+            format!(
+                "no image of {} has points or scribbles: {} is missing or names none of them",
+                list.display(),
+                data.join(crate::data::synth::MARKS_FILE).display()
+            ),
+        ));
+    }
     let k = ds.classes.len();
     let mut score = SparseScore::new(k + 1);
     let mut outputs = Vec::new();
