@@ -34,6 +34,17 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
     let cls = dir.join("cls");
     let m = classifier::train(&gpu, &data, &cls, &s, &mut Silent).unwrap();
     assert!(!m.skipped && cls.join(CHECKPOINT).exists());
+    // A finished stage keeps no resume checkpoints.
+    let resume_dirs = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                let e = e.as_ref().unwrap();
+                e.file_name().to_string_lossy().starts_with("resume-")
+            })
+            .count()
+    };
+    assert_eq!(resume_dirs(&cls), 0);
     assert!(
         classifier::train(&gpu, &data, &cls, &s, &mut Silent)
             .unwrap()
@@ -104,11 +115,13 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
             .skipped
     );
     let s2 = ClassifierSettings { seed: 2, ..s };
+    std::fs::create_dir_all(cls.join("resume-0123456789abcdef")).unwrap();
     assert!(
         !classifier::train(&gpu, &data, &cls, &s2, &mut Silent)
             .unwrap()
             .skipped
     );
+    assert_eq!(resume_dirs(&cls), 0, "a stale run's resume folder stays");
     assert!(
         !cams::infer(&gpu, &data, &ckpt, &out, &higher, |_, _| {})
             .unwrap()

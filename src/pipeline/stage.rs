@@ -147,7 +147,9 @@ impl Stage {
     }
 
     /// Records a finished run (atomically, after its outputs are written)
-    /// and removes its journal.
+    /// and removes its journal and every training-resume folder
+    /// (`resume-*`, twice a checkpoint's size each), which a finished stage
+    /// no longer needs.
     pub fn finish(
         &self,
         seconds: f64,
@@ -167,10 +169,19 @@ impl Stage {
         write_atomic(&self.dir.join("stage.json"), &json)?;
         match std::fs::remove_file(self.journal_path()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::io(self.journal_path().display(), e))
+                return Err(Error::io(self.journal_path().display(), e));
             }
-            _ => Ok(m),
+            _ => {}
         }
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(self.dir.display(), e))?;
+        for entry in entries.flatten() {
+            let resume = entry.file_name().to_string_lossy().starts_with("resume-");
+            if resume && entry.path().is_dir() {
+                std::fs::remove_dir_all(entry.path())
+                    .map_err(|e| Error::io(entry.path().display(), e))?;
+            }
+        }
+        Ok(m)
     }
 }
 
