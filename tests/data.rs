@@ -783,3 +783,49 @@ fn an_empty_list_is_an_error_naming_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn synth_refuses_a_folder_holding_something_else() {
+    // Writing a smaller benchmark over a larger one kept the old images
+    // past the new count beside the new lists.
+    let dir = tmp("synth-over");
+    let cfg = SynthConfig {
+        train: 3,
+        val: 1,
+        ..small()
+    };
+    assert!(!synth::already_written(&cfg, &dir).unwrap());
+    synth::write(&cfg, &dir, |_| {}).unwrap();
+    assert!(synth::already_written(&cfg, &dir).unwrap());
+    let fewer = SynthConfig {
+        train: 2,
+        ..cfg.clone()
+    };
+    let e = synth::already_written(&fewer, &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("other settings") && e.contains("synth.json"),
+        "{e}"
+    );
+    let out = bin()
+        .args([
+            "synth", "--kind", "parts", "--train", "2", "--val", "1", "--size", "48",
+        ])
+        .args(["--classes", "4", "--seed", "7", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let listed = std::fs::read_to_string(dir.join("ImageSets/Segmentation/train.txt")).unwrap();
+    assert_eq!(listed.lines().count(), 3, "the lists were rewritten");
+    let other = tmp("synth-over-other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let e = synth::already_written(&cfg, &other)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not empty"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other);
+}

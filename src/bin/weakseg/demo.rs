@@ -182,22 +182,12 @@ fn run_and_report(gpu: &Gpu, cfg: &PipelineConfig) -> Result<()> {
 }
 
 /// Writes the synthetic data unless the same settings were written there.
-/// Data written with other settings is an error: the stages beside it were
-/// computed on it, so overwriting it would leave them stale.
+/// Data written with other settings, or a folder holding anything else, is
+/// an error ([`synth::already_written`]).
 fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
-    if let Some(have) = synth::written(dir)? {
-        if have == *cfg {
-            println!("data: {} (already written)", dir.display());
-            return Ok(());
-        }
-        return Err(Error::invalid(
-            "synth",
-            format!(
-                "{} holds a benchmark written with other settings ({have:?}, not {cfg:?}); \
-                 the stages beside it were computed on it: use a fresh --out",
-                dir.join(synth::SETTINGS_FILE).display()
-            ),
-        ));
+    if synth::already_written(cfg, dir)? {
+        println!("data: {} (already written)", dir.display());
+        return Ok(());
     }
     cfg.validate()?;
     let bar = crate::stages::image_bar();

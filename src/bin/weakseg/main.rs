@@ -138,8 +138,14 @@ enum Cmd {
     },
 }
 
+/// Writes the benchmark `cfg` at `out`, unless it is already there; a
+/// folder holding anything else is refused ([`synth::already_written`]).
 fn synth(cfg: &SynthConfig, out: &std::path::Path) -> weakseg::Result<()> {
     cfg.validate()?;
+    if synth::already_written(cfg, out)? {
+        println!("{} already holds this benchmark", out.display());
+        return Ok(());
+    }
     let total = cfg.train + cfg.val;
     let bar = indicatif::ProgressBar::new(total as u64);
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {

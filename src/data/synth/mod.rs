@@ -259,4 +259,4 @@ pub fn render(cfg: &SynthConfig, index: usize) -> SynthImage {
 #[cfg(not(target_arch = "wasm32"))]
 mod write;
 #[cfg(not(target_arch = "wasm32"))]
-pub use write::{MARKS_FILE, SETTINGS_FILE, write, written};
+pub use write::{MARKS_FILE, SETTINGS_FILE, already_written, write, written};

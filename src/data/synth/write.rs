@@ -44,6 +44,44 @@ fn jpeg(img: &crate::io::image::Rgb) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Whether the benchmark `cfg` is already written under `dir`: `true` when
+/// its settings file says so, `false` when `dir` is absent or empty. A
+/// folder holding a benchmark of other settings, or anything else, is an
+/// error naming it: writing over it would leave files of the old contents
+/// beside the new (images past the new count, stages computed on the old
+/// images).
+pub fn already_written(cfg: &SynthConfig, dir: &Path) -> Result<bool> {
+    if let Some(have) = written(dir)? {
+        if have == *cfg {
+            return Ok(true);
+        }
+        return Err(Error::invalid(
+            "synth",
+            format!(
+                "{} holds a benchmark written with other settings ({have:?}, not {cfg:?}); \
+                 what was computed on it would go stale: use a fresh --out",
+                dir.join(SETTINGS_FILE).display()
+            ),
+        ));
+    }
+    let occupied = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io(dir.display(), e)),
+    };
+    if occupied {
+        return Err(Error::invalid(
+            "synth",
+            format!(
+                "{} is not empty and holds no synthetic benchmark ({SETTINGS_FILE}): \
+                 use a fresh --out",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(false)
+}
+
 /// Writes the benchmark under `out`: JPEGImages/ID.jpg,
 /// SegmentationClass/ID.png (VOC palette), SegmentationClassAug/ID.png
 /// (grey), Annotations/ID.xml, ImageSets/Segmentation/{train,val,trainval}.txt,
