@@ -246,3 +246,43 @@ fn irn_labels_are_the_thresholded_argmax_refined_by_the_crf() {
         aff_labels::threshold_crf_labels(&crf, &gpu, &cams, &[false; 3], (h, w), 0.3, 0.7).unwrap();
     assert_eq!(empty, vec![0; h * w]);
 }
+
+#[test]
+fn a_stage_directory_has_one_run_and_one_kind() {
+    use weakseg::pipeline::stage::{LOCK_FILE, Stage};
+    let dir = std::env::temp_dir().join(format!("weakseg-stage-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let settings = serde_json::json!({ "a": 1 });
+    // A live holder (pid 1 always runs) refuses a second run, naming it.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(LOCK_FILE), "1").unwrap();
+    let e = Stage::new("cam", &dir, &settings, &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("process 1") && e.contains(LOCK_FILE), "{e}");
+    // A dead holder's lock is taken over, and released when the stage ends.
+    std::fs::write(dir.join(LOCK_FILE), "4000000000").unwrap();
+    let stage = Stage::new("cam", &dir, &settings, &[]).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap(),
+        std::process::id().to_string()
+    );
+    stage.finish(1.0, vec![], serde_json::json!({})).unwrap();
+    drop(stage);
+    assert!(!dir.join(LOCK_FILE).exists());
+    // Another stage's folder, or a dataset root, is refused before writing.
+    let e = Stage::new("train-aff", &dir, &settings, &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("outputs of the cam stage"), "{e}");
+    std::fs::create_dir_all(dir.join("root/JPEGImages")).unwrap();
+    let e = Stage::new("cam", &dir.join("root"), &settings, &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("dataset root"), "{e}");
+    assert!(!dir.join("root").join(LOCK_FILE).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

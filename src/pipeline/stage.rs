@@ -42,11 +42,94 @@ fn fnv(h: u64, bytes: &[u8]) -> u64 {
         .fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
-/// A stage about to run in `dir`.
+/// A stage about to run in `dir`. It holds the directory's lock
+/// ([`LOCK_FILE`]) until dropped, so a second run into the same directory
+/// is refused instead of interleaving its outputs with this one's.
 pub struct Stage {
     name: String,
     dir: PathBuf,
     fingerprint: String,
+    _lock: DirLock,
+}
+
+/// The lock file of a stage directory: the holder's process id.
+pub const LOCK_FILE: &str = ".weakseg.lock";
+
+/// An exclusive claim on a stage directory, released when dropped. A lock
+/// left by a process that no longer runs (Linux: no `/proc/PID`) is taken
+/// over; one held by this process is shared (a stage re-opened within one
+/// run).
+struct DirLock {
+    path: PathBuf,
+    owned: bool,
+}
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<DirLock> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        let path = dir.join(LOCK_FILE);
+        let me = std::process::id();
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(me.to_string().as_bytes())
+                        .map_err(|e| Error::io(path.display(), e))?;
+                    return Ok(DirLock { path, owned: true });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(path.display(), e)),
+            }
+            let holder = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok());
+            match holder {
+                Some(pid) if pid == me => return Ok(DirLock { path, owned: false }),
+                Some(pid) if process_runs(pid) => {
+                    return Err(Error::invalid(
+                        "stage",
+                        format!(
+                            "{} is in use by process {pid} (its lock {}); wait for that run \
+                             to end, or give this one another --out",
+                            dir.display(),
+                            path.display()
+                        ),
+                    ));
+                }
+                _ => {
+                    // Left by a run that no longer exists (or cut short
+                    // before it wrote its pid): take it over.
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        Err(Error::invalid(
+            "stage",
+            format!(
+                "{}: could not take the lock {}",
+                dir.display(),
+                path.display()
+            ),
+        ))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether process `pid` runs. Where `/proc` is absent, every holder counts
+/// as running (the error then says which lock to remove).
+fn process_runs(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
 }
 
 impl Stage {
@@ -68,10 +151,35 @@ impl Stage {
             h = fnv(h, p.to_string_lossy().as_bytes());
             h = fnv(h, &bytes);
         }
+        if dir.join("JPEGImages").is_dir() {
+            return Err(Error::invalid(
+                "stage",
+                format!(
+                    "{} is a dataset root: give the {name} stage its own directory",
+                    dir.display()
+                ),
+            ));
+        }
+        let lock = DirLock::acquire(dir)?;
+        if let Some(other) = std::fs::read(dir.join("stage.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            .filter(|m| m.stage != name)
+        {
+            return Err(Error::invalid(
+                "stage",
+                format!(
+                    "{} holds the outputs of the {} stage: give the {name} stage its own directory",
+                    dir.display(),
+                    other.stage
+                ),
+            ));
+        }
         Ok(Stage {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             fingerprint: format!("{h:016x}"),
+            _lock: lock,
         })
     }
 
