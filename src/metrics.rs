@@ -268,7 +268,8 @@ impl SparseScore {
 
 /// Evaluates every ground-truth PNG in `gt_dir` against the PNG of the same
 /// name in `pred_dir` with `classes` classes (background included). Missing
-/// predictions and size mismatches are one error listing every such file.
+/// predictions and size mismatches are one error counting them and naming
+/// the first five of each.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn evaluate_dirs(
     pred_dir: &std::path::Path,
@@ -312,13 +313,17 @@ pub fn evaluate_dirs(
             .map_err(|e| Error::format(p.display().to_string(), e.to_string()))?;
     }
     if !missing.is_empty() || !mismatched.is_empty() {
+        // The first few of each, so a whole split missing stays readable.
+        let some = |v: &[String]| -> String {
+            let shown = v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            match v.len() {
+                0..=5 => shown,
+                n => format!("{shown} and {} more", n - 5),
+            }
+        };
         let mut msg = String::new();
         if !missing.is_empty() {
-            msg += &format!(
-                "{} predictions missing: {}",
-                missing.len(),
-                missing.join(", ")
-            );
+            msg += &format!("{} predictions missing: {}", missing.len(), some(&missing));
         }
         if !mismatched.is_empty() {
             if !msg.is_empty() {
@@ -327,7 +332,7 @@ pub fn evaluate_dirs(
             msg += &format!(
                 "{} size mismatches: {}",
                 mismatched.len(),
-                mismatched.join(", ")
+                some(&mismatched)
             );
         }
         return Err(Error::format("eval", msg));

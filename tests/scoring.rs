@@ -98,3 +98,29 @@ fn scoring_settings_read_from_toml_and_stay_out_of_default_fingerprints() {
     let cam = serde_json::to_value(weakseg::pipeline::cams::CamSettings::default()).unwrap();
     assert!(cam.get("eval").is_none(), "{cam}");
 }
+
+#[test]
+fn missing_predictions_are_counted_and_the_first_named() {
+    // A whole split missing once printed every path on one line.
+    let dir = std::env::temp_dir().join(format!("weakseg-eval-missing-{}", std::process::id()));
+    let (gt, pred) = (dir.join("gt"), dir.join("pred"));
+    std::fs::create_dir_all(&pred).unwrap();
+    let map = weakseg::io::labels::LabelMap {
+        width: 2,
+        height: 2,
+        data: vec![0, 1, 1, 0],
+    };
+    for i in 0..7 {
+        weakseg::io::labels::write(&gt.join(format!("{i:02}.png")), &map).unwrap();
+    }
+    let e = weakseg::metrics::evaluate_dirs(&pred, &gt, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("7 predictions missing"), "{e}");
+    assert!(
+        e.contains("00.png") && e.contains("04.png") && !e.contains("05.png"),
+        "{e}"
+    );
+    assert!(e.contains("and 2 more"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
