@@ -829,3 +829,30 @@ fn synth_refuses_a_folder_holding_something_else() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&other);
 }
+
+#[test]
+fn a_crop_past_the_limit_is_refused_before_any_allocation() {
+    // `train-cls --crop 100000` once asked for 53 GB and aborted.
+    use weakseg::data::augment::{Crop, MAX_CROP, check_crop};
+    for side in [0, MAX_CROP + 1, 100_000] {
+        let e = check_crop(side).unwrap_err().to_string();
+        assert!(e.contains(&side.to_string()), "{e}");
+        assert!(
+            Crop {
+                side,
+                ..Crop::default()
+            }
+            .augment()
+            .is_err()
+        );
+    }
+    check_crop(MAX_CROP).unwrap();
+    let out = bin()
+        .args(["train-cls", "--data", "/nonexistent", "--out"])
+        .arg(tmp("huge-crop"))
+        .args(["--crop", "100000"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("100000"), "{err}");
+}

@@ -272,6 +272,19 @@ fn crf_rejects_bad_shapes_and_params() {
         .unwrap()
         .to_string();
     assert!(e.contains("bilat-srgb"), "{e}");
+    // An iteration count past any use would run for hours on one image.
+    let endless = CrfParams {
+        iters: 1_000_000,
+        ..CrfParams::default()
+    };
+    let e = endless.validate().unwrap_err().to_string();
+    assert!(e.contains("1000000") && e.contains("at most 1000"), "{e}");
+    CrfParams {
+        iters: 1000,
+        ..CrfParams::default()
+    }
+    .validate()
+    .unwrap();
 }
 
 #[test]

@@ -70,6 +70,9 @@ fn points_and_scribbles_are_drawn_with_their_radius() {
     }];
     let e = rasterise(&edge, &classes(), MarkKind::Points, (4, 4), 2.0).unwrap();
     assert_eq!(count(&e.data, 1), 6);
+    // A radius far past the image covers it, at the image's cost.
+    let all = rasterise(&edge, &classes(), MarkKind::Points, (4, 4), 1e30).unwrap();
+    assert_eq!(count(&all.data, 1), 16);
     let bad = vec![Marks {
         class: "horse".into(),
         ..edge[0].clone()

@@ -158,12 +158,29 @@ impl Default for Crop {
     }
 }
 
+/// The longest crop side a training stage accepts: a batch of 16 crops of
+/// this side is already 3 GiB of input alone.
+pub const MAX_CROP: usize = 4096;
+
+/// Refuses a crop side of 0 or above [`MAX_CROP`], naming it, before any
+/// memory is asked for.
+pub fn check_crop(side: usize) -> weakseg_kernels::Result<()> {
+    if side == 0 || side > MAX_CROP {
+        return Err(weakseg_kernels::Error::invalid(
+            "crop",
+            format!("side {side}: want 1–{MAX_CROP} pixels"),
+        ));
+    }
+    Ok(())
+}
+
 impl Crop {
     /// The augmentation: rescale, flip, jitter, crop; the side and scales
     /// checked.
     pub fn augment(&self) -> weakseg_kernels::Result<Augment> {
+        check_crop(self.side)?;
         let [lo, hi] = self.scale;
-        if self.side == 0 || !(lo > 0.0 && lo <= hi && hi.is_finite()) {
+        if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
             return Err(weakseg_kernels::Error::invalid(
                 "crop",
                 format!(

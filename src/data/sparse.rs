@@ -78,17 +78,16 @@ pub fn rasterise(
 /// The pixels within `radius` pixels of the one that holds `c` (so that
 /// pixel itself is always drawn).
 fn disc(map: &mut LabelMap, c: [f32; 2], radius: f32, label: u8) {
-    let (cx, cy) = (c[0].floor(), c[1].floor());
+    let (cx, cy) = (c[0].floor() as isize, c[1].floor() as isize);
     let r = radius.ceil() as isize;
-    for dy in -r..=r {
-        for dx in -r..=r {
-            if (dx * dx + dy * dy) as f32 > radius * radius {
-                continue;
-            }
-            let (x, y) = (cx as isize + dx, cy as isize + dy);
-            if x >= 0 && y >= 0 && (x as usize) < map.width && (y as usize) < map.height {
-                let i = y as usize * map.width + x as usize;
-                map.data[i] = label;
+    // Only the part of the disc inside the image is walked, so a radius
+    // far larger than the image costs no more than the image.
+    let (w, h) = (map.width as isize, map.height as isize);
+    for y in cy.saturating_sub(r).max(0)..=cy.saturating_add(r).min(h - 1) {
+        for x in cx.saturating_sub(r).max(0)..=cx.saturating_add(r).min(w - 1) {
+            let (dx, dy) = (x - cx, y - cy);
+            if (dx * dx + dy * dy) as f32 <= radius * radius {
+                map.data[(y * w + x) as usize] = label;
             }
         }
     }

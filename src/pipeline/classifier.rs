@@ -117,6 +117,9 @@ pub fn train(
     s: &ClassifierSettings,
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
+    if let Some(side) = s.crop {
+        crate::data::augment::check_crop(side)?;
+    }
     let list = list_path(data, &s.list);
     let mut inputs: Vec<&Path> = vec![&list];
     inputs.extend(s.pretrained.as_deref());

@@ -13,6 +13,11 @@ use crate::Tensor;
 use crate::io::image::Rgb;
 use crate::tensor::DType;
 
+/// Most mean-field iterations [`CrfParams::validate`] accepts: far past
+/// convergence (pydensecrf's users run 5–10), and a bound on how long one
+/// image can take.
+pub const MAX_ITERS: usize = 1000;
+
 /// CRF settings, named as in pydensecrf's `addPairwiseGaussian` and
 /// `addPairwiseBilateral`. The default is psa's `crf_inference`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,6 +78,15 @@ impl CrfParams {
 
     /// Checks the settings, naming the bad one.
     pub fn validate(&self) -> Result<()> {
+        if self.iters > MAX_ITERS {
+            return Err(Error::invalid(
+                "crf",
+                format!(
+                    "{} mean-field iterations: at most {MAX_ITERS} (it converges in 5–10)",
+                    self.iters
+                ),
+            ));
+        }
         for (name, v) in [
             ("gauss-sxy", self.gauss_sxy),
             ("bilat-sxy", self.bilat_sxy),
