@@ -55,13 +55,10 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     out[r] = acc;
 }
 
-// out[o, j, i] = reduce over the j-th chunk of x[o, ·, i] (OP 0 sum,
-// 2 max, 3 min, 4 logsumexp; a mean reduces by sum, then over the chunks).
-@compute @workgroup_size(64)
-fn reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                  @builtin(local_invocation_index) lid: u32) {
-    let r = logical_id(wid, nwg, lid, 64u);
-    if (r >= pu(0u)) { return; }
+// Partial output r's chunk: (the row's base index, its first and one-past-
+// last position on the axis, the row stride), from the reduce_partial
+// params.
+fn chunk_of(r: u32) -> vec4<u32> {
     let l = pu(1u);
     let inner = pu(2u);
     let len = pu(4u);
@@ -69,9 +66,21 @@ fn reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let i = r % inner;
     let j = (r / inner) % chunks;
     let o = r / (inner * chunks);
-    let base = o * l * inner + i;
-    let k0 = j * len;
-    let k1 = min(l, k0 + len);
+    return vec4<u32>(o * l * inner + i, j * len, min(l, j * len + len), inner);
+}
+
+// out[o, j, i] = reduce over the j-th chunk of x[o, ·, i] (OP 0 sum,
+// 2 max, 3 min, 4 logsumexp; a mean reduces by sum, then over the chunks).
+@compute @workgroup_size(64)
+fn reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let r = logical_id(wid, nwg, lid, 64u);
+    if (r >= pu(0u)) { return; }
+    let c = chunk_of(r);
+    let base = c.x;
+    let k0 = c.y;
+    let k1 = c.z;
+    let inner = c.w;
     if (OP == 4u) {
         var m = F32_LOWEST;
         for (var k = k0; k < k1; k++) { m = max(m, x[base + k * inner]); }
@@ -117,16 +126,11 @@ fn arg_reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
                       @builtin(local_invocation_index) lid: u32) {
     let r = logical_id(wid, nwg, lid, 64u);
     if (r >= pu(0u)) { return; }
-    let l = pu(1u);
-    let inner = pu(2u);
-    let len = pu(4u);
-    let chunks = pu(5u);
-    let i = r % inner;
-    let j = (r / inner) % chunks;
-    let o = r / (inner * chunks);
-    let base = o * l * inner + i;
-    let k0 = j * len;
-    let k1 = min(l, k0 + len);
+    let c = chunk_of(r);
+    let base = c.x;
+    let k0 = c.y;
+    let k1 = c.z;
+    let inner = c.w;
     var best = x[base + k0 * inner];
     var bi = k0;
     for (var k = k0 + 1u; k < k1; k++) {
