@@ -415,3 +415,34 @@ fn group_norm_needs_groups_that_divide_the_channels() {
     }
     assert!(x.group_norm(3, &gamma, &beta, 1e-5).is_ok());
 }
+
+#[test]
+fn checkpoints_with_non_finite_weights_are_refused() {
+    // A diverged run's checkpoint once loaded and predicted with exit 0.
+    let good = HostTensor {
+        name: "head.weight".into(),
+        shape: vec![3],
+        data: vec![0.5, -1.0, 2.0],
+    };
+    let bytes = checkpoint::encode(std::slice::from_ref(&good), SaveDtype::F32).unwrap();
+    assert_eq!(
+        checkpoint::decode(&bytes, "ok.safetensors").unwrap(),
+        vec![good.clone()]
+    );
+    for bad in [f32::NAN, f32::INFINITY] {
+        let t = HostTensor {
+            data: vec![0.5, bad, 2.0],
+            ..good.clone()
+        };
+        let bytes = checkpoint::encode(&[t], SaveDtype::F32).unwrap();
+        let e = checkpoint::decode(&bytes, "diverged.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("diverged.safetensors")
+                && e.contains("head.weight")
+                && e.contains("index 1"),
+            "{e}"
+        );
+    }
+}

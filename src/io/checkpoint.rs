@@ -103,7 +103,8 @@ pub fn encode(tensors: &[HostTensor], dtype: SaveDtype) -> Result<Vec<u8>> {
 
 /// Parses safetensors bytes into f32 tensors (F32, F16, BF16 and F64 are
 /// converted). Integer tensors, such as torchvision's
-/// `num_batches_tracked`, are skipped. `what` names the source in errors.
+/// `num_batches_tracked`, are skipped; a NaN or infinite value is an
+/// error naming the tensor. `what` names the source in errors.
 pub fn decode(bytes: &[u8], what: &str) -> Result<Vec<HostTensor>> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::format(what, format!("not a valid safetensors file: {e}")))?;
@@ -135,6 +136,16 @@ pub fn decode(bytes: &[u8], what: &str) -> Result<Vec<HostTensor>> {
                 ));
             }
         };
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            // A diverged run's weights would load and predict garbage.
+            return Err(Error::format(
+                what,
+                format!(
+                    "tensor {name} holds {} at flat index {i}: weights must be finite",
+                    data[i]
+                ),
+            ));
+        }
         out.push(HostTensor {
             name: name.to_string(),
             shape: view.shape().to_vec(),
