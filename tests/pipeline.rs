@@ -286,3 +286,48 @@ fn a_stage_directory_has_one_run_and_one_kind() {
     assert!(!dir.join("root").join(LOCK_FILE).exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn predict_refuses_a_segmenter_of_another_class_count() {
+    use weakseg::io::checkpoint::{self, SaveDtype, Sidecar};
+    use weakseg::models::{ArchSpec, SegNet};
+    use weakseg::pipeline::segmenter::{self, PredictSettings, SegSettings};
+    let dir = std::env::temp_dir().join(format!("weakseg-predict-k-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("data");
+    let cfg = SynthConfig {
+        train: 2,
+        val: 1,
+        size: 32,
+        classes: 3,
+        seed: 1,
+        kind: SynthKind::Parts,
+        erase_parts: false,
+    };
+    synth::write(&cfg, &data, |_| {}).unwrap();
+    let gpu = Gpu::new_blocking().unwrap();
+    // Two classes and the background: one class short of the data's.
+    let s = SegSettings::default();
+    let arch = ArchSpec::new(&s.arch, s.output_stride);
+    let net = SegNet::new(&mut weakseg::nn::Builder::new(&gpu, 0), &arch, s.head, 3).unwrap();
+    let ck = dir.join("seg.safetensors");
+    let side = Sidecar::new(Some(arch), Some(3), serde_json::to_value(&s).unwrap());
+    checkpoint::save(&ck, &net, &side, SaveDtype::F32).unwrap();
+    let e = segmenter::predict(
+        &gpu,
+        &data,
+        &ck,
+        &dir.join("pred"),
+        &PredictSettings::default(),
+        |_, _| {},
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        e.contains("scores 3 labels") && e.contains("3 classes"),
+        "{e}"
+    );
+    assert!(!dir.join("pred/stage.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -338,6 +338,19 @@ pub fn predict(
     let mut opts = VocOptions::split(&s.list);
     opts.masks = MaskSource::None;
     let ds = VocDataset::open(data, &opts)?;
+    let (_, labels, _) = checkpoint::read_settings::<SegSettings>(segmenter)?;
+    if labels != Some(ds.classes.len() + 1) {
+        return Err(Error::invalid(
+            "predict",
+            format!(
+                "{} scores {} labels; {} has {} classes and the background",
+                segmenter.display(),
+                labels.map_or("an unknown number of".to_string(), |k| k.to_string()),
+                data.display(),
+                ds.classes.len()
+            ),
+        ));
+    }
     let mut truth = GroundTruth::open(data, &s.list, &s.eval)?;
     let mut score = MaskScore::new(ds.classes.len() + 1);
     let mut outputs = Vec::with_capacity(ds.len());
