@@ -856,3 +856,28 @@ fn a_crop_past_the_limit_is_refused_before_any_allocation() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("100000"), "{err}");
 }
+
+#[test]
+fn a_mask_label_past_the_classes_is_named() {
+    // train-seg and spml once dropped such labels from the loss silently.
+    let dir = tmp("label-past-classes");
+    synth::write(
+        &SynthConfig {
+            train: 2,
+            val: 1,
+            ..small()
+        },
+        &dir,
+        |_| {},
+    )
+    .unwrap();
+    let path = dir.join("SegmentationClass/000000.png");
+    let mut mask = weakseg::io::labels::read(&path).unwrap();
+    mask.data[3] = 9;
+    weakseg::io::labels::write(&path, &mask).unwrap();
+    let ds = VocDataset::open(&dir, &VocOptions::split("train")).unwrap();
+    let e = ds.item(0).err().unwrap().to_string();
+    assert!(e.contains("000000.png") && e.contains("label 9"), "{e}");
+    ds.item(1).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

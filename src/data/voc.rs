@@ -274,6 +274,20 @@ impl VocDataset {
         })?;
         let rgb: Rgb = image::read(&r.image)?;
         let mask: Option<LabelMap> = r.mask.as_deref().map(labels::read).transpose()?;
+        if let (Some(m), Some(path)) = (&mask, &r.mask) {
+            // A label past the classes would be dropped from the loss
+            // without a word (or, everywhere, end as a NaN loss).
+            let k = self.classes.len();
+            if let Some(&v) = m.data.iter().find(|&&v| v as usize > k && v != 255) {
+                return Err(Error::invalid(
+                    "voc",
+                    format!(
+                        "{}: label {v}, but the dataset has {k} classes (labels 0–{k}, 255 unlabelled)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         let cam = match &self.cams {
             Some(dir) => {
                 let path = dir.join(format!("{}.npy", r.id));
