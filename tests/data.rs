@@ -881,3 +881,30 @@ fn a_mask_label_past_the_classes_is_named() {
     ds.item(1).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_xml_size_that_disagrees_with_its_image_is_named() {
+    let dir = tmp("xml-size");
+    synth::write(
+        &SynthConfig {
+            train: 2,
+            val: 1,
+            ..small()
+        },
+        &dir,
+        |_| {},
+    )
+    .unwrap();
+    let path = dir.join("Annotations/000001.xml");
+    let xml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, xml.replace("<width>48</width>", "<width>50</width>")).unwrap();
+    let e = VocDataset::open(&dir, &VocOptions::split("train"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("000001.xml") && e.contains("50×48") && e.contains("48×48"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

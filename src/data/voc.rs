@@ -225,6 +225,16 @@ impl VocDataset {
         let (labels, boxes) = if has_xml {
             let p = root.join(format!("Annotations/{id}.xml"));
             let xml = VocXml::parse(&read_text(&p)?, classes, &p.display().to_string())?;
+            if (xml.width as usize, xml.height as usize) != (width, height) {
+                // Its boxes were drawn on another image.
+                return Err(Error::format(
+                    p.display().to_string(),
+                    format!(
+                        "<size> says {}×{}, the image is {width}×{height}",
+                        xml.width, xml.height
+                    ),
+                ));
+            }
             (xml.labels(), xml.boxes)
         } else if let Some(m) = &mask {
             let map = labels::read(m)?;
