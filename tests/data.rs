@@ -25,6 +25,19 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// A parts benchmark of two training images and one validation image,
+/// written at a fresh `tmp(name)`.
+fn tiny_set(name: &str) -> PathBuf {
+    let dir = tmp(name);
+    let cfg = SynthConfig {
+        train: 2,
+        val: 1,
+        ..small()
+    };
+    synth::write(&cfg, &dir, |_| {}).unwrap();
+    dir
+}
+
 fn small() -> SynthConfig {
     SynthConfig {
         train: 12,
@@ -760,17 +773,7 @@ fn outputs_follow_symlinks_and_refuse_what_is_not_a_file() {
 fn an_empty_list_is_an_error_naming_it() {
     // An empty list once made `cam` and `weak-masks` succeed with no
     // output at all.
-    let dir = tmp("empty-list");
-    synth::write(
-        &SynthConfig {
-            train: 2,
-            val: 1,
-            ..small()
-        },
-        &dir,
-        |_| {},
-    )
-    .unwrap();
+    let dir = tiny_set("empty-list");
     let list = dir.join("empty.txt");
     std::fs::write(&list, "\n").unwrap();
     let e = VocDataset::open(&dir, &VocOptions::split(list.to_str().unwrap()))
@@ -860,17 +863,7 @@ fn a_crop_past_the_limit_is_refused_before_any_allocation() {
 #[test]
 fn a_mask_label_past_the_classes_is_named() {
     // train-seg and spml once dropped such labels from the loss silently.
-    let dir = tmp("label-past-classes");
-    synth::write(
-        &SynthConfig {
-            train: 2,
-            val: 1,
-            ..small()
-        },
-        &dir,
-        |_| {},
-    )
-    .unwrap();
+    let dir = tiny_set("label-past-classes");
     let path = dir.join("SegmentationClass/000000.png");
     let mut mask = weakseg::io::labels::read(&path).unwrap();
     mask.data[3] = 9;
@@ -884,17 +877,7 @@ fn a_mask_label_past_the_classes_is_named() {
 
 #[test]
 fn an_xml_size_that_disagrees_with_its_image_is_named() {
-    let dir = tmp("xml-size");
-    synth::write(
-        &SynthConfig {
-            train: 2,
-            val: 1,
-            ..small()
-        },
-        &dir,
-        |_| {},
-    )
-    .unwrap();
+    let dir = tiny_set("xml-size");
     let path = dir.join("Annotations/000001.xml");
     let xml = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, xml.replace("<width>48</width>", "<width>50</width>")).unwrap();
