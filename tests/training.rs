@@ -325,6 +325,28 @@ fn resumes_from_the_last_checkpoint_exactly() {
             .count(),
         3
     );
+
+    // A corrupt resume checkpoint names its folder and says how to start
+    // over, instead of failing every run the same way.
+    let dir = root.join("b");
+    std::fs::write(dir.join("last.safetensors"), b"cut short").unwrap();
+    let (again, mut o4) = setup(&gpu, 5, 0.05);
+    let e = fit(
+        &gpu,
+        &cfg(4, "b", true),
+        &again,
+        &mut o4,
+        &data,
+        &sidecar(),
+        &mut Silent,
+        |b| again.logits(&b.images)?.bce_with_logits(&b.labels),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&dir.display().to_string()) && e.contains("remove it"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

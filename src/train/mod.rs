@@ -142,7 +142,12 @@ pub fn fit(
     let mut start_epoch = 0;
     if cfg.resume {
         if let Some(dir) = &cfg.checkpoint_dir {
-            start_epoch = resume(dir, model, opt)?;
+            start_epoch = resume(dir, model, opt).map_err(|e| {
+                Error::format(
+                    dir.display().to_string(),
+                    format!("cannot resume from it ({e}); remove it to train from the start"),
+                )
+            })?;
         }
     }
     reporter.start(total_steps, opt.steps());
