@@ -248,12 +248,24 @@ pub fn train(
     )
 }
 
-/// Loads a segmenter written by [`train`].
-pub fn load(gpu: &Gpu, path: &Path) -> Result<SegNet> {
+/// Loads a segmenter written by [`train`] that scores `labels` labels (the
+/// classes and the background); a segmenter of another count is an error
+/// naming it.
+pub fn load(gpu: &Gpu, path: &Path, labels: usize) -> Result<SegNet> {
     let (arch, k, s) = checkpoint::read_settings::<SegSettings>(path)?;
     let k = k.ok_or_else(|| {
         Error::format(path.display().to_string(), "sidecar lacks the class count")
     })?;
+    if k != labels {
+        return Err(Error::invalid(
+            "segmenter",
+            format!(
+                "{} scores {k} labels; the data has {} classes and the background",
+                path.display(),
+                labels.saturating_sub(1)
+            ),
+        ));
+    }
     let net = SegNet::new(&mut Builder::new(gpu, 0), &arch, s.head, k)?;
     checkpoint::load(path, &net)?;
     net.set_train(false);
@@ -334,23 +346,10 @@ pub fn predict(
         return Ok(m);
     }
     let t = Instant::now();
-    let net = load(gpu, segmenter)?;
     let mut opts = VocOptions::split(&s.list);
     opts.masks = MaskSource::None;
     let ds = VocDataset::open(data, &opts)?;
-    let (_, labels, _) = checkpoint::read_settings::<SegSettings>(segmenter)?;
-    if labels != Some(ds.classes.len() + 1) {
-        return Err(Error::invalid(
-            "predict",
-            format!(
-                "{} scores {} labels; {} has {} classes and the background",
-                segmenter.display(),
-                labels.map_or("an unknown number of".to_string(), |k| k.to_string()),
-                data.display(),
-                ds.classes.len()
-            ),
-        ));
-    }
+    let net = load(gpu, segmenter, ds.classes.len() + 1)?;
     let mut truth = GroundTruth::open(data, &s.list, &s.eval)?;
     let mut score = MaskScore::new(ds.classes.len() + 1);
     let mut outputs = Vec::with_capacity(ds.len());
