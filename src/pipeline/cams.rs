@@ -252,7 +252,7 @@ impl Rib {
             )
         })?;
         let mut opts = VocOptions::split(&train.list);
-        opts.augment = train.augment();
+        opts.augment = train.augment()?;
         Ok(Rib {
             gpu: gpu.clone(),
             trained,

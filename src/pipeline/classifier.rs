@@ -76,15 +76,18 @@ impl Default for ClassifierSettings {
 }
 
 impl ClassifierSettings {
-    /// The augmentation these settings ask for.
-    pub fn augment(&self) -> Augment {
-        self.crop.map_or(
-            Augment {
+    /// The augmentation these settings ask for, the crop side checked.
+    pub fn augment(&self) -> Result<Augment> {
+        match self.crop {
+            Some(side) => {
+                crate::data::augment::check_crop(side)?;
+                Ok(Augment::psa(side))
+            }
+            None => Ok(Augment {
                 hflip: true,
                 ..Augment::default()
-            },
-            Augment::psa,
-        )
+            }),
+        }
     }
 }
 
@@ -117,9 +120,7 @@ pub fn train(
     s: &ClassifierSettings,
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
-    if let Some(side) = s.crop {
-        crate::data::augment::check_crop(side)?;
-    }
+    let augment = s.augment()?;
     let list = list_path(data, &s.list);
     let mut inputs: Vec<&Path> = vec![&list];
     inputs.extend(s.pretrained.as_deref());
@@ -129,7 +130,7 @@ pub fn train(
     }
     let t = Instant::now();
     let mut opts = VocOptions::split(&s.list);
-    opts.augment = s.augment();
+    opts.augment = augment;
     let ds = VocDataset::open(data, &opts)?;
     let k = ds.classes.len();
     let arch = ArchSpec::new(&s.arch, s.output_stride);
