@@ -181,24 +181,29 @@ fn run_and_report(gpu: &Gpu, cfg: &PipelineConfig) -> Result<()> {
     Ok(())
 }
 
-/// Writes the synthetic data unless the same settings were written there.
-/// Data written with other settings, or a folder holding anything else, is
-/// an error ([`synth::already_written`]).
-fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
+/// Writes the synthetic data unless the same settings were written there
+/// (`weakseg synth`, and the data of `demo` and `compare`). Data written
+/// with other settings, or a folder holding anything else, is an error
+/// ([`synth::already_written`]).
+pub(crate) fn ensure_synth(cfg: &SynthConfig, dir: &Path) -> Result<()> {
+    cfg.validate()?;
     if synth::already_written(cfg, dir)? {
         println!("data: {} (already written)", dir.display());
         return Ok(());
     }
-    cfg.validate()?;
     let bar = crate::stages::image_bar();
     bar.set_length((cfg.train + cfg.val) as u64);
     synth::write(cfg, dir, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     println!(
-        "data: {} ({} train, {} val)",
+        "data: {} ({} train, {} val {} images; size {} px, {} classes, seed {})",
         dir.display(),
         cfg.train,
-        cfg.val
+        cfg.val,
+        cfg.kind.name(),
+        cfg.size,
+        cfg.classes,
+        cfg.seed
     );
     Ok(())
 }

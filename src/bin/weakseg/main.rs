@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use weakseg::data::classes::ClassList;
-use weakseg::data::synth::{self, SynthConfig};
+use weakseg::data::synth::SynthConfig;
 use weakseg::data::voc::{VocDataset, VocOptions};
 use weakseg::io::{checkpoint, image};
 use weakseg::models::Precision;
@@ -136,34 +136,6 @@ enum Cmd {
         #[arg(long, default_value = "trainval")]
         list: String,
     },
-}
-
-/// Writes the benchmark `cfg` at `out`, unless it is already there; a
-/// folder holding anything else is refused ([`synth::already_written`]).
-fn synth(cfg: &SynthConfig, out: &std::path::Path) -> weakseg::Result<()> {
-    cfg.validate()?;
-    if synth::already_written(cfg, out)? {
-        println!("{} already holds this benchmark", out.display());
-        return Ok(());
-    }
-    let total = cfg.train + cfg.val;
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    synth::write(cfg, out, |done| bar.set_position(done as u64))?;
-    bar.finish_and_clear();
-    println!(
-        "wrote {} training and {} validation {} images (size {} px, {} classes, seed {}) to {}",
-        cfg.train,
-        cfg.val,
-        cfg.kind.name(),
-        cfg.size,
-        cfg.classes,
-        cfg.seed,
-        out.display()
-    );
-    Ok(())
 }
 
 /// Measures the scenes written at `out`, prints the headline figures and
@@ -449,7 +421,7 @@ fn main() -> ExitCode {
             out,
             synth: a,
             stats: false,
-        } => Some(synth(&a.config(), out)),
+        } => Some(demo::ensure_synth(&a.config(), out)),
         Cmd::Eval {
             pred,
             gt,
@@ -518,7 +490,8 @@ fn main() -> ExitCode {
             out,
             synth: a,
             stats: true,
-        } => synth(&a.config(), &out).and_then(|()| synth_stats(&gpu, &a.config(), &out)),
+        } => demo::ensure_synth(&a.config(), &out)
+            .and_then(|()| synth_stats(&gpu, &a.config(), &out)),
         Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
     };
     if Gpu::profiling_requested() {
