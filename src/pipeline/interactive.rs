@@ -76,6 +76,20 @@ pub struct InteractiveSettings {
     pub max_clicks: usize,
 }
 
+impl InteractiveSettings {
+    /// Checks what must hold before any work: the user gets at least one
+    /// click.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_clicks == 0 {
+            return Err(Error::invalid(
+                "interactive",
+                "max_clicks must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for InteractiveSettings {
     fn default() -> Self {
         InteractiveSettings {
@@ -351,12 +365,7 @@ pub fn evaluate(
     s: &InteractiveSettings,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
-    if s.max_clicks == 0 {
-        return Err(Error::invalid(
-            "interactive-eval",
-            "max_clicks must be at least 1",
-        ));
-    }
+    s.validate()?;
     let list = list_path(data, &s.eval_list);
     let stage = Stage::new(
         "interactive-eval",
@@ -505,13 +514,8 @@ pub fn compare(
     if guidances.is_empty() {
         return Err(Error::invalid("interactive", "no guidance to compare"));
     }
-    if base.max_clicks == 0 {
-        // Checked before any network trains, not after.
-        return Err(Error::invalid(
-            "interactive",
-            "max_clicks must be at least 1",
-        ));
-    }
+    // Checked before any network trains, not after.
+    base.validate()?;
     let mut rows = Vec::new();
     for &guidance in guidances {
         let s = InteractiveSettings {

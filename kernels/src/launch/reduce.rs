@@ -44,6 +44,19 @@ impl Axis {
         .f(3, t))
     }
 
+    /// The params of a chunked pass (`reduce_partial`,
+    /// `arg_reduce_partial`): one output per chunk of each row.
+    fn chunk_params(&self, op: &'static str, chunks: usize) -> Result<Params> {
+        Ok(Params::new(&[
+            u32_of(op, self.outer * chunks * self.inner)?,
+            u32_of(op, self.l)?,
+            u32_of(op, self.inner)?,
+            0,
+            u32_of(op, REDUCE_CHUNK)?,
+            u32_of(op, chunks)?,
+        ]))
+    }
+
     /// Refuses an axis longer than one shader loop may walk.
     fn within_loop_bound(&self, op: &'static str) -> Result<()> {
         loop_bound(op, "an axis", self.l)
@@ -86,18 +99,10 @@ fn reduce_scaled(
     let parts = ax.outer * chunks * ax.inner;
     let part = gpu.alloc((parts * 4) as u64)?;
     let pv = View::new(&part, parts);
-    let p = Params::new(&[
-        u32_of("reduce", parts)?,
-        u32_of("reduce", ax.l)?,
-        u32_of("reduce", ax.inner)?,
-        0,
-        u32_of("reduce", REDUCE_CHUNK)?,
-        u32_of("reduce", chunks)?,
-    ]);
     gpu.launch(
         "reduce",
         Kernel::with_op(Shader::Reduce, "reduce_partial", partial_op as u32),
-        &p,
+        &ax.chunk_params("reduce", chunks)?,
         &[x.read(1), pv.write(2)],
         parts as u64,
     )?;
@@ -153,18 +158,10 @@ pub fn arg_reduce(
         gpu.alloc((parts * 4) as u64)?,
     );
     let (pv, pi) = (View::new(&part, parts), View::new(&part_idx, parts));
-    let p = Params::new(&[
-        u32_of("arg_reduce", parts)?,
-        u32_of("arg_reduce", ax.l)?,
-        u32_of("arg_reduce", ax.inner)?,
-        0,
-        u32_of("arg_reduce", REDUCE_CHUNK)?,
-        u32_of("arg_reduce", chunks)?,
-    ]);
     gpu.launch(
         "arg_reduce",
         Kernel::with_op(Shader::Reduce, "arg_reduce_partial", op),
-        &p,
+        &ax.chunk_params("arg_reduce", chunks)?,
         &[x.read(1), pv.write(2), pi.write(3)],
         parts as u64,
     )?;
