@@ -232,6 +232,22 @@ fn help_lists_every_registered_method() {
 }
 
 #[test]
+fn every_registered_method_is_documented() {
+    // The README's table and docs/methods.md name each method as the CLI
+    // selects it.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for doc in ["README.md", "docs/methods.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        for name in weakseg::methods::Method::NAMES {
+            assert!(
+                text.contains(&format!("`--method {name}`")),
+                "{doc} does not list `--method {name}`"
+            );
+        }
+    }
+}
+
+#[test]
 fn train_seg_crops_images_of_any_size_only_when_asked() {
     // The scenes vary in size: without --crop the batch cannot be formed
     // and the error says so; with it the stage trains.

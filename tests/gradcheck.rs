@@ -999,7 +999,7 @@ fn affinity_loss() {
 
 #[test]
 fn method_losses() {
-    use weakseg::methods::{cosa, mixing, rib, seam};
+    use weakseg::methods::{cosa, mixup, rib, seam};
     // SEAM's max_norm: distinct values, one negative (ReLU'd to the map's
     // minimum), none within the stencil of 0.
     check(
@@ -1012,7 +1012,7 @@ fn method_losses() {
         "mixup binary_entropy",
         33,
         vec![input(&mut rng(33), &[3, 4], -2.0, 2.0)],
-        |t| mixing::binary_entropy(&t[0]),
+        |t| mixup::binary_entropy(&t[0]),
     );
     // The concentration loss is differentiable in the features; the CAMs
     // only assign pixels (image 0: class 0 at pixels 0, 1, class 1 at 2;
@@ -1026,7 +1026,7 @@ fn method_losses() {
             let g = t[0].gpu();
             let k = Tensor::from_slice(g, &cams, &[1, 2, 2, 2])?;
             let y = Tensor::from_slice(g, &[1.0f32, 1.0], &[1, 2])?;
-            mixing::concentration(&t[0], &k, &y, 0.5)
+            mixup::concentration(&t[0], &k, &y, 0.5)
         },
     );
     check(

@@ -11,7 +11,8 @@ mod common;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use weakseg::data::Batch;
-use weakseg::methods::{self, attention, erasing, fmix, mixing, rib, seam};
+use weakseg::methods::branch::TwoBranch;
+use weakseg::methods::{self, ae, attention, fmix, gain, has, mixing, mixup, rib, seam};
 use weakseg::models::{ArchSpec, CamNet};
 use weakseg::nn::Builder;
 use weakseg::{Gpu, Tensor};
@@ -61,7 +62,7 @@ fn hide_and_seek_hides_the_released_grid() {
     };
     let (h, w) = (70, 100);
     let mut rng = SmallRng::seed_from_u64(11);
-    let masks = erasing::hide_patches(&s, 40, h, w, &mut rng);
+    let masks = has::hide_patches(&s, 40, h, w, &mut rng);
     let mut hidden_cells = 0;
     let mut by_column = [0usize; 4];
     for m in masks.chunks(h * w) {
@@ -97,7 +98,7 @@ fn hide_and_seek_hides_the_released_grid() {
         ..Default::default()
     };
     assert!(
-        erasing::hide_patches(&none, 2, h, w, &mut rng)
+        has::hide_patches(&none, 2, h, w, &mut rng)
             .iter()
             .all(|&v| v == 1.0)
     );
@@ -135,10 +136,22 @@ fn acol_and_seenet_erase_as_released() {
     let feats: Vec<f32> = (0..2 * 4).map(|i| 1.0 + i as f32).collect();
     let f = Tensor::from_slice(&g, &feats, &[1, 2, 2, 2]).unwrap();
     let acol_net = common::tiny_method_net(&g, "acol", 1);
-    let erased = host(&acol_net.erase_for_branch(&f, &cams, &labels).unwrap());
+    let erased = host(
+        &acol_net
+            .extension::<TwoBranch<methods::AcolSettings>>()
+            .unwrap()
+            .erase(&f, &cams, &labels)
+            .unwrap(),
+    );
     assert_eq!(erased, [1.0, 2.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0]);
     let seenet_net = common::tiny_method_net(&g, "seenet", 1);
-    let crelu = host(&seenet_net.erase_for_branch(&f, &cams, &labels).unwrap());
+    let crelu = host(
+        &seenet_net
+            .extension::<TwoBranch<methods::SeeNetSettings>>()
+            .unwrap()
+            .erase(&f, &cams, &labels)
+            .unwrap(),
+    );
     assert_eq!(crelu, [-1.0, -2.0, 3.0, 0.0, -5.0, -6.0, 7.0, 0.0]);
     // A 2×3 map (h·w = 6, h + w = 5): (x + 1)/6 over all six pixels.
     let wide = Tensor::from_slice(&g, &[-1.0f32, 0.0, 1.0, 2.0, 3.0, 5.0], &[1, 1, 2, 3]).unwrap();
@@ -513,7 +526,7 @@ fn mixup_and_fmix_blend_images_and_targets_as_released() {
 
     let (net, batch) = classifier_and_batch(&g);
     let s = methods::FmixSettings::default();
-    let got = mixing::fmix_loss(&net, &batch, &s, &mut SmallRng::seed_from_u64(5))
+    let got = fmix::fmix_loss(&net, &batch, &s, &mut SmallRng::seed_from_u64(5))
         .unwrap()
         .item()
         .unwrap();
@@ -680,7 +693,7 @@ fn mixup_loss_blends_and_regularises_as_the_paper() {
     let g = gpu();
     let (net, batch) = classifier_and_batch(&g);
     let s = methods::MixupSettings::default();
-    let got = mixing::mixup_loss(&net, &batch, &s, &mut SmallRng::seed_from_u64(8))
+    let got = mixup::mixup_loss(&net, &batch, &s, &mut SmallRng::seed_from_u64(8))
         .unwrap()
         .item()
         .unwrap();
@@ -719,7 +732,7 @@ fn mixup_loss_blends_and_regularises_as_the_paper() {
         &[4, 3],
     )
     .unwrap();
-    let con = mixing::concentration(&f, &net.head.cams(&f).unwrap(), &present, 0.5)
+    let con = mixup::concentration(&f, &net.head.cams(&f).unwrap(), &present, 0.5)
         .unwrap()
         .item()
         .unwrap() as f64;
@@ -738,7 +751,7 @@ fn gain_mines_attention_as_the_paper() {
     let g = gpu();
     let (net, batch) = classifier_and_batch(&g);
     let s = methods::GainSettings::default();
-    let got = erasing::gain_loss(&net, &batch.images, &batch.labels, &s)
+    let got = gain::gain_loss(&net, &batch.images, &batch.labels, &s)
         .unwrap()
         .item()
         .unwrap();
@@ -801,7 +814,7 @@ fn mdc_map_is_the_undilated_plus_the_mean_of_the_dilated() {
     let x = batch.images.narrow(0, 0, 1).unwrap();
     let present = [true, false, true];
     let got = host(&net.cam_maps(&x, &present).unwrap());
-    let mdc = net.mdc().unwrap();
+    let mdc = &net.extension::<methods::mdc::Mdc>().unwrap().0;
     let f = net.base.backbone.features(&x).unwrap();
     let blocks = mdc.blocks(&f).unwrap();
     assert_eq!(blocks.len(), 4);
@@ -835,7 +848,7 @@ fn mdc_map_is_the_undilated_plus_the_mean_of_the_dilated() {
 fn adversarial_erasing_mines_above_the_threshold() {
     let g = gpu();
     let (net, batch) = classifier_and_batch(&g);
-    let (maps, erased) = erasing::mine(&net, &batch.images, &batch.labels, 0.5).unwrap();
+    let (maps, erased) = ae::mine(&net, &batch.images, &batch.labels, 0.5).unwrap();
     let (_, cams) = net.logits_and_cams(&batch.images).unwrap();
     let cams = host(&cams);
     let y = host(&batch.labels);
@@ -931,7 +944,13 @@ fn subcategory_losses_weigh_the_subclasses_by_lambda() {
         .unwrap();
     let f = net.base.backbone.features(&batch.images).unwrap();
     let parent = host(&net.base.head.logits(&f).unwrap());
-    let sub = host(&net.sub().unwrap().logits(&f).unwrap());
+    let sub = host(
+        &net.extension::<methods::subcat::Subcat>()
+            .unwrap()
+            .sub()
+            .logits(&f)
+            .unwrap(),
+    );
     let targets: Vec<f64> = host(&sc.targets(&g, &[0, 1, 2, 3]).unwrap())
         .iter()
         .map(|&v| v as f64)
@@ -950,7 +969,8 @@ fn subcategory_losses_weigh_the_subclasses_by_lambda() {
         .unwrap()
         .item()
         .unwrap();
-    let (teacher, teacher_sub) = net.teacher().unwrap();
+    let teach = net.extension::<methods::subcat_teach::Teach>().unwrap();
+    let (teacher, teacher_sub) = teach.teacher();
     let tf = teacher.backbone.features(&batch.images).unwrap();
     let soft: Vec<f64> = host(&teacher_sub.logits(&tf).unwrap())
         .iter()
@@ -958,7 +978,7 @@ fn subcategory_losses_weigh_the_subclasses_by_lambda() {
         .collect();
     let f = net.base.backbone.features(&batch.images).unwrap();
     let parent = host(&net.base.head.logits(&f).unwrap());
-    let sub = host(&net.sub().unwrap().logits(&f).unwrap());
+    let sub = host(&teach.sub().logits(&f).unwrap());
     near(
         "teaching",
         got,

@@ -8,7 +8,7 @@ mod common;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use weakseg::data::synth::{self, SynthConfig, SynthKind};
-use weakseg::methods::{self, Method, attention, erasing, fmix, mixing};
+use weakseg::methods::{self, Method, attention, fmix, has, mixup};
 use weakseg::models::{ArchSpec, Backbone};
 use weakseg::nn::Builder;
 use weakseg::pipeline::cams::load_classifier;
@@ -47,10 +47,63 @@ fn methods_parse_with_defaults_and_name_bad_settings() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("key=value"), "{e}");
-    let bad = Method::from_name("seenet", &["low=0.9".into(), "high=0.5".into()]).unwrap();
-    assert!(bad.validate().is_err());
-    let bad = Method::from_name("mdc", &["dilations=[1]".into()]).unwrap();
-    assert!(bad.validate().is_err());
+    // Each range check of each method's `validate`, one setting off at a
+    // time: the error names the method.
+    let bad: &[(&str, &[&str])] = &[
+        ("ae", &["rounds=0"]),
+        ("ae", &["threshold=1.0"]),
+        ("has", &["hide_probability=1.5"]),
+        ("has", &["grid_sizes=[]"]),
+        ("has", &["reference_size=0"]),
+        ("acol", &["threshold=1.5"]),
+        ("acol", &["threshold=-0.1"]),
+        ("seenet", &["low=0.9", "high=0.5"]),
+        ("seenet", &["low=0.5", "high=0.5"]),
+        ("csae", &["adversarial=-1.0"]),
+        ("csae", &["area=-1.0"]),
+        ("mdc", &["dilations=[1]"]),
+        ("mdc", &["dilations=[1, 0]"]),
+        ("mixup", &["alpha=0.0"]),
+        ("fmix", &["alpha=0.0"]),
+        ("fmix", &["decay=0.0"]),
+        ("manifold", &["alpha=0.0"]),
+        ("subcat", &["k=0"]),
+        ("subcat", &["rounds=0"]),
+        ("subcat", &["max_iter=0"]),
+        ("subcat-teach", &["k=0"]),
+        ("subcat-teach", &["max_iter=0"]),
+        ("seam", &["scale=1.0"]),
+        ("seam", &["scale=0.0"]),
+        ("seam", &["hard_fraction=0.0"]),
+        ("seam", &["hard_fraction=1.5"]),
+        ("seam", &["min_pool_fraction=0.0"]),
+        ("seam", &["min_pool_fraction=1.5"]),
+        ("rib", &["iterations=0"]),
+        ("rib", &["lr=-1.0"]),
+        ("rib", &["weight_decay=-1.0"]),
+        ("rib", &["explode_threshold=1.5"]),
+        ("rib", &["explode_ratio=-0.1"]),
+        ("cosa", &["low=0.6", "high=0.5"]),
+        ("cosa", &["low=-0.1"]),
+        ("cosa", &["high=1.0"]),
+        ("cosa", &["momentum=1.0"]),
+        ("cosa", &["momentum=0.0"]),
+        ("cosa", &["temperature=0.0"]),
+        ("cosa", &["scales=[]"]),
+        ("cosa", &["scales=[1.0, 0.0]"]),
+        ("cosa", &["decoder_channels=0"]),
+        ("cosa", &["gmm_queue=0"]),
+    ];
+    for (name, settings) in bad {
+        let settings: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+        let m = Method::from_name(name, &settings).unwrap();
+        let e = m.validate().unwrap_err().to_string();
+        assert!(e.contains(name), "{name} {settings:?}: {e}");
+        let gpu = gpu();
+        let arch = weakseg::models::ArchSpec::new("resnet-tiny", 8);
+        let built = methods::MethodNet::new(&mut weakseg::nn::Builder::new(&gpu, 0), &m, &arch, 3);
+        assert!(built.is_err(), "{name} {settings:?} built");
+    }
 }
 
 #[test]
@@ -62,7 +115,7 @@ fn hide_and_seek_hides_whole_cells_at_the_expected_rate() {
         ..Default::default()
     };
     let (n, h, w) = (200, 64, 64);
-    let m = erasing::hide_patches(&s, n, h, w, &mut rng);
+    let m = has::hide_patches(&s, n, h, w, &mut rng);
     assert!(m.iter().all(|&v| v == 0.0 || v == 1.0));
     let hidden = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
     // 16 cells per image at p = 0.5: the share is 0.5 ± 5 standard errors.
@@ -90,7 +143,7 @@ fn hide_and_seek_hides_whole_cells_at_the_expected_rate() {
         ..Default::default()
     };
     assert!(
-        erasing::hide_patches(&none, 3, 8, 8, &mut rng)
+        has::hide_patches(&none, 3, 8, 8, &mut rng)
             .iter()
             .all(|&v| v == 1.0)
     );
@@ -183,7 +236,7 @@ fn concentration_is_the_mean_squared_distance_to_class_centroids() {
     let f = Tensor::from_slice(&gpu, &feats, &[1, c, 2, 2]).unwrap();
     let k = Tensor::from_slice(&gpu, &cams, &[1, 2, 2, 2]).unwrap();
     let y = Tensor::from_slice(&gpu, &[1.0f32, 1.0], &[1, 2]).unwrap();
-    let got = mixing::concentration(&f, &k, &y, 0.5)
+    let got = mixup::concentration(&f, &k, &y, 0.5)
         .unwrap()
         .item()
         .unwrap();

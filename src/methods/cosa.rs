@@ -10,15 +10,17 @@
 //! and the contrastive separation are not in it, so their forms here are
 //! ours, as marked on their settings.
 
+use std::any::Any;
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
+use crate::cam::CamSource;
 use crate::data::Batch;
 use crate::losses::DenseCrfLoss;
-use crate::models::CamNet;
 use crate::models::heads::CamHead;
+use crate::models::{ArchSpec, CamNet};
 use crate::nn::module::child;
 use crate::nn::{Builder, Conv2d, Module, ModuleExt, Visitor, ema};
 use crate::ops::conv::ConvOpts;
@@ -26,6 +28,7 @@ use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
 
 use super::net::Parts;
+use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
 
 /// CoSA's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -188,6 +191,7 @@ pub struct Cosa {
     /// The assignment network's heads.
     pub assign_heads: Heads,
     step: Tensor,
+    settings: CosaSettings,
 }
 
 impl Cosa {
@@ -195,7 +199,7 @@ impl Cosa {
     pub fn new(
         b: &mut Builder,
         net: &CamNet,
-        arch: &crate::models::ArchSpec,
+        arch: &ArchSpec,
         classes: usize,
         s: &CosaSettings,
     ) -> Result<Cosa> {
@@ -207,6 +211,7 @@ impl Cosa {
             assign,
             assign_heads,
             step: b.buffer(&[1], 0.0)?,
+            settings: s.clone(),
         };
         for (_, p) in cosa.teacher().named_params() {
             p.set_frozen(true);
@@ -222,6 +227,61 @@ impl Cosa {
     /// The assignment network.
     pub fn teacher(&self) -> Parts<'_> {
         Parts::new(vec![("", &self.assign), ("", &self.assign_heads)])
+    }
+}
+
+impl CamMethod for CosaSettings {
+    fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(invalid("cosa", what));
+        if !(0.0 <= self.low && self.low <= self.high && self.high < 1.0) {
+            return bad("thresholds need 0 ≤ low ≤ high < 1");
+        }
+        if !(self.momentum > 0.0 && self.momentum < 1.0) || self.temperature <= 0.0 {
+            return bad("momentum must lie in (0, 1) and the temperature be positive");
+        }
+        if self.scales.is_empty() || self.scales.iter().any(|v| *v <= 0.0) {
+            return bad("the assignment scales must be positive");
+        }
+        if self.decoder_channels == 0 || self.gmm_queue == 0 {
+            return bad("decoder_channels and gmm_queue must be positive");
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        b: &mut Builder,
+        base: &CamNet,
+        arch: &ArchSpec,
+        classes: usize,
+    ) -> Result<Box<dyn Extension>> {
+        Ok(Box::new(Cosa::new(b, base, arch, classes, self)?))
+    }
+}
+
+impl Extension for Cosa {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    /// [`loss`], with the run's [`CosaState`] kept in the context.
+    fn loss<'a>(
+        &'a self,
+        base: &'a CamNet,
+        batch: &'a Batch,
+        ctx: &'a mut TrainContext,
+    ) -> LossFuture<'a> {
+        Box::pin(async move {
+            let s = &self.settings;
+            let total = ctx.total_steps.unwrap_or(s.reference_steps);
+            let state = ctx.state(|| CosaState::new(s, total))?;
+            loss(base, self, batch, s, state).await
+        })
+    }
+
+    /// The assignment network's CAM.
+    fn cam_maps(&self, _: &CamNet, x: &Tensor, present: &[bool]) -> Result<Tensor> {
+        self.assign.cam_maps(x, present)
     }
 }
 

@@ -8,14 +8,22 @@
 //! term keeps it from spreading over the background. The erasing network's
 //! own CAM is the result.
 
+use std::any::Any;
+
 use rand::Rng;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
-use crate::models::CamNet;
+use crate::data::Batch;
+use crate::models::{ArchSpec, CamNet};
+use crate::nn::module::child;
+use crate::nn::{Builder, Module, Visitor};
 use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
+
+use super::net::{MethodNet, Phase};
+use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
 
 /// CS-AE's settings. The seed deck gives the losses but no weights; these
 /// are ours.
@@ -36,6 +44,83 @@ impl Default for CsaeSettings {
             adversarial: 1.0,
             area: 1.0,
         }
+    }
+}
+
+/// CS-AE's ordinary classifier (`ordinary.*`) beside the erasing network
+/// (the base).
+pub struct Csae {
+    settings: CsaeSettings,
+    ordinary: CamNet,
+}
+
+impl Csae {
+    /// The ordinary classifier.
+    pub fn ordinary(&self) -> &CamNet {
+        &self.ordinary
+    }
+}
+
+impl CamMethod for CsaeSettings {
+    fn validate(&self) -> Result<()> {
+        if self.adversarial < 0.0 || self.area < 0.0 {
+            return Err(invalid("csae", "the loss weights must not be negative"));
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        b: &mut Builder,
+        _: &CamNet,
+        arch: &ArchSpec,
+        classes: usize,
+    ) -> Result<Box<dyn Extension>> {
+        Ok(Box::new(Csae {
+            settings: self.clone(),
+            ordinary: CamNet::new(b, arch, classes)?,
+        }))
+    }
+}
+
+impl Module for Csae {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        self.ordinary.visit(&child(prefix, "ordinary"), v);
+    }
+}
+
+impl Extension for Csae {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    /// The ordinary classifier first, then the erasing network.
+    fn phases<'a>(&'a self, net: &'a MethodNet) -> Vec<Phase<'a>> {
+        vec![
+            Phase::new(vec![("ordinary", &self.ordinary)], None),
+            Phase::new(vec![("", &net.base)], None),
+        ]
+    }
+
+    /// Phase 0: the ordinary classifier's loss; then [`loss`].
+    fn loss<'a>(
+        &'a self,
+        base: &'a CamNet,
+        batch: &'a Batch,
+        ctx: &'a mut TrainContext,
+    ) -> LossFuture<'a> {
+        Box::pin(async move {
+            let (x, y) = (&batch.images, &batch.labels);
+            if ctx.round == 0 {
+                self.ordinary.logits(x)?.bce_with_logits(y)
+            } else {
+                loss(base, &self.ordinary, x, y, &self.settings, &mut ctx.rng)
+            }
+        })
+    }
+
+    fn backbones(&self) -> Vec<&CamNet> {
+        vec![&self.ordinary]
     }
 }
 

@@ -1,4 +1,5 @@
-//! FMix's mask sampler (Harris et al., `ecs-vlc/FMix:fmix.py`): a random
+//! FMix-CAM: images mixed through FMix's masks, the loss weighing both
+//! label sets by λ. The mask sampler (Harris et al., `ecs-vlc/FMix:fmix.py`): a random
 //! field with a 1/f^δ power spectrum, binarised so that a fraction λ of
 //! the pixels is 1. Low frequencies dominate, so the mask is a few large
 //! blobs of arbitrary shape rather than CutMix's rectangle.
@@ -7,8 +8,81 @@
 //! side, built by a separable inverse DFT in O(HW(H + W)), costs well under
 //! a millisecond and saves a GPU round trip before the mix.
 
+use std::any::Any;
+
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use weakseg_kernels::Result;
+
+use crate::data::Batch;
+use crate::models::{ArchSpec, CamNet};
+use crate::nn::{Builder, Module, Visitor};
+use crate::tensor::Tensor;
+
+use super::mixing::{beta, mixed_bce, permutation};
+use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+
+/// FMix's settings (`ecs-vlc/FMix`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FmixSettings {
+    /// λ ~ Beta(α, α).
+    pub alpha: f32,
+    /// δ: the spectrum's decay power.
+    pub decay: f32,
+}
+
+impl Default for FmixSettings {
+    /// α 1, δ 3.
+    fn default() -> Self {
+        FmixSettings {
+            alpha: 1.0,
+            decay: 3.0,
+        }
+    }
+}
+
+/// FMix-CAM adds no parameters; it keeps its settings for the loss.
+pub struct Fmix(FmixSettings);
+
+impl CamMethod for FmixSettings {
+    fn validate(&self) -> Result<()> {
+        if self.alpha <= 0.0 || self.decay <= 0.0 {
+            return Err(invalid("fmix", "alpha and decay must be positive"));
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        _: &mut Builder,
+        _: &CamNet,
+        _: &ArchSpec,
+        _: usize,
+    ) -> Result<Box<dyn Extension>> {
+        Ok(Box::new(Fmix(self.clone())))
+    }
+}
+
+impl Module for Fmix {
+    fn visit(&self, _: &str, _: &mut dyn Visitor) {}
+}
+
+impl Extension for Fmix {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn loss<'a>(
+        &'a self,
+        base: &'a CamNet,
+        batch: &'a Batch,
+        ctx: &'a mut TrainContext,
+    ) -> LossFuture<'a> {
+        Box::pin(async move { fmix_loss(base, batch, &self.0, &mut ctx.rng) })
+    }
+}
 
 /// The signed frequency of DFT bin `i` of `n` (numpy's `fftfreq`).
 fn freq(i: usize, n: usize) -> f64 {
@@ -88,4 +162,30 @@ pub fn mask(h: usize, w: usize, lambda: f64, decay: f64, rng: &mut impl Rng) -> 
         m[i] = 1.0;
     }
     m
+}
+
+/// FMix-CAM's loss on a batch: one mask per batch pastes the masked part of
+/// each image onto a permuted partner; the loss weighs both label sets by
+/// the sampled λ, as `ecs-vlc/FMix:fmix.py` (`sample_and_apply`) returns
+/// it (the mask's share is ⌈λ·HW⌉ or ⌊λ·HW⌋ over HW).
+pub fn fmix_loss(
+    net: &CamNet,
+    batch: &Batch,
+    s: &FmixSettings,
+    rng: &mut impl Rng,
+) -> Result<Tensor> {
+    let sh = batch.images.shape();
+    let (n, h, w) = (sh[0], sh[2], sh[3]);
+    let lambda = beta(s.alpha, rng)?;
+    let m = mask(h, w, lambda as f64, s.decay as f64, rng);
+    let gpu = batch.images.gpu();
+    let m = Tensor::from_slice(gpu, &m, &[1, 1, h, w])?;
+    let perm = permutation(gpu, n, rng)?;
+    let x = batch.images.mul(&m)?.add(
+        &batch
+            .images
+            .index_select(0, &perm)?
+            .mul(&m.affine(-1.0, 1.0)?)?,
+    )?;
+    mixed_bce(&net.logits(&x)?, &batch.labels, &perm, lambda)
 }

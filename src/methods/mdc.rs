@@ -4,14 +4,21 @@
 //! dilated ones, so the wider receptive fields spread the map over the
 //! object while averaging damps their false positives.
 
+use std::any::Any;
+
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
+use crate::cam;
+use crate::data::Batch;
 use crate::models::heads::CamHead;
+use crate::models::{ArchSpec, CamNet};
 use crate::nn::module::child;
 use crate::nn::{Builder, Conv2d, Module, Visitor};
 use crate::ops::conv::ConvOpts;
 use crate::tensor::Tensor;
+
+use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
 
 /// MDC's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,6 +33,95 @@ impl Default for MdcSettings {
     fn default() -> Self {
         MdcSettings {
             dilations: vec![1, 3, 6, 9],
+        }
+    }
+}
+
+impl CamMethod for MdcSettings {
+    fn validate(&self) -> Result<()> {
+        if self.dilations.len() < 2 || self.dilations.contains(&0) {
+            return Err(invalid(
+                "mdc",
+                "needs the undilated branch and at least one dilation, all positive",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        b: &mut Builder,
+        base: &CamNet,
+        _: &ArchSpec,
+        classes: usize,
+    ) -> Result<Box<dyn Extension>> {
+        let c = base.backbone.out_channels();
+        Ok(Box::new(Mdc(MdcHead::new(b, c, classes, &self.dilations)?)))
+    }
+}
+
+/// MDC's blocks (`mdc.*`).
+pub struct Mdc(pub MdcHead);
+
+impl Module for Mdc {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        self.0.visit(&child(prefix, "mdc"), v);
+    }
+}
+
+impl Extension for Mdc {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    /// The mean of the blocks' classification losses.
+    fn loss<'a>(
+        &'a self,
+        base: &'a CamNet,
+        batch: &'a Batch,
+        _: &'a mut TrainContext,
+    ) -> LossFuture<'a> {
+        Box::pin(async move {
+            let f = base.precision.features(&base.backbone, &batch.images)?;
+            let blocks = self.0.blocks(&f)?;
+            let mut total: Option<Tensor> = None;
+            for (i, g) in blocks.iter().enumerate() {
+                let l = self
+                    .0
+                    .classifier(&base.head, i)
+                    .logits(g)?
+                    .bce_with_logits(&batch.labels)?;
+                total = Some(match total {
+                    None => l,
+                    Some(t) => t.add(&l)?,
+                });
+            }
+            total
+                .ok_or_else(|| Error::invalid("mdc", "no blocks"))?
+                .mul_scalar(1.0 / blocks.len() as f32)
+        })
+    }
+
+    /// The undilated block's map plus the mean of the dilated ones.
+    fn cam_maps(&self, base: &CamNet, x: &Tensor, present: &[bool]) -> Result<Tensor> {
+        let f = base.precision.features(&base.backbone, x)?;
+        let blocks = self.0.blocks(&f)?;
+        let mut dilated: Option<Tensor> = None;
+        for (i, g) in blocks.iter().enumerate().skip(1) {
+            let m = cam::maps(
+                g,
+                &self.0.classifier(&base.head, i).classifier.weight.get(),
+                present,
+            )?;
+            dilated = Some(match dilated {
+                None => m,
+                Some(d) => d.add(&m)?,
+            });
+        }
+        let undilated = cam::maps(&blocks[0], &base.head.classifier.weight.get(), present)?;
+        match dilated {
+            Some(d) => undilated.add(&d.mul_scalar(1.0 / (blocks.len() - 1) as f32)?),
+            None => Ok(undilated),
         }
     }
 }

@@ -1,140 +1,238 @@
 //! CAM-expansion methods: ways of training the classifier (or of reading
 //! its maps) so that its class activation maps cover whole objects rather
-//! than their most discriminative part. Each is a [`Method`] with its
-//! settings (the defaults of each method's released code or paper, cited
-//! at each settings struct);
-//! [`MethodNet`] is the network a method trains, [`Trainer`] its training
-//! loss, and both plug into the `train-cls` and `cam` stages unchanged.
+//! than their most discriminative part.
+//!
+//! A method is one file: its settings struct (the defaults of its released
+//! code or paper, cited there) implementing [`CamMethod`], and the
+//! [`Extension`] it adds to the CAM classifier, which carries its training
+//! phases, its loss and how its maps are read. One line of the registry
+//! below gives it a name. [`MethodNet`] is the network a method trains and
+//! [`Trainer`] runs its loss; the `train-cls` and `cam` stages ask only
+//! these, never a method by name.
 
+pub mod acol;
+pub mod ae;
 pub mod attention;
+pub mod branch;
 pub mod cosa;
 pub mod csae;
-pub mod erasing;
 pub mod fmix;
+pub mod gain;
+pub mod has;
+pub mod manifold;
 pub mod mdc;
 pub mod mixing;
+pub mod mixup;
 pub mod net;
+pub mod plain;
 pub mod rib;
 pub mod saliency;
 pub mod seam;
+pub mod seenet;
 pub mod subcat;
+pub mod subcat_teach;
 pub mod trainer;
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
+use crate::cam::Normalisation;
+use crate::data::Batch;
+use crate::models::{ArchSpec, CamNet};
+use crate::nn::{Builder, Module};
+use crate::tensor::Tensor;
+
+pub use acol::AcolSettings;
+pub use ae::AeSettings;
 pub use cosa::CosaSettings;
 pub use csae::CsaeSettings;
-pub use erasing::{AcolSettings, AeSettings, GainSettings, HasSettings, SeeNetSettings};
+pub use fmix::FmixSettings;
+pub use gain::GainSettings;
+pub use has::HasSettings;
+pub use manifold::ManifoldSettings;
 pub use mdc::MdcSettings;
-pub use mixing::{FmixSettings, ManifoldSettings, MixupSettings};
+pub use mixup::MixupSettings;
 pub use net::{Explore, MethodNet, Parts, Phase};
+pub use plain::PlainSettings;
 pub use rib::RibSettings;
 pub use saliency::{Saliency, SaliencySource};
 pub use seam::SeamSettings;
-pub use subcat::{SubcatSettings, SubcatTeachSettings, Subcategories};
-pub use trainer::Trainer;
+pub use seenet::SeeNetSettings;
+pub use subcat::{SubcatSettings, Subcategories};
+pub use subcat_teach::SubcatTeachSettings;
+pub use trainer::{TrainContext, Trainer};
 
-/// A CAM-expansion method with its settings; `name` selects it in TOML and
-/// on the command line (`--method NAME --method-set key=value`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "kebab-case")]
-pub enum Method {
+/// A CAM-expansion method's settings: what the registry maps a name to.
+pub trait CamMethod {
+    /// Checks the settings' ranges, naming the method and the setting.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The parts the method adds to the CAM classifier `base` (built just
+    /// before from the same builder, so initialisation follows one seed)
+    /// for `arch` and `classes` classes.
+    fn build(
+        &self,
+        b: &mut Builder,
+        base: &CamNet,
+        arch: &ArchSpec,
+        classes: usize,
+    ) -> Result<Box<dyn Extension>>;
+}
+
+/// A training loss still to be computed: methods that read the device
+/// mid-step (CoSA) await it; the others are ready at once.
+pub type LossFuture<'a> = Pin<Box<dyn Future<Output = Result<Tensor>> + 'a>>;
+
+/// What a method adds to the CAM classifier (parameters named under its
+/// own prefixes by [`Module::visit`]) and how it trains and reads CAMs.
+/// Every hook but the loss defaults to the plain CAM's behaviour.
+pub trait Extension: Module + Any {
+    /// The extension as [`Any`], so tests and tools can reach a method's
+    /// parts through [`MethodNet::extension`].
+    fn as_any(&self) -> &dyn Any;
+
+    /// The training phases in order (each with its own optimiser and resume
+    /// folder); one phase training the whole network unless overridden.
+    fn phases<'a>(&'a self, net: &'a MethodNet) -> Vec<Phase<'a>> {
+        vec![Phase::new(vec![("", net)], None)]
+    }
+
+    /// The loss of `batch` in phase `ctx.round` with the classifier `base`.
+    fn loss<'a>(
+        &'a self,
+        base: &'a CamNet,
+        batch: &'a Batch,
+        ctx: &'a mut TrainContext,
+    ) -> LossFuture<'a>;
+
+    /// The method's CAMs of `x` for the classes flagged in `present`
+    /// (called without autograd): the classifier's CAMs unless overridden.
+    fn cam_maps(&self, base: &CamNet, x: &Tensor, present: &[bool]) -> Result<Tensor> {
+        crate::cam::CamSource::cam_maps(base, x, present)
+    }
+
+    /// How the maps are normalised per class: by their maximum, as psa and
+    /// IRN do, unless overridden.
+    fn normalisation(&self) -> Normalisation {
+        Normalisation::Max
+    }
+
+    /// The method's further classifiers that start from the pretrained
+    /// backbone, as the base does (adversarial erasing's later rounds, a
+    /// teacher, an ordinary classifier).
+    fn backbones(&self) -> Vec<&CamNet> {
+        Vec::new()
+    }
+
+    /// Settings of a per-image fine-tuning at CAM time (RIB's procedure),
+    /// for methods that read their CAMs that way.
+    fn cam_time_tuning(&self) -> Option<&RibSettings> {
+        None
+    }
+}
+
+/// Declares the registry: the [`Method`] enum (one variant per method,
+/// tagged by its name in TOML and JSON), its names and the dispatch to
+/// each settings struct's [`CamMethod`].
+macro_rules! registry {
+    ($($(#[$doc:meta])* $variant:ident($settings:ty) = $name:literal,)*) => {
+        /// A CAM-expansion method with its settings; `name` selects it in
+        /// TOML and on the command line (`--method NAME --method-set
+        /// key=value`).
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "name")]
+        pub enum Method {
+            $($(#[$doc])* #[serde(rename = $name)] $variant($settings),)*
+        }
+
+        impl Method {
+            /// The names [`Method::from_name`] knows, in the order of the
+            /// methods table.
+            pub const NAMES: [&'static str; [$($name),*].len()] = [$($name),*];
+
+            /// The method's name.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Method::$variant(_) => $name,)*
+                }
+            }
+
+            /// The method's settings as a [`CamMethod`].
+            pub fn cam_method(&self) -> &dyn CamMethod {
+                match self {
+                    $(Method::$variant(s) => s,)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
     /// The plain CAM classifier (Zhou et al.): the baseline.
-    #[default]
-    Cam,
+    Cam(PlainSettings) = "cam",
     /// Adversarial erasing (Wei et al.): train, erase the high-CAM region,
     /// retrain; the CAM is the union of the rounds' maps.
-    Ae(AeSettings),
+    Ae(AeSettings) = "ae",
     /// Hide-and-Seek: random grid patches of each training image hidden.
-    Has(HasSettings),
+    Has(HasSettings) = "has",
     /// ACoL: two classifier branches, the second on features erased where
     /// the first is confident.
-    Acol(AcolSettings),
+    Acol(AcolSettings) = "acol",
     /// SeeNet: self-erasing with a ternary mask (erase above δh, negate
     /// below δl).
-    Seenet(SeeNetSettings),
+    Seenet(SeeNetSettings) = "seenet",
     /// GAIN: the classifier's attention masks the image, and the score on
     /// the masked image is pushed down (attention mining).
-    Gain(GainSettings),
+    Gain(GainSettings) = "gain",
     /// Class-specific adversarial erasing: an erasing network's class map
     /// must hide its class from a fixed ordinary classifier.
-    Csae(CsaeSettings),
+    Csae(CsaeSettings) = "csae",
     /// Multi-dilated convolution: parallel dilations fused as the undilated
     /// map plus the mean of the dilated ones.
-    Mdc(MdcSettings),
+    Mdc(MdcSettings) = "mdc",
     /// Mixup-CAM: mixed images and targets with entropy and concentration
     /// regularisers.
-    Mixup(MixupSettings),
+    Mixup(MixupSettings) = "mixup",
     /// FMix-CAM: images mixed through Fourier-sampled binary masks.
-    Fmix(FmixSettings),
+    Fmix(FmixSettings) = "fmix",
     /// Manifold-Mixup CAM: feature maps mixed at a random backbone stage.
-    Manifold(ManifoldSettings),
+    Manifold(ManifoldSettings) = "manifold",
     /// Sub-category exploration (SC-CAM): k-means sub-categories of each
     /// class learnt by a second classifier.
-    Subcat(SubcatSettings),
+    Subcat(SubcatSettings) = "subcat",
     /// Sub-category teaching: a sub-category network's soft predictions
     /// distilled into a fresh student.
-    SubcatTeach(SubcatTeachSettings),
+    SubcatTeach(SubcatTeachSettings) = "subcat-teach",
     /// SEAM: equivariant regularisation between an image and its rescaled
     /// copy, and a pixel correlation module whose output is the CAM.
-    Seam(SeamSettings),
+    Seam(SeamSettings) = "seam",
     /// RIB: the plain classifier, fine-tuned on each image at CAM time on
     /// its raw logits pooled over non-discriminative pixels; the CAM sums
     /// the steps' maps.
-    Rib(RibSettings),
+    Rib(RibSettings) = "rib",
     /// CoSA: an online network co-trained with its moving average, CAMs
     /// and segmentation swapping assignments, with a dense-CRF loss.
-    Cosa(CosaSettings),
+    Cosa(CosaSettings) = "cosa",
+}
+
+impl Default for Method {
+    /// The plain CAM.
+    fn default() -> Self {
+        Method::Cam(PlainSettings {})
+    }
 }
 
 impl Method {
-    /// The names [`Method::from_name`] knows, in the order of the table.
-    pub const NAMES: [&'static str; 16] = [
-        "cam",
-        "ae",
-        "has",
-        "acol",
-        "seenet",
-        "gain",
-        "csae",
-        "mdc",
-        "mixup",
-        "fmix",
-        "manifold",
-        "subcat",
-        "subcat-teach",
-        "seam",
-        "rib",
-        "cosa",
-    ];
-
-    /// The method's name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Method::Cam => "cam",
-            Method::Ae(_) => "ae",
-            Method::Has(_) => "has",
-            Method::Acol(_) => "acol",
-            Method::Seenet(_) => "seenet",
-            Method::Gain(_) => "gain",
-            Method::Csae(_) => "csae",
-            Method::Mdc(_) => "mdc",
-            Method::Mixup(_) => "mixup",
-            Method::Fmix(_) => "fmix",
-            Method::Manifold(_) => "manifold",
-            Method::Subcat(_) => "subcat",
-            Method::SubcatTeach(_) => "subcat-teach",
-            Method::Seam(_) => "seam",
-            Method::Rib(_) => "rib",
-            Method::Cosa(_) => "cosa",
-        }
-    }
-
     /// Whether this is the plain CAM (the default, left out of settings
     /// files and fingerprints so that earlier runs stay valid).
     pub fn is_cam(&self) -> bool {
-        matches!(self, Method::Cam)
+        matches!(self, Method::Cam(_))
     }
 
     /// The method `name` with its defaults, then each `key=value` of
@@ -167,77 +265,11 @@ impl Method {
 
     /// Checks the settings' ranges.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str| Err(Error::invalid(self.name(), what.to_string()));
-        match self {
-            Method::Cam => Ok(()),
-            Method::Ae(s) if s.rounds == 0 => bad("needs at least one round"),
-            Method::Ae(s) if !(0.0..1.0).contains(&s.threshold) => {
-                bad("the erasing threshold must lie in [0, 1)")
-            }
-            Method::Has(s) if !(0.0..=1.0).contains(&s.hide_probability) => {
-                bad("hide_probability must lie in [0, 1]")
-            }
-            Method::Has(s) if s.grid_sizes.is_empty() || s.reference_size == 0 => {
-                bad("needs grid sizes and a positive reference size")
-            }
-            Method::Acol(s) if !(0.0..=1.0).contains(&s.threshold) => {
-                bad("the erasing threshold must lie in [0, 1]")
-            }
-            Method::Seenet(s) if s.low.partial_cmp(&s.high) != Some(std::cmp::Ordering::Less) => {
-                bad("δl must be below δh")
-            }
-            Method::Mdc(s) if s.dilations.len() < 2 || s.dilations.contains(&0) => {
-                bad("needs the undilated branch and at least one dilation, all positive")
-            }
-            Method::Mixup(s) if s.alpha <= 0.0 => bad("alpha must be positive"),
-            Method::Fmix(s) if s.alpha <= 0.0 || s.decay <= 0.0 => {
-                bad("alpha and decay must be positive")
-            }
-            Method::Manifold(s) if s.alpha <= 0.0 => bad("alpha must be positive"),
-            Method::Subcat(s) if s.k == 0 || s.rounds == 0 || s.max_iter == 0 => {
-                bad("k, rounds and max_iter must be positive")
-            }
-            Method::SubcatTeach(s) if s.k == 0 || s.max_iter == 0 => {
-                bad("k and max_iter must be positive")
-            }
-            Method::Csae(s) if s.adversarial < 0.0 || s.area < 0.0 => {
-                bad("the loss weights must not be negative")
-            }
-            Method::Seam(s) if !(s.scale > 0.0 && s.scale < 1.0) => {
-                bad("the rescaling factor must lie in (0, 1)")
-            }
-            Method::Seam(s)
-                if !(0.0..=1.0).contains(&s.hard_fraction) || s.hard_fraction == 0.0 =>
-            {
-                bad("the hard-mining fraction must lie in (0, 1]")
-            }
-            Method::Seam(s)
-                if !(0.0..=1.0).contains(&s.min_pool_fraction) || s.min_pool_fraction == 0.0 =>
-            {
-                bad("the min-pooling fraction must lie in (0, 1]")
-            }
-            Method::Rib(s) if s.iterations == 0 || s.lr < 0.0 || s.weight_decay < 0.0 => {
-                bad("needs at least one iteration and non-negative rates")
-            }
-            Method::Rib(s)
-                if !(0.0..=1.0).contains(&s.explode_threshold)
-                    || !(0.0..=1.0).contains(&s.explode_ratio) =>
-            {
-                bad("the explode threshold and ratio must lie in [0, 1]")
-            }
-            Method::Cosa(s) if !(0.0 <= s.low && s.low <= s.high && s.high < 1.0) => {
-                bad("thresholds need 0 ≤ low ≤ high < 1")
-            }
-            Method::Cosa(s) if !(s.momentum > 0.0 && s.momentum < 1.0) || s.temperature <= 0.0 => {
-                bad("momentum must lie in (0, 1) and the temperature be positive")
-            }
-            Method::Cosa(s) if s.scales.is_empty() || s.scales.iter().any(|v| *v <= 0.0) => {
-                bad("the assignment scales must be positive")
-            }
-            Method::Cosa(s) if s.decoder_channels == 0 || s.gmm_queue == 0 => {
-                bad("decoder_channels and gmm_queue must be positive")
-            }
-            _ => Ok(()),
-        }
+        self.cam_method().validate()
     }
+}
+
+/// An error naming method `name` and what is wrong with its settings.
+pub(crate) fn invalid(name: &'static str, what: &str) -> Error {
+    Error::invalid(name, what.to_string())
 }

@@ -8,11 +8,14 @@
 //! classification loss, is 1 − the foreground maximum wherever it matters,
 //! so the classifier keeps its foreground-only head here.
 
+use std::any::Any;
+
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
+use crate::cam::Normalisation;
 use crate::data::Batch;
-use crate::models::CamNet;
+use crate::models::{ArchSpec, CamNet};
 use crate::nn::module::child;
 use crate::nn::{Builder, Conv2d, Module, Visitor};
 use crate::ops::conv::ConvOpts;
@@ -20,6 +23,7 @@ use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
 
 use super::attention::per_map;
+use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
 
 /// SEAM's settings (wsss-methods.md §4.2–4.3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +45,83 @@ impl Default for SeamSettings {
             hard_fraction: 0.2,
             min_pool_fraction: 0.25,
         }
+    }
+}
+
+impl CamMethod for SeamSettings {
+    fn validate(&self) -> Result<()> {
+        if !(self.scale > 0.0 && self.scale < 1.0) {
+            return Err(invalid("seam", "the rescaling factor must lie in (0, 1)"));
+        }
+        if !(0.0..=1.0).contains(&self.hard_fraction) || self.hard_fraction == 0.0 {
+            return Err(invalid(
+                "seam",
+                "the hard-mining fraction must lie in (0, 1]",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_pool_fraction) || self.min_pool_fraction == 0.0 {
+            return Err(invalid(
+                "seam",
+                "the min-pooling fraction must lie in (0, 1]",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        b: &mut Builder,
+        base: &CamNet,
+        _: &ArchSpec,
+        _: usize,
+    ) -> Result<Box<dyn Extension>> {
+        Ok(Box::new(Seam {
+            settings: self.clone(),
+            pcm: Pcm::new(b, &base.backbone.tap_channels())?,
+        }))
+    }
+}
+
+/// SEAM's pixel correlation module (`pcm.*`) and settings.
+pub struct Seam {
+    settings: SeamSettings,
+    pcm: Pcm,
+}
+
+impl Seam {
+    /// The pixel correlation module.
+    pub fn pcm(&self) -> &Pcm {
+        &self.pcm
+    }
+}
+
+impl Module for Seam {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        self.pcm.visit(&child(prefix, "pcm"), v);
+    }
+}
+
+impl Extension for Seam {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn loss<'a>(
+        &'a self,
+        base: &'a CamNet,
+        batch: &'a Batch,
+        _: &'a mut TrainContext,
+    ) -> LossFuture<'a> {
+        Box::pin(async move { loss(base, &self.pcm, batch, &self.settings) })
+    }
+
+    fn cam_maps(&self, base: &CamNet, x: &Tensor, present: &[bool]) -> Result<Tensor> {
+        cam_maps(base, &self.pcm, x, present)
+    }
+
+    /// SEAM's inference min-max normalises (`infer_SEAM.py:72–77`).
+    fn normalisation(&self) -> Normalisation {
+        Normalisation::MinMax
     }
 }
 

@@ -4,18 +4,25 @@
 //! sub-category labels beside the parent one (L = L_parent + λ·L_sub), which
 //! forces the features to tell apart the kinds of an object rather than keep
 //! only its single most discriminative part. Rounds re-cluster with the
-//! features just trained. Sub-category teaching replaces the hard cluster
-//! labels with a trained sub-category network's soft predictions, distilled
-//! into a fresh student.
+//! features just trained. The CAM is read as the plain classifier's.
+//! Sub-category teaching (`subcat_teach`) builds on the discovery and the
+//! loss here.
+
+use std::any::Any;
 
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
-use crate::data::Dataset;
-use crate::models::CamNet;
+use crate::data::{Batch, Dataset};
 use crate::models::heads::CamHead;
+use crate::models::{ArchSpec, CamNet};
+use crate::nn::module::child;
+use crate::nn::{Builder, Module, Visitor};
 use crate::ops::kmeans::{KMeansSettings, kmeans};
 use crate::tensor::{Tensor, no_grad};
+
+use super::net::{Explore, MethodNet, Phase};
+use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
 
 /// Sub-category exploration's settings (wsss-methods.md §6.10).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,32 +50,102 @@ impl Default for SubcatSettings {
     }
 }
 
-/// Sub-category teaching's settings: the teacher is a sub-category network
-/// trained as [`SubcatSettings`] say; the student learns the parent labels
-/// plus the teacher's sub-category probabilities.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SubcatTeachSettings {
-    /// Sub-categories per parent class (K).
-    pub k: usize,
-    /// Weight λ of the teacher's sub-category term (on the teacher and in
-    /// the student's distillation loss alike).
-    pub lambda: f32,
-    /// The teacher's clustering rounds.
-    pub teacher_rounds: usize,
-    /// Most k-means iterations.
-    pub max_iter: usize,
+/// Sub-category exploration's classifier (`sub.*`).
+pub struct Subcat {
+    settings: SubcatSettings,
+    sub: CamHead,
 }
 
-impl Default for SubcatTeachSettings {
-    /// K 10, λ 5, one teacher round (ours: the seed project gives no
-    /// settings), 300 k-means iterations.
-    fn default() -> Self {
-        SubcatTeachSettings {
-            k: 10,
-            lambda: 5.0,
-            teacher_rounds: 1,
-            max_iter: 300,
+impl Subcat {
+    /// The sub-category classifier.
+    pub fn sub(&self) -> &CamHead {
+        &self.sub
+    }
+}
+
+impl CamMethod for SubcatSettings {
+    fn validate(&self) -> Result<()> {
+        if self.k == 0 || self.rounds == 0 || self.max_iter == 0 {
+            return Err(invalid("subcat", "k, rounds and max_iter must be positive"));
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        b: &mut Builder,
+        base: &CamNet,
+        _: &ArchSpec,
+        classes: usize,
+    ) -> Result<Box<dyn Extension>> {
+        let sub = head(b, base.backbone.out_channels(), classes, self.k)?;
+        Ok(Box::new(Subcat {
+            settings: self.clone(),
+            sub,
+        }))
+    }
+}
+
+impl Module for Subcat {
+    fn visit(&self, prefix: &str, v: &mut dyn Visitor) {
+        self.sub.visit(&child(prefix, "sub"), v);
+    }
+}
+
+impl Extension for Subcat {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    /// The plain classifier, then each round re-clustering on the base's
+    /// features and training the whole network.
+    fn phases<'a>(&'a self, net: &'a MethodNet) -> Vec<Phase<'a>> {
+        let s = &self.settings;
+        let mut out = vec![Phase::new(vec![("", &net.base)], None)];
+        out.extend((0..s.rounds).map(|_| {
+            let explore = Explore {
+                net: &net.base,
+                k: s.k,
+                max_iter: s.max_iter,
+            };
+            Phase::new(vec![("", net)], Some(explore))
+        }));
+        out
+    }
+
+    fn loss<'a>(
+        &'a self,
+        base: &'a CamNet,
+        batch: &'a Batch,
+        ctx: &'a mut TrainContext,
+    ) -> LossFuture<'a> {
+        Box::pin(async move {
+            let known = ctx.subcategories.as_ref().filter(|_| ctx.round > 0);
+            subcat_loss(base, &self.sub, batch, known, self.settings.lambda)
+        })
+    }
+}
+
+/// The parent classes' loss plus λ times the sub-categories' (once they
+/// have been discovered) on the features of `net`.
+pub fn subcat_loss(
+    net: &CamNet,
+    sub: &CamHead,
+    batch: &Batch,
+    subcategories: Option<&Subcategories>,
+    lambda: f32,
+) -> Result<Tensor> {
+    let f = net.precision.features(&net.backbone, &batch.images)?;
+    let parent = net.head.logits(&f)?.bce_with_logits(&batch.labels)?;
+    match subcategories {
+        None => Ok(parent),
+        Some(sc) => {
+            let target = sc.targets(batch.images.gpu(), &batch.indices)?;
+            parent.add(
+                &sub.logits(&f)?
+                    .bce_with_logits(&target)?
+                    .mul_scalar(lambda)?,
+            )
         }
     }
 }

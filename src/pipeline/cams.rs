@@ -83,7 +83,7 @@ pub fn load_classifier(gpu: &Gpu, path: &Path) -> Result<MethodNet> {
                 format!("method: {e}"),
             )
         })?,
-        None => Method::Cam,
+        None => Method::default(),
     };
     let (arch, k) = side.arch.zip(side.classes).ok_or_else(|| {
         Error::format(
@@ -129,8 +129,8 @@ pub fn infer(
     let ds = VocDataset::open(data, &opts)?;
     let mut truth = GroundTruth::open(data, &s.list, &s.eval)?;
     let k = ds.classes.len();
-    let rib = match (&net.method, s.saliency.is_cam()) {
-        (Method::Rib(r), true) => Some(Rib::open(gpu, data, classifier, r)?),
+    let rib = match (net.cam_time_tuning(), s.saliency.is_cam()) {
+        (Some(r), true) => Some(Rib::open(gpu, data, classifier, r)?),
         _ => None,
     };
     let mut localiser = match &rib {

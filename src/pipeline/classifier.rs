@@ -70,7 +70,7 @@ impl Default for ClassifierSettings {
             seed: 1,
             crop: None,
             pretrained: None,
-            method: Method::Cam,
+            method: Method::default(),
         }
     }
 }
@@ -137,14 +137,8 @@ pub fn train(
     let net = MethodNet::new(&mut Builder::new(gpu, s.seed), &s.method, &arch, k)?;
     let recipe = match &s.pretrained {
         Some(p) => {
-            for round in net.rounds() {
-                load_pretrained(round, p)?;
-            }
-            if let Ok((teacher, _)) = net.teacher() {
-                load_pretrained(teacher, p)?;
-            }
-            if let Ok(ordinary) = net.ordinary() {
-                load_pretrained(ordinary, p)?;
+            for net in net.backbones() {
+                load_pretrained(net, p)?;
             }
             GroupRecipe::PSA
         }
