@@ -7,12 +7,10 @@
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
-use crate::models::{ArchSpec, CamNet};
-use crate::nn::Builder;
 use crate::tensor::Tensor;
 
 use super::branch::{BranchErasing, TwoBranch};
-use super::{CamMethod, Extension, attention, invalid};
+use super::{Build, CamMethod, Extension, attention, invalid};
 
 /// ACoL's settings (`xiaomengyc/ACoL`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,14 +36,8 @@ impl CamMethod for AcolSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        b: &mut Builder,
-        base: &CamNet,
-        _: &ArchSpec,
-        classes: usize,
-    ) -> Result<Box<dyn Extension>> {
-        Ok(Box::new(TwoBranch::new(b, base, classes, self.clone())?))
+    fn build(&self, net: Build) -> Result<Box<dyn Extension>> {
+        Ok(Box::new(TwoBranch::new(net, self.clone())?))
     }
 }
 

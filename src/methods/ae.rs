@@ -4,20 +4,18 @@
 //! rounds' normalised maps, each round reading the image erased by the
 //! rounds before it.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
+use crate::models::CamNet;
 use crate::nn::module::child;
-use crate::nn::{Builder, Module, Visitor};
+use crate::nn::{Module, Visitor};
 use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
 
 use super::net::{MethodNet, Phase};
-use super::{CamMethod, Extension, LossFuture, TrainContext, attention, invalid};
+use super::{Build, CamMethod, Extension, TrainContext, attention, invalid};
 
 /// Adversarial erasing's settings (Wei et al. CVPR17).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,15 +57,9 @@ impl CamMethod for AeSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        b: &mut Builder,
-        _: &CamNet,
-        arch: &ArchSpec,
-        classes: usize,
-    ) -> Result<Box<dyn Extension>> {
+    fn build(&self, mut net: Build) -> Result<Box<dyn Extension>> {
         let rounds = (1..self.rounds)
-            .map(|_| CamNet::new(b, arch, classes))
+            .map(|_| net.classifier())
             .collect::<Result<Vec<_>>>()?;
         Ok(Box::new(Ae {
             settings: self.clone(),
@@ -94,10 +86,6 @@ impl Module for Ae {
 }
 
 impl Extension for Ae {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     /// One phase per round, in order.
     fn phases<'a>(&'a self, net: &'a MethodNet) -> Vec<Phase<'a>> {
         self.all(&net.base)
@@ -108,21 +96,14 @@ impl Extension for Ae {
 
     /// The current round's classification loss on the images erased by
     /// the rounds before it.
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move {
-            let (x, y) = (&batch.images, &batch.labels);
-            let rounds = self.all(base);
-            let current = rounds.get(ctx.round).ok_or_else(|| {
-                Error::invalid("ae", format!("round {} of {}", ctx.round, rounds.len()))
-            })?;
-            let erased = erase_mined(&rounds[..ctx.round], x, y, self.settings.threshold)?;
-            current.logits(&erased)?.bce_with_logits(y)
-        })
+    fn loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        let (x, y) = (&batch.images, &batch.labels);
+        let rounds = self.all(base);
+        let current = rounds.get(ctx.round).ok_or_else(|| {
+            Error::invalid("ae", format!("round {} of {}", ctx.round, rounds.len()))
+        })?;
+        let erased = erase_mined(&rounds[..ctx.round], x, y, self.settings.threshold)?;
+        current.logits(&erased)?.bce_with_logits(y)
     }
 
     /// The maximum of the rounds' normalised maps, each round reading the

@@ -4,18 +4,16 @@
 //! find the rest. Each method says how it erases and how a branch's map is
 //! normalised before the two are fused by their maximum.
 
-use std::any::Any;
-
 use weakseg_kernels::Result;
 
 use crate::data::Batch;
 use crate::models::CamNet;
 use crate::models::heads::CamHead;
 use crate::nn::module::child;
-use crate::nn::{Builder, Module, Visitor};
+use crate::nn::{Module, Visitor};
 use crate::tensor::Tensor;
 
-use super::{Extension, LossFuture, TrainContext, attention};
+use super::{Build, Extension, TrainContext, attention};
 
 /// How a two-branch method erases branch B's input and normalises a
 /// branch's map.
@@ -36,12 +34,12 @@ pub struct TwoBranch<E> {
 }
 
 impl<E: BranchErasing> TwoBranch<E> {
-    /// Branch B for `classes` classes on `base`'s features, erasing as
+    /// Branch B beside the classifier `net` is building, erasing as
     /// `erasing` says.
-    pub fn new(b: &mut Builder, base: &CamNet, classes: usize, erasing: E) -> Result<Self> {
+    pub fn new(mut net: Build, erasing: E) -> Result<Self> {
         Ok(TwoBranch {
             erasing,
-            head_b: CamHead::new(b, base.backbone.out_channels(), classes)?,
+            head_b: net.head(net.classes)?,
         })
     }
 
@@ -64,27 +62,16 @@ impl<E> Module for TwoBranch<E> {
 }
 
 impl<E: BranchErasing> Extension for TwoBranch<E> {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     /// The sum of both branches' classification losses.
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        _: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move {
-            let (x, y) = (&batch.images, &batch.labels);
-            let f = base.precision.features(&base.backbone, x)?;
-            let a = base.head.cams(&f)?;
-            let fb = self.erase(&f, &a, y)?;
-            base.head
-                .logits(&f)?
-                .bce_with_logits(y)?
-                .add(&self.head_b.logits(&fb)?.bce_with_logits(y)?)
-        })
+    fn loss(&self, base: &CamNet, batch: &Batch, _: &mut TrainContext) -> Result<Tensor> {
+        let (x, y) = (&batch.images, &batch.labels);
+        let f = base.precision.features(&base.backbone, x)?;
+        let a = base.head.cams(&f)?;
+        let fb = self.erase(&f, &a, y)?;
+        base.head
+            .logits(&f)?
+            .bce_with_logits(y)?
+            .add(&self.head_b.logits(&fb)?.bce_with_logits(y)?)
     }
 
     /// The maximum of both branches' normalised maps, present classes only.

@@ -10,7 +10,6 @@
 //! and the contrastive separation are not in it, so their forms here are
 //! ours, as marked on their settings.
 
-use std::any::Any;
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +27,7 @@ use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
 
 use super::net::Parts;
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{Build, CamMethod, Extension, LossFuture, TrainContext, invalid};
 
 /// CoSA's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -248,24 +247,20 @@ impl CamMethod for CosaSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        b: &mut Builder,
-        base: &CamNet,
-        arch: &ArchSpec,
-        classes: usize,
-    ) -> Result<Box<dyn Extension>> {
-        Ok(Box::new(Cosa::new(b, base, arch, classes, self)?))
+    fn build(&self, net: Build) -> Result<Box<dyn Extension>> {
+        Ok(Box::new(Cosa::new(
+            net.builder,
+            net.base,
+            net.arch,
+            net.classes,
+            self,
+        )?))
     }
 }
 
 impl Extension for Cosa {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     /// [`loss`], with the run's [`CosaState`] kept in the context.
-    fn loss<'a>(
+    fn loss_async<'a>(
         &'a self,
         base: &'a CamNet,
         batch: &'a Batch,

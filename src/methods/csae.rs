@@ -8,22 +8,20 @@
 //! term keeps it from spreading over the background. The erasing network's
 //! own CAM is the result.
 
-use std::any::Any;
-
 use rand::Rng;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
+use crate::models::CamNet;
 use crate::nn::module::child;
-use crate::nn::{Builder, Module, Visitor};
+use crate::nn::{Module, Visitor};
 use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
 
 use super::net::{MethodNet, Phase};
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{Build, CamMethod, Extension, TrainContext, invalid};
 
 /// CS-AE's settings. The seed deck gives the losses but no weights; these
 /// are ours.
@@ -69,16 +67,10 @@ impl CamMethod for CsaeSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        b: &mut Builder,
-        _: &CamNet,
-        arch: &ArchSpec,
-        classes: usize,
-    ) -> Result<Box<dyn Extension>> {
+    fn build(&self, mut net: Build) -> Result<Box<dyn Extension>> {
         Ok(Box::new(Csae {
             settings: self.clone(),
-            ordinary: CamNet::new(b, arch, classes)?,
+            ordinary: net.classifier()?,
         }))
     }
 }
@@ -90,10 +82,6 @@ impl Module for Csae {
 }
 
 impl Extension for Csae {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     /// The ordinary classifier first, then the erasing network.
     fn phases<'a>(&'a self, net: &'a MethodNet) -> Vec<Phase<'a>> {
         vec![
@@ -103,20 +91,13 @@ impl Extension for Csae {
     }
 
     /// Phase 0: the ordinary classifier's loss; then [`loss`].
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move {
-            let (x, y) = (&batch.images, &batch.labels);
-            if ctx.round == 0 {
-                self.ordinary.logits(x)?.bce_with_logits(y)
-            } else {
-                loss(base, &self.ordinary, x, y, &self.settings, &mut ctx.rng)
-            }
-        })
+    fn loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        let (x, y) = (&batch.images, &batch.labels);
+        if ctx.round == 0 {
+            self.ordinary.logits(x)?.bce_with_logits(y)
+        } else {
+            loss(base, &self.ordinary, x, y, &self.settings, &mut ctx.rng)
+        }
     }
 
     fn backbones(&self) -> Vec<&CamNet> {

@@ -8,20 +8,17 @@
 //! side, built by a separable inverse DFT in O(HW(H + W)), costs well under
 //! a millisecond and saves a GPU round trip before the mix.
 
-use std::any::Any;
-
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
-use crate::nn::{Builder, Module, Visitor};
+use crate::models::CamNet;
 use crate::tensor::Tensor;
 
 use super::mixing::{beta, mixed_bce, permutation};
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{BatchLoss, Build, CamMethod, Extension, LossOnly, TrainContext, invalid};
 
 /// FMix's settings (`ecs-vlc/FMix`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,9 +40,6 @@ impl Default for FmixSettings {
     }
 }
 
-/// FMix-CAM adds no parameters; it keeps its settings for the loss.
-pub struct Fmix(FmixSettings);
-
 impl CamMethod for FmixSettings {
     fn validate(&self) -> Result<()> {
         if self.alpha <= 0.0 || self.decay <= 0.0 {
@@ -54,33 +48,14 @@ impl CamMethod for FmixSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        _: &mut Builder,
-        _: &CamNet,
-        _: &ArchSpec,
-        _: usize,
-    ) -> Result<Box<dyn Extension>> {
-        Ok(Box::new(Fmix(self.clone())))
+    fn build(&self, _: Build) -> Result<Box<dyn Extension>> {
+        LossOnly::boxed(self)
     }
 }
 
-impl Module for Fmix {
-    fn visit(&self, _: &str, _: &mut dyn Visitor) {}
-}
-
-impl Extension for Fmix {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move { fmix_loss(base, batch, &self.0, &mut ctx.rng) })
+impl BatchLoss for FmixSettings {
+    fn batch_loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        fmix_loss(base, batch, self, &mut ctx.rng)
     }
 }
 

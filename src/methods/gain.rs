@@ -4,18 +4,15 @@
 //! attention has to cover the whole object. The CAM is read as the plain
 //! classifier's.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
-use crate::nn::{Builder, Module, Visitor};
+use crate::models::CamNet;
 use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
 
-use super::{CamMethod, Extension, LossFuture, TrainContext, attention};
+use super::{BatchLoss, Build, CamMethod, Extension, LossOnly, TrainContext, attention};
 
 /// GAIN's settings (Li et al. CVPR18).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,37 +37,15 @@ impl Default for GainSettings {
     }
 }
 
-/// GAIN adds no parameters; it keeps its settings for the loss.
-pub struct Gain(GainSettings);
-
 impl CamMethod for GainSettings {
-    fn build(
-        &self,
-        _: &mut Builder,
-        _: &CamNet,
-        _: &ArchSpec,
-        _: usize,
-    ) -> Result<Box<dyn Extension>> {
-        Ok(Box::new(Gain(self.clone())))
+    fn build(&self, _: Build) -> Result<Box<dyn Extension>> {
+        LossOnly::boxed(self)
     }
 }
 
-impl Module for Gain {
-    fn visit(&self, _: &str, _: &mut dyn Visitor) {}
-}
-
-impl Extension for Gain {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        _: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move { gain_loss(base, &batch.images, &batch.labels, &self.0) })
+impl BatchLoss for GainSettings {
+    fn batch_loss(&self, base: &CamNet, batch: &Batch, _ctx: &mut TrainContext) -> Result<Tensor> {
+        gain_loss(base, &batch.images, &batch.labels, self)
     }
 }
 

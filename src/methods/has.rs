@@ -2,18 +2,15 @@
 //! training image are hidden, so the classifier cannot rely on the most
 //! discriminative part alone. The CAM is read as the plain classifier's.
 
-use std::any::Any;
-
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
-use crate::nn::{Builder, Module, Visitor};
+use crate::models::CamNet;
 use crate::tensor::Tensor;
 
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{BatchLoss, Build, CamMethod, Extension, LossOnly, TrainContext, invalid};
 
 /// Hide-and-Seek's settings (`kkanshul/Hide-and-Seek:hide_patch.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,9 +38,6 @@ impl Default for HasSettings {
     }
 }
 
-/// Hide-and-Seek adds no parameters; it keeps its settings for the loss.
-pub struct Has(HasSettings);
-
 impl CamMethod for HasSettings {
     fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.hide_probability) {
@@ -58,41 +52,19 @@ impl CamMethod for HasSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        _: &mut Builder,
-        _: &CamNet,
-        _: &ArchSpec,
-        _: usize,
-    ) -> Result<Box<dyn Extension>> {
-        Ok(Box::new(Has(self.clone())))
+    fn build(&self, _: Build) -> Result<Box<dyn Extension>> {
+        LossOnly::boxed(self)
     }
 }
 
-impl Module for Has {
-    fn visit(&self, _: &str, _: &mut dyn Visitor) {}
-}
-
-impl Extension for Has {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    /// The classification loss on the images with their patches hidden.
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move {
-            let x = &batch.images;
-            let sh = x.shape();
-            let (n, h, w) = (sh[0], sh[2], sh[3]);
-            let keep = hide_patches(&self.0, n, h, w, &mut ctx.rng);
-            let keep = Tensor::from_slice(x.gpu(), &keep, &[n, 1, h, w])?;
-            base.logits(&x.mul(&keep)?)?.bce_with_logits(&batch.labels)
-        })
+impl BatchLoss for HasSettings {
+    fn batch_loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        let x = &batch.images;
+        let sh = x.shape();
+        let (n, h, w) = (sh[0], sh[2], sh[3]);
+        let keep = hide_patches(self, n, h, w, &mut ctx.rng);
+        let keep = Tensor::from_slice(x.gpu(), &keep, &[n, 1, h, w])?;
+        base.logits(&x.mul(&keep)?)?.bce_with_logits(&batch.labels)
     }
 }
 

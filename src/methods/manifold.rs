@@ -3,18 +3,16 @@
 //! the targets weighed by λ ~ Beta(α, α). The CAM is read as the plain
 //! classifier's.
 
-use std::any::Any;
-
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
+use crate::Tensor;
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
-use crate::nn::{Builder, Module, Visitor};
+use crate::models::CamNet;
 
 use super::mixing::{beta, mix, mixed_bce, permutation};
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{BatchLoss, Build, CamMethod, Extension, LossOnly, TrainContext, invalid};
 
 /// Manifold Mixup's settings (Verma et al.).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,9 +29,6 @@ impl Default for ManifoldSettings {
     }
 }
 
-/// Manifold-Mixup CAM adds no parameters; it keeps its settings for the loss.
-pub struct Manifold(ManifoldSettings);
-
 impl CamMethod for ManifoldSettings {
     fn validate(&self) -> Result<()> {
         if self.alpha <= 0.0 {
@@ -42,33 +37,14 @@ impl CamMethod for ManifoldSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        _: &mut Builder,
-        _: &CamNet,
-        _: &ArchSpec,
-        _: usize,
-    ) -> Result<Box<dyn Extension>> {
-        Ok(Box::new(Manifold(self.clone())))
+    fn build(&self, _: Build) -> Result<Box<dyn Extension>> {
+        LossOnly::boxed(self)
     }
 }
 
-impl Module for Manifold {
-    fn visit(&self, _: &str, _: &mut dyn Visitor) {}
-}
-
-impl Extension for Manifold {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move { manifold_loss(base, batch, &self.0, &mut ctx.rng) })
+impl BatchLoss for ManifoldSettings {
+    fn batch_loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        manifold_loss(base, batch, self, &mut ctx.rng)
     }
 }
 
@@ -79,7 +55,7 @@ pub fn manifold_loss(
     batch: &Batch,
     s: &ManifoldSettings,
     rng: &mut impl Rng,
-) -> Result<crate::Tensor> {
+) -> Result<Tensor> {
     let n = batch.images.shape()[0];
     let lambda = beta(s.alpha, rng)?;
     let perm = permutation(batch.images.gpu(), n, rng)?;

@@ -4,21 +4,19 @@
 //! dilated ones, so the wider receptive fields spread the map over the
 //! object while averaging damps their false positives.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
 use crate::cam;
 use crate::data::Batch;
+use crate::models::CamNet;
 use crate::models::heads::CamHead;
-use crate::models::{ArchSpec, CamNet};
 use crate::nn::module::child;
 use crate::nn::{Builder, Conv2d, Module, Visitor};
 use crate::ops::conv::ConvOpts;
 use crate::tensor::Tensor;
 
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{Build, CamMethod, Extension, TrainContext, invalid};
 
 /// MDC's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,15 +46,14 @@ impl CamMethod for MdcSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        b: &mut Builder,
-        base: &CamNet,
-        _: &ArchSpec,
-        classes: usize,
-    ) -> Result<Box<dyn Extension>> {
-        let c = base.backbone.out_channels();
-        Ok(Box::new(Mdc(MdcHead::new(b, c, classes, &self.dilations)?)))
+    fn build(&self, net: Build) -> Result<Box<dyn Extension>> {
+        let c = net.base.backbone.out_channels();
+        Ok(Box::new(Mdc(MdcHead::new(
+            net.builder,
+            c,
+            net.classes,
+            &self.dilations,
+        )?)))
     }
 }
 
@@ -70,36 +67,25 @@ impl Module for Mdc {
 }
 
 impl Extension for Mdc {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     /// The mean of the blocks' classification losses.
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        _: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move {
-            let f = base.precision.features(&base.backbone, &batch.images)?;
-            let blocks = self.0.blocks(&f)?;
-            let mut total: Option<Tensor> = None;
-            for (i, g) in blocks.iter().enumerate() {
-                let l = self
-                    .0
-                    .classifier(&base.head, i)
-                    .logits(g)?
-                    .bce_with_logits(&batch.labels)?;
-                total = Some(match total {
-                    None => l,
-                    Some(t) => t.add(&l)?,
-                });
-            }
-            total
-                .ok_or_else(|| Error::invalid("mdc", "no blocks"))?
-                .mul_scalar(1.0 / blocks.len() as f32)
-        })
+    fn loss(&self, base: &CamNet, batch: &Batch, _: &mut TrainContext) -> Result<Tensor> {
+        let f = base.precision.features(&base.backbone, &batch.images)?;
+        let blocks = self.0.blocks(&f)?;
+        let mut total: Option<Tensor> = None;
+        for (i, g) in blocks.iter().enumerate() {
+            let l = self
+                .0
+                .classifier(&base.head, i)
+                .logits(g)?
+                .bce_with_logits(&batch.labels)?;
+            total = Some(match total {
+                None => l,
+                Some(t) => t.add(&l)?,
+            });
+        }
+        total
+            .ok_or_else(|| Error::invalid("mdc", "no blocks"))?
+            .mul_scalar(1.0 / blocks.len() as f32)
     }
 
     /// The undilated block's map plus the mean of the dilated ones.

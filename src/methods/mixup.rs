@@ -4,20 +4,17 @@
 //! class's CAM region to their centroid. The CAM is read as the plain
 //! classifier's.
 
-use std::any::Any;
-
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
-use crate::nn::{Builder, Module, Visitor};
+use crate::models::CamNet;
 use crate::tensor::{Tensor, no_grad};
 
 use super::attention;
 use super::mixing::{beta, mix, permutation};
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{BatchLoss, Build, CamMethod, Extension, LossOnly, TrainContext, invalid};
 
 /// Mixup-CAM's settings (Chang et al. BMVC20). The paper's regulariser
 /// weights could not be verified (wsss-methods.md §6.8); these are ours.
@@ -48,9 +45,6 @@ impl Default for MixupSettings {
     }
 }
 
-/// Mixup-CAM adds no parameters; it keeps its settings for the loss.
-pub struct Mixup(MixupSettings);
-
 impl CamMethod for MixupSettings {
     fn validate(&self) -> Result<()> {
         if self.alpha <= 0.0 {
@@ -59,33 +53,14 @@ impl CamMethod for MixupSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        _: &mut Builder,
-        _: &CamNet,
-        _: &ArchSpec,
-        _: usize,
-    ) -> Result<Box<dyn Extension>> {
-        Ok(Box::new(Mixup(self.clone())))
+    fn build(&self, _: Build) -> Result<Box<dyn Extension>> {
+        LossOnly::boxed(self)
     }
 }
 
-impl Module for Mixup {
-    fn visit(&self, _: &str, _: &mut dyn Visitor) {}
-}
-
-impl Extension for Mixup {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move { mixup_loss(base, batch, &self.0, &mut ctx.rng) })
+impl BatchLoss for MixupSettings {
+    fn batch_loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        mixup_loss(base, batch, self, &mut ctx.rng)
     }
 }
 

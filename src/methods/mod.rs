@@ -42,6 +42,7 @@ use weakseg_kernels::{Error, Result};
 
 use crate::cam::Normalisation;
 use crate::data::Batch;
+use crate::models::heads::CamHead;
 use crate::models::{ArchSpec, CamNet};
 use crate::nn::{Builder, Module};
 use crate::tensor::Tensor;
@@ -73,16 +74,48 @@ pub trait CamMethod {
         Ok(())
     }
 
-    /// The parts the method adds to the CAM classifier `base` (built just
-    /// before from the same builder, so initialisation follows one seed)
-    /// for `arch` and `classes` classes.
-    fn build(
-        &self,
-        b: &mut Builder,
-        base: &CamNet,
-        arch: &ArchSpec,
-        classes: usize,
-    ) -> Result<Box<dyn Extension>>;
+    /// The parts the method adds to the CAM classifier (see [`Build`]).
+    fn build(&self, net: Build) -> Result<Box<dyn Extension>>;
+}
+
+/// What a method's parts are built from: the builder the base classifier
+/// was just built with (so initialisation follows one seed), that
+/// classifier, its architecture and the class count.
+pub struct Build<'a> {
+    /// The network's builder.
+    pub builder: &'a mut Builder,
+    /// The base CAM classifier.
+    pub base: &'a CamNet,
+    /// Its architecture, for further classifiers.
+    pub arch: &'a ArchSpec,
+    /// Foreground classes.
+    pub classes: usize,
+}
+
+impl Build<'_> {
+    /// A further CAM classifier of the same architecture and classes.
+    pub fn classifier(&mut self) -> Result<CamNet> {
+        CamNet::new(self.builder, self.arch, self.classes)
+    }
+
+    /// A bias-free 1×1 classifier with `outputs` outputs on the base's
+    /// features.
+    pub fn head(&mut self, outputs: usize) -> Result<CamHead> {
+        CamHead::new(self.builder, self.base.backbone.out_channels(), outputs)
+    }
+}
+
+/// Any `'static` value as [`Any`]: how tests and tools reach a method's
+/// parts through [`MethodNet::extension`].
+pub trait AsAny: Any {
+    /// The value as [`Any`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// A training loss still to be computed: methods that read the device
@@ -91,12 +124,10 @@ pub type LossFuture<'a> = Pin<Box<dyn Future<Output = Result<Tensor>> + 'a>>;
 
 /// What a method adds to the CAM classifier (parameters named under its
 /// own prefixes by [`Module::visit`]) and how it trains and reads CAMs.
-/// Every hook but the loss defaults to the plain CAM's behaviour.
-pub trait Extension: Module + Any {
-    /// The extension as [`Any`], so tests and tools can reach a method's
-    /// parts through [`MethodNet::extension`].
-    fn as_any(&self) -> &dyn Any;
-
+/// A method implements [`Extension::loss`], or [`Extension::loss_async`]
+/// where its loss reads the device mid-step (CoSA); every other hook
+/// defaults to the plain CAM's behaviour.
+pub trait Extension: Module + AsAny {
     /// The training phases in order (each with its own optimiser and resume
     /// folder); one phase training the whole network unless overridden.
     fn phases<'a>(&'a self, net: &'a MethodNet) -> Vec<Phase<'a>> {
@@ -104,12 +135,23 @@ pub trait Extension: Module + Any {
     }
 
     /// The loss of `batch` in phase `ctx.round` with the classifier `base`.
-    fn loss<'a>(
+    fn loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        let _ = (base, batch, ctx);
+        Err(Error::invalid(
+            "method",
+            "defines its loss as loss_async: await that instead",
+        ))
+    }
+
+    /// [`Extension::loss`] as a future: what the trainer awaits.
+    fn loss_async<'a>(
         &'a self,
         base: &'a CamNet,
         batch: &'a Batch,
         ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a>;
+    ) -> LossFuture<'a> {
+        Box::pin(async move { self.loss(base, batch, ctx) })
+    }
 
     /// The method's CAMs of `x` for the classes flagged in `present`
     /// (called without autograd): the classifier's CAMs unless overridden.
@@ -134,6 +176,44 @@ pub trait Extension: Module + Any {
     /// for methods that read their CAMs that way.
     fn cam_time_tuning(&self) -> Option<&RibSettings> {
         None
+    }
+}
+
+/// A method that adds no parameters to the classifier: its settings and a
+/// loss on a batch are all it needs; [`LossOnly`] makes it an
+/// [`Extension`].
+pub trait BatchLoss: 'static {
+    /// The loss of `batch` with the classifier `base`.
+    fn batch_loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor>;
+
+    /// As [`Extension::cam_time_tuning`].
+    fn cam_time_tuning(&self) -> Option<&RibSettings> {
+        None
+    }
+}
+
+/// The extension of a [`BatchLoss`] method: no parameters, the plain CAM's
+/// maps, the method's loss.
+pub struct LossOnly<S>(pub S);
+
+impl<S: BatchLoss + Clone> LossOnly<S> {
+    /// The extension of `settings`, boxed for [`CamMethod::build`].
+    pub fn boxed(settings: &S) -> Result<Box<dyn Extension>> {
+        Ok(Box::new(LossOnly(settings.clone())))
+    }
+}
+
+impl<S> Module for LossOnly<S> {
+    fn visit(&self, _: &str, _: &mut dyn crate::nn::Visitor) {}
+}
+
+impl<S: BatchLoss> Extension for LossOnly<S> {
+    fn loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        self.0.batch_loss(base, batch, ctx)
+    }
+
+    fn cam_time_tuning(&self) -> Option<&RibSettings> {
+        self.0.cam_time_tuning()
     }
 }
 

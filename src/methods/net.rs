@@ -12,7 +12,7 @@ use crate::nn::module::child;
 use crate::nn::{Builder, Module, Visitor};
 use crate::tensor::{Tensor, no_grad};
 
-use super::{Extension, Method, RibSettings};
+use super::{Build, Extension, Method, RibSettings};
 
 /// Named parts of a network trained together: what one training phase
 /// optimises and checkpoints. A part named "" keeps its own names.
@@ -82,7 +82,12 @@ impl MethodNet {
     pub fn new(b: &mut Builder, method: &Method, arch: &ArchSpec, classes: usize) -> Result<Self> {
         method.validate()?;
         let base = CamNet::new(b, arch, classes)?;
-        let extension = method.cam_method().build(b, &base, arch, classes)?;
+        let extension = method.cam_method().build(Build {
+            builder: b,
+            base: &base,
+            arch,
+            classes,
+        })?;
         Ok(MethodNet {
             method: method.clone(),
             base,

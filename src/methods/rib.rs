@@ -9,21 +9,19 @@
 //! sum of its maps over the steps, before each update. The released
 //! `jbeomlee93/RIB:obtain_RIB_CAM.py` fixes the defaults used here.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
 use crate::cam::{self, MultiScale};
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
-use crate::nn::{Builder, GroupRecipe, Module, Visitor, ema};
+use crate::models::CamNet;
+use crate::nn::{GroupRecipe, ema};
 use crate::ops::resize::ResizeMode;
 use crate::optim::{LrSchedule, Optimizer, Sgd};
 use crate::tensor::{Tensor, no_grad};
 
 use super::plain::classification_loss;
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{BatchLoss, Build, CamMethod, Extension, LossOnly, TrainContext, invalid};
 
 /// RIB's settings (the released code's defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,9 +65,6 @@ impl Default for RibSettings {
     }
 }
 
-/// RIB trains the plain classifier and keeps its settings for CAM time.
-pub struct Rib(RibSettings);
-
 impl CamMethod for RibSettings {
     fn validate(&self) -> Result<()> {
         if self.iterations == 0 || self.lr < 0.0 || self.weight_decay < 0.0 {
@@ -89,38 +84,18 @@ impl CamMethod for RibSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        _: &mut Builder,
-        _: &CamNet,
-        _: &ArchSpec,
-        _: usize,
-    ) -> Result<Box<dyn Extension>> {
-        Ok(Box::new(Rib(self.clone())))
+    fn build(&self, _: Build) -> Result<Box<dyn Extension>> {
+        LossOnly::boxed(self)
     }
 }
 
-impl Module for Rib {
-    fn visit(&self, _: &str, _: &mut dyn Visitor) {}
-}
-
-impl Extension for Rib {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    /// The plain classifier's loss.
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        _: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move { classification_loss(base, batch) })
+impl BatchLoss for RibSettings {
+    fn batch_loss(&self, base: &CamNet, batch: &Batch, _ctx: &mut TrainContext) -> Result<Tensor> {
+        classification_loss(base, batch)
     }
 
     fn cam_time_tuning(&self) -> Option<&RibSettings> {
-        Some(&self.0)
+        Some(self)
     }
 }
 

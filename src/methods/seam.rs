@@ -8,14 +8,12 @@
 //! classification loss, is 1 − the foreground maximum wherever it matters,
 //! so the classifier keeps its foreground-only head here.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Result};
 
 use crate::cam::Normalisation;
 use crate::data::Batch;
-use crate::models::{ArchSpec, CamNet};
+use crate::models::CamNet;
 use crate::nn::module::child;
 use crate::nn::{Builder, Conv2d, Module, Visitor};
 use crate::ops::conv::ConvOpts;
@@ -23,7 +21,7 @@ use crate::ops::resize::ResizeMode;
 use crate::tensor::{Tensor, no_grad};
 
 use super::attention::per_map;
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{Build, CamMethod, Extension, TrainContext, invalid};
 
 /// SEAM's settings (wsss-methods.md §4.2–4.3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,16 +66,10 @@ impl CamMethod for SeamSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        b: &mut Builder,
-        base: &CamNet,
-        _: &ArchSpec,
-        _: usize,
-    ) -> Result<Box<dyn Extension>> {
+    fn build(&self, net: Build) -> Result<Box<dyn Extension>> {
         Ok(Box::new(Seam {
             settings: self.clone(),
-            pcm: Pcm::new(b, &base.backbone.tap_channels())?,
+            pcm: Pcm::new(net.builder, &net.base.backbone.tap_channels())?,
         }))
     }
 }
@@ -102,17 +94,8 @@ impl Module for Seam {
 }
 
 impl Extension for Seam {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        _: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move { loss(base, &self.pcm, batch, &self.settings) })
+    fn loss(&self, base: &CamNet, batch: &Batch, _: &mut TrainContext) -> Result<Tensor> {
+        loss(base, &self.pcm, batch, &self.settings)
     }
 
     fn cam_maps(&self, base: &CamNet, x: &Tensor, present: &[bool]) -> Result<Tensor> {

@@ -8,21 +8,19 @@
 //! Sub-category teaching (`subcat_teach`) builds on the discovery and the
 //! loss here.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::data::{Batch, Dataset};
+use crate::models::CamNet;
 use crate::models::heads::CamHead;
-use crate::models::{ArchSpec, CamNet};
 use crate::nn::module::child;
-use crate::nn::{Builder, Module, Visitor};
+use crate::nn::{Module, Visitor};
 use crate::ops::kmeans::{KMeansSettings, kmeans};
 use crate::tensor::{Tensor, no_grad};
 
 use super::net::{Explore, MethodNet, Phase};
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::{Build, CamMethod, Extension, TrainContext, invalid};
 
 /// Sub-category exploration's settings (wsss-methods.md §6.10).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,7 +48,8 @@ impl Default for SubcatSettings {
     }
 }
 
-/// Sub-category exploration's classifier (`sub.*`).
+/// Sub-category exploration's classifier (`sub.*`): bias-free 1×1 on the
+/// GAP features, classes·k outputs (SC-CAM's fc8_200).
 pub struct Subcat {
     settings: SubcatSettings,
     sub: CamHead,
@@ -71,17 +70,10 @@ impl CamMethod for SubcatSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        b: &mut Builder,
-        base: &CamNet,
-        _: &ArchSpec,
-        classes: usize,
-    ) -> Result<Box<dyn Extension>> {
-        let sub = head(b, base.backbone.out_channels(), classes, self.k)?;
+    fn build(&self, mut net: Build) -> Result<Box<dyn Extension>> {
         Ok(Box::new(Subcat {
             settings: self.clone(),
-            sub,
+            sub: net.head(net.classes * self.k)?,
         }))
     }
 }
@@ -93,10 +85,6 @@ impl Module for Subcat {
 }
 
 impl Extension for Subcat {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     /// The plain classifier, then each round re-clustering on the base's
     /// features and training the whole network.
     fn phases<'a>(&'a self, net: &'a MethodNet) -> Vec<Phase<'a>> {
@@ -113,16 +101,9 @@ impl Extension for Subcat {
         out
     }
 
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move {
-            let known = ctx.subcategories.as_ref().filter(|_| ctx.round > 0);
-            subcat_loss(base, &self.sub, batch, known, self.settings.lambda)
-        })
+    fn loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        let known = ctx.subcategories.as_ref().filter(|_| ctx.round > 0);
+        subcat_loss(base, &self.sub, batch, known, self.settings.lambda)
     }
 }
 
@@ -183,17 +164,6 @@ impl Subcategories {
         }
         Tensor::from_slice(gpu, &hot, &[indices.len(), width])
     }
-}
-
-/// The sub-category classifier: a bias-free 1×1 classifier on the GAP
-/// features, classes·k outputs (SC-CAM's fc8_200).
-pub fn head(
-    b: &mut crate::nn::Builder,
-    channels: usize,
-    classes: usize,
-    k: usize,
-) -> Result<CamHead> {
-    CamHead::new(b, channels, classes * k)
 }
 
 /// Clusters the GAP features of every sample of `data` (read un-augmented,

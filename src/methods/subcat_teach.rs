@@ -5,21 +5,19 @@
 //! (L = L_parent + λ·BCE(student_sub, σ(teacher_sub))). The student's CAM
 //! is read as the plain classifier's.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use weakseg_kernels::Result;
 
 use crate::data::Batch;
+use crate::models::CamNet;
 use crate::models::heads::CamHead;
-use crate::models::{ArchSpec, CamNet};
 use crate::nn::module::child;
-use crate::nn::{Builder, Module, Visitor};
-use crate::tensor::no_grad;
+use crate::nn::{Module, Visitor};
+use crate::tensor::{Tensor, no_grad};
 
 use super::net::{Explore, MethodNet, Phase};
-use super::subcat::{head, subcat_loss};
-use super::{CamMethod, Extension, LossFuture, TrainContext, invalid};
+use super::subcat::subcat_loss;
+use super::{Build, CamMethod, Extension, TrainContext, invalid};
 
 /// Sub-category teaching's settings: the teacher is a sub-category network
 /// trained as [`SubcatSettings`](super::SubcatSettings) say; the student learns the parent labels
@@ -80,22 +78,12 @@ impl CamMethod for SubcatTeachSettings {
         Ok(())
     }
 
-    fn build(
-        &self,
-        b: &mut Builder,
-        base: &CamNet,
-        arch: &ArchSpec,
-        classes: usize,
-    ) -> Result<Box<dyn Extension>> {
-        let c = base.backbone.out_channels();
-        let sub = head(b, c, classes, self.k)?;
-        let teacher = CamNet::new(b, arch, classes)?;
-        let teacher_sub = head(b, c, classes, self.k)?;
+    fn build(&self, mut net: Build) -> Result<Box<dyn Extension>> {
         Ok(Box::new(Teach {
             settings: self.clone(),
-            sub,
-            teacher,
-            teacher_sub,
+            sub: net.head(net.classes * self.k)?,
+            teacher: net.classifier()?,
+            teacher_sub: net.head(net.classes * self.k)?,
         }))
     }
 }
@@ -109,10 +97,6 @@ impl Module for Teach {
 }
 
 impl Extension for Teach {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     /// The teacher's plain phase, its clustering rounds, then the student.
     fn phases<'a>(&'a self, net: &'a MethodNet) -> Vec<Phase<'a>> {
         let s = &self.settings;
@@ -135,33 +119,26 @@ impl Extension for Teach {
         out
     }
 
-    fn loss<'a>(
-        &'a self,
-        base: &'a CamNet,
-        batch: &'a Batch,
-        ctx: &'a mut TrainContext,
-    ) -> LossFuture<'a> {
-        Box::pin(async move {
-            let s = &self.settings;
-            let (x, y) = (&batch.images, &batch.labels);
-            let (teacher, teacher_sub) = (&self.teacher, &self.teacher_sub);
-            if ctx.round <= s.teacher_rounds {
-                let known = ctx.subcategories.as_ref().filter(|_| ctx.round > 0);
-                return subcat_loss(teacher, teacher_sub, batch, known, s.lambda);
-            }
-            let soft = no_grad(|| {
-                let f = teacher.precision.features(&teacher.backbone, x)?;
-                teacher_sub.logits(&f)?.sigmoid()
-            })?;
-            let f = base.precision.features(&base.backbone, x)?;
-            base.head.logits(&f)?.bce_with_logits(y)?.add(
-                &self
-                    .sub
-                    .logits(&f)?
-                    .bce_with_logits(&soft)?
-                    .mul_scalar(s.lambda)?,
-            )
-        })
+    fn loss(&self, base: &CamNet, batch: &Batch, ctx: &mut TrainContext) -> Result<Tensor> {
+        let s = &self.settings;
+        let (x, y) = (&batch.images, &batch.labels);
+        let (teacher, teacher_sub) = (&self.teacher, &self.teacher_sub);
+        if ctx.round <= s.teacher_rounds {
+            let known = ctx.subcategories.as_ref().filter(|_| ctx.round > 0);
+            return subcat_loss(teacher, teacher_sub, batch, known, s.lambda);
+        }
+        let soft = no_grad(|| {
+            let f = teacher.precision.features(&teacher.backbone, x)?;
+            teacher_sub.logits(&f)?.sigmoid()
+        })?;
+        let f = base.precision.features(&base.backbone, x)?;
+        base.head.logits(&f)?.bce_with_logits(y)?.add(
+            &self
+                .sub
+                .logits(&f)?
+                .bce_with_logits(&soft)?
+                .mul_scalar(s.lambda)?,
+        )
     }
 
     fn backbones(&self) -> Vec<&CamNet> {

@@ -80,6 +80,8 @@ impl Trainer {
 
     /// The loss of `batch` under `net`'s method in the current phase.
     pub async fn loss(&mut self, net: &MethodNet, batch: &Batch) -> Result<Tensor> {
-        net.hooks().loss(&net.base, batch, &mut self.ctx).await
+        net.hooks()
+            .loss_async(&net.base, batch, &mut self.ctx)
+            .await
     }
 }
