@@ -12,8 +12,8 @@ use std::path::Path;
 
 use weakseg::cam::{self, MultiScale};
 use weakseg::io::{image, labels};
-use weakseg::pipeline::aff_labels::crf_labels;
-use weakseg::pipeline::cams::load_classifier;
+use weakseg::methods::MethodNet;
+use weakseg::refine::cam_crf::crf_labels;
 use weakseg::refine::crf::{CrfParams, DenseCrf};
 use weakseg::{Error, Gpu, Tensor, no_grad};
 
@@ -26,7 +26,7 @@ fn main() -> weakseg::Result<()> {
         ));
     };
     let gpu = Gpu::new_blocking()?;
-    let net = load_classifier(&gpu, Path::new(ckpt))?;
+    let net = MethodNet::load(&gpu, Path::new(ckpt))?;
     let rgb = image::read(Path::new(img_path))?;
     let (h, w) = (rgb.height, rgb.width);
     let x = Tensor::from_slice(&gpu, &image::normalize_imagenet(&rgb), &[1, 3, h, w])?;
@@ -44,7 +44,7 @@ fn main() -> weakseg::Result<()> {
 
     // Background (1 − max CAM)^4, then psa's dense CRF on the image.
     let crf = DenseCrf::new_blocking(&gpu, &rgb, &CrfParams::default())?;
-    let mask = crf_labels(&crf, &gpu, &cams, &present, (h, w), 4.0)?;
+    let mask = pollster::block_on(crf_labels(&crf, &gpu, &cams, &present, (h, w), 4.0))?;
     labels::write(
         Path::new(out),
         &labels::LabelMap {

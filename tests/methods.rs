@@ -11,7 +11,6 @@ use weakseg::data::synth::{self, SynthConfig, SynthKind};
 use weakseg::methods::{self, Method, attention, fmix, has, mixup};
 use weakseg::models::{ArchSpec, Backbone};
 use weakseg::nn::Builder;
-use weakseg::pipeline::cams::load_classifier;
 use weakseg::pipeline::compare;
 use weakseg::pipeline::run::{PipelineConfig, Quiet, dirs};
 use weakseg::{Gpu, Tensor};
@@ -340,7 +339,7 @@ fn every_method_trains_and_yields_cams_through_the_stages() {
             .join(m.name())
             .join(dirs::CLASSIFIER)
             .join(weakseg::pipeline::classifier::CHECKPOINT);
-        assert_eq!(&load_classifier(&gpu, &ckpt).unwrap().method, m);
+        assert_eq!(&methods::MethodNet::load(&gpu, &ckpt).unwrap().method, m);
         let cams =
             weakseg::io::npy::read(&dir.join(m.name()).join(dirs::CAM).join("cams/000000.npy"))
                 .unwrap();

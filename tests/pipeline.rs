@@ -9,6 +9,7 @@ use weakseg::io::{labels, npy};
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
 use weakseg::pipeline::cams::{self, CamSettings};
 use weakseg::pipeline::classifier::{self, CHECKPOINT, ClassifierSettings};
+use weakseg::refine::cam_crf::threshold_crf_labels;
 use weakseg::train::progress::Silent;
 
 #[test]
@@ -232,18 +233,42 @@ fn irn_labels_are_the_thresholded_argmax_refined_by_the_crf() {
         },
     )
     .unwrap();
-    let got =
-        aff_labels::threshold_crf_labels(&none, &gpu, &cams, &present, (h, w), 0.3, 0.7).unwrap();
+    let got = pollster::block_on(threshold_crf_labels(
+        &none,
+        &gpu,
+        &cams,
+        &present,
+        (h, w),
+        0.3,
+        0.7,
+    ))
+    .unwrap();
     assert_eq!(got, want);
     assert_eq!((got[1], got[6], got[9], got[13]), (3, 0, 1, 1));
     // IRN's CRF changes labels only among background and the present
     // classes; with no class present everything is background.
     let crf = DenseCrf::new_blocking(&gpu, &img, &CrfParams::irn()).unwrap();
-    let got =
-        aff_labels::threshold_crf_labels(&crf, &gpu, &cams, &present, (h, w), 0.3, 0.7).unwrap();
+    let got = pollster::block_on(threshold_crf_labels(
+        &crf,
+        &gpu,
+        &cams,
+        &present,
+        (h, w),
+        0.3,
+        0.7,
+    ))
+    .unwrap();
     assert!(got.iter().all(|&v| [0, 1, 3].contains(&v)), "{got:?}");
-    let empty =
-        aff_labels::threshold_crf_labels(&crf, &gpu, &cams, &[false; 3], (h, w), 0.3, 0.7).unwrap();
+    let empty = pollster::block_on(threshold_crf_labels(
+        &crf,
+        &gpu,
+        &cams,
+        &[false; 3],
+        (h, w),
+        0.3,
+        0.7,
+    ))
+    .unwrap();
     assert_eq!(empty, vec![0; h * w]);
 }
 

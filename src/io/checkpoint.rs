@@ -325,3 +325,19 @@ pub fn load(path: &std::path::Path, module: &dyn Module) -> Result<Option<Sideca
         .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
     read_sidecar(path)
 }
+
+/// Loads ImageNet weights into a network's `backbone.*` (tensors of the
+/// file the backbone lacks, such as an ImageNet `fc`, are ignored; every
+/// backbone tensor must be present with its shape).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_backbone(net: &dyn Module, path: &std::path::Path) -> Result<()> {
+    let report = apply(net, &read(path)?, "backbone.", Match::Partial)
+        .map_err(|e| weakseg_kernels::Error::format(path.display().to_string(), e.to_string()))?;
+    if !report.missing.is_empty() {
+        return Err(weakseg_kernels::Error::format(
+            path.display().to_string(),
+            format!("lacks backbone tensors: {}", report.missing.join(", ")),
+        ));
+    }
+    Ok(())
+}

@@ -95,6 +95,41 @@ impl MethodNet {
         })
     }
 
+    /// Loads a classifier checkpoint written by the `train-cls` stage,
+    /// built for the method its sidecar records (the plain CAM when it
+    /// records none).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(gpu: &crate::Gpu, path: &std::path::Path) -> Result<MethodNet> {
+        use crate::io::checkpoint;
+        use crate::nn::ModuleExt;
+        use weakseg_kernels::Error;
+        let side = checkpoint::read_sidecar(path)?.ok_or_else(|| {
+            Error::format(
+                path.display().to_string(),
+                "no sidecar (.json) naming the architecture",
+            )
+        })?;
+        let method: Method = match side.config.get("method") {
+            Some(m) => serde_json::from_value(m.clone()).map_err(|e| {
+                Error::format(
+                    checkpoint::sidecar_path(path).display().to_string(),
+                    format!("method: {e}"),
+                )
+            })?,
+            None => Method::default(),
+        };
+        let (arch, k) = side.arch.zip(side.classes).ok_or_else(|| {
+            Error::format(
+                path.display().to_string(),
+                "sidecar lacks the architecture or class count",
+            )
+        })?;
+        let net = MethodNet::new(&mut Builder::new(gpu, 0), &method, &arch, k)?;
+        checkpoint::load(path, &net)?;
+        net.set_train(false);
+        Ok(net)
+    }
+
     /// Image-level logits [N, K] of the first classifier (branch A, AE's
     /// first round): what tells which classes an unlabelled image holds.
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {

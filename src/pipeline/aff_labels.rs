@@ -23,7 +23,8 @@ use crate::io::{image, npy};
 use crate::metrics::Confusion;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
-use crate::refine::crf::{CrfParams, DenseCrf, unary_from_labels, unary_from_probs};
+use crate::refine::cam_crf::{class_ids, crf_probs, threshold_crf_labels};
+use crate::refine::crf::{CrfParams, DenseCrf};
 
 /// Settings of the affinity-label stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,99 +85,6 @@ impl Default for AffLabelSettings {
             eval: Scoring::default(),
         }
     }
-}
-
-/// The CRF label map of `cams` ([K, H, W], normalised) restricted to the
-/// `present` classes, with background (1 − max)^alpha: 0 for background,
-/// k + 1 for class k.
-pub fn crf_labels(
-    crf: &DenseCrf,
-    gpu: &Gpu,
-    cams: &[f32],
-    present: &[bool],
-    hw: (usize, usize),
-    alpha: f32,
-) -> Result<Vec<u8>> {
-    let classes: Vec<usize> = (0..present.len()).filter(|&k| present[k]).collect();
-    class_ids(&crf_probs(crf, gpu, cams, present, hw, alpha)?, &classes)
-}
-
-/// The CRF's marginals [1 + present, H, W] behind [`crf_labels`]:
-/// background (1 − max)^alpha, then the present classes in order (psa's
-/// `_crf_with_alpha`, whose probability maps psa keeps).
-pub fn crf_probs(
-    crf: &DenseCrf,
-    gpu: &Gpu,
-    cams: &[f32],
-    present: &[bool],
-    hw: (usize, usize),
-    alpha: f32,
-) -> Result<Tensor> {
-    let (h, w) = hw;
-    let n = h * w;
-    let classes: Vec<usize> = (0..present.len()).filter(|&k| present[k]).collect();
-    let mut probs = Vec::with_capacity((classes.len() + 1) * n);
-    probs.extend((0..n).map(|p| {
-        let mx = classes
-            .iter()
-            .map(|&k| cams[k * n + p])
-            .fold(0f32, f32::max);
-        (1.0 - mx).max(0.0).powf(alpha)
-    }));
-    for &k in &classes {
-        probs.extend_from_slice(&cams[k * n..(k + 1) * n]);
-    }
-    let l = classes.len() + 1;
-    let unary = unary_from_probs(&probs, l, None, 1e-5);
-    crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)
-}
-
-/// IRN's CRF label map of `cams` ([K, H, W], normalised) restricted to the
-/// `present` classes: each pixel's argmax against a constant background
-/// `threshold` (ties go to the background), refined by the CRF from those
-/// labels with `gt_prob`. 0 for background, k + 1 for class k.
-pub fn threshold_crf_labels(
-    crf: &DenseCrf,
-    gpu: &Gpu,
-    cams: &[f32],
-    present: &[bool],
-    (h, w): (usize, usize),
-    threshold: f32,
-    gt_prob: f32,
-) -> Result<Vec<u8>> {
-    let n = h * w;
-    let classes: Vec<usize> = (0..present.len()).filter(|&k| present[k]).collect();
-    if classes.is_empty() {
-        return Ok(vec![0; n]);
-    }
-    let seeds: Vec<u8> = (0..n)
-        .map(|p| {
-            let mut best = (0u8, threshold);
-            for (j, &k) in classes.iter().enumerate() {
-                if cams[k * n + p] > best.1 {
-                    best = (j as u8 + 1, cams[k * n + p]);
-                }
-            }
-            best.0
-        })
-        .collect();
-    let l = classes.len() + 1;
-    let unary = unary_from_labels(&seeds, l, gt_prob, false)?;
-    let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)?;
-    class_ids(&q, &classes)
-}
-
-/// The CRF's argmax over background and `classes` as dataset labels: 0
-/// for background, k + 1 for class k.
-fn class_ids(q: &Tensor, classes: &[usize]) -> Result<Vec<u8>> {
-    let arg: Vec<u32> = q.argmax(0)?.to_vec_blocking()?;
-    Ok(arg
-        .into_iter()
-        .map(|i| match i as usize {
-            0 => 0,
-            j => classes[j - 1] as u8 + 1,
-        })
-        .collect())
 }
 
 /// The folder of psa's label probabilities in the stage directory:
@@ -256,7 +164,8 @@ pub fn make(
                 let classes: Vec<usize> = (0..k).filter(|&c| present[c]).collect();
                 let q_low = crf_probs(&crf, gpu, &cams.data, &present, (h, w), s.low_alpha)?;
                 let q_high = crf_probs(&crf, gpu, &cams.data, &present, (h, w), s.high_alpha)?;
-                let (low, high) = (class_ids(&q_low, &classes)?, class_ids(&q_high, &classes)?);
+                let low = pollster::block_on(class_ids(&q_low, &classes))?;
+                let high = pollster::block_on(class_ids(&q_high, &classes))?;
                 // psa keeps both probability maps for AffinityNet, which
                 // crops them with the image and averages them per block.
                 let l = classes.len() + 1;
@@ -270,7 +179,15 @@ pub fn make(
             Some(irn) => {
                 let crf = DenseCrf::new_blocking(gpu, &img, &irn.crf)?;
                 let at = |th| {
-                    threshold_crf_labels(&crf, gpu, &cams.data, &present, (h, w), th, irn.gt_prob)
+                    pollster::block_on(threshold_crf_labels(
+                        &crf,
+                        gpu,
+                        &cams.data,
+                        &present,
+                        (h, w),
+                        th,
+                        irn.gt_prob,
+                    ))
                 };
                 let (fg, bg) = (at(irn.fg_threshold)?, at(irn.bg_threshold)?);
                 let aff = combine_irn(&fg, &bg);

@@ -298,11 +298,11 @@ pub fn train(
     };
     let recipe = match (&s.pretrained, s.relation) {
         (Some(p), Relation::Features) => {
-            crate::pipeline::classifier::load_pretrained(&net, p)?;
+            crate::io::checkpoint::load_backbone(&net, p)?;
             GroupRecipe::PSA
         }
         (Some(p), Relation::Boundary) => {
-            crate::pipeline::classifier::load_pretrained(&net, p)?;
+            crate::io::checkpoint::load_backbone(&net, p)?;
             net.freeze_backbone();
             GroupRecipe::UNIFORM
         }

@@ -23,9 +23,8 @@ use crate::io::checkpoint;
 use crate::io::labels::LabelMap;
 use crate::io::npy;
 use crate::methods::rib::Localiser;
-use crate::methods::{Method, MethodNet, RibSettings, Saliency, SaliencySource};
+use crate::methods::{MethodNet, RibSettings, Saliency, SaliencySource};
 use crate::metrics::Confusion;
-use crate::nn::{Builder, ModuleExt};
 use crate::pipeline::classifier::ClassifierSettings;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
@@ -67,36 +66,6 @@ pub fn sweep_thresholds() -> Vec<f32> {
     (0..60).map(|i| i as f32 / 100.0).collect()
 }
 
-/// Loads a classifier checkpoint written by the classifier stage, built for
-/// the method its sidecar records (the plain CAM when it records none).
-pub fn load_classifier(gpu: &Gpu, path: &Path) -> Result<MethodNet> {
-    let side = checkpoint::read_sidecar(path)?.ok_or_else(|| {
-        Error::format(
-            path.display().to_string(),
-            "no sidecar (.json) naming the architecture",
-        )
-    })?;
-    let method: Method = match side.config.get("method") {
-        Some(m) => serde_json::from_value(m.clone()).map_err(|e| {
-            Error::format(
-                checkpoint::sidecar_path(path).display().to_string(),
-                format!("method: {e}"),
-            )
-        })?,
-        None => Method::default(),
-    };
-    let (arch, k) = side.arch.zip(side.classes).ok_or_else(|| {
-        Error::format(
-            path.display().to_string(),
-            "sidecar lacks the architecture or class count",
-        )
-    })?;
-    let net = MethodNet::new(&mut Builder::new(gpu, 0), &method, &arch, k)?;
-    checkpoint::load(path, &net)?;
-    net.set_train(false);
-    Ok(net)
-}
-
 /// Computes the CAMs of `s.list` in `data` with the classifier at
 /// `classifier` into `out` (skipped when an identical run finished there).
 /// `progress(done, total)` is called after each image.
@@ -114,7 +83,7 @@ pub fn infer(
         return Ok(m);
     }
     let t = Instant::now();
-    let net = load_classifier(gpu, classifier)?;
+    let net = MethodNet::load(gpu, classifier)?;
     let gradients = SaliencySource {
         net: &net.base,
         saliency: &s.saliency,
@@ -242,7 +211,7 @@ impl Rib {
     /// Opens the classifier at `classifier` a second time and the list it
     /// was trained on.
     fn open(gpu: &Gpu, data: &Path, classifier: &Path, settings: &RibSettings) -> Result<Rib> {
-        let trained = load_classifier(gpu, classifier)?;
+        let trained = MethodNet::load(gpu, classifier)?;
         let side = checkpoint::read_sidecar(classifier)?
             .ok_or_else(|| Error::format(classifier.display().to_string(), "no sidecar (.json)"))?;
         let train: ClassifierSettings = serde_json::from_value(side.config).map_err(|e| {

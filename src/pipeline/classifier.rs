@@ -91,26 +91,6 @@ impl ClassifierSettings {
     }
 }
 
-/// Loads ImageNet weights into a network's `backbone.*` (tensors of the
-/// file the backbone lacks, such as an ImageNet `fc`, are ignored; every
-/// backbone tensor must be present with its shape).
-pub fn load_pretrained(net: &dyn crate::nn::Module, path: &Path) -> Result<()> {
-    let report = checkpoint::apply(
-        net,
-        &checkpoint::read(path)?,
-        "backbone.",
-        checkpoint::Match::Partial,
-    )
-    .map_err(|e| weakseg_kernels::Error::format(path.display().to_string(), e.to_string()))?;
-    if !report.missing.is_empty() {
-        return Err(weakseg_kernels::Error::format(
-            path.display().to_string(),
-            format!("lacks backbone tensors: {}", report.missing.join(", ")),
-        ));
-    }
-    Ok(())
-}
-
 /// Trains the classifier on `data` into `out` (skipped when an identical
 /// run finished there); returns the stage manifest.
 pub fn train(
@@ -138,7 +118,7 @@ pub fn train(
     let recipe = match &s.pretrained {
         Some(p) => {
             for net in net.backbones() {
-                load_pretrained(net, p)?;
+                checkpoint::load_backbone(net, p)?;
             }
             GroupRecipe::PSA
         }

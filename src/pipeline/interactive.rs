@@ -268,7 +268,7 @@ pub fn train(
     )?;
     let recipe = match &s.pretrained {
         Some(p) => {
-            crate::pipeline::classifier::load_pretrained(&net.seg, p)?;
+            crate::io::checkpoint::load_backbone(&net.seg, p)?;
             GroupRecipe::PSA
         }
         None => GroupRecipe::UNIFORM,

@@ -184,7 +184,7 @@ pub fn train(
     let net = SegNet::new(&mut Builder::new(gpu, s.seed), &arch, s.head, k)?;
     let recipe = match &s.pretrained {
         Some(p) => {
-            crate::pipeline::classifier::load_pretrained(&net, p)?;
+            crate::io::checkpoint::load_backbone(&net, p)?;
             GroupRecipe::PSA
         }
         None => GroupRecipe::UNIFORM,

@@ -310,7 +310,7 @@ pub fn train(
     let net = EmbeddingNet::new(&mut Builder::new(gpu, s.seed), &arch, s.dim)?;
     let recipe = match &s.pretrained {
         Some(p) => {
-            crate::pipeline::classifier::load_pretrained(&net, p)?;
+            crate::io::checkpoint::load_backbone(&net, p)?;
             GroupRecipe::PSA
         }
         None => GroupRecipe::UNIFORM,

@@ -23,8 +23,8 @@ use crate::data::synth::stats::{self as scene_stats, SceneStats};
 use crate::data::synth::{self, SynthConfig, SynthKind};
 use crate::data::voc::{VocDataset, VocOptions};
 use crate::io::labels::LabelMap;
+use crate::methods::MethodNet;
 use crate::metrics::{Confusion, average_precision};
-use crate::pipeline::cams::load_classifier;
 use crate::pipeline::classifier::{self, CHECKPOINT, ClassifierSettings};
 use crate::pipeline::run::PipelineConfig;
 use crate::refine::crf::{CrfParams, DenseCrf, unary_from_labels};
@@ -165,7 +165,7 @@ pub fn crf_from_eroded(gpu: &Gpu, scenes: &[Scene], classes: usize) -> Result<Cr
 /// Mean AP on `data`'s val list of the classifier at `checkpoint`, and the
 /// mean AP of a random ranking; classes without a positive are skipped.
 pub fn val_map(gpu: &Gpu, checkpoint: &Path, data: &Path) -> Result<(f64, f64, usize)> {
-    let net = load_classifier(gpu, checkpoint)?;
+    let net = MethodNet::load(gpu, checkpoint)?;
     let ds = VocDataset::open(data, &VocOptions::split("val"))?;
     let mut scores: Vec<Vec<f64>> = Vec::new();
     let mut truth: Vec<Vec<bool>> = Vec::new();
