@@ -12,6 +12,9 @@
 //! the 10–100 layers rounds its output to f16, relative step 2⁻¹¹), and the
 //! f16 output must differ from the f32 one (the f16 kernels really ran).
 
+mod common;
+use common::gpu;
+
 use std::collections::BTreeMap;
 
 use weakseg::io::checkpoint;
@@ -162,10 +165,6 @@ fn compare_f16(gpu: &Gpu, case: &str, f32_out: &[f32], forward: impl FnOnce() ->
         got, f32_out,
         "{case}: the f16 forward equals the f32 one bit for bit"
     );
-}
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().expect("a GPU adapter")
 }
 
 #[test]

@@ -3,12 +3,11 @@
 //! backward, folded dispatches beyond 65535 workgroups, and clear errors
 //! (never panics) on misuse.
 
+mod common;
+use common::gpu;
+
 use weakseg::optim::{ParamGroup, Sgd};
 use weakseg::{ConvOpts, Error, Gpu, Tensor};
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().expect("a GPU adapter")
-}
 
 struct Model {
     w: Tensor,

@@ -6,15 +6,14 @@
 //! Tolerance for f16 against f32 network outputs: 2e-2 of the output's
 //! largest magnitude (every layer rounds its output to f16).
 
+mod common;
+use common::gpu;
+
 use half::f16;
 use weakseg::models::{ArchSpec, CamNet, Precision};
 use weakseg::nn::{Builder, GroupRecipe, ModuleExt};
 use weakseg::optim::Sgd;
 use weakseg::{DType, Error, Gpu, Tensor, no_grad};
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().expect("a GPU adapter")
-}
 
 /// The device where it has shader-f16; otherwise checks the refusal and
 /// returns None.

@@ -5,12 +5,9 @@
 //! in gradcheck.rs.
 
 mod common;
+use common::gpu;
 use weakseg::losses::DenseCrfLoss;
 use weakseg::{Gpu, Tensor};
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().unwrap()
-}
 
 /// A 6×8 image: dark left half, bright right half (RGB 0..255, planar).
 fn halves() -> Vec<f32> {

@@ -7,6 +7,7 @@
 //! network's outputs on inputs built here.
 
 mod common;
+use common::{gpu, host};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -16,14 +17,6 @@ use weakseg::methods::{self, ae, attention, fmix, gain, has, mixing, mixup, rib,
 use weakseg::models::{ArchSpec, CamNet};
 use weakseg::nn::Builder;
 use weakseg::{Gpu, Tensor};
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().unwrap()
-}
-
-fn host(t: &Tensor) -> Vec<f32> {
-    t.to_vec_blocking::<f32>().unwrap()
-}
 
 /// f32 arithmetic against f64 hand values: a handful of roundings of
 /// values of order 1.

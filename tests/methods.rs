@@ -5,6 +5,7 @@
 //! and CAM stages by `compare`.
 
 mod common;
+use common::{gpu, host};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use weakseg::data::synth::{self, SynthConfig, SynthKind};
@@ -14,14 +15,6 @@ use weakseg::nn::Builder;
 use weakseg::pipeline::compare;
 use weakseg::pipeline::run::{PipelineConfig, Quiet, dirs};
 use weakseg::{Gpu, Tensor};
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().unwrap()
-}
-
-fn host(t: &Tensor) -> Vec<f32> {
-    t.to_vec_blocking::<f32>().unwrap()
-}
 
 #[test]
 fn methods_parse_with_defaults_and_name_bad_settings() {

@@ -1,15 +1,14 @@
 //! The module tree, layers, parameter groups and checkpoints.
 
+mod common;
+use common::gpu;
+
 use weakseg::io::checkpoint::{self, HostTensor, Match, SaveDtype, Sidecar};
 use weakseg::models::resnet_tiny::{ResNetTiny, TinyConfig};
 use weakseg::models::{ArchSpec, CamNet, SegHeadKind, SegNet};
 use weakseg::nn::init::{Fan, Init, Initializer};
 use weakseg::nn::{BatchNorm2d, Builder, Dropout, GroupRecipe, Linear, ModuleExt};
 use weakseg::{Error, Gpu, Tensor, no_grad};
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().expect("a GPU adapter")
-}
 
 fn tiny(gpu: &Gpu, seed: u64) -> CamNet {
     let mut b = Builder::new(gpu, seed);

@@ -8,18 +8,13 @@
 //!
 //! Tolerance: 1e-6 relative, a few f32 roundings of values of order 1.
 
-use weakseg::{Gpu, Tensor};
+mod common;
+use common::{gpu, host};
 
-fn gpu() -> Gpu {
-    Gpu::new_blocking().unwrap()
-}
+use weakseg::{Gpu, Tensor};
 
 fn t(g: &Gpu, v: &[f32], shape: &[usize]) -> Tensor {
     Tensor::from_slice(g, v, shape).unwrap()
-}
-
-fn host(t: &Tensor) -> Vec<f32> {
-    t.to_vec_blocking::<f32>().unwrap()
 }
 
 #[track_caller]

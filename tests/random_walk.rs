@@ -5,6 +5,9 @@
 //! brute-force maximum (exact up to 1e-6: a maximum and one subtraction).
 //! Tolerance of the walk 1e-4 relative: t ≤ 16 products of f32 matrices.
 
+mod common;
+use common::{gpu, host};
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use weakseg::ops::affinity::PairOffsets;
@@ -14,10 +17,6 @@ use weakseg_kernels::cpu;
 use weakseg_kernels::launch::affinity::PairShape;
 
 const TOL: f32 = 1e-4;
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().expect("a GPU adapter")
-}
 
 /// Affinities of random features on a gh×gw grid, and random scores.
 fn setup(g: &Gpu, gh: usize, gw: usize, k: usize) -> (PairOffsets, Tensor, Vec<f32>, Vec<f32>) {
@@ -555,10 +554,6 @@ fn irn_boundary_branch_reads_the_stem_and_upsamples_before_the_relu() {
             );
         }
     }
-}
-
-fn host(t: &Tensor) -> Vec<f32> {
-    t.to_vec_blocking::<f32>().unwrap()
 }
 
 /// psa's affinity labels (`jiwoon-ahn/psa:voc12/data.py:195–232`,

@@ -2,6 +2,9 @@
 //! small synthetic multi-label set, gradient accumulation, and resuming
 //! from the last checkpoint.
 
+mod common;
+use common::gpu;
+
 use weakseg::data::{Dataset, Sample};
 use weakseg::io::checkpoint::Sidecar;
 use weakseg::models::{ArchSpec, CamNet};
@@ -76,10 +79,6 @@ impl Dataset for Squares {
             cam: None,
         })
     }
-}
-
-fn gpu() -> Gpu {
-    Gpu::new_blocking().expect("a GPU adapter")
 }
 
 fn setup(gpu: &Gpu, seed: u64, lr: f32) -> (CamNet, Sgd) {

@@ -2,6 +2,16 @@
 
 #![allow(dead_code)]
 
+/// The test device: the adapter `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` pick.
+pub fn gpu() -> weakseg::Gpu {
+    weakseg::Gpu::new_blocking().expect("a GPU adapter")
+}
+
+/// A tensor's f32 values on the host.
+pub fn host(t: &weakseg::Tensor) -> Vec<f32> {
+    t.to_vec_blocking::<f32>().expect("a readback")
+}
+
 use std::path::Path;
 
 /// The mIoU of `pred` against `gt` (label maps of equal sizes), computed
