@@ -23,7 +23,6 @@ use weakseg::io::checkpoint::Sidecar;
 use weakseg::metrics::Confusion;
 use weakseg::models::{ArchSpec, CamNet, SegHeadKind, SegNet};
 use weakseg::nn::{Builder, GroupRecipe, ModuleExt};
-use weakseg::optim::Sgd;
 use weakseg::train::progress::Silent;
 use weakseg::train::{TrainConfig, fit};
 use weakseg::{Gpu, ResizeMode, Result, Tensor, no_grad};
@@ -104,13 +103,7 @@ fn main() -> Result<()> {
 
     let t = Instant::now();
     let cam_net = CamNet::new(&mut Builder::new(&gpu, 1), &arch, k)?;
-    let mut opt = Sgd::new(
-        GroupRecipe::UNIFORM.groups(&cam_net, CamNet::is_new),
-        0.05,
-        0.9,
-        1e-4,
-        false,
-    )?;
+    let mut opt = GroupRecipe::UNIFORM.sgd(&cam_net, CamNet::is_new, 0.05, 1e-4)?;
     let tc = TrainConfig {
         epochs: cls_epochs,
         batch_size: 16,
@@ -148,13 +141,7 @@ fn main() -> Result<()> {
 
     let t = Instant::now();
     let seg = SegNet::new(&mut Builder::new(&gpu, 2), &arch, SegHeadKind::Aspp, k + 1)?;
-    let mut opt = Sgd::new(
-        GroupRecipe::UNIFORM.groups(&seg, SegNet::is_new),
-        0.05,
-        0.9,
-        1e-4,
-        false,
-    )?;
+    let mut opt = GroupRecipe::UNIFORM.sgd(&seg, SegNet::is_new, 0.05, 1e-4)?;
     let tc = TrainConfig {
         epochs: seg_epochs,
         batch_size: 16,

@@ -4,7 +4,6 @@
 use super::{pseudo, time};
 use crate::models::{ArchSpec, CamNet, Precision};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
-use crate::optim::Sgd;
 use crate::{Gpu, Result, Tensor};
 
 /// Training and inference throughput of one network at one size.
@@ -41,13 +40,7 @@ pub fn model(
         8
     };
     let mut net = CamNet::new(&mut b, &ArchSpec::new(arch, os), 20)?;
-    let mut opt = Sgd::new(
-        GroupRecipe::PSA.groups(&net, CamNet::is_new),
-        1e-3,
-        0.9,
-        1e-4,
-        false,
-    )?;
+    let mut opt = GroupRecipe::PSA.sgd(&net, CamNet::is_new, 1e-3, 1e-4)?;
     let x = Tensor::from_slice(
         gpu,
         &pseudo(batch * 3 * size * size, 6),

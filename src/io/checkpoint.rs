@@ -70,6 +70,20 @@ impl Sidecar {
             config,
         }
     }
+
+    /// A sidecar recording `settings` (the stage's settings struct) as its
+    /// config; `stage` names the stage in the error if they cannot be
+    /// written as JSON.
+    pub fn with_settings(
+        arch: Option<ArchSpec>,
+        classes: Option<usize>,
+        settings: &impl Serialize,
+        stage: &str,
+    ) -> Result<Sidecar> {
+        let config =
+            serde_json::to_value(settings).map_err(|e| Error::format(stage, e.to_string()))?;
+        Ok(Sidecar::new(arch, classes, config))
+    }
 }
 
 /// Serialises named tensors as safetensors bytes.

@@ -2,7 +2,9 @@
 //! and which are new layers, and how biases are treated.
 
 use crate::nn::module::{Module, ModuleExt, Role};
-use crate::optim::ParamGroup;
+use weakseg_kernels::Result;
+
+use crate::optim::{ParamGroup, Sgd};
 
 /// Learning-rate multipliers and bias decay of a group recipe.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,6 +49,19 @@ impl GroupRecipe {
         new_bias: 1.0,
         bias_decay: true,
     };
+
+    /// SGD with momentum 0.9 (no Nesterov) over [`GroupRecipe::groups`] of
+    /// `model` at base rate `lr` and weight decay `weight_decay`: how psa,
+    /// IRN and DeepLab train every network here.
+    pub fn sgd(
+        &self,
+        model: &dyn Module,
+        is_new: impl Fn(&str) -> bool,
+        lr: f32,
+        weight_decay: f32,
+    ) -> Result<Sgd> {
+        Sgd::new(self.groups(model, is_new), lr, 0.9, weight_decay, false)
+    }
 
     /// Splits the unfrozen parameters of `model` into up to four groups;
     /// `is_new(name)` marks the layers added on top of the backbone. Empty

@@ -26,7 +26,6 @@ use crate::models::affinity::{AffinityConfig, AffinityNet};
 use crate::models::boundary::BoundaryNet;
 use crate::nn::{Builder, GroupRecipe, Module, ModuleExt, Visitor};
 use crate::ops::affinity::PairOffsets;
-use crate::optim::Sgd;
 use crate::pipeline::aff_labels::PROBS;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::affinity::{affinity_loss, block_labels};
@@ -316,16 +315,9 @@ pub fn train(
         net.freeze_backbone();
     }
     let offsets = PairOffsets::half_disc(gpu, s.radius)?;
-    let mut opt = Sgd::new(
-        recipe.groups(&net, AffinityNet::is_new),
-        s.lr,
-        0.9,
-        s.weight_decay,
-        false,
-    )?;
+    let mut opt = recipe.sgd(&net, AffinityNet::is_new, s.lr, s.weight_decay)?;
     let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
-    let config = serde_json::to_value(s).map_err(|e| Error::format("train-aff", e.to_string()))?;
-    let sidecar = Sidecar::new(Some(side), None, config);
+    let sidecar = Sidecar::with_settings(Some(side), None, s, "train-aff")?;
     let stride = net.grid_stride();
     let summary = fit(
         gpu,

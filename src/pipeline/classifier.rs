@@ -15,7 +15,6 @@ use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::methods::{Method, MethodNet, Trainer, subcat};
 use crate::models::{ArchSpec, CamNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
-use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::train::{Reporter, fit};
 
@@ -124,8 +123,7 @@ pub fn train(
         }
         None => GroupRecipe::UNIFORM,
     };
-    let config = serde_json::to_value(s).unwrap_or_default();
-    let sidecar = Sidecar::new(Some(arch), Some(k), config);
+    let sidecar = Sidecar::with_settings(Some(arch), Some(k), s, "train-cls")?;
     let mut trainer = Trainer::new(s.seed);
     let mut epoch_losses = Vec::new();
     let phases = net.phases();
@@ -145,13 +143,7 @@ pub fn train(
                 ))?);
             }
         }
-        let mut opt = Sgd::new(
-            recipe.groups(&phase.model, CamNet::is_new),
-            s.lr,
-            0.9,
-            s.weight_decay,
-            false,
-        )?;
+        let mut opt = recipe.sgd(&phase.model, CamNet::is_new, s.lr, s.weight_decay)?;
         let mut cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
         if phases.len() > 1 {
             cfg.checkpoint_dir = cfg.checkpoint_dir.map(|d| d.join(format!("round{r}")));

@@ -27,7 +27,6 @@ use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::labels::{IGNORE, LabelMap};
 use crate::models::{ArchSpec, SegHeadKind};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
-use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::train::{Reporter, fit};
 use crate::{Tensor, no_grad};
@@ -273,17 +272,9 @@ pub fn train(
         }
         None => GroupRecipe::UNIFORM,
     };
-    let mut opt = Sgd::new(
-        recipe.groups(&net, InteractiveNet::is_new),
-        s.lr,
-        0.9,
-        s.weight_decay,
-        false,
-    )?;
+    let mut opt = recipe.sgd(&net, InteractiveNet::is_new, s.lr, s.weight_decay)?;
     let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
-    let config =
-        serde_json::to_value(s).map_err(|e| Error::format("interactive-train", e.to_string()))?;
-    let sidecar = Sidecar::new(Some(arch), Some(2), config);
+    let sidecar = Sidecar::with_settings(Some(arch), Some(2), s, "interactive-train")?;
     let scale = s.map_scale();
     let mut step = 0u64;
     let summary = fit(

@@ -22,7 +22,6 @@ use crate::losses::{Constraints, Regulariser, Seeded, cam_objectness, point_loss
 use crate::metrics::MaskScore;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
-use crate::optim::Sgd;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
@@ -192,16 +191,9 @@ pub fn train(
     if let Some(p) = &s.init {
         checkpoint::load(p, &net)?;
     }
-    let mut opt = Sgd::new(
-        recipe.groups(&net, SegNet::is_new),
-        s.lr,
-        0.9,
-        s.weight_decay,
-        false,
-    )?;
+    let mut opt = recipe.sgd(&net, SegNet::is_new, s.lr, s.weight_decay)?;
     let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
-    let config = serde_json::to_value(s).map_err(|e| Error::format("train-seg", e.to_string()))?;
-    let sidecar = Sidecar::new(Some(arch), Some(k), config);
+    let sidecar = Sidecar::with_settings(Some(arch), Some(k), s, "train-seg")?;
     let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
         let (logits, pce) = match &s.constraints {
             Some(c) => {

@@ -32,7 +32,6 @@ use crate::metrics::MaskScore;
 use crate::models::ArchSpec;
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::ops::superpixel::{SlicSettings, slic};
-use crate::optim::Sgd;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, refine_scores};
 use crate::refine::random_walk::with_background;
@@ -315,20 +314,13 @@ pub fn train(
         }
         None => GroupRecipe::UNIFORM,
     };
-    let mut opt = Sgd::new(
-        recipe.groups(&net, EmbeddingNet::is_new),
-        s.lr,
-        0.9,
-        s.weight_decay,
-        false,
-    )?;
+    let mut opt = recipe.sgd(&net, EmbeddingNet::is_new, s.lr, s.weight_decay)?;
     let mut loss = SpmlLoss {
         relations: s.relations,
         memory: MemoryBank::new(s.memory),
     };
     let cfg = stage.train_config(s.epochs, s.batch_size, s.lr, s.seed);
-    let config = serde_json::to_value(s).map_err(|e| Error::format("spml-train", e.to_string()))?;
-    let sidecar = Sidecar::new(Some(arch), None, config);
+    let sidecar = Sidecar::with_settings(Some(arch), None, s, "spml-train")?;
     let summary = fit(gpu, &cfg, &net, &mut opt, &ds, &sidecar, reporter, |b| {
         let masks = b
             .host_masks

@@ -132,13 +132,7 @@ impl Session {
             cfg.classes,
         )?;
         net.set_train(true);
-        let opt = Sgd::new(
-            GroupRecipe::UNIFORM.groups(&net, CamNet::is_new),
-            cfg.lr,
-            0.9,
-            1e-4,
-            false,
-        )?;
+        let opt = GroupRecipe::UNIFORM.sgd(&net, CamNet::is_new, cfg.lr, 1e-4)?;
         Ok(Session {
             gpu: gpu.clone(),
             names: synth.class_list().names,
