@@ -54,7 +54,13 @@ plan=(
     "src/methods/seam.rs 1 $methods"
     "src/methods/attention.rs 1 $methods"
     "src/methods/mixing.rs 1 $methods"
-    "src/methods/erasing.rs 3 $methods"
+    "src/methods/mixup.rs 1 $methods"
+    "src/methods/fmix.rs 2 $methods"
+    "src/methods/manifold.rs 1 $methods"
+    "src/methods/has.rs 1 $methods"
+    "src/methods/gain.rs 1 $methods"
+    "src/methods/ae.rs 1 $methods"
+    "src/methods/mod.rs 1 --test methods"
     "src/methods/cosa.rs 6 $methods"
 )
 
