@@ -286,9 +286,24 @@ fn a_stage_directory_has_one_run_and_one_kind() {
         .unwrap()
         .to_string();
     assert!(e.contains("process 1") && e.contains(LOCK_FILE), "{e}");
-    // A dead holder's lock is taken over, and released when the stage ends.
+    // A dead holder's lock is taken over, and released when the stage ends;
+    // the temporary files its interrupted writes left are removed, nothing
+    // else.
     std::fs::write(dir.join(LOCK_FILE), "4000000000").unwrap();
+    std::fs::create_dir_all(dir.join("cams")).unwrap();
+    let own = format!("x.npy.tmp{}", std::process::id());
+    let stale = ["cams/a.npy.tmp4000000000", "b.png.tmp12"];
+    let kept = ["cams/c.npy", "notes.tmp", "cams/d.tmp.npy", own.as_str()];
+    for f in stale.iter().chain(&kept) {
+        std::fs::write(dir.join(f), "x").unwrap();
+    }
     let stage = Stage::new("cam", &dir, &settings, &[]).unwrap();
+    for f in stale {
+        assert!(!dir.join(f).exists(), "{f} left");
+    }
+    for f in kept {
+        assert!(dir.join(f).exists(), "{f} removed");
+    }
     assert_eq!(
         std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap(),
         std::process::id().to_string()

@@ -35,6 +35,34 @@ pub struct Manifest {
     pub skipped: bool,
 }
 
+/// Removes the temporary files an interrupted run left in `dir` and its
+/// sub-folders: `write_atomic`'s `NAME.tmpPID` of another process. The
+/// directory's lock is held, so no other process is writing there.
+fn remove_stale_temps(dir: &Path) -> Result<()> {
+    let own = format!(".tmp{}", std::process::id());
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display(), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir.display(), e))?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::io(path.display(), e))?;
+        if kind.is_dir() {
+            remove_stale_temps(&path)?;
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = name.rfind(".tmp").is_some_and(|i| {
+            let pid = &name[i + 4..];
+            !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(&own)
+        });
+        if kind.is_file() && stale {
+            std::fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;
+        }
+    }
+    Ok(())
+}
+
 /// 64-bit FNV-1a: change detection for settings and inputs (not security).
 fn fnv(h: u64, bytes: &[u8]) -> u64 {
     bytes
@@ -175,6 +203,7 @@ impl Stage {
                 ),
             ));
         }
+        remove_stale_temps(dir)?;
         Ok(Stage {
             name: name.to_string(),
             dir: dir.to_path_buf(),
