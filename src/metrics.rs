@@ -59,14 +59,6 @@ impl MaskScore {
         }
         Ok(())
     }
-
-    /// `{"miou": …}` for a stage manifest, or null without ground truth.
-    pub fn results(&self) -> serde_json::Value {
-        self.miou().map_or(
-            serde_json::Value::Null,
-            |m| serde_json::json!({ "miou": m }),
-        )
-    }
 }
 
 /// The scores of a confusion matrix.
@@ -252,16 +244,15 @@ impl SparseScore {
         Ok(())
     }
 
-    /// `{miou, labelled, accuracy}` as JSON, or null when no ground truth
-    /// was added.
-    pub fn results(&self) -> serde_json::Value {
-        if self.total == 0 {
-            return serde_json::Value::Null;
-        }
-        serde_json::json!({
-            "miou": self.confusion.scores().miou,
-            "labelled": self.labelled as f64 / self.total as f64,
-            "accuracy": self.correct as f64 / self.labelled.max(1) as f64,
+    /// (mIoU, share of pixels labelled, share of those labelled right),
+    /// or None when no ground truth was added.
+    pub fn summary(&self) -> Option<(f64, f64, f64)> {
+        (self.total > 0).then(|| {
+            (
+                self.confusion.scores().miou,
+                self.labelled as f64 / self.total as f64,
+                self.correct as f64 / self.labelled.max(1) as f64,
+            )
         })
     }
 }

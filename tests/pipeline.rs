@@ -72,10 +72,10 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
     assert_eq!((l.width, l.height), (32, 32));
     common::assert_rescored(
         "cam",
-        m.results["miou"].as_f64().unwrap(),
+        m.results.miou.unwrap(),
         common::rescore(&out.join("labels"), &data, "train", cfg.classes + 1),
     );
-    assert_eq!(m.results["sweep"].as_array().unwrap().len(), 60);
+    assert_eq!(m.results.sweep.as_ref().unwrap().len(), 60);
     assert!(
         cams::infer(&gpu, &data, &ckpt, &out, &cs, |_, _| {})
             .unwrap()
@@ -159,7 +159,7 @@ fn classifier_and_cam_stages_write_skip_and_rerun() {
             assert_eq!(map.data[u] == 0, arg == 0, "pixel {u}");
         }
     }
-    assert!(m.results["crf_low_miou"].as_f64().is_some());
+    assert!(m.results.crf_low_miou.is_some());
     assert!(
         aff_labels::make(&gpu, &data, &out, &aff, &settings, |_, _| {})
             .unwrap()
@@ -308,7 +308,7 @@ fn a_stage_directory_has_one_run_and_one_kind() {
         std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap(),
         std::process::id().to_string()
     );
-    stage.finish(1.0, vec![], serde_json::json!({})).unwrap();
+    stage.finish(1.0, vec![], Default::default()).unwrap();
     drop(stage);
     assert!(!dir.join(LOCK_FILE).exists());
     // Another stage's folder, or a dataset root, is refused before writing.
@@ -325,6 +325,31 @@ fn a_stage_directory_has_one_run_and_one_kind() {
     assert!(e.contains("dataset root"), "{e}");
     assert!(!dir.join("root").join(LOCK_FILE).exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stage_results_read_every_earlier_form() {
+    // A stage that scored nothing wrote `null`; a reader must still see a
+    // finished stage (or `done()` would re-run it), and keys a later
+    // version no longer writes are ignored.
+    use weakseg::pipeline::stage::Manifest;
+    let head = r#"{"stage":"cam","fingerprint":"f","seconds":1.0,"outputs":[]"#;
+    let null: Manifest = serde_json::from_str(&format!(r#"{head},"results":null}}"#)).unwrap();
+    assert_eq!(null.results, Default::default());
+    let none: Manifest = serde_json::from_str(&format!("{head}}}")).unwrap();
+    assert_eq!(none.results, Default::default());
+    let old: Manifest = serde_json::from_str(&format!(
+        r#"{head},"results":{{"miou":0.5,"gone":1,"scored_on":{{"list":"train","masks":"m","images":3}}}}}}"#
+    ))
+    .unwrap();
+    assert_eq!(old.results.miou, Some(0.5));
+    assert_eq!(
+        old.results.scored_on.unwrap().to_string(),
+        "train, m (3 images)"
+    );
+    // Only what a stage measured is written.
+    let json = serde_json::to_string(&null).unwrap();
+    assert!(json.contains(r#""results":{}"#), "{json}");
 }
 
 #[test]

@@ -168,11 +168,11 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
     .unwrap();
     common::assert_rescored(
         "walk + CRF",
-        m.results["miou"].as_f64().unwrap(),
+        m.results.miou.unwrap(),
         common::rescore(&dir.join("rw-crf/rw"), &cfg.data, "train", k),
     );
     assert_eq!(
-        Some(m.results["walk_miou"].as_f64().unwrap()),
+        Some(m.results.walk_miou.unwrap()),
         metrics.rw_miou_train,
         "the same walk before its CRF"
     );
@@ -320,7 +320,7 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
     .unwrap();
     common::assert_rescored(
         "IRN walk",
-        m.results["miou"].as_f64().unwrap(),
+        m.results.miou.unwrap(),
         common::rescore(
             &dir.join("irn-rw/rw"),
             &cfg.data,

@@ -38,9 +38,13 @@ fn auto_takes_voc_masks_first_and_scores_every_image_with_one() {
     assert_eq!(gt.mask("b", (3, 2)).unwrap(), Some(vec![3; 6]));
     assert_eq!(gt.mask("c", (3, 2)).unwrap(), None);
     let on = gt.describe();
-    assert_eq!(on["list"], "train_aug");
-    assert_eq!(on["images"], 2);
-    assert_eq!(on["masks"], "SegmentationClass, else SegmentationClassAug");
+    assert_eq!(on.list, "train_aug");
+    assert_eq!(on.images, 2);
+    assert_eq!(on.masks, "SegmentationClass, else SegmentationClassAug");
+    assert_eq!(
+        on.to_string(),
+        "train_aug, SegmentationClass, else SegmentationClassAug (2 images)"
+    );
 }
 
 #[test]
@@ -54,11 +58,8 @@ fn a_list_and_a_mask_source_restrict_the_scoring() {
     assert_eq!(gt.mask("a", (3, 2)).unwrap(), Some(vec![2; 6]));
     assert_eq!(gt.mask("b", (3, 2)).unwrap(), None, "b is not in train");
     let on = gt.describe();
-    assert_eq!(
-        (on["list"].as_str(), on["images"].as_u64()),
-        (Some("train"), Some(1))
-    );
-    assert_eq!(on["masks"], "SegmentationClassAug");
+    assert_eq!((on.list.as_str(), on.images), ("train", 1));
+    assert_eq!(on.masks, "SegmentationClassAug");
     // c is in train but has no Aug mask: a named source must exist.
     let err = gt.mask("c", (3, 2)).unwrap_err().to_string();
     assert!(err.contains("SegmentationClassAug/c.png"), "{err}");

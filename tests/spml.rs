@@ -444,10 +444,10 @@ fn spml_stages_train_predict_and_skip() {
     .unwrap();
     common::assert_rescored(
         "spml predict",
-        p.results["miou"].as_f64().unwrap(),
+        p.results.miou.unwrap(),
         common::rescore_files(&dir.join("predict/pred"), &data, 3),
     );
-    assert!(p.results["prototypes"].as_u64().unwrap() > 0);
+    assert!(p.results.prototypes.unwrap() > 0);
     assert_eq!(
         std::fs::read_dir(dir.join("predict/pred")).unwrap().count(),
         2

@@ -212,10 +212,7 @@ fn weak_masks_stage_scores_writes_and_skips() {
         assert_eq!(m.outputs.len(), 6);
         let mask = weakseg::io::labels::read(&out.join("masks/000000.png")).unwrap();
         assert_eq!((mask.width, mask.height), (32, 32));
-        let (acc, share) = (
-            m.results["accuracy"].as_f64().unwrap(),
-            m.results["labelled"].as_f64().unwrap(),
-        );
+        let (acc, share) = (m.results.accuracy.unwrap(), m.results.labelled.unwrap());
         // Marks are drawn inside their regions; a radius of 1 may spill a
         // pixel over an edge.
         if label != WeakLabel::Boxes {
@@ -296,7 +293,7 @@ fn marks_drawn_over_seed_maps_win_where_they_label() {
         ..plain.clone()
     };
     let m = weak_masks::make(&gpu, &data, None, &dir.join("over"), &s, |_, _| {}).unwrap();
-    assert!(m.results["labelled"].as_f64().unwrap() > 0.5);
+    assert!(m.results.labelled.unwrap() > 0.5);
     for id in ids {
         let clicks = labels::read(&dir.join(format!("clicks/masks/{id}.png"))).unwrap();
         let over = labels::read(&dir.join(format!("over/masks/{id}.png"))).unwrap();

@@ -21,6 +21,7 @@ use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::labels::{IGNORE, LabelMap};
 use crate::io::{image, npy};
 use crate::metrics::Confusion;
+use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::cam_crf::{class_ids, crf_probs, threshold_crf_labels};
@@ -210,13 +211,14 @@ pub fn make(
         progress(i + 1, ds.records.len());
     }
     let results = if scored {
-        serde_json::json!({
-            "crf_low_miou": low_c.scores().miou,
-            "crf_high_miou": high_c.scores().miou,
-            "scored_on": truth.describe(),
-        })
+        StageResults {
+            crf_low_miou: Some(low_c.scores().miou),
+            crf_high_miou: Some(high_c.scores().miou),
+            scored_on: Some(truth.describe()),
+            ..StageResults::default()
+        }
     } else {
-        serde_json::Value::Null
+        StageResults::default()
     };
     stage.finish(t.elapsed().as_secs_f64(), outputs, results)
 }

@@ -27,6 +27,7 @@ use crate::models::boundary::BoundaryNet;
 use crate::nn::{Builder, GroupRecipe, Module, ModuleExt, Visitor};
 use crate::ops::affinity::PairOffsets;
 use crate::pipeline::aff_labels::PROBS;
+use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::affinity::{affinity_loss, block_labels};
 use crate::tensor::Tensor;
@@ -342,6 +343,6 @@ pub fn train(
     stage.finish(
         t.elapsed().as_secs_f64(),
         vec![CHECKPOINT.into(), "affinity.json".into()],
-        serde_json::json!({ "epoch_losses": summary.epoch_losses }),
+        StageResults::training(summary.epoch_losses),
     )
 }

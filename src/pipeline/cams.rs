@@ -26,6 +26,7 @@ use crate::methods::rib::Localiser;
 use crate::methods::{MethodNet, RibSettings, Saliency, SaliencySource};
 use crate::metrics::Confusion;
 use crate::pipeline::classifier::ClassifierSettings;
+use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 
@@ -182,16 +183,17 @@ pub fn infer(
             .iter()
             .copied()
             .fold((0.0, -1.0), |a, b| if b.1 > a.1 { b } else { a });
-        serde_json::json!({
-            "miou": at.scores().miou,
-            "threshold": s.threshold,
-            "best_threshold": best.0,
-            "best_miou": best.1,
-            "sweep": curve,
-            "scored_on": truth.describe(),
-        })
+        StageResults {
+            miou: Some(at.scores().miou),
+            threshold: Some(s.threshold),
+            best_threshold: Some(best.0),
+            best_miou: Some(best.1),
+            sweep: Some(curve),
+            scored_on: Some(truth.describe()),
+            ..StageResults::default()
+        }
     } else {
-        serde_json::Value::Null
+        StageResults::default()
     };
     stage.finish(t.elapsed().as_secs_f64(), outputs, results)
 }

@@ -15,6 +15,7 @@ use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::methods::{Method, MethodNet, Trainer, subcat};
 use crate::models::{ArchSpec, CamNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::train::{Reporter, fit};
 
@@ -169,6 +170,10 @@ pub fn train(
     stage.finish(
         t.elapsed().as_secs_f64(),
         vec![CHECKPOINT.into(), "classifier.json".into()],
-        serde_json::json!({ "epoch_losses": epoch_losses, "method": s.method.name() }),
+        StageResults {
+            epoch_losses: Some(epoch_losses),
+            method: Some(s.method.name().into()),
+            ..StageResults::default()
+        },
     )
 }

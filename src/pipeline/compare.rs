@@ -81,7 +81,7 @@ pub fn methods(
             o.end(name, &m);
             m
         })?;
-        out.full_miou_val = run::score(&p, "miou");
+        out.full_miou_val = p.results.miou;
     }
     let json =
         serde_json::to_vec_pretty(&out).map_err(|e| Error::format("compare", e.to_string()))?;
@@ -98,8 +98,8 @@ fn cam_row(gpu: &Gpu, cfg: &PipelineConfig, obs: &mut dyn Observer) -> Result<Me
     })?;
     Ok(MethodRow {
         method: cfg.classifier.method.name().into(),
-        cam_miou_train: run::score(&cam, "miou"),
-        cam_best_miou_train: run::score(&cam, "best_miou"),
+        cam_miou_train: cam.results.miou,
+        cam_best_miou_train: cam.results.best_miou,
         rw_miou_train: None,
         seg_miou_val: None,
         train_cls_seconds: cls.seconds,

@@ -27,6 +27,7 @@ use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::labels::{IGNORE, LabelMap};
 use crate::models::{ArchSpec, SegHeadKind};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::train::{Reporter, fit};
 use crate::{Tensor, no_grad};
@@ -319,7 +320,11 @@ pub fn train(
     stage.finish(
         t.elapsed().as_secs_f64(),
         vec![CHECKPOINT.into(), "interactive.json".into()],
-        serde_json::json!({ "epoch_losses": summary.epoch_losses, "objects": objects.len() }),
+        StageResults {
+            epoch_losses: Some(summary.epoch_losses),
+            objects: Some(objects.len()),
+            ..StageResults::default()
+        },
     )
 }
 
@@ -455,12 +460,13 @@ pub fn evaluate(
     stage.finish(
         t.elapsed().as_secs_f64(),
         outputs,
-        serde_json::json!({
-            "iou_at": iou_at,
-            "noc85": noc(&reached[0]),
-            "noc90": noc(&reached[1]),
-            "objects": samples.len(),
-        }),
+        StageResults {
+            iou_at: Some(iou_at),
+            noc85: Some(noc(&reached[0])),
+            noc90: Some(noc(&reached[1])),
+            objects: Some(samples.len()),
+            ..StageResults::default()
+        },
     )
 }
 
@@ -523,18 +529,13 @@ pub fn compare(
             &s,
             &mut progress,
         )?;
-        let r = &m.results;
-        let f = |k: &str| r.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let r = m.results;
         rows.push(InteractiveRow {
             guidance,
-            iou_at: r
-                .get("iou_at")
-                .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
-                .unwrap_or_default(),
-            noc85: f("noc85"),
-            noc90: f("noc90"),
-            objects: f("objects") as usize,
+            iou_at: r.iou_at.unwrap_or_default(),
+            noc85: r.noc85.unwrap_or(f64::NAN),
+            noc90: r.noc90.unwrap_or(f64::NAN),
+            objects: r.objects.unwrap_or(0),
         });
     }
     let json = serde_json::to_vec_pretty(&rows)

@@ -19,6 +19,7 @@ pub mod classifier;
 pub mod compare;
 pub mod interactive;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod scoring;
 pub mod segmenter;

@@ -283,22 +283,6 @@ pub fn full_bound(
     )
 }
 
-/// A manifest's result `key` as a number.
-pub fn score(m: &Manifest, key: &str) -> Option<f64> {
-    m.results.get(key).and_then(|v| v.as_f64())
-}
-
-/// "list, masks (n images)" of a stage's `scored_on` result, if it scored.
-pub fn scored_on(m: &Manifest) -> Option<String> {
-    let on = m.results.get("scored_on")?;
-    Some(format!(
-        "{}, {} ({} images)",
-        on.get("list")?.as_str()?,
-        on.get("masks")?.as_str()?,
-        on.get("images")?.as_u64()?
-    ))
-}
-
 /// Runs every stage of `cfg` in order and writes `out/metrics.json`.
 /// Returns the metrics and each stage's manifest, in order.
 pub fn run(
@@ -362,25 +346,25 @@ pub fn run(
         obs,
         &mut |n, m, o| finish(n, m, o),
     )?;
-    let seg_miou = score(&p, "miou");
+    let seg_miou = p.results.miou;
     let full_miou = if cfg.fully_supervised {
         let p = full_bound(gpu, cfg, obs, &mut |n, m, o| finish(n, m, o))?;
-        score(&p, "miou")
+        p.results.miou
     } else {
         None
     };
     let metrics = Metrics {
-        cam_miou_train: score(&cam, "miou"),
-        cam_best_miou_train: score(&cam, "best_miou"),
-        crf_miou_train: score(&crf, "crf_low_miou"),
-        rw_miou_train: score(&rw, "walk_miou").or(score(&rw, "miou")),
-        rw_crf_miou_train: cfg.walk.crf.as_ref().and(score(&rw, "miou")),
+        cam_miou_train: cam.results.miou,
+        cam_best_miou_train: cam.results.best_miou,
+        crf_miou_train: crf.results.crf_low_miou,
+        rw_miou_train: rw.results.walk_miou.or(rw.results.miou),
+        rw_crf_miou_train: cfg.walk.crf.as_ref().and(rw.results.miou),
         seg_miou_val: seg_miou,
         full_miou_val: full_miou,
         seconds: done.iter().map(|(n, m)| (n.clone(), m.seconds)).collect(),
         scored_on: done
             .iter()
-            .filter_map(|(n, m)| Some((n.clone(), scored_on(m)?)))
+            .filter_map(|(n, m)| Some((n.clone(), m.results.scored_on.as_ref()?.to_string())))
             .collect(),
     };
     let json =

@@ -13,6 +13,7 @@ use weakseg_kernels::{Error, Result};
 
 use crate::data::voc::{list_path, parse_list};
 use crate::io::labels;
+use crate::pipeline::results::ScoredOn;
 
 /// Where a stage's ground-truth masks come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,12 +113,16 @@ impl GroundTruth {
 
     /// What the scores were measured on, for the stage's results:
     /// `{"list", "masks", "images"}`.
-    pub fn describe(&self) -> serde_json::Value {
+    pub fn describe(&self) -> ScoredOn {
         let masks = match self.masks {
             GroundMasks::Auto => "SegmentationClass, else SegmentationClassAug",
             GroundMasks::Class => "SegmentationClass",
             GroundMasks::Aug => "SegmentationClassAug",
         };
-        serde_json::json!({ "list": self.list, "masks": masks, "images": self.scored })
+        ScoredOn {
+            list: self.list.clone(),
+            masks: masks.into(),
+            images: self.scored,
+        }
     }
 }

@@ -22,6 +22,7 @@ use crate::losses::{Constraints, Regulariser, Seeded, cam_objectness, point_loss
 use crate::metrics::MaskScore;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
@@ -236,7 +237,7 @@ pub fn train(
     stage.finish(
         t.elapsed().as_secs_f64(),
         vec![CHECKPOINT.into(), "segmenter.json".into()],
-        serde_json::json!({ "epoch_losses": summary.epoch_losses }),
+        StageResults::training(summary.epoch_losses),
     )
 }
 
@@ -363,9 +364,10 @@ pub fn predict(
         score.add_labels(&map.data, truth.mask(&r.id, (w, h))?.as_deref())?;
         progress(i + 1, ds.len());
     }
-    let mut results = score.results();
-    if let Some(r) = results.as_object_mut() {
-        r.insert("scored_on".into(), truth.describe());
-    }
+    let results = StageResults {
+        miou: score.miou(),
+        scored_on: score.miou().map(|_| truth.describe()),
+        ..StageResults::default()
+    };
     stage.finish(t.elapsed().as_secs_f64(), outputs, results)
 }

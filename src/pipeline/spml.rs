@@ -32,6 +32,7 @@ use crate::metrics::MaskScore;
 use crate::models::ArchSpec;
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::ops::superpixel::{SlicSettings, slic};
+use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, refine_scores};
 use crate::refine::random_walk::with_background;
@@ -227,7 +228,7 @@ pub fn tag_labels(
         outputs.push(stage.write_labels(format!("labels/{}.png", r.id), &map)?);
         progress(i + 1, ds.len());
     }
-    stage.finish(t.elapsed().as_secs_f64(), outputs, serde_json::Value::Null)
+    stage.finish(t.elapsed().as_secs_f64(), outputs, StageResults::default())
 }
 
 /// The batch's embeddings [B, D, h, w] and its segments, labels
@@ -341,7 +342,7 @@ pub fn train(
     stage.finish(
         t.elapsed().as_secs_f64(),
         vec![CHECKPOINT.into(), "embedding.json".into()],
-        serde_json::json!({ "epoch_losses": summary.epoch_losses }),
+        StageResults::training(summary.epoch_losses),
     )
 }
 
@@ -447,9 +448,10 @@ pub fn predict(
         score.add(&map.data, smp.mask.as_deref())?;
         progress(train.len() + i + 1, total);
     }
-    let results = match score.miou() {
-        Some(m) => serde_json::json!({ "miou": m, "prototypes": bank.len() }),
-        None => serde_json::json!({ "prototypes": bank.len() }),
+    let results = StageResults {
+        miou: score.miou(),
+        prototypes: Some(bank.len()),
+        ..StageResults::default()
     };
     stage.finish(t.elapsed().as_secs_f64(), outputs, results)
 }
@@ -540,5 +542,12 @@ pub fn walk_labels(
         score.add(&map.data, smp.mask.as_deref())?;
         progress(i + 1, ds.len());
     }
-    stage.finish(t.elapsed().as_secs_f64(), outputs, score.results())
+    stage.finish(
+        t.elapsed().as_secs_f64(),
+        outputs,
+        StageResults {
+            miou: score.miou(),
+            ..StageResults::default()
+        },
+    )
 }

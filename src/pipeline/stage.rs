@@ -14,6 +14,7 @@ use weakseg_kernels::{Error, Result};
 
 use crate::io::labels::{self, LabelMap};
 use crate::io::write_atomic;
+use crate::pipeline::results::StageResults;
 use crate::train::TrainConfig;
 
 /// What a finished stage left behind.
@@ -27,9 +28,9 @@ pub struct Manifest {
     pub seconds: f64,
     /// Output files, relative to the stage directory.
     pub outputs: Vec<String>,
-    /// Stage-specific results (scores, losses).
-    #[serde(default)]
-    pub results: serde_json::Value,
+    /// What the stage measured (scores, losses).
+    #[serde(default, deserialize_with = "StageResults::null_as_empty")]
+    pub results: StageResults,
     /// Whether this call skipped the stage (an identical run had finished).
     #[serde(skip)]
     pub skipped: bool,
@@ -291,7 +292,7 @@ impl Stage {
         &self,
         seconds: f64,
         outputs: Vec<String>,
-        results: serde_json::Value,
+        results: StageResults,
     ) -> Result<Manifest> {
         let m = Manifest {
             stage: self.name.clone(),

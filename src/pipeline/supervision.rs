@@ -31,6 +31,7 @@ use crate::io::write_atomic;
 use crate::losses::{Constraints, Regulariser, RegulariserKind, Seeded, SeededMethod};
 use crate::metrics::SparseScore;
 use crate::pipeline::aff_labels;
+use crate::pipeline::results::StageResults;
 use crate::pipeline::run::{self, Observer, PipelineConfig, dirs};
 use crate::pipeline::segmenter::{self, SegSettings};
 use crate::pipeline::spml::{self, SpmlSettings};
@@ -163,7 +164,6 @@ pub fn compare(
                 });
                 let seeds = tag_seeds(gpu, base, obs)?;
                 let score = seed_score(base, &seeds)?;
-                let value = |k: &str| score.get(k).and_then(|v| v.as_f64());
                 for method in [SeededMethod::Sec, SeededMethod::Dsrg] {
                     let dir = root.join(format!("tags-{}", method.name()));
                     let miou = tag_segmenter(gpu, base, &dir, Some(&seeds), obs, |s| {
@@ -175,8 +175,8 @@ pub fn compare(
                             "{} (seeds: the affinity labels)",
                             method.name().to_uppercase()
                         ),
-                        target_miou_train: value("miou"),
-                        labelled: value("labelled"),
+                        target_miou_train: score.miou,
+                        labelled: score.labelled,
                         miou_val: miou,
                     });
                 }
@@ -214,7 +214,7 @@ pub fn compare(
                 out.rows.push(SupervisionRow {
                     supervision: kind,
                     method: "SPML (CAM walked over the embedding + CRF → segmenter)".into(),
-                    target_miou_train: run::score(&m, "miou"),
+                    target_miou_train: m.results.miou,
                     labelled: Some(1.0),
                     miou_val: miou,
                 });
@@ -313,7 +313,7 @@ pub fn compare(
             }
             Supervision::Full => {
                 let p = run::full_bound(gpu, base, obs, &mut report)?;
-                out.full_miou_val = run::score(&p, "miou");
+                out.full_miou_val = p.results.miou;
                 out.rows.push(SupervisionRow {
                     supervision: kind,
                     method: "cross-entropy on ground truth".into(),
@@ -353,7 +353,7 @@ fn tag_segmenter(
         obs,
         &mut report,
     )?;
-    Ok(run::score(&p, "miou"))
+    Ok(p.results.miou)
 }
 
 /// One SPML row's inputs: label maps from `kind` (described as `from`),
@@ -423,19 +423,18 @@ fn spml_row(
     )?;
     let m = report("spml-predict", m, obs);
     let score = seed_score(base, job.labels)?;
-    let value = |k: &str| score.get(k).and_then(|v| v.as_f64());
     Ok(SupervisionRow {
         supervision: job.kind,
         method: format!("SPML (labels: {}; prototypes + CRF)", job.from),
-        target_miou_train: value("miou"),
-        labelled: value("labelled"),
-        miou_val: run::score(&m, "miou"),
+        target_miou_train: score.miou,
+        labelled: score.labelled,
+        miou_val: m.results.miou,
     })
 }
 
 /// The seed maps in `dir` (ID.png) scored against the ground truth of the
-/// segmenter's training list: `{miou, labelled, accuracy}`.
-fn seed_score(base: &PipelineConfig, dir: &Path) -> Result<serde_json::Value> {
+/// segmenter's training list.
+fn seed_score(base: &PipelineConfig, dir: &Path) -> Result<StageResults> {
     let ds = VocDataset::open(&base.data, &VocOptions::split(&base.segmenter.list))?;
     let mut score = SparseScore::new(ds.classes.len() + 1);
     for r in &ds.records {
@@ -444,7 +443,7 @@ fn seed_score(base: &PipelineConfig, dir: &Path) -> Result<serde_json::Value> {
             score.add(&seeds.data, &labels::read(gt)?.data)?;
         }
     }
-    Ok(score.results())
+    Ok(StageResults::sparse(&score))
 }
 
 /// The `cam` stage of the tags pipeline (classifier first), for the box
@@ -612,13 +611,12 @@ fn masks_then_segment(
         obs,
         &mut report,
     )?;
-    let score = |k: &str| m.results.get(k).and_then(|v| v.as_f64());
     Ok(SupervisionRow {
         supervision: recipe.kind,
         method: recipe.how,
-        target_miou_train: score("miou"),
-        labelled: score("labelled"),
-        miou_val: run::score(&p, "miou"),
+        target_miou_train: m.results.miou,
+        labelled: m.results.labelled,
+        miou_val: p.results.miou,
     })
 }
 

@@ -19,6 +19,7 @@ use crate::io::labels::LabelMap;
 use crate::io::{image, npy};
 use crate::metrics::MaskScore;
 use crate::pipeline::affinity::{self, RelationNet};
+use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, refine_scores};
@@ -142,10 +143,13 @@ pub fn run(
         score.add_labels(&map.data, gt.as_deref())?;
         progress(i + 1, ds.len());
     }
-    let mut results = score.results();
-    if let (Some(r), Some(miou)) = (results.as_object_mut(), walk_score.miou()) {
-        r.insert("walk_miou".into(), miou.into());
-        r.insert("scored_on".into(), truth.describe());
+    let mut results = StageResults {
+        miou: score.miou(),
+        ..StageResults::default()
+    };
+    if let (Some(_), Some(miou)) = (results.miou, walk_score.miou()) {
+        results.walk_miou = Some(miou);
+        results.scored_on = Some(truth.describe());
     }
     stage.finish(t.elapsed().as_secs_f64(), outputs, results)
 }

@@ -15,6 +15,7 @@ use crate::data::voc::{VocDataset, VocOptions, list_path};
 use crate::io::labels::{self, LabelMap};
 use crate::io::{image, npy};
 use crate::metrics::SparseScore;
+use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::boxes::{self, BoxMode};
 use crate::refine::crf::{CrfParams, DenseCrf};
@@ -194,7 +195,11 @@ pub fn make(
         outputs.push(stage.write_labels(format!("masks/{}.png", r.id), &map)?);
         progress(i + 1, ds.records.len());
     }
-    stage.finish(t.elapsed().as_secs_f64(), outputs, score.results())
+    stage.finish(
+        t.elapsed().as_secs_f64(),
+        outputs,
+        StageResults::sparse(&score),
+    )
 }
 
 /// The seed map at `path` with every labelled pixel of `marks` drawn

@@ -198,10 +198,7 @@ pub fn aff_labels(gpu: &Gpu, a: &AffLabelsArgs) -> Result<()> {
     let m = aff_labels::make(gpu, &a.data, &a.cams, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("aff-labels", &m);
-    if let (Some(lo), Some(hi)) = (
-        m.results["crf_low_miou"].as_f64(),
-        m.results["crf_high_miou"].as_f64(),
-    ) {
+    if let (Some(lo), Some(hi)) = (m.results.crf_low_miou, m.results.crf_high_miou) {
         match &s.irn {
             Some(irn) => println!(
                 "CAM+CRF mIoU: {:.1}% at background {}, {:.1}% at background {}",
@@ -252,10 +249,10 @@ pub fn rw(gpu: &Gpu, a: &RwArgs) -> Result<()> {
     let m = walk::run(gpu, &a.data, &a.affinity, &a.cams, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("rw", &m);
-    if let Some(miou) = m.results["walk_miou"].as_f64() {
+    if let Some(miou) = m.results.walk_miou {
         println!("random-walk mIoU: {:.1}%", 100.0 * miou);
     }
-    if let (Some(miou), true) = (m.results["miou"].as_f64(), a.crf) {
+    if let (Some(miou), true) = (m.results.miou, a.crf) {
         println!(
             "random walk + dense CRF pseudo-mask mIoU: {:.1}%",
             100.0 * miou

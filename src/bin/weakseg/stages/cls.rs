@@ -137,24 +137,20 @@ pub fn cam(gpu: &Gpu, a: &CamArgs) -> Result<()> {
     bar.finish_and_clear();
     report("cam", &m);
     let r = &m.results;
-    if let Some(miou) = r["miou"].as_f64() {
+    if let (Some(miou), Some(best), Some(at)) = (r.miou, r.best_miou, r.best_threshold) {
         println!(
             "CAM mIoU at threshold {:.2}: {:.1}% (best {:.1}% at {:.2})",
             a.threshold,
             100.0 * miou,
-            100.0 * r["best_miou"].as_f64().unwrap_or(0.0),
-            r["best_threshold"].as_f64().unwrap_or(0.0)
+            100.0 * best,
+            at
         );
     }
     if a.sweep {
         println!("| threshold | mIoU |");
         println!("|---|---|");
-        for p in r["sweep"].as_array().into_iter().flatten() {
-            println!(
-                "| {:.2} | {:.1}% |",
-                p[0].as_f64().unwrap_or(0.0),
-                100.0 * p[1].as_f64().unwrap_or(0.0)
-            );
+        for (t, miou) in r.sweep.iter().flatten() {
+            println!("| {t:.2} | {:.1}% |", 100.0 * miou);
         }
     }
     Ok(())

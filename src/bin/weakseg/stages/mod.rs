@@ -158,13 +158,11 @@ pub(crate) fn report(name: &str, m: &Manifest) {
             m.seconds
         );
     }
-    let on = &m.results["scored_on"];
-    if let (Some(list), Some(masks), Some(n)) = (
-        on["list"].as_str(),
-        on["masks"].as_str(),
-        on["images"].as_u64(),
-    ) {
-        println!("{name}: scored on {n} images of {list}, masks from {masks}");
+    if let Some(on) = &m.results.scored_on {
+        println!(
+            "{name}: scored on {} images of {}, masks from {}",
+            on.images, on.list, on.masks
+        );
     }
 }
 

@@ -172,7 +172,7 @@ pub fn predict(gpu: &Gpu, a: &PredictArgs) -> Result<()> {
     let m = segmenter::predict(gpu, &a.data, &a.segmenter, &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("predict", &m);
-    if let Some(miou) = m.results["miou"].as_f64() {
+    if let Some(miou) = m.results.miou {
         println!("mIoU ({}): {:.1}%", a.list, 100.0 * miou);
     }
     Ok(())

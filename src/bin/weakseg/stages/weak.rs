@@ -168,11 +168,9 @@ pub fn weak_masks(gpu: &Gpu, a: &WeakMasksArgs) -> Result<()> {
     let m = weak_masks::make(gpu, &a.data, a.cams.as_deref(), &a.out, &s, track(&bar))?;
     bar.finish_and_clear();
     report("weak-masks", &m);
-    if let (Some(miou), Some(lab), Some(acc)) = (
-        m.results["miou"].as_f64(),
-        m.results["labelled"].as_f64(),
-        m.results["accuracy"].as_f64(),
-    ) {
+    if let (Some(miou), Some(lab), Some(acc)) =
+        (m.results.miou, m.results.labelled, m.results.accuracy)
+    {
         println!(
             "masks: {:.1}% of pixels labelled, {:.1}% of those right, mIoU {:.1}% (unlabelled as background)",
             100.0 * lab,
