@@ -233,42 +233,27 @@ fn irn_labels_are_the_thresholded_argmax_refined_by_the_crf() {
         },
     )
     .unwrap();
-    let got = pollster::block_on(threshold_crf_labels(
-        &none,
-        &gpu,
-        &cams,
-        &present,
-        (h, w),
-        0.3,
-        0.7,
-    ))
-    .unwrap();
+    let labels = |crf: &DenseCrf, present: &[bool]| {
+        pollster::block_on(threshold_crf_labels(
+            crf,
+            &gpu,
+            &cams,
+            present,
+            (h, w),
+            0.3,
+            0.7,
+        ))
+        .unwrap()
+    };
+    let got = labels(&none, &present);
     assert_eq!(got, want);
     assert_eq!((got[1], got[6], got[9], got[13]), (3, 0, 1, 1));
     // IRN's CRF changes labels only among background and the present
     // classes; with no class present everything is background.
     let crf = DenseCrf::new_blocking(&gpu, &img, &CrfParams::irn()).unwrap();
-    let got = pollster::block_on(threshold_crf_labels(
-        &crf,
-        &gpu,
-        &cams,
-        &present,
-        (h, w),
-        0.3,
-        0.7,
-    ))
-    .unwrap();
+    let got = labels(&crf, &present);
     assert!(got.iter().all(|&v| [0, 1, 3].contains(&v)), "{got:?}");
-    let empty = pollster::block_on(threshold_crf_labels(
-        &crf,
-        &gpu,
-        &cams,
-        &[false; 3],
-        (h, w),
-        0.3,
-        0.7,
-    ))
-    .unwrap();
+    let empty = labels(&crf, &[false; 3]);
     assert_eq!(empty, vec![0; h * w]);
 }
 
