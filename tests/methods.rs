@@ -86,6 +86,29 @@ fn methods_parse_with_defaults_and_name_bad_settings() {
         ("cosa", &["decoder_channels=0"]),
         ("cosa", &["gmm_queue=0"]),
     ];
+    // The edges of each range are valid.
+    let edges: &[(&str, &[&str])] = &[
+        ("ae", &["rounds=1", "threshold=0.0"]),
+        ("has", &["hide_probability=0.0", "reference_size=1"]),
+        ("has", &["hide_probability=1.0"]),
+        ("acol", &["threshold=0.0"]),
+        ("acol", &["threshold=1.0"]),
+        ("csae", &["adversarial=0.0", "area=0.0"]),
+        ("mdc", &["dilations=[1, 3]"]),
+        ("subcat", &["k=1", "rounds=1", "max_iter=1"]),
+        ("subcat-teach", &["k=1", "max_iter=1"]),
+        ("seam", &["hard_fraction=1.0", "min_pool_fraction=1.0"]),
+        ("rib", &["iterations=1", "lr=0.0", "weight_decay=0.0"]),
+        ("rib", &["explode_threshold=0.0", "explode_ratio=1.0"]),
+        ("rib", &["explode_threshold=1.0", "explode_ratio=0.0"]),
+        ("cosa", &["low=0.0", "high=0.0"]),
+        ("cosa", &["low=0.5", "high=0.5"]),
+    ];
+    for (name, settings) in edges {
+        let settings: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+        let m = Method::from_name(name, &settings).unwrap();
+        assert!(m.validate().is_ok(), "{name} {settings:?} refused");
+    }
     for (name, settings) in bad {
         let settings: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
         let m = Method::from_name(name, &settings).unwrap();
