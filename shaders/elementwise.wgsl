@@ -14,26 +14,26 @@ override OP: u32 = 0u;
 
 fn unary_op(x: f32, al: f32, be: f32) -> f32 {
     switch OP {
-        case 0u: { return x; }
-        case 1u: { return -x; }
-        case 2u: { return abs(x); }
-        case 3u: { return exp(x); }
-        case 4u: { return log(x); }
-        case 5u: { return sqrt(x); }
-        case 6u: { return pow_signed(x, al); }
-        case 7u: { return max(x, 0.0); }
-        case 8u: { return select(al * (exp(x) - 1.0), x, x > 0.0); }
-        case 9u: { return select(al * x, x, x > 0.0); }
-        case 10u: { return sigmoid(x); }
-        case 11u: { return tanh(x); }
-        case 12u: { return clamp(x, al, be); }
-        case 13u: { return x * al + be; }
-        case 14u: { return sign(x); }
-        case 15u: { return 1.0 / x; }
-        case 16u: { return x * x; }
-        case 17u: { return select(0.0, 1.0, x > al); }
-        case 18u: { return select(0.0, 1.0, x < al); }
-        case 19u: { return select(0.0, 1.0, x == al); }
+        case 0u: { return x; } // Copy
+        case 1u: { return -x; } // Neg
+        case 2u: { return abs(x); } // Abs
+        case 3u: { return exp(x); } // Exp
+        case 4u: { return log(x); } // Log
+        case 5u: { return sqrt(x); } // Sqrt
+        case 6u: { return pow_signed(x, al); } // Pow
+        case 7u: { return max(x, 0.0); } // Relu
+        case 8u: { return select(al * (exp(x) - 1.0), x, x > 0.0); } // Elu
+        case 9u: { return select(al * x, x, x > 0.0); } // LeakyRelu
+        case 10u: { return sigmoid(x); } // Sigmoid
+        case 11u: { return tanh(x); } // Tanh
+        case 12u: { return clamp(x, al, be); } // Clamp
+        case 13u: { return x * al + be; } // Affine
+        case 14u: { return sign(x); } // Sign
+        case 15u: { return 1.0 / x; } // Recip
+        case 16u: { return x * x; } // Square
+        case 17u: { return select(0.0, 1.0, x > al); } // GtScalar
+        case 18u: { return select(0.0, 1.0, x < al); } // LtScalar
+        case 19u: { return select(0.0, 1.0, x == al); } // EqScalar
         default: { return x; }
     }
 }
@@ -69,28 +69,28 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 
 fn binary_op(x: f32, y: f32, al: f32) -> f32 {
     switch OP {
-        case 0u: { return x + y; }
-        case 1u: { return x - y; }
-        case 2u: { return x * y; }
-        case 3u: { return x / y; }
-        case 4u: { return max(x, y); }
-        case 5u: { return min(x, y); }
-        case 6u: { return select(0.0, 1.0, x == y); }
-        case 7u: { return select(0.0, 1.0, x != y); }
-        case 8u: { return select(0.0, 1.0, x < y); }
-        case 9u: { return select(0.0, 1.0, x <= y); }
-        case 10u: { return select(0.0, 1.0, x > y); }
-        case 11u: { return select(0.0, 1.0, x >= y); }
+        case 0u: { return x + y; } // Add
+        case 1u: { return x - y; } // Sub
+        case 2u: { return x * y; } // Mul
+        case 3u: { return x / y; } // Div
+        case 4u: { return max(x, y); } // Max
+        case 5u: { return min(x, y); } // Min
+        case 6u: { return select(0.0, 1.0, x == y); } // Eq
+        case 7u: { return select(0.0, 1.0, x != y); } // Ne
+        case 8u: { return select(0.0, 1.0, x < y); } // Lt
+        case 9u: { return select(0.0, 1.0, x <= y); } // Le
+        case 10u: { return select(0.0, 1.0, x > y); } // Gt
+        case 11u: { return select(0.0, 1.0, x >= y); } // Ge
         // Gradient helpers: x is the incoming gradient, y the saved input or output.
-        case 12u: { return select(0.0, x, y > 0.0); }
-        case 13u: { return select(al * x, x, y > 0.0); }
-        case 14u: { return select(al * exp(y) * x, x, y > 0.0); }
-        case 15u: { return x * y * (1.0 - y); }
-        case 16u: { return x * (1.0 - y * y); }
-        case 17u: { return x * sign(y); }
+        case 12u: { return select(0.0, x, y > 0.0); } // ReluGrad
+        case 13u: { return select(al * x, x, y > 0.0); } // LeakyReluGrad
+        case 14u: { return select(al * exp(y) * x, x, y > 0.0); } // EluGrad
+        case 15u: { return x * y * (1.0 - y); } // SigmoidGrad
+        case 16u: { return x * (1.0 - y * y); } // TanhGrad
+        case 17u: { return x * sign(y); } // AbsGrad
         // Binary cross-entropy with logits (x logits, y targets) and its gradient.
-        case 18u: { return max(x, 0.0) - x * y + log(1.0 + exp(-abs(x))); }
-        case 19u: { return sigmoid(x) - y; }
+        case 18u: { return max(x, 0.0) - x * y + log(1.0 + exp(-abs(x))); } // BceWithLogits
+        case 19u: { return sigmoid(x) - y; } // BceWithLogitsGrad
         default: { return x; }
     }
 }

@@ -34,7 +34,7 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if (r >= pu(0u)) { return; }
     let bs = row_base(r);
     let l = pu(1u);
-    if (OP == 4u) {
+    if (OP == 4u) { // LogSumExp
         var m = F32_LOWEST;
         for (var k = 0u; k < l; k++) { m = max(m, x[bs.x + k * bs.y]); }
         var s = 0.0;
@@ -46,12 +46,12 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     for (var k = 1u; k < l; k++) {
         let v = x[bs.x + k * bs.y];
         switch OP {
-            case 2u: { acc = max(acc, v); }
-            case 3u: { acc = min(acc, v); }
+            case 2u: { acc = max(acc, v); } // Max
+            case 3u: { acc = min(acc, v); } // Min
             default: { acc += v; }
         }
     }
-    if (OP == 1u) { acc = acc * pf(3u); }
+    if (OP == 1u) { acc = acc * pf(3u); } // Mean
     out[r] = acc;
 }
 
@@ -81,7 +81,7 @@ fn reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let k0 = c.y;
     let k1 = c.z;
     let inner = c.w;
-    if (OP == 4u) {
+    if (OP == 4u) { // LogSumExp
         var m = F32_LOWEST;
         for (var k = k0; k < k1; k++) { m = max(m, x[base + k * inner]); }
         var s = 0.0;
@@ -93,8 +93,8 @@ fn reduce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     for (var k = k0 + 1u; k < k1; k++) {
         let v = x[base + k * inner];
         switch OP {
-            case 2u: { acc = max(acc, v); }
-            case 3u: { acc = min(acc, v); }
+            case 2u: { acc = max(acc, v); } // Max
+            case 3u: { acc = min(acc, v); } // Min
             default: { acc += v; }
         }
     }

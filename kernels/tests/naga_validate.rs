@@ -59,3 +59,80 @@ fn every_file_in_shaders_dir_is_registered() {
         "every .wgsl file must be a registered kernel family"
     );
 }
+
+/// The op codes a WGSL `switch` or comparison tests, each annotated with
+/// the name of its Rust variant (`case 3u: { … } // Exp`), in `src`'s
+/// functions `fns` (every function when empty): (code, name, line).
+fn annotated_codes(src: &str, fns: &[&str]) -> Vec<(u32, String, String)> {
+    let mut current = "";
+    let mut out = Vec::new();
+    for line in src.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("fn ") {
+            current = rest.split('(').next().unwrap_or("");
+        }
+        if !fns.is_empty() && !fns.contains(&current) {
+            continue;
+        }
+        let code = t
+            .strip_prefix("case ")
+            .or_else(|| t.find("OP == ").map(|i| &t[i + 6..]))
+            .and_then(|r| r.split('u').next())
+            .and_then(|n| n.parse::<u32>().ok());
+        let name = line.rsplit_once("// ").map(|(_, n)| n.trim().to_string());
+        if let Some(code) = code {
+            out.push((code, name.unwrap_or_default(), line.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn wgsl_op_codes_match_the_rust_enums() {
+    use weakseg_kernels::launch::elementwise::{Binary, Unary};
+    use weakseg_kernels::launch::reduce::Reduce;
+    let src = Shader::Elementwise.source();
+    let check = |what: &str, found: Vec<(u32, String, String)>, names: Vec<String>, all: bool| {
+        if all {
+            assert_eq!(found.len(), names.len(), "{what}: one case per variant");
+        }
+        for (code, name, line) in found {
+            let want = names.get(code as usize).map(String::as_str);
+            assert_eq!(Some(name.as_str()), want, "{what}: `{line}`");
+        }
+    };
+    check(
+        "unary_op",
+        annotated_codes(src, &["unary_op"]),
+        Unary::ALL.iter().map(|u| format!("{u:?}")).collect(),
+        true,
+    );
+    check(
+        "binary_op",
+        annotated_codes(src, &["binary_op"]),
+        Binary::ALL.iter().map(|b| format!("{b:?}")).collect(),
+        true,
+    );
+    for (i, u) in Unary::ALL.iter().enumerate() {
+        assert_eq!(*u as usize, i, "Unary::ALL out of code order");
+    }
+    for (i, b) in Binary::ALL.iter().enumerate() {
+        assert_eq!(*b as usize, i, "Binary::ALL out of code order");
+    }
+    // reduce.wgsl's other kernels give OP other meanings: only the two
+    // reductions' annotated codes are Reduce's.
+    let reduce: Vec<_> = annotated_codes(Shader::Reduce.source(), &["reduce", "reduce_partial"])
+        .into_iter()
+        .filter(|(_, name, _)| !name.is_empty())
+        .collect();
+    assert_eq!(reduce.len(), 7, "{reduce:?}");
+    check(
+        "reduce",
+        reduce,
+        Reduce::ALL.iter().map(|r| format!("{r:?}")).collect(),
+        false,
+    );
+    for (i, r) in Reduce::ALL.iter().enumerate() {
+        assert_eq!(*r as usize, i, "Reduce::ALL out of code order");
+    }
+}

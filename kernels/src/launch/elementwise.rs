@@ -53,6 +53,33 @@ pub enum Unary {
     EqScalar,
 }
 
+impl Unary {
+    /// Every unary map in code order: what the WGSL `case` labels are
+    /// checked against.
+    pub const ALL: [Unary; 20] = [
+        Unary::Copy,
+        Unary::Neg,
+        Unary::Abs,
+        Unary::Exp,
+        Unary::Log,
+        Unary::Sqrt,
+        Unary::Pow,
+        Unary::Relu,
+        Unary::Elu,
+        Unary::LeakyRelu,
+        Unary::Sigmoid,
+        Unary::Tanh,
+        Unary::Clamp,
+        Unary::Affine,
+        Unary::Sign,
+        Unary::Recip,
+        Unary::Square,
+        Unary::GtScalar,
+        Unary::LtScalar,
+        Unary::EqScalar,
+    ];
+}
+
 /// Binary maps with broadcasting; the `*Grad` forms take the incoming
 /// gradient as `a` and the saved input (or output) as `b`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +125,33 @@ pub enum Binary {
     BceWithLogits,
     /// sigmoid(a) − b
     BceWithLogitsGrad,
+}
+
+impl Binary {
+    /// Every binary map in code order: what the WGSL `case` labels are
+    /// checked against.
+    pub const ALL: [Binary; 20] = [
+        Binary::Add,
+        Binary::Sub,
+        Binary::Mul,
+        Binary::Div,
+        Binary::Max,
+        Binary::Min,
+        Binary::Eq,
+        Binary::Ne,
+        Binary::Lt,
+        Binary::Le,
+        Binary::Gt,
+        Binary::Ge,
+        Binary::ReluGrad,
+        Binary::LeakyReluGrad,
+        Binary::EluGrad,
+        Binary::SigmoidGrad,
+        Binary::TanhGrad,
+        Binary::AbsGrad,
+        Binary::BceWithLogits,
+        Binary::BceWithLogitsGrad,
+    ];
 }
 
 /// An output shape and the strides (0 on broadcast axes) each operand is read with.

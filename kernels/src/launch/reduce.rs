@@ -23,6 +23,18 @@ pub enum Reduce {
     LogSumExp,
 }
 
+impl Reduce {
+    /// Every reduction in code order: what the WGSL op codes are checked
+    /// against.
+    pub const ALL: [Reduce; 5] = [
+        Reduce::Sum,
+        Reduce::Mean,
+        Reduce::Max,
+        Reduce::Min,
+        Reduce::LogSumExp,
+    ];
+}
+
 /// The [outer, l, inner] view of a reduction.
 #[derive(Clone, Copy, Debug)]
 pub struct Axis {
