@@ -39,15 +39,7 @@ fn tiny_set(name: &str) -> PathBuf {
 }
 
 fn small() -> SynthConfig {
-    SynthConfig {
-        train: 12,
-        val: 4,
-        size: 48,
-        classes: 4,
-        seed: 7,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    }
+    common::parts(12, 4, 48, 4, 7)
 }
 
 fn bin() -> Command {

@@ -3,10 +3,12 @@
 //! click maps on the device, and the train → evaluate stages on a tiny
 //! synthetic set, through the library and the CLI.
 
+mod common;
+
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use weakseg::Gpu;
-use weakseg::data::synth::{self, SynthConfig, SynthKind};
+use weakseg::data::synth::{self};
 use weakseg::interactive::clicks::{
     self, Click, Guidance, distance_to_outside, extreme_points, first_click, next_click,
     training_clicks,
@@ -148,15 +150,7 @@ fn click_maps_put_positive_and_negative_clicks_apart() {
 #[test]
 fn interactive_stages_train_evaluate_and_skip() {
     let dir = std::env::temp_dir().join(format!("weakseg-interactive-{}", std::process::id()));
-    let cfg = SynthConfig {
-        train: 4,
-        val: 2,
-        size: 32,
-        classes: 2,
-        seed: 7,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let cfg = common::parts(4, 2, 32, 2, 7);
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();
     let s = InteractiveSettings {

@@ -8,7 +8,7 @@ mod common;
 use common::{gpu, host};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use weakseg::data::synth::{self, SynthConfig, SynthKind};
+use weakseg::data::synth::{self};
 use weakseg::methods::{self, Method, attention, fmix, has, mixup};
 use weakseg::models::{ArchSpec, Backbone};
 use weakseg::nn::Builder;
@@ -310,15 +310,7 @@ fn backbone_edit_points_leave_features_unchanged_under_identity() {
 fn every_method_trains_and_yields_cams_through_the_stages() {
     let dir = std::env::temp_dir().join(format!("weakseg-methods-{}", std::process::id()));
     let data = dir.join("data");
-    let synth_cfg = SynthConfig {
-        train: 6,
-        val: 2,
-        size: 32,
-        classes: 3,
-        seed: 4,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let synth_cfg = common::parts(6, 2, 32, 3, 4);
     synth::write(&synth_cfg, &data, |_| {}).unwrap();
     let gpu = gpu();
     let mut cfg = PipelineConfig::synthetic(data, dir.clone(), &synth_cfg);
@@ -537,15 +529,7 @@ fn subcategories_follow_the_image_labels() {
     use weakseg::data::Dataset;
     use weakseg::data::voc::{VocDataset, VocOptions};
     let dir = std::env::temp_dir().join(format!("weakseg-subcat-{}", std::process::id()));
-    let cfg = SynthConfig {
-        train: 8,
-        val: 1,
-        size: 24,
-        classes: 3,
-        seed: 2,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let cfg = common::parts(8, 1, 24, 3, 2);
     synth::write(&cfg, &dir, |_| {}).unwrap();
     let gpu = gpu();
     let ds = VocDataset::open(&dir, &VocOptions::split("train")).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 use weakseg::Gpu;
-use weakseg::data::synth::{self, SynthConfig, SynthKind};
+use weakseg::data::synth::{self};
 use weakseg::io::{labels, npy};
 use weakseg::pipeline::aff_labels::{self, AffLabelSettings};
 use weakseg::pipeline::cams::{self, CamSettings};
@@ -16,15 +16,7 @@ use weakseg::train::progress::Silent;
 fn classifier_and_cam_stages_write_skip_and_rerun() {
     let dir = std::env::temp_dir().join(format!("weakseg-pipeline-{}", std::process::id()));
     let data = dir.join("data");
-    let cfg = SynthConfig {
-        train: 6,
-        val: 2,
-        size: 32,
-        classes: 3,
-        seed: 7,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let cfg = common::parts(6, 2, 32, 3, 7);
     synth::write(&cfg, &data, |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();
     let s = ClassifierSettings {
@@ -345,15 +337,7 @@ fn predict_refuses_a_segmenter_of_another_class_count() {
     let dir = std::env::temp_dir().join(format!("weakseg-predict-k-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("data");
-    let cfg = SynthConfig {
-        train: 2,
-        val: 1,
-        size: 32,
-        classes: 3,
-        seed: 1,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let cfg = common::parts(2, 1, 32, 3, 1);
     synth::write(&cfg, &data, |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();
     // Two classes and the background: one class short of the data's.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use weakseg::Gpu;
 use weakseg::cam::MultiScale;
-use weakseg::data::synth::{self, SynthConfig, SynthKind};
+use weakseg::data::synth::{self};
 use weakseg::io::labels;
 use weakseg::pipeline::report;
 use weakseg::pipeline::run::{self, Observer, PipelineConfig, dirs};
@@ -77,15 +77,7 @@ fn config(dir: &Path) -> PipelineConfig {
 #[test]
 fn every_stage_runs_reports_and_skips_on_rerun() {
     let dir = std::env::temp_dir().join(format!("weakseg-run-{}", std::process::id()));
-    let synth_cfg = SynthConfig {
-        train: 8,
-        val: 4,
-        size: 32,
-        classes: 2,
-        seed: 5,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let synth_cfg = common::parts(8, 4, 32, 2, 5);
     synth::write(&synth_cfg, &dir.join("data"), |_| {}).unwrap();
     let cfg = config(&dir);
     assert_eq!(
@@ -375,15 +367,7 @@ fn shipped_configs_parse() {
 fn supervision_comparison_trains_from_every_label_and_skips_on_rerun() {
     use weakseg::pipeline::supervision::{self, Supervision};
     let dir = std::env::temp_dir().join(format!("weakseg-supervision-{}", std::process::id()));
-    let synth_cfg = SynthConfig {
-        train: 8,
-        val: 4,
-        size: 32,
-        classes: 2,
-        seed: 6,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let synth_cfg = common::parts(8, 4, 32, 2, 6);
     synth::write(&synth_cfg, &dir.join("data"), |_| {}).unwrap();
     let mut cfg = config(&dir);
     cfg.aff_labels.crf.iters = 1;

@@ -6,7 +6,7 @@
 mod common;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use weakseg::data::synth::{self, SynthConfig, SynthKind};
+use weakseg::data::synth::{self};
 use weakseg::ops::superpixel::{SlicSettings, slic};
 use weakseg::pipeline::spml::{self, SpmlSettings};
 use weakseg::spml::{
@@ -409,15 +409,7 @@ fn spml_loss_uses_memory_and_rejects_bad_batches() {
 #[test]
 fn spml_stages_train_predict_and_skip() {
     let dir = std::env::temp_dir().join(format!("weakseg-spml-{}", std::process::id()));
-    let cfg = SynthConfig {
-        train: 4,
-        val: 2,
-        size: 32,
-        classes: 2,
-        seed: 3,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let cfg = common::parts(4, 2, 32, 2, 3);
     let data = dir.join("data");
     synth::write(&cfg, &data, |_| {}).unwrap();
     let labels = data.join("SegmentationClass");

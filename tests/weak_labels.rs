@@ -3,11 +3,13 @@
 //! CAM inside each box, and the `weak-masks` stage that writes them with
 //! their agreement with the ground truth.
 
+mod common;
+
 use weakseg::Gpu;
 use weakseg::data::annotations::{BoxLabel, Marks};
 use weakseg::data::classes::ClassList;
 use weakseg::data::sparse::{MarkKind, rasterise};
-use weakseg::data::synth::{self, SynthConfig, SynthKind};
+use weakseg::data::synth::{self};
 use weakseg::io::image::Rgb;
 use weakseg::io::labels::IGNORE;
 use weakseg::pipeline::weak_masks::{self, WeakLabel, WeakMaskSettings};
@@ -183,15 +185,7 @@ fn the_crf_cuts_the_object_out_of_its_box() {
 #[test]
 fn weak_masks_stage_scores_writes_and_skips() {
     let dir = std::env::temp_dir().join(format!("weakseg-weak-masks-{}", std::process::id()));
-    let cfg = SynthConfig {
-        train: 6,
-        val: 2,
-        size: 32,
-        classes: 2,
-        seed: 3,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let cfg = common::parts(6, 2, 32, 2, 3);
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();
     let data = dir.join("data");
@@ -259,15 +253,7 @@ fn weak_masks_stage_scores_writes_and_skips() {
 fn marks_drawn_over_seed_maps_win_where_they_label() {
     use weakseg::io::labels::{self, LabelMap};
     let dir = std::env::temp_dir().join(format!("weakseg-over-{}", std::process::id()));
-    let cfg = SynthConfig {
-        train: 3,
-        val: 1,
-        size: 32,
-        classes: 2,
-        seed: 5,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let cfg = common::parts(3, 1, 32, 2, 5);
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let gpu = Gpu::new_blocking().unwrap();
     let data = dir.join("data");
@@ -330,15 +316,7 @@ fn weak_masks_command_writes_masks_and_names_bad_input() {
         c
     };
     let dir = std::env::temp_dir().join(format!("weakseg-weak-cli-{}", std::process::id()));
-    let cfg = SynthConfig {
-        train: 3,
-        val: 1,
-        size: 32,
-        classes: 2,
-        seed: 4,
-        kind: SynthKind::Parts,
-        erase_parts: false,
-    };
+    let cfg = common::parts(3, 1, 32, 2, 4);
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let out = bin()
         .args([

@@ -7,6 +7,26 @@ pub fn gpu() -> weakseg::Gpu {
     weakseg::Gpu::new_blocking().expect("a GPU adapter")
 }
 
+/// A parts benchmark of `train` and `val` images of `size` px with
+/// `classes` classes from `seed`, parts kept: the tests' small datasets.
+pub fn parts(
+    train: usize,
+    val: usize,
+    size: usize,
+    classes: usize,
+    seed: u64,
+) -> weakseg::data::synth::SynthConfig {
+    weakseg::data::synth::SynthConfig {
+        train,
+        val,
+        size,
+        classes,
+        seed,
+        kind: weakseg::data::synth::SynthKind::Parts,
+        erase_parts: false,
+    }
+}
+
 /// A tensor's f32 values on the host.
 pub fn host(t: &weakseg::Tensor) -> Vec<f32> {
     t.to_vec_blocking::<f32>().expect("a readback")
