@@ -883,3 +883,49 @@ fn an_xml_size_that_disagrees_with_its_image_is_named() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn files_cut_short_are_named() {
+    // A JPEG cut at half its bytes decoded as if whole (the rest grey), and
+    // an XML cut mid-file parsed as far as it went.
+    let dir = tiny_set("cut-short");
+    let jpg = dir.join("JPEGImages/000000.jpg");
+    let bytes = std::fs::read(&jpg).unwrap();
+    // Bytes after the end-of-image marker are allowed (cameras add them).
+    let mut trailing = bytes.clone();
+    trailing.extend_from_slice(b"appended");
+    weakseg::io::image::decode(&trailing, "trailing").unwrap();
+    for cut in [bytes.len() / 2, bytes.len() - 1, 3] {
+        let e = weakseg::io::image::decode(&bytes[..cut], "x.jpg")
+            .err()
+            .expect("a cut JPEG decoded")
+            .to_string();
+        assert!(e.contains("x.jpg") && e.contains("cut short"), "{cut}: {e}");
+    }
+    std::fs::write(&jpg, &bytes[..bytes.len() / 2]).unwrap();
+    let ds = VocDataset::open(&dir, &VocOptions::split("train")).unwrap();
+    let e = ds.item(0).err().unwrap().to_string();
+    assert!(e.contains("000000.jpg") && e.contains("cut short"), "{e}");
+    ds.item(1).unwrap();
+
+    let png = dir.join("SegmentationClass/000001.png");
+    let bytes = std::fs::read(&png).unwrap();
+    std::fs::write(&png, &bytes[..bytes.len() / 2]).unwrap();
+    let e = ds.item(1).err().unwrap().to_string();
+    assert!(e.contains("000001.png"), "{e}");
+    std::fs::write(&png, &bytes).unwrap();
+
+    let xml = dir.join("Annotations/000001.xml");
+    let text = std::fs::read_to_string(&xml).unwrap();
+    let at = text.find("</annotation>").unwrap();
+    std::fs::write(&xml, &text[..at]).unwrap();
+    let e = VocDataset::open(&dir, &VocOptions::split("train"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("000001.xml") && e.contains("<annotation> is never closed"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

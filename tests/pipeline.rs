@@ -286,7 +286,6 @@ fn a_stage_directory_has_one_run_and_one_kind() {
         std::process::id().to_string()
     );
     stage.finish(1.0, vec![], Default::default()).unwrap();
-    drop(stage);
     assert!(!dir.join(LOCK_FILE).exists());
     // Another stage's folder, or a dataset root, is refused before writing.
     let e = Stage::new("train-aff", &dir, &settings, &[])
@@ -302,6 +301,159 @@ fn a_stage_directory_has_one_run_and_one_kind() {
     assert!(e.contains("dataset root"), "{e}");
     assert!(!dir.join("root").join(LOCK_FILE).exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Copies the tree `from` to `to`, keeping modification times (as
+/// `cp -a` does).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+            let t = std::fs::metadata(&src).unwrap().modified().unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&dst)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn skips_follow_content_and_verify_outputs() {
+    let root = std::env::temp_dir().join(format!("weakseg-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = root.join("a");
+    let data = dir.join("data");
+    synth::write(&common::parts(6, 2, 32, 3, 5), &data, |_| {}).unwrap();
+    let gpu = Gpu::new_blocking().unwrap();
+    let s = ClassifierSettings {
+        epochs: 1,
+        batch_size: 3,
+        ..ClassifierSettings::default()
+    };
+    let cs = CamSettings::default();
+    classifier::train(&gpu, &data, &dir.join("cls"), &s, &mut Silent).unwrap();
+    let ckpt = dir.join("cls").join(CHECKPOINT);
+    cams::infer(&gpu, &data, &ckpt, &dir.join("cam"), &cs, |_, _| {}).unwrap();
+
+    // A copy holding the same bytes (times kept) skips every stage: paths
+    // are not part of a fingerprint.
+    let b = root.join("b");
+    copy_tree(&dir, &b);
+    let (data, cls, cam) = (b.join("data"), b.join("cls"), b.join("cam"));
+    let ckpt = cls.join(CHECKPOINT);
+    assert!(
+        classifier::train(&gpu, &data, &cls, &s, &mut Silent)
+            .unwrap()
+            .skipped
+    );
+    assert!(
+        cams::infer(&gpu, &data, &ckpt, &cam, &cs, |_, _| {})
+            .unwrap()
+            .skipped
+    );
+
+    // A truncated CAM and one whose bytes changed at the same size are
+    // found; only their images are computed again, the others are read
+    // back (their files are not rewritten), and the message names them.
+    let npy_of = |id: &str| cam.join(format!("cams/{id}.npy"));
+    let (two, three) = (
+        std::fs::read(npy_of("000002")).unwrap(),
+        std::fs::read(npy_of("000003")).unwrap(),
+    );
+    let untouched = std::fs::metadata(npy_of("000000"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::fs::write(npy_of("000002"), &two[..two.len() / 2]).unwrap();
+    let mut flipped = three.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    std::fs::write(npy_of("000003"), &flipped).unwrap();
+    let m = cams::infer(&gpu, &data, &ckpt, &cam, &cs, |_, _| {}).unwrap();
+    assert!(!m.skipped);
+    let why = m.rerun.clone().unwrap();
+    assert!(
+        why.contains("2 of the earlier run's 12 outputs damaged"),
+        "{why}"
+    );
+    assert!(
+        why.contains("cams/000002.npy") && why.contains("cams/000003.npy"),
+        "{why}"
+    );
+    assert!(why.contains("content changed"), "{why}");
+    assert_eq!(std::fs::read(npy_of("000002")).unwrap(), two);
+    assert_eq!(std::fs::read(npy_of("000003")).unwrap(), three);
+    assert_eq!(
+        std::fs::metadata(npy_of("000000"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        untouched
+    );
+    assert!(
+        cams::infer(&gpu, &data, &ckpt, &cam, &cs, |_, _| {})
+            .unwrap()
+            .skipped
+    );
+
+    // Bytes changed under an unchanged size and time pass a skip, which
+    // hashes only what moved; `verify` hashes everything, finds them, and
+    // with `remove` deletes them so the next run redoes that image.
+    use weakseg::pipeline::stage::verify;
+    let png = cam.join("labels/000004.png");
+    let (bytes, t) = (
+        std::fs::read(&png).unwrap(),
+        std::fs::metadata(&png).unwrap().modified().unwrap(),
+    );
+    let mut rotten = bytes.clone();
+    rotten[bytes.len() / 2] ^= 1;
+    std::fs::write(&png, &rotten).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&png)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    assert!(
+        cams::infer(&gpu, &data, &ckpt, &cam, &cs, |_, _| {})
+            .unwrap()
+            .skipped
+    );
+    let found = verify(&cam, false).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "labels/000004.png");
+    assert!(png.exists());
+    assert_eq!(verify(&cam, true).unwrap(), found);
+    assert!(!png.exists());
+    let m = cams::infer(&gpu, &data, &ckpt, &cam, &cs, |_, _| {}).unwrap();
+    assert!(m.rerun.unwrap().contains("labels/000004.png (missing)"));
+    assert_eq!(std::fs::read(&png).unwrap(), bytes);
+    assert!(verify(&cam, false).unwrap().is_empty());
+    let e = verify(&data, false).unwrap_err().to_string();
+    assert!(e.contains("stage.json"), "{e}");
+
+    // An image replaced in place re-runs the classifier, which says so.
+    std::fs::copy(
+        data.join("JPEGImages/000002.jpg"),
+        data.join("JPEGImages/000001.jpg"),
+    )
+    .unwrap();
+    let m = classifier::train(&gpu, &data, &cls, &s, &mut Silent).unwrap();
+    assert!(!m.skipped);
+    let why = m.rerun.unwrap();
+    assert!(
+        why.contains("data JPEGImages/") && !why.contains("settings"),
+        "{why}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
@@ -323,6 +475,17 @@ fn stage_results_read_every_earlier_form() {
     assert_eq!(
         old.results.scored_on.unwrap().to_string(),
         "train, m (3 images)"
+    );
+    // Outputs were bare names before they carried sizes and hashes; such
+    // an output is checked for existence only.
+    let names: Manifest = serde_json::from_str(
+        r#"{"stage":"cam","fingerprint":"f","seconds":1.0,"outputs":["cams/a.npy"]}"#,
+    )
+    .unwrap();
+    assert_eq!(names.outputs[0].path, "cams/a.npy");
+    assert_eq!(
+        (names.outputs[0].size, &names.outputs[0].xxh3),
+        (None, &None)
     );
     // Only what a stage measured is written.
     let json = serde_json::to_string(&null).unwrap();

@@ -65,7 +65,13 @@ impl VocXml {
         loop {
             match reader.read_event() {
                 Err(e) => return Err(bad(format!("malformed XML: {e}"))),
-                Ok(Event::Eof) => break,
+                Ok(Event::Eof) if path.is_empty() => break,
+                Ok(Event::Eof) => {
+                    return Err(bad(format!(
+                        "the XML is cut short: <{}> is never closed",
+                        path.join("/")
+                    )));
+                }
                 Ok(Event::Start(e)) => {
                     let tag = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                     if tag == "object" {

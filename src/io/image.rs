@@ -20,8 +20,13 @@ pub struct Rgb {
     pub data: Vec<u8>,
 }
 
-/// Decodes PNG or JPEG bytes; `what` names the source in errors.
+/// Decodes PNG or JPEG bytes; `what` names the source in errors. A JPEG
+/// must run to its end-of-image marker: the decoder would fill a file cut
+/// short with grey and read it as whole.
 pub fn decode(bytes: &[u8], what: &str) -> Result<Rgb> {
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        jpeg_complete(bytes).map_err(|m| Error::format(what, m))?;
+    }
     let img = image::load_from_memory(bytes)
         .map_err(|e| Error::format(what, format!("cannot decode image: {e}")))?
         .to_rgb8();
@@ -30,6 +35,67 @@ pub fn decode(bytes: &[u8], what: &str) -> Result<Rgb> {
         height: img.height() as usize,
         data: img.into_raw(),
     })
+}
+
+/// Walks a JPEG's segments and entropy-coded data to its end-of-image
+/// marker; a file that ends first is cut short. Bytes after the marker
+/// (some cameras append data) are allowed.
+fn jpeg_complete(b: &[u8]) -> std::result::Result<(), String> {
+    let cut = |at: usize| {
+        format!(
+            "the JPEG is cut short: no end-of-image marker in its {} bytes (stopped at byte {at})",
+            b.len()
+        )
+    };
+    let mut i = 2;
+    loop {
+        if i >= b.len() {
+            return Err(cut(i));
+        }
+        if b[i] != 0xFF {
+            return Err(format!("corrupt JPEG: byte {i} should start a marker"));
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = b.get(i) else {
+            return Err(cut(i));
+        };
+        i += 1;
+        match marker {
+            0xD9 => return Ok(()),
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(len) = b
+            .get(i..i + 2)
+            .map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
+        else {
+            return Err(cut(i));
+        };
+        if len < 2 {
+            return Err(format!(
+                "corrupt JPEG: segment at byte {i} has length {len}"
+            ));
+        }
+        i += len;
+        if i > b.len() {
+            return Err(cut(b.len()));
+        }
+        if marker == 0xDA {
+            // Entropy-coded data runs to the next marker: FF 00 is a
+            // stuffed byte, FF D0–D7 a restart, FF FF fill.
+            loop {
+                match (b.get(i), b.get(i + 1)) {
+                    (None, _) | (Some(0xFF), None) => return Err(cut(b.len())),
+                    (Some(0xFF), Some(0x00 | 0xD0..=0xD7)) => i += 2,
+                    (Some(0xFF), Some(0xFF)) => i += 1,
+                    (Some(0xFF), Some(_)) => break,
+                    _ => i += 1,
+                }
+            }
+        }
+    }
 }
 
 /// Reads and decodes an image file.

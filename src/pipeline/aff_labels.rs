@@ -21,6 +21,7 @@ use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::labels::{IGNORE, LabelMap};
 use crate::io::{image, npy};
 use crate::metrics::Confusion;
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
@@ -134,9 +135,9 @@ pub fn make(
         irn.crf.validate()?;
     }
     let list = list_path(data, &s.list);
-    let cam_manifest = cams_dir.join("stage.json");
-    let stage = Stage::new("aff-labels", out, &(s, data), &[&list, &cam_manifest])?;
-    if let Some(m) = stage.done() {
+    let inputs = [Input::data(data, &list), Input::upstream(cams_dir, &list)];
+    let mut stage = Stage::new("aff-labels", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

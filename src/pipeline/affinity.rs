@@ -27,6 +27,7 @@ use crate::models::boundary::BoundaryNet;
 use crate::nn::{Builder, GroupRecipe, Module, ModuleExt, Visitor};
 use crate::ops::affinity::PairOffsets;
 use crate::pipeline::aff_labels::PROBS;
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::affinity::{affinity_loss, block_labels};
@@ -213,7 +214,7 @@ fn has_psa_probs(dir: &Path) -> Result<bool> {
         .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
     Ok(m.outputs
         .iter()
-        .any(|o| o.starts_with(&format!("{PROBS}/"))))
+        .any(|o| o.path.starts_with(&format!("{PROBS}/"))))
 }
 
 /// The classifier's backbone tensors, renamed for [`checkpoint::apply`]
@@ -259,11 +260,14 @@ pub fn train(
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
     let list = list_path(data, &s.list);
-    let labels_manifest = aff_labels_dir.join("stage.json");
-    let mut inputs: Vec<&Path> = vec![&list, classifier, &labels_manifest];
-    inputs.extend(s.pretrained.as_deref());
-    let stage = Stage::new("train-aff", out, &(s, data), &inputs)?;
-    if let Some(m) = stage.done() {
+    let mut inputs = vec![
+        Input::data(data, &list),
+        Input::file(classifier),
+        Input::upstream(aff_labels_dir, &list),
+    ];
+    inputs.extend(s.pretrained.as_deref().map(Input::file));
+    let mut stage = Stage::new("train-aff", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

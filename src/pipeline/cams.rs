@@ -26,6 +26,7 @@ use crate::methods::rib::Localiser;
 use crate::methods::{MethodNet, RibSettings, Saliency, SaliencySource};
 use crate::metrics::Confusion;
 use crate::pipeline::classifier::ClassifierSettings;
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
@@ -79,8 +80,9 @@ pub fn infer(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
     let list = list_path(data, &s.list);
-    let stage = Stage::new("cam", out, &(s, data), &[&list, classifier])?;
-    if let Some(m) = stage.done() {
+    let inputs = [Input::data(data, &list), Input::file(classifier)];
+    let mut stage = Stage::new("cam", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

@@ -15,6 +15,7 @@ use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::methods::{Method, MethodNet, Trainer, subcat};
 use crate::models::{ArchSpec, CamNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::train::{Reporter, fit};
@@ -102,10 +103,10 @@ pub fn train(
 ) -> Result<Manifest> {
     let augment = s.augment()?;
     let list = list_path(data, &s.list);
-    let mut inputs: Vec<&Path> = vec![&list];
-    inputs.extend(s.pretrained.as_deref());
-    let stage = Stage::new("train-cls", out, &(s, data), &inputs)?;
-    if let Some(m) = stage.done() {
+    let mut inputs = vec![Input::data(data, &list)];
+    inputs.extend(s.pretrained.as_deref().map(Input::file));
+    let mut stage = Stage::new("train-cls", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

@@ -27,6 +27,7 @@ use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::labels::{IGNORE, LabelMap};
 use crate::models::{ArchSpec, SegHeadKind};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::train::{Reporter, fit};
@@ -251,10 +252,10 @@ pub fn train(
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
     let list = list_path(data, &s.list);
-    let mut inputs: Vec<&Path> = vec![&list];
-    inputs.extend(s.pretrained.as_deref());
-    let stage = Stage::new("interactive-train", out, &(s, data), &inputs)?;
-    if let Some(m) = stage.done() {
+    let mut inputs = vec![Input::data(data, &list)];
+    inputs.extend(s.pretrained.as_deref().map(Input::file));
+    let mut stage = Stage::new("interactive-train", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();
@@ -363,13 +364,9 @@ pub fn evaluate(
 ) -> Result<Manifest> {
     s.validate()?;
     let list = list_path(data, &s.eval_list);
-    let stage = Stage::new(
-        "interactive-eval",
-        out,
-        &(s, data),
-        &[&list, checkpoint_path],
-    )?;
-    if let Some(m) = stage.done() {
+    let inputs = [Input::data(data, &list), Input::file(checkpoint_path)];
+    let mut stage = Stage::new("interactive-eval", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

@@ -17,6 +17,7 @@ pub mod affinity;
 pub mod cams;
 pub mod classifier;
 pub mod compare;
+pub mod fingerprint;
 pub mod interactive;
 pub mod report;
 pub mod results;

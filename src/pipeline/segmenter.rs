@@ -22,6 +22,7 @@ use crate::losses::{Constraints, Regulariser, Seeded, cam_objectness, point_loss
 use crate::metrics::MaskScore;
 use crate::models::{ArchSpec, SegHeadKind, SegNet};
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
@@ -144,23 +145,15 @@ pub fn train(
         ));
     }
     let list = list_path(data, &s.list);
-    let mut inputs: Vec<&Path> = vec![&list];
-    // Masks written by a stage carry its manifest: a re-run of that stage
-    // retrains. Masks from elsewhere are identified by their path only.
-    let manifest = masks
-        .map(|m| m.parent().unwrap_or(m).join("stage.json"))
-        .filter(|p| p.exists());
-    inputs.extend(manifest.as_deref());
-    inputs.extend(s.pretrained.as_deref());
-    inputs.extend(s.init.as_deref());
-    let objectness_manifest = s
-        .objectness
-        .as_ref()
-        .map(|d| d.parent().unwrap_or(d).join("stage.json"))
-        .filter(|p| p.exists());
-    inputs.extend(objectness_manifest.as_deref());
-    let stage = Stage::new("train-seg", out, &(s, data, masks), &inputs)?;
-    if let Some(m) = stage.done() {
+    // Masks written by a stage carry its manifest (their hashes); masks
+    // from elsewhere are hashed file by file.
+    let mut inputs = vec![Input::data(data, &list)];
+    inputs.extend(masks.map(|m| Input::upstream(m, &list)));
+    inputs.extend(s.pretrained.as_deref().map(Input::file));
+    inputs.extend(s.init.as_deref().map(Input::file));
+    inputs.extend(s.objectness.as_deref().map(|d| Input::upstream(d, &list)));
+    let mut stage = Stage::new("train-seg", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();
@@ -334,8 +327,9 @@ pub fn predict(
         p.validate()?;
     }
     let list = list_path(data, &s.list);
-    let stage = Stage::new("predict", out, &(s, data), &[&list, segmenter])?;
-    if let Some(m) = stage.done() {
+    let inputs = [Input::data(data, &list), Input::file(segmenter)];
+    let mut stage = Stage::new("predict", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

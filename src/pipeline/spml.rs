@@ -32,6 +32,7 @@ use crate::metrics::MaskScore;
 use crate::models::ArchSpec;
 use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::ops::superpixel::{SlicSettings, slic};
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::crf::{CrfParams, refine_scores};
@@ -176,18 +177,12 @@ pub fn tag_labels(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
     let list_file = list_path(data, list);
-    let manifest = cams_dir.join("stage.json");
-    let mut inputs: Vec<&Path> = vec![&list_file];
-    if manifest.exists() {
-        inputs.push(&manifest);
-    }
-    let stage = Stage::new(
-        "spml-labels",
-        out,
-        &(list, alpha, threshold, data, cams_dir),
-        &inputs,
-    )?;
-    if let Some(m) = stage.done() {
+    let inputs = [
+        Input::data(data, &list_file),
+        Input::upstream(cams_dir, &list_file),
+    ];
+    let mut stage = Stage::new("spml-labels", out, &(list, alpha, threshold), &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();
@@ -283,14 +278,10 @@ pub fn train(
 ) -> Result<Manifest> {
     s.validate()?;
     let list = list_path(data, &s.list);
-    let mut inputs: Vec<&Path> = vec![&list];
-    let manifest = labels.parent().unwrap_or(labels).join("stage.json");
-    if manifest.exists() {
-        inputs.push(&manifest);
-    }
-    inputs.extend(s.pretrained.as_deref());
-    let stage = Stage::new("spml-train", out, &(s, data, labels), &inputs)?;
-    if let Some(m) = stage.done() {
+    let mut inputs = vec![Input::data(data, &list), Input::upstream(labels, &list)];
+    inputs.extend(s.pretrained.as_deref().map(Input::file));
+    let mut stage = Stage::new("spml-train", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();
@@ -378,13 +369,14 @@ pub fn predict(
         s.top_k,
         &s.crf,
     );
-    let stage = Stage::new(
-        "spml-predict",
-        out,
-        &(settings, data, labels),
-        &[&list, &eval, embedding],
-    )?;
-    if let Some(m) = stage.done() {
+    let inputs = [
+        Input::data(data, &list),
+        Input::data(data, &eval),
+        Input::file(embedding),
+        Input::upstream(labels, &list),
+    ];
+    let mut stage = Stage::new("spml-predict", out, &settings, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();
@@ -476,18 +468,13 @@ pub fn walk_labels(
 ) -> Result<Manifest> {
     crf.validate()?;
     let list_file = list_path(data, list);
-    let manifest = cams_dir.join("stage.json");
-    let mut inputs: Vec<&Path> = vec![&list_file, embedding];
-    if manifest.exists() {
-        inputs.push(&manifest);
-    }
-    let stage = Stage::new(
-        "spml-walk",
-        out,
-        &(list, walk, crf, data, cams_dir),
-        &inputs,
-    )?;
-    if let Some(m) = stage.done() {
+    let inputs = [
+        Input::data(data, &list_file),
+        Input::file(embedding),
+        Input::upstream(cams_dir, &list_file),
+    ];
+    let mut stage = Stage::new("spml-walk", out, &(list, walk, crf), &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

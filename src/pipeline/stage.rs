@@ -1,9 +1,13 @@
 //! Stage bookkeeping: a manifest (`stage.json` in the stage's directory)
-//! records a fingerprint of the stage's settings and input files, its time
-//! and its outputs. A re-run with the same fingerprint and all outputs
-//! present is skipped; anything else runs the stage again. A stage that
-//! works item by item keeps a [`Journal`] of the items it finished, so an
-//! interrupted run resumes at the first unfinished item.
+//! records a fingerprint of the stage's settings and the content of its
+//! inputs ([`fingerprint`](crate::pipeline::fingerprint)), its time, and
+//! each output's size, modification time and content hash. A re-run with
+//! the same fingerprint whose outputs verify is skipped: sizes are always
+//! checked, and an output whose modification time moved is hashed again.
+//! Anything else runs the stage again, and says why. A stage that works
+//! item by item keeps a [`Journal`] of the items it finished, so an
+//! interrupted run resumes at the first unfinished item, and a run whose
+//! outputs were damaged redoes only the damaged items.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -14,6 +18,7 @@ use weakseg_kernels::{Error, Result};
 
 use crate::io::labels::{self, LabelMap};
 use crate::io::write_atomic;
+use crate::pipeline::fingerprint::{self, Input, Part};
 use crate::pipeline::results::StageResults;
 use crate::train::TrainConfig;
 
@@ -24,16 +29,113 @@ pub struct Manifest {
     pub stage: String,
     /// Hex fingerprint of settings and inputs.
     pub fingerprint: String,
+    /// The fingerprint's parts, so a later run can say what changed
+    /// (absent in manifests of earlier versions).
+    #[serde(default)]
+    pub inputs: Vec<Part>,
     /// Wall-clock seconds the stage took.
     pub seconds: f64,
     /// Output files, relative to the stage directory.
-    pub outputs: Vec<String>,
+    pub outputs: Vec<Output>,
     /// What the stage measured (scores, losses).
     #[serde(default, deserialize_with = "StageResults::null_as_empty")]
     pub results: StageResults,
     /// Whether this call skipped the stage (an identical run had finished).
     #[serde(skip)]
     pub skipped: bool,
+    /// Why this call ran the stage although an earlier run had finished in
+    /// its directory (changed inputs, damaged outputs), for the user.
+    #[serde(skip)]
+    pub rerun: Option<String>,
+}
+
+/// One output file as the finished run left it. Manifests of earlier
+/// versions list bare names; those outputs are checked for existence only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "OutputForm")]
+pub struct Output {
+    /// The path, relative to the stage directory.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: Option<u64>,
+    /// Its modification time (ns since the epoch) when the run finished.
+    pub modified_ns: Option<u64>,
+    /// The xxh3 hash of its content (hex).
+    pub xxh3: Option<String>,
+}
+
+/// The forms an output takes in `stage.json`: a bare name (earlier
+/// versions) or a record.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OutputForm {
+    Name(String),
+    Record {
+        path: String,
+        size: Option<u64>,
+        modified_ns: Option<u64>,
+        xxh3: Option<String>,
+    },
+}
+
+impl From<OutputForm> for Output {
+    fn from(f: OutputForm) -> Output {
+        match f {
+            OutputForm::Name(path) => Output {
+                path,
+                size: None,
+                modified_ns: None,
+                xxh3: None,
+            },
+            OutputForm::Record {
+                path,
+                size,
+                modified_ns,
+                xxh3,
+            } => Output {
+                path,
+                size,
+                modified_ns,
+                xxh3,
+            },
+        }
+    }
+}
+
+impl Output {
+    /// Records the file `path` (relative to `dir`) as it is now.
+    fn record(dir: &Path, path: String) -> Result<Output> {
+        let full = dir.join(&path);
+        let meta = std::fs::metadata(&full).map_err(|e| Error::io(full.display(), e))?;
+        Ok(Output {
+            size: Some(meta.len()),
+            modified_ns: fingerprint::modified_ns(&meta),
+            xxh3: Some(format!("{:016x}", fingerprint::file_digest(&full)?)),
+            path,
+        })
+    }
+
+    /// What is wrong with the file now, if anything: missing, another
+    /// size, or (when its modification time moved, or `hash` is asked)
+    /// another content.
+    pub fn check(&self, dir: &Path, hash: bool) -> Option<String> {
+        let full = dir.join(&self.path);
+        let Ok(meta) = std::fs::metadata(&full) else {
+            return Some("missing".into());
+        };
+        if let Some(size) = self.size.filter(|&s| s != meta.len()) {
+            return Some(format!("{} bytes, the run wrote {size}", meta.len()));
+        }
+        let moved = self.modified_ns != fingerprint::modified_ns(&meta);
+        match &self.xxh3 {
+            Some(want) if hash || moved => match fingerprint::file_digest(&full) {
+                Ok(d) if format!("{d:016x}") == *want => None,
+                Ok(_) => Some("content changed since the run".into()),
+                Err(e) => Some(e.to_string()),
+            },
+            _ => None,
+        }
+    }
 }
 
 /// Removes the temporary files an interrupted run left in `dir` and its
@@ -64,13 +166,6 @@ fn remove_stale_temps(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// 64-bit FNV-1a: change detection for settings and inputs (not security).
-fn fnv(h: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
-}
-
 /// A stage about to run in `dir`. It holds the directory's lock
 /// ([`LOCK_FILE`]) until dropped, so a second run into the same directory
 /// is refused instead of interleaving its outputs with this one's.
@@ -78,6 +173,8 @@ pub struct Stage {
     name: String,
     dir: PathBuf,
     fingerprint: String,
+    parts: Vec<Part>,
+    rerun: Option<String>,
     _lock: DirLock,
 }
 
@@ -163,23 +260,17 @@ fn process_runs(pid: u32) -> bool {
 
 impl Stage {
     /// The stage `name` writing into `dir`, fingerprinted by its settings
-    /// (as JSON) and the contents of its input files; a missing input is an
-    /// error that names it.
+    /// (as JSON) and the content of its inputs; an input that cannot be
+    /// read is an error that names it.
     pub fn new(
         name: &str,
         dir: &Path,
         settings: &impl Serialize,
-        inputs: &[&Path],
+        inputs: &[Input],
     ) -> Result<Stage> {
         let json = serde_json::to_vec(settings)
             .map_err(|e| Error::format(name.to_string(), e.to_string()))?;
-        let mut h = fnv(0xcbf2_9ce4_8422_2325, name.as_bytes());
-        h = fnv(h, &json);
-        for p in inputs {
-            let bytes = std::fs::read(p).map_err(|e| Error::io(p.display(), e))?;
-            h = fnv(h, p.to_string_lossy().as_bytes());
-            h = fnv(h, &bytes);
-        }
+        let parts = fingerprint::parts(&json, inputs)?;
         if dir.join("JPEGImages").is_dir() {
             return Err(Error::invalid(
                 "stage",
@@ -208,7 +299,9 @@ impl Stage {
         Ok(Stage {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            fingerprint: format!("{h:016x}"),
+            fingerprint: fingerprint::combine(name, &parts),
+            parts,
+            rerun: None,
             _lock: lock,
         })
     }
@@ -252,15 +345,74 @@ impl Stage {
         Ok(name)
     }
 
-    /// The manifest of an earlier identical run whose outputs all exist.
-    pub fn done(&self) -> Option<Manifest> {
-        let bytes = std::fs::read(self.dir.join("stage.json")).ok()?;
-        let mut m: Manifest = serde_json::from_slice(&bytes).ok()?;
-        m.skipped = true;
-        (m.stage == self.name
-            && m.fingerprint == self.fingerprint
-            && m.outputs.iter().all(|o| self.dir.join(o).exists()))
-        .then_some(m)
+    /// The manifest of an earlier identical run whose outputs verify (see
+    /// [`Output::check`]), or `None`: the stage must run. When an earlier
+    /// run finished here, the reason is kept for the manifest's `rerun`;
+    /// when only some outputs are damaged, the items whose outputs all
+    /// verify (outputs named after an item's id) go into the journal, so a
+    /// per-item stage redoes only the others.
+    pub fn done(&mut self) -> Result<Option<Manifest>> {
+        let Ok(bytes) = std::fs::read(self.dir.join("stage.json")) else {
+            return Ok(None);
+        };
+        let Ok(mut m) = serde_json::from_slice::<Manifest>(&bytes) else {
+            self.rerun = Some("the earlier run's stage.json could not be read".into());
+            return Ok(None);
+        };
+        if m.fingerprint != self.fingerprint {
+            let what = if m.inputs.is_empty() {
+                "the earlier run's stage.json predates content fingerprints".to_string()
+            } else {
+                format!(
+                    "changed since the earlier run: {}",
+                    fingerprint::changed(&m.inputs, &self.parts).join(", ")
+                )
+            };
+            self.rerun = Some(what);
+            return Ok(None);
+        }
+        let bad: Vec<(&Output, String)> = m
+            .outputs
+            .iter()
+            .filter_map(|o| o.check(&self.dir, false).map(|why| (o, why)))
+            .collect();
+        if bad.is_empty() {
+            m.skipped = true;
+            return Ok(Some(m));
+        }
+        let item = |o: &Output| {
+            Path::new(&o.path)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        };
+        let damaged: HashSet<String> = bad.iter().filter_map(|(o, _)| item(o)).collect();
+        let mut journal = Journal {
+            path: self.journal_path(),
+            done: HashSet::new(),
+        };
+        for id in m.outputs.iter().filter_map(item) {
+            if !damaged.contains(&id) && !journal.contains(&id) {
+                journal.record(&id)?;
+            }
+        }
+        let shown: Vec<String> = bad
+            .iter()
+            .take(3)
+            .map(|(o, why)| format!("{} ({why})", o.path))
+            .collect();
+        let more = bad.len().saturating_sub(shown.len());
+        self.rerun = Some(format!(
+            "{} of the earlier run's {} outputs damaged: {}{}",
+            bad.len(),
+            m.outputs.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+        Ok(None)
     }
 
     /// The journal of the items an interrupted run with this fingerprint
@@ -289,18 +441,24 @@ impl Stage {
     /// (`resume-*`, twice a checkpoint's size each), which a finished stage
     /// no longer needs.
     pub fn finish(
-        &self,
+        self,
         seconds: f64,
         outputs: Vec<String>,
         results: StageResults,
     ) -> Result<Manifest> {
+        let outputs = outputs
+            .into_iter()
+            .map(|o| Output::record(&self.dir, o))
+            .collect::<Result<Vec<_>>>()?;
         let m = Manifest {
             stage: self.name.clone(),
             fingerprint: self.fingerprint.clone(),
+            inputs: self.parts.clone(),
             seconds,
             outputs,
             results,
             skipped: false,
+            rerun: self.rerun.clone(),
         };
         let json = serde_json::to_vec_pretty(&m)
             .map_err(|e| Error::format(self.name.clone(), e.to_string()))?;
@@ -321,6 +479,35 @@ impl Stage {
         }
         Ok(m)
     }
+}
+
+/// Checks every output the finished stage in `dir` recorded, hashing each
+/// one (a skip hashes only those whose modification time moved): returns
+/// the damaged outputs with what is wrong. With `remove`, they are deleted
+/// while the directory's lock is held, so the stage's next run redoes
+/// their items. A directory without a readable `stage.json` is an error
+/// naming it.
+pub fn verify(dir: &Path, remove: bool) -> Result<Vec<(String, String)>> {
+    let path = dir.join("stage.json");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+    let m: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
+    let _lock = if remove {
+        Some(DirLock::acquire(dir)?)
+    } else {
+        None
+    };
+    let mut damaged = Vec::new();
+    for o in &m.outputs {
+        if let Some(why) = o.check(dir, true) {
+            let file = dir.join(&o.path);
+            if remove && file.is_file() {
+                std::fs::remove_file(&file).map_err(|e| Error::io(file.display(), e))?;
+            }
+            damaged.push((o.path.clone(), why));
+        }
+    }
+    Ok(damaged)
 }
 
 /// The items (image ids) a per-item stage has finished under one

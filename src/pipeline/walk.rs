@@ -19,6 +19,7 @@ use crate::io::labels::LabelMap;
 use crate::io::{image, npy};
 use crate::metrics::MaskScore;
 use crate::pipeline::affinity::{self, RelationNet};
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
@@ -75,9 +76,13 @@ pub fn run(
         c.validate()?;
     }
     let list = list_path(data, &s.list);
-    let cam_manifest = cams_dir.join("stage.json");
-    let stage = Stage::new("rw", out, &(s, data), &[&list, affinity_net, &cam_manifest])?;
-    if let Some(m) = stage.done() {
+    let inputs = [
+        Input::data(data, &list),
+        Input::file(affinity_net),
+        Input::upstream(cams_dir, &list),
+    ];
+    let mut stage = Stage::new("rw", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

@@ -15,6 +15,7 @@ use crate::data::voc::{VocDataset, VocOptions, list_path};
 use crate::io::labels::{self, LabelMap};
 use crate::io::{image, npy};
 use crate::metrics::SparseScore;
+use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
 use crate::refine::boxes::{self, BoxMode};
@@ -138,17 +139,11 @@ pub fn make(
             "only points and scribbles can be drawn over seed maps",
         ));
     }
-    let cam_manifest = cams_dir.map(|d| d.join("stage.json"));
-    let over_manifest = s
-        .over
-        .as_ref()
-        .map(|d| d.parent().unwrap_or(d).join("stage.json"))
-        .filter(|p| p.exists());
-    let mut inputs: Vec<&Path> = vec![&list];
-    inputs.extend(cam_manifest.as_deref());
-    inputs.extend(over_manifest.as_deref());
-    let stage = Stage::new("weak-masks", out, &(s, data, cams_dir), &inputs)?;
-    if let Some(m) = stage.done() {
+    let mut inputs = vec![Input::data(data, &list)];
+    inputs.extend(cams_dir.map(|d| Input::upstream(d, &list)));
+    inputs.extend(s.over.as_deref().map(|d| Input::upstream(d, &list)));
+    let mut stage = Stage::new("weak-masks", out, s, &inputs)?;
+    if let Some(m) = stage.done()? {
         return Ok(m);
     }
     let t = Instant::now();

@@ -32,6 +32,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Hash every output of finished stages against their stage.json and
+    /// list the damaged ones (exit 1 if any). A skip checks sizes always and
+    /// hashes only outputs whose time moved; this hashes all of them.
+    Verify {
+        /// Stage directories (each holding a stage.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Delete the damaged outputs, so the stage's next run redoes them.
+        #[arg(long)]
+        remove: bool,
+    },
     /// Print the adapter, backend, driver, device type, limits and features.
     Info,
     /// Measure kernel, network and pipeline-stage throughput on this adapter.
@@ -414,6 +425,33 @@ fn classify(gpu: &Gpu, a: ClassifyArgs) -> weakseg::Result<()> {
     Ok(())
 }
 
+/// `weakseg verify`: every output of each stage directory hashed against
+/// its manifest; an error when any is damaged.
+fn verify(dirs: &[PathBuf], remove: bool) -> weakseg::Result<()> {
+    let mut damaged = 0;
+    for dir in dirs {
+        let bad = weakseg::pipeline::stage::verify(dir, remove)?;
+        for (file, why) in &bad {
+            println!(
+                "{}: {why}{}",
+                dir.join(file).display(),
+                if remove { " (removed)" } else { "" }
+            );
+        }
+        if bad.is_empty() {
+            println!("{}: every output verified", dir.display());
+        }
+        damaged += bad.len();
+    }
+    if damaged > 0 {
+        return Err(weakseg::Error::invalid(
+            "verify",
+            format!("{damaged} damaged outputs; run their stages again to redo them"),
+        ));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let offline = match &cli.cmd {
@@ -434,6 +472,7 @@ fn main() -> ExitCode {
             out,
             list,
         } => Some(show(data, id, out, list)),
+        Cmd::Verify { dirs, remove } => Some(verify(dirs, *remove)),
         _ => None,
     };
     if let Some(r) = offline {
@@ -492,7 +531,7 @@ fn main() -> ExitCode {
             stats: true,
         } => demo::ensure_synth(&a.config(), &out)
             .and_then(|()| synth_stats(&gpu, &a.config(), &out)),
-        Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } => Ok(()),
+        Cmd::Synth { .. } | Cmd::Eval { .. } | Cmd::Show { .. } | Cmd::Verify { .. } => Ok(()),
     };
     if Gpu::profiling_requested() {
         eprintln!("{}", gpu.profile_report());

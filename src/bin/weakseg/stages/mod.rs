@@ -152,6 +152,9 @@ pub(crate) fn reporter() -> Box<dyn Reporter> {
 pub(crate) fn report(name: &str, m: &Manifest) {
     if !m.skipped {
         println!("{name}: done in {:.1} s", m.seconds);
+        if let Some(why) = &m.rerun {
+            println!("{name}: ran again ({why})");
+        }
     } else {
         println!(
             "{name}: skipped (outputs of an identical run exist; it took {:.1} s)",
