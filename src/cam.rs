@@ -158,6 +158,36 @@ impl Default for MultiScale {
     }
 }
 
+impl MultiScale {
+    /// The largest scale accepted: 8× a VOC image is already 4000 px.
+    pub const MAX_SCALE: f32 = 8.0;
+
+    /// At least one scale, each a finite number in (0, 8].
+    pub fn validate(&self) -> Result<()> {
+        if self.scales.is_empty() {
+            return Err(Error::invalid(
+                "cam",
+                "no scales: give at least one (1.0 is the image itself)",
+            ));
+        }
+        match self
+            .scales
+            .iter()
+            .find(|s| !(**s > 0.0 && **s <= Self::MAX_SCALE))
+        {
+            Some(s) => Err(Error::invalid(
+                "cam",
+                format!(
+                    "scale {s} in {:?}: want numbers in (0, {}]",
+                    self.scales,
+                    Self::MAX_SCALE
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Images [B, 3, H, W] rescaled by `scale` (bilinear, align_corners false;
 /// each side rounded, at least 1; the images themselves at scale 1), and,
 /// with `flip`, followed by their mirror images along the batch axis:

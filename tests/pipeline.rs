@@ -528,3 +528,111 @@ fn predict_refuses_a_segmenter_of_another_class_count() {
     assert!(!dir.join("pred/stage.json").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_bad_configuration_fails_before_the_first_stage() {
+    // A bad `[predict] list` or `[segmenter] arch` once failed only when its
+    // stage started, after every stage before it had run.
+    use weakseg::pipeline::run::{self, PipelineConfig, Quiet};
+    let dir = std::env::temp_dir().join(format!("weakseg-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("data");
+    let synth = common::parts(2, 1, 32, 3, 1);
+    synth::write(&synth, &data, |_| {}).unwrap();
+    let gpu = Gpu::new_blocking().unwrap();
+    let good = PipelineConfig::synthetic(data.clone(), dir.join("run"), &synth);
+    good.validate().unwrap();
+    // A safetensors file cut short, and a file that is not one.
+    let ck = dir.join("w.safetensors");
+    let t = weakseg::io::checkpoint::HostTensor {
+        name: "a".into(),
+        shape: vec![2, 2],
+        data: vec![1.0; 4],
+    };
+    let bytes =
+        weakseg::io::checkpoint::encode(&[t], weakseg::io::checkpoint::SaveDtype::F32).unwrap();
+    std::fs::write(&ck, &bytes[..bytes.len() - 3]).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not weights").unwrap();
+    let cases: Vec<(&str, &str, Box<dyn Fn(&mut PipelineConfig)>)> = vec![
+        (
+            "[cam]",
+            "scale 0",
+            Box::new(|c| c.cam.multiscale.scales = vec![1.0, 0.0]),
+        ),
+        (
+            "[cam]",
+            "no scales",
+            Box::new(|c| c.cam.multiscale.scales.clear()),
+        ),
+        (
+            "[cam]",
+            "threshold 1.5",
+            Box::new(|c| c.cam.threshold = 1.5),
+        ),
+        (
+            "[predict]",
+            "nope",
+            Box::new(|c| c.predict.list = "nope".into()),
+        ),
+        (
+            "[segmenter]",
+            "resnet51",
+            Box::new(|c| c.segmenter.arch = "resnet51".into()),
+        ),
+        (
+            "[segmenter]",
+            "output stride 4",
+            Box::new(|c| c.segmenter.output_stride = 4),
+        ),
+        (
+            "[segmenter]",
+            "cut short",
+            Box::new(move |c| c.segmenter.pretrained = Some(ck.clone())),
+        ),
+        (
+            "[segmenter]",
+            "epochs is 0",
+            Box::new(|c| c.segmenter.epochs = 0),
+        ),
+        ("[classifier]", "notes.txt", {
+            let notes = dir.join("notes.txt");
+            Box::new(move |c| c.classifier.pretrained = Some(notes.clone()))
+        }),
+        (
+            "[classifier]",
+            "batch_size is 0",
+            Box::new(|c| c.classifier.batch_size = 0),
+        ),
+        (
+            "[affinity]",
+            "crop",
+            Box::new(|c| {
+                c.affinity.crop = Some(weakseg::data::augment::Crop {
+                    side: 0,
+                    ..Default::default()
+                })
+            }),
+        ),
+        (
+            "[walk]",
+            "train2",
+            Box::new(|c| c.walk.list = "train2".into()),
+        ),
+        (
+            "[aff_labels]",
+            "iterations",
+            Box::new(|c| c.aff_labels.crf.iters = 5000),
+        ),
+    ];
+    for (table, what, bad) in cases {
+        let mut cfg = good.clone();
+        bad(&mut cfg);
+        let e = run::run(&gpu, &cfg, &mut Quiet::default())
+            .err()
+            .unwrap_or_else(|| panic!("{table} {what} ran"))
+            .to_string();
+        assert!(e.contains(table) && e.contains(what), "{table} {what}: {e}");
+        assert!(!cfg.out.exists(), "{table} {what}: a stage ran");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -460,6 +460,15 @@ fn spml_stages_train_predict_and_skip() {
     bad.relations.feature_affinity.weight = -0.5;
     let e = spml::train(&gpu, &data, &labels, &dir.join("x"), &bad, &mut quiet).unwrap_err();
     assert!(e.to_string().contains("relation weights"), "{e}");
+    // An evaluation list that does not exist fails before training, not
+    // after it (spml-predict reads it).
+    let bad = SpmlSettings {
+        eval_list: "nope".into(),
+        ..s.clone()
+    };
+    let e = spml::train(&gpu, &data, &labels, &dir.join("z"), &bad, &mut quiet).unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+    assert!(!dir.join("z").exists());
     assert!(
         spml::train(
             &gpu,

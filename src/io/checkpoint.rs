@@ -299,6 +299,54 @@ pub fn read(path: &std::path::Path) -> Result<Vec<HostTensor>> {
     decode(&bytes, &path.display().to_string())
 }
 
+/// Reads only a safetensors file's header and checks that the tensors it
+/// lists fill the file exactly: a run checks every weight file it is given
+/// before its first stage, without reading the weights.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn check_header(path: &std::path::Path) -> Result<()> {
+    use std::io::Read;
+    let io = |e: std::io::Error| Error::io(path.display(), e);
+    let bad = |m: String| Error::format(path.display().to_string(), m);
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|_| {
+        bad(format!(
+            "not a safetensors file: {len} bytes, shorter than its header"
+        ))
+    })?;
+    let n = u64::from_le_bytes(n);
+    if n > len - 8 || n > 100 << 20 {
+        return Err(bad(format!(
+            "not a safetensors file: a header of {n} bytes in {len}"
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(io)?;
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| {
+            bad(format!(
+                "not a safetensors file: its header is not JSON ({e})"
+            ))
+        })?;
+    let mut end = 0;
+    for (name, t) in map.iter().filter(|(k, _)| *k != "__metadata__") {
+        let stop = t
+            .get("data_offsets")
+            .and_then(|o| o.get(1))
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| bad(format!("tensor {name} has no data_offsets")))?;
+        end = end.max(stop);
+    }
+    if 8 + n + end != len {
+        return Err(bad(format!(
+            "the header lists {end} bytes of tensors, the file holds {} (cut short or padded)",
+            len - 8 - n
+        )));
+    }
+    Ok(())
+}
+
 /// Reads the sidecar of a checkpoint, if there is one.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_sidecar(path: &std::path::Path) -> Result<Option<Sidecar>> {

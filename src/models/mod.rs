@@ -158,35 +158,45 @@ impl ArchSpec {
         }
     }
 
-    /// Builds the backbone.
+    /// Checks the name and the output stride without building anything,
+    /// so a run can refuse a bad architecture before its first stage.
+    pub fn validate(&self) -> Result<()> {
+        let os = self.output_stride;
+        match self.name.as_str() {
+            "resnet50" | "resnet101" => ResNetConfig::output_stride(os).map(drop),
+            "resnet38" => resnet38::ResNet38::dilations(os).map(drop),
+            "vgg16" if os == 8 => Ok(()),
+            "vgg16" => Err(Error::invalid(
+                "vgg16",
+                format!("DeepLab-LargeFOV VGG-16 has output stride 8, not {os}"),
+            )),
+            "resnet-tiny" => TinyConfig::with_output_stride(os).map(drop),
+            other => Err(Error::invalid(
+                "arch",
+                format!(
+                    "unknown architecture {other:?} (known: {})",
+                    Self::NAMES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Builds the backbone (after [`ArchSpec::validate`]).
     pub fn build(&self, b: &mut Builder) -> Result<Box<dyn Backbone>> {
+        self.validate()?;
         let os = self.output_stride;
         Ok(match self.name.as_str() {
             "resnet50" => Box::new(ResNet::new(b, &ResNetConfig::new(50, os)?)?),
             "resnet101" => Box::new(ResNet::new(b, &ResNetConfig::new(101, os)?)?),
             "resnet38" => Box::new(resnet38::ResNet38::new(b, os)?),
-            "vgg16" if os == 8 => Box::new(vgg::Vgg16::new(b)?),
-            "vgg16" => {
-                return Err(Error::invalid(
-                    "vgg16",
-                    format!("DeepLab-LargeFOV VGG-16 has output stride 8, not {os}"),
-                ));
-            }
-            "resnet-tiny" => {
+            "vgg16" => Box::new(vgg::Vgg16::new(b)?),
+            // `validate` admitted only the names above and this one.
+            _ => {
                 let mut cfg = TinyConfig::with_output_stride(os)?;
                 if let Some(w) = self.widths {
                     cfg.widths = w;
                 }
                 Box::new(ResNetTiny::new(b, &cfg)?)
-            }
-            other => {
-                return Err(Error::invalid(
-                    "arch",
-                    format!(
-                        "unknown architecture {other:?} (known: {})",
-                        Self::NAMES.join(", ")
-                    ),
-                ));
             }
         })
     }

@@ -156,18 +156,22 @@ pub struct ResNet38 {
 }
 
 impl ResNet38 {
+    /// Block 5's stride and the dilations of blocks 5 and 6 at output
+    /// stride 8 (psa) or 16; any other is an error.
+    pub fn dilations(output_stride: usize) -> Result<(usize, usize, usize)> {
+        match output_stride {
+            8 => Ok((1, 2, 4)),
+            16 => Ok((2, 1, 2)),
+            o => Err(Error::invalid(
+                "ResNet38",
+                format!("output stride {o} is not supported (8 or 16)"),
+            )),
+        }
+    }
+
     /// Builds the network at output stride 8 (psa) or 16.
     pub fn new(b: &mut Builder, output_stride: usize) -> Result<ResNet38> {
-        let (s5, d5, d6) = match output_stride {
-            8 => (1, 2, 4),
-            16 => (2, 1, 2),
-            o => {
-                return Err(Error::invalid(
-                    "ResNet38",
-                    format!("output stride {o} is not supported (8 or 16)"),
-                ));
-            }
-        };
+        let (s5, d5, d6) = Self::dilations(output_stride)?;
         let mut blocks = Vec::new();
         let mut add = |name: &str, blk: PreActBlock| blocks.push((name.to_string(), blk));
         add("b2", PreActBlock::basic(b, 64, 128, 128, 2, 1, 1)?);

@@ -25,6 +25,7 @@ use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
+use crate::pipeline::validate;
 use crate::refine::cam_crf::{class_ids, crf_probs, threshold_crf_labels};
 use crate::refine::crf::{CrfParams, DenseCrf};
 
@@ -73,6 +74,18 @@ impl Default for IrnLabels {
             gt_prob: 0.7,
             crf: CrfParams::irn(),
         }
+    }
+}
+
+impl AffLabelSettings {
+    /// The list and the dense CRFs' parameters, checked before any work.
+    pub fn validate(&self, data: &Path) -> Result<()> {
+        validate::list("aff-labels", data, &self.list)?;
+        self.crf.validate()?;
+        if let Some(irn) = &self.irn {
+            irn.crf.validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -130,10 +143,7 @@ pub fn make(
     s: &AffLabelSettings,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
-    s.crf.validate()?;
-    if let Some(irn) = &s.irn {
-        irn.crf.validate()?;
-    }
+    s.validate(data)?;
     let list = list_path(data, &s.list);
     let inputs = [Input::data(data, &list), Input::upstream(cams_dir, &list)];
     let mut stage = Stage::new("aff-labels", out, s, &inputs)?;

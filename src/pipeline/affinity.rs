@@ -30,8 +30,10 @@ use crate::pipeline::aff_labels::PROBS;
 use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
+use crate::pipeline::validate;
 use crate::refine::affinity::{affinity_loss, block_labels};
 use crate::tensor::Tensor;
+use crate::train::check_schedule;
 use crate::train::{Reporter, fit};
 
 /// Where a pair's affinity comes from.
@@ -156,6 +158,19 @@ pub struct AffinitySettings {
     pub crop: Option<Crop>,
 }
 
+impl AffinitySettings {
+    /// The list, the schedule, the crop and the pretrained weights' file,
+    /// checked before any work.
+    pub fn validate(&self, data: &Path) -> Result<()> {
+        validate::list("train-aff", data, &self.list)?;
+        check_schedule(self.epochs, self.batch_size, 1)?;
+        if let Some(c) = &self.crop {
+            c.augment()?;
+        }
+        validate::weights(self.pretrained.as_deref())
+    }
+}
+
 impl Default for AffinitySettings {
     /// Radius 5, 8 epochs (psa) of batch 16 at lr 0.1, backbone fine-tuned.
     fn default() -> Self {
@@ -259,6 +274,7 @@ pub fn train(
     s: &AffinitySettings,
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
+    s.validate(data)?;
     let list = list_path(data, &s.list);
     let mut inputs = vec![
         Input::data(data, &list),

@@ -30,6 +30,7 @@ use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
+use crate::pipeline::validate;
 
 /// Settings of the CAM stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,6 +50,15 @@ pub struct CamSettings {
     /// with a mask when left out; left out of the fingerprint then).
     #[serde(skip_serializing_if = "Scoring::is_default")]
     pub eval: Scoring,
+}
+
+impl CamSettings {
+    /// The list, the scales and the threshold, checked before any work.
+    pub fn validate(&self, data: &Path) -> Result<()> {
+        validate::list("cam", data, &self.list)?;
+        self.multiscale.validate()?;
+        validate::unit("cam", "threshold", self.threshold)
+    }
 }
 
 impl Default for CamSettings {
@@ -79,6 +89,7 @@ pub fn infer(
     s: &CamSettings,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
+    s.validate(data)?;
     let list = list_path(data, &s.list);
     let inputs = [Input::data(data, &list), Input::file(classifier)];
     let mut stage = Stage::new("cam", out, s, &inputs)?;

@@ -18,6 +18,8 @@ use crate::nn::{Builder, GroupRecipe, ModuleExt};
 use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
+use crate::pipeline::validate;
+use crate::train::check_schedule;
 use crate::train::{Reporter, fit};
 
 /// File name of the trained classifier in the stage directory.
@@ -77,6 +79,18 @@ impl Default for ClassifierSettings {
 }
 
 impl ClassifierSettings {
+    /// Everything the stage can check before any work: the list, the
+    /// architecture, the schedule, the crop, the method's settings and the
+    /// pretrained weights' file.
+    pub fn validate(&self, data: &Path) -> Result<()> {
+        validate::list("train-cls", data, &self.list)?;
+        ArchSpec::new(&self.arch, self.output_stride).validate()?;
+        check_schedule(self.epochs, self.batch_size, 1)?;
+        self.augment()?;
+        self.method.validate()?;
+        validate::weights(self.pretrained.as_deref())
+    }
+
     /// The augmentation these settings ask for, the crop side checked.
     pub fn augment(&self) -> Result<Augment> {
         match self.crop {
@@ -101,6 +115,7 @@ pub fn train(
     s: &ClassifierSettings,
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
+    s.validate(data)?;
     let augment = s.augment()?;
     let list = list_path(data, &s.list);
     let mut inputs = vec![Input::data(data, &list)];

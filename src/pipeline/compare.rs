@@ -41,7 +41,7 @@ pub struct Comparison {
 /// classifier and CAM stages when `cam_only`), then the fully supervised
 /// bound once under `base.out` (where `weakseg demo` puts it), and writes
 /// `base.out/compare.md` and `compare.json`. Every method is parsed and
-/// checked before anything runs.
+/// checked with the whole configuration before anything runs.
 pub fn methods(
     gpu: &Gpu,
     base: &PipelineConfig,
@@ -52,15 +52,21 @@ pub fn methods(
     if methods.is_empty() {
         return Err(Error::invalid("compare", "no methods to compare"));
     }
-    for m in methods {
-        m.validate()?;
+    let configs: Vec<PipelineConfig> = methods
+        .iter()
+        .map(|m| {
+            let mut cfg = base.clone();
+            cfg.out = base.out.join(m.name());
+            cfg.classifier.method = m.clone();
+            cfg.fully_supervised = false;
+            cfg
+        })
+        .collect();
+    for cfg in &configs {
+        cfg.validate()?;
     }
     let mut out = Comparison::default();
-    for m in methods {
-        let mut cfg = base.clone();
-        cfg.out = base.out.join(m.name());
-        cfg.classifier.method = m.clone();
-        cfg.fully_supervised = false;
+    for (m, cfg) in methods.iter().zip(configs) {
         let row = if cam_only {
             cam_row(gpu, &cfg, obs)?
         } else {

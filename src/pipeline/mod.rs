@@ -28,5 +28,6 @@ pub mod spml;
 pub mod stage;
 pub mod supervision;
 pub mod synth_stats;
+pub mod validate;
 pub mod walk;
 pub mod weak_masks;

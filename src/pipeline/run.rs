@@ -82,6 +82,35 @@ impl PipelineConfig {
         cfg
     }
 
+    /// Checks every stage's settings before the first stage runs, so a bad
+    /// `[predict] list` fails in seconds rather than after hours of the
+    /// stages before it: the dataset folder, each stage's list, the
+    /// architectures, schedules, crops, CAM scales, CRF and walk
+    /// parameters, the methods' settings and each weight file's header.
+    /// The error names the configuration's table.
+    pub fn validate(&self) -> Result<()> {
+        if !self.data.is_dir() {
+            return Err(Error::invalid(
+                "config",
+                format!("data {}: not a folder", self.data.display()),
+            ));
+        }
+        let d = self.data.as_path();
+        let tables: [(&str, Result<()>); 7] = [
+            ("classifier", self.classifier.validate(d)),
+            ("cam", self.cam.validate(d)),
+            ("aff_labels", self.aff_labels.validate(d)),
+            ("affinity", self.affinity.validate(d)),
+            ("walk", self.walk.validate(d)),
+            ("segmenter", self.segmenter.validate(d)),
+            ("predict", self.predict.validate(d)),
+        ];
+        for (table, r) in tables {
+            r.map_err(|e| Error::invalid("config", format!("[{table}]: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// Reads a TOML configuration file.
     pub fn read(path: &Path) -> Result<PipelineConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
@@ -283,13 +312,15 @@ pub fn full_bound(
     )
 }
 
-/// Runs every stage of `cfg` in order and writes `out/metrics.json`.
+/// Checks the whole configuration ([`PipelineConfig::validate`]), then runs
+/// every stage of `cfg` in order and writes `out/metrics.json`.
 /// Returns the metrics and each stage's manifest, in order.
 pub fn run(
     gpu: &Gpu,
     cfg: &PipelineConfig,
     obs: &mut dyn Observer,
 ) -> Result<(Metrics, Vec<(String, Manifest)>)> {
+    cfg.validate()?;
     let (data, out) = (cfg.data.as_path(), cfg.out.as_path());
     let dir = |d: &str| out.join(d);
     let mut done: Vec<(String, Manifest)> = Vec::new();

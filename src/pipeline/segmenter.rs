@@ -26,7 +26,9 @@ use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
+use crate::pipeline::validate;
 use crate::refine::crf::{CrfParams, DenseCrf, unary_from_probs};
+use crate::train::check_schedule;
 use crate::train::{Reporter, fit};
 use crate::{ResizeMode, Tensor, no_grad};
 
@@ -100,6 +102,33 @@ pub struct SegSettings {
     pub crop: Option<Crop>,
 }
 
+impl SegSettings {
+    /// The list, the architecture, the schedule, the crop, the objectness
+    /// power and the weight files, checked before any work.
+    pub fn validate(&self, data: &Path) -> Result<()> {
+        validate::list("train-seg", data, &self.list)?;
+        ArchSpec::new(&self.arch, self.output_stride).validate()?;
+        check_schedule(self.epochs, self.batch_size, 1)?;
+        if let Some(c) = &self.crop {
+            c.augment()?;
+        }
+        if let Some(a) = self.objectness_power
+            && !(a.is_finite() && a > 0.0)
+        {
+            return Err(Error::invalid(
+                "train-seg",
+                format!("objectness power must be a positive number, got {a}"),
+            ));
+        }
+        validate::weights(
+            self.pretrained
+                .iter()
+                .chain(&self.init)
+                .map(std::path::PathBuf::as_path),
+        )
+    }
+}
+
 impl Default for SegSettings {
     /// The synthetic benchmark's recipe: resnet-tiny + ASPP at stride 8,
     /// 15 epochs of batch 16 at lr 0.05, flips.
@@ -136,14 +165,7 @@ pub fn train(
     s: &SegSettings,
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
-    if let Some(a) = s.objectness_power
-        && !(a.is_finite() && a > 0.0)
-    {
-        return Err(Error::invalid(
-            "train-seg",
-            format!("objectness power must be a positive number, got {a}"),
-        ));
-    }
+    s.validate(data)?;
     let list = list_path(data, &s.list);
     // Masks written by a stage carry its manifest (their hashes); masks
     // from elsewhere are hashed file by file.
@@ -272,6 +294,14 @@ pub struct PredictSettings {
     pub eval: Scoring,
 }
 
+impl PredictSettings {
+    /// The list and the dense CRF's parameters, checked before any work.
+    pub fn validate(&self, data: &Path) -> Result<()> {
+        validate::list("predict", data, &self.list)?;
+        self.crf.as_ref().map_or(Ok(()), CrfParams::validate)
+    }
+}
+
 impl Default for PredictSettings {
     fn default() -> Self {
         PredictSettings {
@@ -323,9 +353,7 @@ pub fn predict(
     s: &PredictSettings,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
-    if let Some(p) = &s.crf {
-        p.validate()?;
-    }
+    s.validate(data)?;
     let list = list_path(data, &s.list);
     let inputs = [Input::data(data, &list), Input::file(segmenter)];
     let mut stage = Stage::new("predict", out, s, &inputs)?;

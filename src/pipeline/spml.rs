@@ -35,6 +35,7 @@ use crate::ops::superpixel::{SlicSettings, slic};
 use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::stage::{Manifest, Stage};
+use crate::pipeline::validate;
 use crate::refine::crf::{CrfParams, refine_scores};
 use crate::refine::random_walk::with_background;
 use crate::spml::segments::pixel_rows;
@@ -121,7 +122,13 @@ impl Default for SpmlSettings {
 }
 
 impl SpmlSettings {
-    fn validate(&self) -> Result<()> {
+    /// Everything the SPML stages can check before any work: both lists,
+    /// the schedule, grids, relations, the dense CRF and the pretrained
+    /// weights' file, so `spml-predict` cannot fail after training.
+    pub fn validate(&self, data: &Path) -> Result<()> {
+        validate::list("spml", data, &self.list)?;
+        validate::list("spml", data, &self.eval_list)?;
+        validate::weights(self.pretrained.as_deref())?;
         let bad = |what: &str| Err(Error::invalid("spml", what.to_string()));
         if self.dim == 0 || self.batch_size == 0 || self.epochs == 0 {
             return bad("dim, batch_size and epochs must be positive");
@@ -276,7 +283,7 @@ pub fn train(
     s: &SpmlSettings,
     reporter: &mut dyn Reporter,
 ) -> Result<Manifest> {
-    s.validate()?;
+    s.validate(data)?;
     let list = list_path(data, &s.list);
     let mut inputs = vec![Input::data(data, &list), Input::upstream(labels, &list)];
     inputs.extend(s.pretrained.as_deref().map(Input::file));
@@ -359,7 +366,7 @@ pub fn predict(
     s: &SpmlSettings,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
-    s.validate()?;
+    s.validate(data)?;
     let (list, eval) = (list_path(data, &s.list), list_path(data, &s.eval_list));
     let settings = (
         &s.list,

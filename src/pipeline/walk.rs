@@ -23,6 +23,7 @@ use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
 use crate::pipeline::scoring::{GroundTruth, Scoring};
 use crate::pipeline::stage::{Manifest, Stage};
+use crate::pipeline::validate;
 use crate::refine::crf::{CrfParams, refine_scores};
 use crate::refine::random_walk::{self, RandomWalk};
 use crate::{Tensor, no_grad};
@@ -49,6 +50,16 @@ pub struct WalkSettings {
     pub eval: Scoring,
 }
 
+impl WalkSettings {
+    /// The list, the walk's and the dense CRF's parameters, checked before
+    /// any work.
+    pub fn validate(&self, data: &Path) -> Result<()> {
+        validate::list("rw", data, &self.list)?;
+        self.walk.validate()?;
+        self.crf.as_ref().map_or(Ok(()), CrfParams::validate)
+    }
+}
+
 impl Default for WalkSettings {
     fn default() -> Self {
         WalkSettings {
@@ -71,10 +82,7 @@ pub fn run(
     s: &WalkSettings,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Manifest> {
-    s.walk.validate()?;
-    if let Some(c) = &s.crf {
-        c.validate()?;
-    }
+    s.validate(data)?;
     let list = list_path(data, &s.list);
     let inputs = [
         Input::data(data, &list),

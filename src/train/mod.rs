@@ -113,6 +113,25 @@ fn last_paths(dir: &Path) -> (PathBuf, PathBuf) {
 /// Batches prepared ahead of the one training.
 const PREFETCH_DEPTH: usize = 2;
 
+/// Refuses a schedule that would train nothing (zero epochs, batch size or
+/// accumulation would "succeed" with an untrained checkpoint), naming the
+/// setting; stages call it before any work, the training loop again.
+pub fn check_schedule(epochs: usize, batch_size: usize, accumulate: usize) -> Result<()> {
+    for (name, v) in [
+        ("epochs", epochs),
+        ("batch_size", batch_size),
+        ("accumulate", accumulate),
+    ] {
+        if v == 0 {
+            return Err(Error::invalid(
+                "train",
+                format!("{name} is 0: epochs, batch_size and accumulate must be at least 1"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Trains `model` with `opt` on `data`: `loss_fn` maps a batch to a scalar
 /// loss. The sidecar's `config` gains `epoch` and `step` on each checkpoint.
 #[allow(clippy::too_many_arguments)] // each argument is a distinct role of the run
@@ -126,12 +145,7 @@ pub fn fit(
     reporter: &mut dyn Reporter,
     mut loss_fn: impl FnMut(&Batch) -> Result<Tensor>,
 ) -> Result<TrainSummary> {
-    if cfg.batch_size == 0 || cfg.accumulate == 0 || cfg.epochs == 0 {
-        return Err(Error::invalid(
-            "fit",
-            "epochs, batch_size and accumulate must be at least 1",
-        ));
-    }
+    check_schedule(cfg.epochs, cfg.batch_size, cfg.accumulate)?;
     if data.is_empty() {
         return Err(Error::invalid("fit", "the dataset is empty"));
     }

@@ -1,0 +1,44 @@
+//! The checks a stage makes before any work, which a whole run also makes
+//! for every stage before its first ([`PipelineConfig::validate`]
+//! (crate::pipeline::run::PipelineConfig::validate)): lists that name
+//! images, weight files that hold weights, schedules that train.
+
+use std::path::Path;
+
+use weakseg_kernels::{Error, Result};
+
+use crate::data::voc::{list_path, parse_list};
+
+/// The list `name` of the dataset at `data` resolves to a file that names
+/// at least one image; `stage` is named in the error.
+pub fn list(stage: &'static str, data: &Path, name: &str) -> Result<()> {
+    let path = list_path(data, name);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::io(format!("{stage}: list {name:?} ({})", path.display()), e))?;
+    if parse_list(&text).is_empty() {
+        return Err(Error::invalid(
+            stage,
+            format!("{}: the list names no image", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Each weight file given is a safetensors file whose header fits it.
+pub fn weights<'a>(files: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    files
+        .into_iter()
+        .try_for_each(crate::io::checkpoint::check_header)
+}
+
+/// A setting that must lie in [0, 1] (a score threshold) does.
+pub fn unit(stage: &'static str, name: &str, v: f32) -> Result<()> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            stage,
+            format!("{name} {v}: want a number in [0, 1]"),
+        ))
+    }
+}
