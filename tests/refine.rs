@@ -288,6 +288,35 @@ fn crf_rejects_bad_shapes_and_params() {
 }
 
 #[test]
+fn a_crf_past_the_binding_limit_is_refused_with_the_size_that_fits() {
+    // A 2000² image once failed inside the lattice build with a bare
+    // binding-size message.
+    let gpu = Gpu::new_blocking().unwrap();
+    let fit = weakseg::refine::crf::max_pixels(&gpu, 1);
+    let side = (fit as f64).sqrt().ceil() as usize + 1;
+    let big = Rgb {
+        width: side,
+        height: side,
+        data: vec![0; side * side * 3],
+    };
+    let e = DenseCrf::new_blocking(&gpu, &big, &CrfParams::default())
+        .err()
+        .expect("an image past the limit was built")
+        .to_string();
+    let want = (side as f64 * (fit as f64 / (side * side) as f64).sqrt()).floor() as usize;
+    assert!(
+        e.contains("max_storage_buffer_binding_size") && e.contains(&format!("--max-side {want}")),
+        "{e}"
+    );
+    // The size that fits builds.
+    let ok = (fit as f64).sqrt().floor() as usize;
+    assert!(ok * ok <= fit);
+    let limit = gpu.limits().max_storage_buffer_binding_size as u64;
+    assert!(weakseg_kernels::launch::lattice::build_binding(ok * ok, 5) <= limit);
+    assert!(weakseg_kernels::launch::lattice::build_binding(side * side, 5) > limit);
+}
+
+#[test]
 fn crf_command_refines_and_names_bad_input() {
     let dir = std::env::temp_dir().join(format!("weakseg-crf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -347,6 +376,38 @@ fn crf_command_refines_and_names_bad_input() {
     );
     let q = npy::read(&qn).unwrap();
     assert_eq!(q.shape, vec![2, h, w]);
+
+    // Downscaled to a long side of 12 and upsampled back: full-size labels
+    // and marginals (still distributions), still better than the noise.
+    let o = run(&[
+        "--image".as_ref(),
+        png.as_os_str(),
+        "--probs".as_ref(),
+        pn.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--save-probs".as_ref(),
+        qn.as_os_str(),
+        "--max-side".as_ref(),
+        "12".as_ref(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("crf: 12×10"));
+    let labels = weakseg::io::labels::read(&out).unwrap();
+    assert_eq!((labels.width, labels.height), (w, h));
+    let agree = labels
+        .data
+        .iter()
+        .zip(&truth)
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        agree > noisy,
+        "downscaled CRF {agree} vs noisy argmax {noisy}"
+    );
+    let q = npy::read(&qn).unwrap();
+    assert_eq!(q.shape, vec![2, h, w]);
+    assert!((0..w * h).all(|i| (q.data[i] + q.data[w * h + i] - 1.0).abs() < 1e-5));
 
     let small = dir.join("small.npy");
     npy::write(&small, &[2, h - 1, w], &probs[..2 * (h - 1) * w]).unwrap();

@@ -202,6 +202,47 @@ impl Pairwise {
     }
 }
 
+/// The most pixels a dense CRF with `labels` labels fits in one binding of
+/// the adapter's `max_storage_buffer_binding_size`: its bilateral lattice's
+/// keys and hash table, and each [labels, pixels] marginal map.
+pub fn max_pixels(gpu: &Gpu, labels: usize) -> usize {
+    let limit = gpu.limits().max_storage_buffer_binding_size as u64;
+    let fits = |n: usize| lattice::build_binding(n, 5) <= limit && (labels * n * 4) as u64 <= limit;
+    let (mut lo, mut hi) = (0usize, 1usize << 40);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) { lo = mid } else { hi = mid - 1 }
+    }
+    lo
+}
+
+/// Refuses, before any work, a w×h image whose CRF (with `labels` labels)
+/// would need a binding past the adapter's limit: the message gives the
+/// limit, the pixels that fit, and the long side to downscale to.
+fn check_size(gpu: &Gpu, w: usize, h: usize, labels: usize) -> Result<()> {
+    let fit = max_pixels(gpu, labels);
+    if w * h <= fit {
+        return Ok(());
+    }
+    let side = (w.max(h) as f64 * (fit as f64 / (w * h) as f64).sqrt()).floor() as usize;
+    let limit = gpu.limits().max_storage_buffer_binding_size as u64;
+    Err(Error::Limit {
+        op: "crf",
+        msg: format!(
+            "a {w}×{h} image{} needs more than this adapter's \
+             max_storage_buffer_binding_size ({} MiB) allows, about {fit} pixels: \
+             downscale the image and its scores to a long side of at most {side} px \
+             (`weakseg crf --max-side {side}`), or use an adapter with a larger limit",
+            if labels > 1 {
+                format!(" with {labels} labels")
+            } else {
+                String::new()
+            },
+            limit >> 20
+        ),
+    })
+}
+
 /// A dense CRF over one image: the lattices of its Gaussian and bilateral
 /// kernels, built once and reused for any unary on that image.
 pub struct DenseCrf {
@@ -224,6 +265,7 @@ impl DenseCrf {
                 format!("image of {w}×{h} holds {} bytes", image.data.len()),
             ));
         }
+        check_size(gpu, w, h, 1)?;
         let mut pairwise = Vec::new();
         if params.gauss_compat != 0.0 {
             let f = Tensor::empty(gpu, &[n, 2], DType::F32)?;
@@ -270,6 +312,7 @@ impl DenseCrf {
         }
         let labels = s[0];
         let n = h * w;
+        check_size(unary.gpu(), w, h, labels)?;
         crate::no_grad(|| {
             let neg = unary.neg()?.reshape(&[labels, n])?;
             let mut q = neg.softmax(0)?;

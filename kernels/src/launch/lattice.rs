@@ -47,6 +47,15 @@ pub struct Lattice {
     nbr: GpuBuffer,
 }
 
+/// The largest binding, in bytes, that [`Lattice::build`] of `n` points in
+/// `d` dimensions sizes before the lattice's point count is known: its keys
+/// (n·(d+1)·d values) or its hash table. A caller compares it with the
+/// adapter's `max_storage_buffer_binding_size` before any work.
+pub fn build_binding(n: usize, d: usize) -> u64 {
+    let e = n as u64 * (d as u64 + 1);
+    (e * d as u64).max((2 * e).next_power_of_two()) * 4
+}
+
 fn params(n: usize, d: usize, table: usize, m: usize) -> Result<Params> {
     Ok(Params::new(&[
         u32_of("lattice", n)?,

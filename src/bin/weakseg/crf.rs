@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use weakseg::data::augment::{Cam, Item, rescale};
 use weakseg::io::labels::{self, LabelMap};
 use weakseg::io::{image, npy};
 use weakseg::refine::crf::{CrfParams, DenseCrf, unary_from_labels, unary_from_probs};
@@ -56,6 +57,12 @@ pub struct CrfArgs {
     /// Bilateral kernel weight.
     #[arg(long, default_value_t = 10.0)]
     bilat_compat: f32,
+    /// Run the CRF on the image and its unary downscaled (bilinear) to this
+    /// long side, and upsample the marginals (bilinear) to the full size:
+    /// for images past the adapter's binding limit. The spatial widths are
+    /// in the small image's pixels.
+    #[arg(long)]
+    max_side: Option<usize>,
 }
 
 /// Runs `weakseg crf`.
@@ -111,6 +118,17 @@ pub fn run(gpu: &Gpu, a: &CrfArgs) -> Result<()> {
         }
         (None, None) => return Err(Error::invalid("crf", "give --probs or --labels")),
     };
+    let (small_w, small_h) = match a.max_side {
+        Some(0) => return Err(Error::invalid("crf", "--max-side 0: want at least 1 px")),
+        Some(s) if w.max(h) > s => {
+            let f = s as f64 / w.max(h) as f64;
+            (
+                ((w as f64 * f).round() as usize).max(1),
+                ((h as f64 * f).round() as usize).max(1),
+            )
+        }
+        _ => (w, h),
+    };
     if l > 256 {
         return Err(Error::invalid(
             "crf",
@@ -118,25 +136,61 @@ pub fn run(gpu: &Gpu, a: &CrfArgs) -> Result<()> {
         ));
     }
     let t = Instant::now();
-    let crf = DenseCrf::new_blocking(gpu, &img, &params)?;
+    let (small, unary) = if (small_w, small_h) == (w, h) {
+        (img, unary)
+    } else {
+        let item = rescale(planes(img, l, unary), small_w, small_h);
+        (item.rgb, item.cam.map(|c| c.data).unwrap_or_default())
+    };
+    let crf = DenseCrf::new_blocking(gpu, &small, &params)?;
     gpu.sync();
     let built = t.elapsed().as_secs_f64();
-    let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, h, w])?)?;
-    let arg: Vec<u32> = q.argmax(0)?.to_vec_blocking()?;
+    let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, small_h, small_w])?)?;
+    let mut q: Vec<f32> = q.to_vec_blocking()?;
+    if (small_w, small_h) != (w, h) {
+        q = rescale(planes(small, l, q), w, h)
+            .cam
+            .map(|c| c.data)
+            .unwrap_or_default();
+    }
     eprintln!(
-        "crf: {w}×{h}, {l} labels: lattices {built:.3} s, {} iterations {:.3} s",
+        "crf: {small_w}×{small_h}, {l} labels: lattices {built:.3} s, {} iterations {:.3} s",
         params.iters,
         t.elapsed().as_secs_f64() - built
     );
     if let Some(sp) = &a.save_probs {
-        npy::write(sp, &[l, h, w], &q.to_vec_blocking::<f32>()?)?;
+        npy::write(sp, &[l, h, w], &q)?;
     }
+    let n = w * h;
+    let data = (0..n)
+        .map(|i| {
+            (0..l).fold(0, |best, c| {
+                if q[c * n + i] > q[best * n + i] {
+                    c
+                } else {
+                    best
+                }
+            }) as u8
+        })
+        .collect();
     labels::write(
         &a.out,
         &LabelMap {
             width: w,
             height: h,
-            data: arg.into_iter().map(|v| v as u8).collect(),
+            data,
         },
     )
+}
+
+/// An image with `l` planes of scores, for [`rescale`] (bilinear for both).
+fn planes(rgb: image::Rgb, l: usize, data: Vec<f32>) -> Item {
+    Item {
+        rgb,
+        mask: None,
+        cam: Some(Cam { channels: l, data }),
+        points: Vec::new(),
+        scribbles: Vec::new(),
+        boxes: Vec::new(),
+    }
 }
