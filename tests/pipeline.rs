@@ -453,6 +453,25 @@ fn skips_follow_content_and_verify_outputs() {
         why.contains("data JPEGImages/") && !why.contains("settings"),
         "{why}"
     );
+
+    // A later stage refuses the folder of a stage that never finished (a
+    // journal, no stage.json) instead of reading its partial outputs.
+    std::fs::remove_file(cam.join("stage.json")).unwrap();
+    std::fs::write(cam.join("done-0123.txt"), "000000\n").unwrap();
+    let aff = b.join("aff");
+    let e = aff_labels::make(
+        &gpu,
+        &data,
+        &cam,
+        &aff,
+        &AffLabelSettings::default(),
+        |_, _| {},
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("has not finished") && e.contains("cam"), "{e}");
+    assert!(!aff.join("stage.json").exists());
     let _ = std::fs::remove_dir_all(&root);
 }
 

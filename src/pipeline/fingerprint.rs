@@ -123,6 +123,7 @@ pub fn parts(settings_json: &[u8], inputs: &[Input]) -> Result<Vec<Part>> {
                 }
             }
             Input::Folder { dir, list } => {
+                unfinished_stage(dir)?;
                 let ids = list_ids(list)?;
                 let mut h = Xxh3::new();
                 h.update(&folder_digest(dir, &ids)?.unwrap_or(0).to_le_bytes());
@@ -187,6 +188,31 @@ pub fn file_digest(path: &Path) -> Result<u64> {
 pub fn modified_ns(meta: &std::fs::Metadata) -> Option<u64> {
     let t = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
     u64::try_from(t.as_nanos()).ok()
+}
+
+/// Refuses an output folder of a stage that has not finished: one that
+/// holds (or whose parent holds) a stage's lock, journal or resume folder
+/// but no `stage.json`. Reading it would take a partial run's outputs.
+fn unfinished_stage(dir: &Path) -> Result<()> {
+    for d in [Some(dir), dir.parent()].into_iter().flatten() {
+        let Ok(read) = std::fs::read_dir(d) else {
+            continue;
+        };
+        let marks = read.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name == LOCK_FILE || name.starts_with("done-") || name.starts_with("resume-")
+        });
+        if marks && !d.join("stage.json").exists() {
+            return Err(Error::invalid(
+                "stage",
+                format!(
+                    "{} holds a stage that has not finished (no stage.json): run it to the end first",
+                    d.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn part(name: String, digest: u64) -> Part {
