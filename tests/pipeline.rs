@@ -655,3 +655,47 @@ fn a_bad_configuration_fails_before_the_first_stage() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_image_past_the_adapter_fails_before_the_first_image() {
+    // The list's largest image is tried first (blank, at every scale), so
+    // it fails in seconds, naming the file, not after the images before it.
+    let dir = std::env::temp_dir().join(format!("weakseg-largest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (small, big) = (dir.join("small"), dir.join("big"));
+    synth::write(&common::parts(2, 1, 32, 3, 1), &small, |_| {}).unwrap();
+    synth::write(&common::parts(1, 1, 512, 3, 1), &big, |_| {}).unwrap();
+    let gpu = Gpu::new_blocking().unwrap();
+    let s = ClassifierSettings {
+        epochs: 1,
+        batch_size: 2,
+        ..ClassifierSettings::default()
+    };
+    classifier::train(&gpu, &small, &dir.join("cls"), &s, &mut Silent).unwrap();
+    // 8× a 512-px image: a 4096² view, past every binding limit of a
+    // CPU adapter (128 MiB) for its first copy.
+    let limit = gpu.limits().max_storage_buffer_binding_size as usize;
+    assert!(
+        3 * 4096 * 4096 * 4 > limit,
+        "the test needs a binding limit below 192 MiB (lavapipe's and llvmpipe's: 128 MiB)"
+    );
+    let cs = CamSettings {
+        multiscale: weakseg::cam::MultiScale {
+            scales: vec![8.0],
+            flip: false,
+            ..weakseg::cam::MultiScale::default()
+        },
+        ..CamSettings::default()
+    };
+    let ckpt = dir.join("cls").join(CHECKPOINT);
+    let e = cams::infer(&gpu, &big, &ckpt, &dir.join("cam"), &cs, |_, _| {})
+        .err()
+        .expect("a 4096² view fit")
+        .to_string();
+    assert!(
+        e.contains("000000.jpg") && e.contains("512×512") && e.contains("does not fit"),
+        "{e}"
+    );
+    assert!(!dir.join("cam/cams").exists(), "an image was processed");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -120,6 +120,15 @@ pub fn infer(
         Some(r) => Some(Localiser::new(&net.base, &r.trained.base, &r.settings)?),
         None => None,
     };
+    validate::largest_image_fits("cam", &ds, |h, w| {
+        let x = Tensor::zeros(gpu, &[1, 3, h, w])?;
+        let rgb = crate::io::image::Rgb {
+            width: w,
+            height: h,
+            data: vec![0; w * h * 3],
+        };
+        cam::multiscale_with_pixels(source, &x, &rgb, &vec![true; k], &s.multiscale).map(drop)
+    })?;
     let sweep = sweep_thresholds();
     let mut at = Confusion::new(k + 1);
     let mut curve: Vec<Confusion> = sweep.iter().map(|_| Confusion::new(k + 1)).collect();

@@ -367,6 +367,17 @@ pub fn predict(
     let net = load(gpu, segmenter, ds.classes.len() + 1)?;
     let mut truth = GroundTruth::open(data, &s.list, &s.eval)?;
     let mut score = MaskScore::new(ds.classes.len() + 1);
+    validate::largest_image_fits("predict", &ds, |h, w| {
+        segment(gpu, &net, &Tensor::zeros(gpu, &[1, 3, h, w])?, None)?;
+        let fit = crate::refine::crf::max_pixels(gpu, ds.classes.len() + 1);
+        match &s.crf {
+            Some(_) if h * w > fit => Err(Error::Limit {
+                op: "crf",
+                msg: format!("{} pixels fit its bindings", fit),
+            }),
+            _ => Ok(()),
+        }
+    })?;
     let mut outputs = Vec::with_capacity(ds.len());
     for i in 0..ds.len() {
         let r = &ds.records[i];

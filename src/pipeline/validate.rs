@@ -7,7 +7,7 @@ use std::path::Path;
 
 use weakseg_kernels::{Error, Result};
 
-use crate::data::voc::{list_path, parse_list};
+use crate::data::voc::{VocDataset, list_path, parse_list};
 
 /// The list `name` of the dataset at `data` resolves to a file that names
 /// at least one image; `stage` is named in the error.
@@ -29,6 +29,33 @@ pub fn weights<'a>(files: impl IntoIterator<Item = &'a Path>) -> Result<()> {
     files
         .into_iter()
         .try_for_each(crate::io::checkpoint::check_header)
+}
+
+/// Runs `forward(height, width)` once on the size of the list's largest
+/// image before the first image is processed, so an image past the
+/// adapter's binding limits fails in seconds, naming the file, its size
+/// and the limit, rather than after the images before it.
+pub fn largest_image_fits(
+    stage: &'static str,
+    ds: &VocDataset,
+    forward: impl FnOnce(usize, usize) -> Result<()>,
+) -> Result<()> {
+    let Some(r) = ds.records.iter().max_by_key(|r| r.width * r.height) else {
+        return Ok(());
+    };
+    forward(r.height, r.width).map_err(|e| match e {
+        Error::Limit { op, msg } => Error::invalid(
+            stage,
+            format!(
+                "{} ({}×{} px, the list's largest image) does not fit this adapter ({op}: {msg}): \
+                 downscale the largest images, or use fewer or smaller scales",
+                r.image.display(),
+                r.width,
+                r.height
+            ),
+        ),
+        e => e,
+    })
 }
 
 /// A setting that must lie in [0, 1] (a score threshold) does.

@@ -19,10 +19,16 @@ pub struct BnShape {
 }
 
 impl BnShape {
+    /// The statistics and gradient-sum kernels walk every (batch, plane)
+    /// element of a channel in one thread: both walks must stay within the
+    /// CPU adapters' loop bound. The elementwise kernels have no such walk.
+    fn within_loop_bound(&self, op: &'static str) -> Result<()> {
+        loop_bound(op, "a batch", self.n)?;
+        loop_bound(op, "a plane", self.hw)
+    }
+
     fn params(&self, op: &'static str, eps: f32) -> Result<Params> {
         let total = self.n * self.c * self.hw;
-        loop_bound(op, "a batch", self.n)?;
-        loop_bound(op, "a plane", self.hw)?;
         Ok(Params::new(&[
             u32_of(op, self.c)?,
             u32_of(op, self.n)?,
@@ -36,6 +42,7 @@ impl BnShape {
 /// Batch statistics: stats = [mean (C), 1/√(var + eps) (C)], biased variance.
 pub fn bn_stats(gpu: &Gpu, s: BnShape, x: View, stats: View, eps: f32) -> Result<()> {
     stats.need("batch_norm", "stats", 2 * s.c)?;
+    s.within_loop_bound("batch_norm")?;
     let p = s.params("batch_norm", eps)?;
     gpu.launch(
         "batch_norm",
@@ -82,6 +89,7 @@ pub fn bn_grad_sums(
     stats: View,
     sums: View,
 ) -> Result<()> {
+    s.within_loop_bound("batch_norm_backward")?;
     let p = s.params("batch_norm_backward", 0.0)?;
     let binds = [x.read(1), sums.write(2), stats.read(3), g.read(6)];
     gpu.launch(

@@ -134,3 +134,60 @@ fn batch_norm_kernels() {
         bounded("bn backward", &read(&g, &dxb, n), &want, &bound);
     }
 }
+
+#[test]
+fn batch_norm_apply_takes_planes_past_the_loop_bound() {
+    // Inference applies running statistics element by element: a 1024²
+    // image's plane (past the CPU adapters' 65 536-trip bound) once failed
+    // there because the bound was checked for every batch-norm kernel.
+    // The per-channel walks (statistics, gradient sums) still refuse it.
+    let g = gpu();
+    let mut r = rng(12);
+    for s in [
+        BnShape {
+            n: 1,
+            c: 2,
+            hw: 70_001,
+        },
+        BnShape {
+            n: 1,
+            c: 1,
+            hw: 70_000,
+        },
+    ] {
+        let n = s.n * s.c * s.hw;
+        let x = rand_vec(&mut r, n, -2.0, 2.0);
+        let gamma = rand_vec(&mut r, s.c, 0.5, 1.5);
+        let beta = rand_vec(&mut r, s.c, -0.5, 0.5);
+        let mut stats = rand_vec(&mut r, s.c, -0.5, 0.5);
+        stats.extend(rand_vec(&mut r, s.c, 0.5, 2.0));
+        let (xb, sb, gmb, btb) = (up(&g, &x), up(&g, &stats), up(&g, &gamma), up(&g, &beta));
+        let yb = poisoned(&g, n);
+        norm::bn_apply(
+            &g,
+            s,
+            v(&xb, n),
+            v(&sb, 2 * s.c),
+            v(&gmb, s.c),
+            v(&btb, s.c),
+            v(&yb, n),
+        )
+        .unwrap();
+        // As in batch_norm_kernels: three roundings of the scaled term and
+        // one of the result.
+        let want = cpu::norm::bn_apply(s, &x, &stats, &gamma, &beta);
+        let bound: Vec<f64> = (0..n)
+            .map(|i| {
+                let c = (i / s.hw) % s.c;
+                let scaled = (x[i] - stats[c]).abs() as f64 * (stats[s.c + c] * gamma[c]) as f64;
+                3.0 * U * scaled + U * want[i].abs()
+            })
+            .collect();
+        bounded("bn apply, long plane", &read(&g, &yb, n), &want, &bound);
+        let st = poisoned(&g, 2 * s.c);
+        let e = norm::bn_stats(&g, s, v(&xb, n), v(&st, 2 * s.c), 1e-5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a plane of") && e.contains("loop bound"), "{e}");
+    }
+}
