@@ -347,7 +347,7 @@ fn crf_command_refines_and_names_bad_input() {
             .output()
             .unwrap()
     };
-    let o = run(&[
+    let full: [&std::ffi::OsStr; 8] = [
         "--image".as_ref(),
         png.as_os_str(),
         "--probs".as_ref(),
@@ -356,7 +356,8 @@ fn crf_command_refines_and_names_bad_input() {
         out.as_os_str(),
         "--save-probs".as_ref(),
         qn.as_os_str(),
-    ]);
+    ];
+    let o = run(&full);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let labels = weakseg::io::labels::read(&out).unwrap();
     let truth: Vec<u8> = (0..w * h).map(|i| (img.data[i * 3] > 120) as u8).collect();
@@ -379,18 +380,7 @@ fn crf_command_refines_and_names_bad_input() {
 
     // Downscaled to a long side of 12 and upsampled back: full-size labels
     // and marginals (still distributions), still better than the noise.
-    let o = run(&[
-        "--image".as_ref(),
-        png.as_os_str(),
-        "--probs".as_ref(),
-        pn.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--save-probs".as_ref(),
-        qn.as_os_str(),
-        "--max-side".as_ref(),
-        "12".as_ref(),
-    ]);
+    let o = run(&[&full[..], &["--max-side".as_ref(), "12".as_ref()]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("crf: 12×10"));
     let labels = weakseg::io::labels::read(&out).unwrap();

@@ -5,6 +5,41 @@ use super::*;
 use weakseg_kernels::cpu;
 use weakseg_kernels::launch::norm::{self, BnShape};
 
+/// `bn_apply` against its CPU reference: (x − μ)·r·γ + β within three
+/// roundings of |(x − μ)·r·γ| and one of the result.
+fn check_apply(
+    g: &Gpu,
+    s: BnShape,
+    x: &[f32],
+    stats: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    what: &str,
+) {
+    let n = s.n * s.c * s.hw;
+    let (xb, sb, gmb, btb) = (up(g, x), up(g, stats), up(g, gamma), up(g, beta));
+    let yb = poisoned(g, n);
+    norm::bn_apply(
+        g,
+        s,
+        v(&xb, n),
+        v(&sb, 2 * s.c),
+        v(&gmb, s.c),
+        v(&btb, s.c),
+        v(&yb, n),
+    )
+    .unwrap();
+    let want = cpu::norm::bn_apply(s, x, stats, gamma, beta);
+    let bound: Vec<f64> = (0..n)
+        .map(|i| {
+            let c = (i / s.hw) % s.c;
+            let scaled = (x[i] - stats[c]).abs() as f64 * (stats[s.c + c] * gamma[c]) as f64;
+            3.0 * U * scaled + U * want[i].abs()
+        })
+        .collect();
+    bounded(what, &read(g, &yb, n), &want, &bound);
+}
+
 #[test]
 fn batch_norm_kernels() {
     let g = gpu();
@@ -26,7 +61,7 @@ fn batch_norm_kernels() {
             rand_vec(&mut r, s.c, 0.5, 1.5),
             rand_vec(&mut r, s.c, -0.5, 0.5),
         );
-        let (xb, gb, gmb, btb) = (up(&g, &x), up(&g, &gr), up(&g, &gamma), up(&g, &beta));
+        let (xb, gb, gmb) = (up(&g, &x), up(&g, &gr), up(&g, &gamma));
         let st = poisoned(&g, 2 * s.c);
         norm::bn_stats(&g, s, v(&xb, n), v(&st, 2 * s.c), 1e-5).unwrap();
         let stats = read(&g, &st, 2 * s.c);
@@ -54,28 +89,7 @@ fn batch_norm_kernels() {
                 abs: 0.0,
             },
         );
-        let yb = poisoned(&g, n);
-        norm::bn_apply(
-            &g,
-            s,
-            v(&xb, n),
-            v(&st, 2 * s.c),
-            v(&gmb, s.c),
-            v(&btb, s.c),
-            v(&yb, n),
-        )
-        .unwrap();
-        // (x − μ)·r·γ + β: three roundings of |(x − μ)·r·γ| and one of
-        // the result.
-        let want = cpu::norm::bn_apply(s, &x, &stats, &gamma, &beta);
-        let bound: Vec<f64> = (0..n)
-            .map(|i| {
-                let c = (i / s.hw) % s.c;
-                let scaled = (x[i] - stats[c]).abs() as f64 * (stats[s.c + c] * gamma[c]) as f64;
-                3.0 * U * scaled + U * want[i].abs()
-            })
-            .collect();
-        bounded("bn apply", &read(&g, &yb, n), &want, &bound);
+        check_apply(&g, s, &x, &stats, &gamma, &beta, "bn apply");
         let sb = poisoned(&g, 2 * s.c);
         norm::bn_grad_sums(
             &g,
@@ -161,29 +175,8 @@ fn batch_norm_apply_takes_planes_past_the_loop_bound() {
         let beta = rand_vec(&mut r, s.c, -0.5, 0.5);
         let mut stats = rand_vec(&mut r, s.c, -0.5, 0.5);
         stats.extend(rand_vec(&mut r, s.c, 0.5, 2.0));
-        let (xb, sb, gmb, btb) = (up(&g, &x), up(&g, &stats), up(&g, &gamma), up(&g, &beta));
-        let yb = poisoned(&g, n);
-        norm::bn_apply(
-            &g,
-            s,
-            v(&xb, n),
-            v(&sb, 2 * s.c),
-            v(&gmb, s.c),
-            v(&btb, s.c),
-            v(&yb, n),
-        )
-        .unwrap();
-        // As in batch_norm_kernels: three roundings of the scaled term and
-        // one of the result.
-        let want = cpu::norm::bn_apply(s, &x, &stats, &gamma, &beta);
-        let bound: Vec<f64> = (0..n)
-            .map(|i| {
-                let c = (i / s.hw) % s.c;
-                let scaled = (x[i] - stats[c]).abs() as f64 * (stats[s.c + c] * gamma[c]) as f64;
-                3.0 * U * scaled + U * want[i].abs()
-            })
-            .collect();
-        bounded("bn apply, long plane", &read(&g, &yb, n), &want, &bound);
+        check_apply(&g, s, &x, &stats, &gamma, &beta, "bn apply, long plane");
+        let xb = up(&g, &x);
         let st = poisoned(&g, 2 * s.c);
         let e = norm::bn_stats(&g, s, v(&xb, n), v(&st, 2 * s.c), 1e-5)
             .unwrap_err()
