@@ -359,14 +359,19 @@ fn crf_command_refines_and_names_bad_input() {
     ];
     let o = run(&full);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let labels = weakseg::io::labels::read(&out).unwrap();
     let truth: Vec<u8> = (0..w * h).map(|i| (img.data[i * 3] > 120) as u8).collect();
-    let agree = labels
-        .data
-        .iter()
-        .zip(&truth)
-        .filter(|(a, b)| a == b)
-        .count();
+    // The written labels that match the truth, and their size.
+    let agreement = || {
+        let labels = weakseg::io::labels::read(&out).unwrap();
+        let agree = labels
+            .data
+            .iter()
+            .zip(&truth)
+            .filter(|(a, b)| a == b)
+            .count();
+        (agree, (labels.width, labels.height))
+    };
+    let (agree, _) = agreement();
     let noisy = (0..w * h)
         .filter(|&i| (probs[w * h + i] > 0.5) as u8 == truth[i])
         .count();
@@ -383,14 +388,8 @@ fn crf_command_refines_and_names_bad_input() {
     let o = run(&[&full[..], &["--max-side".as_ref(), "12".as_ref()]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("crf: 12×10"));
-    let labels = weakseg::io::labels::read(&out).unwrap();
-    assert_eq!((labels.width, labels.height), (w, h));
-    let agree = labels
-        .data
-        .iter()
-        .zip(&truth)
-        .filter(|(a, b)| a == b)
-        .count();
+    let (agree, size) = agreement();
+    assert_eq!(size, (w, h));
     assert!(
         agree > noisy,
         "downscaled CRF {agree} vs noisy argmax {noisy}"
