@@ -255,3 +255,49 @@ fn interactive_stages_train_evaluate_and_skip() {
     assert!(err.contains("one of distance, gaussian, extreme"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn images_of_varied_sizes_train_in_object_windows() {
+    // The scenes vary in size: training batches windows around each
+    // object (padded past the image), evaluation runs on whole images.
+    let dir = std::env::temp_dir().join(format!("weakseg-interactive-crop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = weakseg::data::synth::SynthConfig {
+        kind: weakseg::data::synth::SynthKind::Scenes,
+        ..common::parts(4, 2, 32, 2, 3)
+    };
+    synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
+    let sizes: std::collections::HashSet<(u32, u32)> =
+        std::fs::read_dir(dir.join("data/JPEGImages"))
+            .unwrap()
+            .map(|e| image::image_dimensions(e.unwrap().path()).unwrap())
+            .collect();
+    assert!(sizes.len() > 1, "the scenes have one size: {sizes:?}");
+    let gpu = Gpu::new_blocking().unwrap();
+    let s = InteractiveSettings {
+        epochs: 1,
+        batch_size: 4,
+        max_clicks: 2,
+        ..InteractiveSettings::default()
+    };
+    let mut quiet = weakseg::train::progress::Silent;
+    let data = dir.join("data");
+    assert!(interactive::train(&gpu, &data, &dir.join("whole"), &s, &mut quiet).is_err());
+    let cropped = InteractiveSettings {
+        crop: Some(40),
+        ..s.clone()
+    };
+    let m = interactive::train(&gpu, &data, &dir.join("train"), &cropped, &mut quiet).unwrap();
+    assert!(
+        m.results
+            .epoch_losses
+            .as_ref()
+            .is_some_and(|l| l.iter().all(|v| v.is_finite()))
+    );
+    let ck = dir.join("train/interactive.safetensors");
+    interactive::evaluate(&gpu, &data, &ck, &dir.join("eval"), &cropped, |_, _| {}).unwrap();
+    let bad = InteractiveSettings { crop: Some(0), ..s };
+    let e = interactive::evaluate(&gpu, &data, &ck, &dir.join("x"), &bad, |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("side 0"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

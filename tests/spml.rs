@@ -732,3 +732,50 @@ fn relations_follow_the_released_segsort_loss() {
         );
     }
 }
+
+#[test]
+fn images_of_varied_sizes_train_in_crops() {
+    // The scenes vary in size: without a crop their batches cannot form;
+    // with one (SPML's DeepLab-style crop) the embedding trains and
+    // predicts on whole images.
+    let dir = std::env::temp_dir().join(format!("weakseg-spml-crop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = weakseg::data::synth::SynthConfig {
+        kind: weakseg::data::synth::SynthKind::Scenes,
+        ..common::parts(4, 2, 32, 2, 3)
+    };
+    let data = dir.join("data");
+    synth::write(&cfg, &data, |_| {}).unwrap();
+    let labels = data.join("SegmentationClass");
+    let gpu = Gpu::new_blocking().unwrap();
+    let s = SpmlSettings {
+        epochs: 1,
+        batch_size: 2,
+        ..SpmlSettings::default()
+    };
+    let mut quiet = weakseg::train::progress::Silent;
+    let e = spml::train(&gpu, &data, &labels, &dir.join("whole"), &s, &mut quiet).unwrap_err();
+    assert!(e.to_string().contains("collate"), "{e}");
+    let cropped = SpmlSettings {
+        crop: Some(weakseg::data::augment::Crop {
+            side: 40,
+            scale: [0.5, 1.5],
+            jitter: false,
+        }),
+        ..s
+    };
+    let train = dir.join("train");
+    spml::train(&gpu, &data, &labels, &train, &cropped, &mut quiet).unwrap();
+    let m = spml::predict(
+        &gpu,
+        &data,
+        &labels,
+        &train.join(spml::CHECKPOINT),
+        &dir.join("predict"),
+        &cropped,
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(m.results.miou.is_some_and(|v| v.is_finite()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

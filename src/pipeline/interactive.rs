@@ -75,6 +75,12 @@ pub struct InteractiveSettings {
     pub band: f32,
     /// Clicks per object at evaluation.
     pub max_clicks: usize,
+    /// Train on a square window of this side centred on each object's box
+    /// (padded past the image: zero pixels, void labels), so images of
+    /// varied sizes batch; without it, every training image must have one
+    /// size. Evaluation runs on whole images either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<usize>,
 }
 
 impl InteractiveSettings {
@@ -87,7 +93,7 @@ impl InteractiveSettings {
                 "max_clicks must be at least 1",
             ));
         }
-        Ok(())
+        self.crop.map_or(Ok(()), crate::data::augment::check_crop)
     }
 }
 
@@ -110,6 +116,7 @@ impl Default for InteractiveSettings {
             margin: 2.0,
             band: 10.0,
             max_clicks: 10,
+            crop: None,
         }
     }
 }
@@ -130,10 +137,17 @@ struct Objects {
     objects: Vec<(usize, u8, [usize; 4])>,
     seed: u64,
     flip: bool,
+    crop: Option<usize>,
 }
 
 impl Objects {
-    fn open(data: &Path, list: &str, seed: u64, flip: bool) -> Result<Objects> {
+    fn open(
+        data: &Path,
+        list: &str,
+        seed: u64,
+        flip: bool,
+        crop: Option<usize>,
+    ) -> Result<Objects> {
         let ds = VocDataset::open(data, &VocOptions::split(list))?;
         let mut objects = Vec::new();
         for (i, r) in ds.records.iter().enumerate() {
@@ -162,6 +176,7 @@ impl Objects {
             objects,
             seed,
             flip,
+            crop,
         })
     }
 
@@ -187,6 +202,15 @@ impl Objects {
                 }
             })
             .collect();
+        let w = match self.crop {
+            Some(side) => {
+                let centre = ((x0 + x1) / 2, (y0 + y1) / 2);
+                (s.image, mask) = window(&s.image, &mask, (w, h), centre, side);
+                (s.height, s.width) = (side, side);
+                side
+            }
+            None => w,
+        };
         if flip {
             s.image.chunks_mut(w).for_each(<[f32]>::reverse);
             mask.chunks_mut(w).for_each(<[u32]>::reverse);
@@ -206,6 +230,40 @@ impl Dataset for Objects {
         let flip = self.flip && mix_seed(seed ^ self.seed, index as u64) & 1 == 1;
         self.object(index, flip)
     }
+}
+
+/// The side×side window of a CHW image and its mask centred on `centre`
+/// (x, y) and kept inside the image where the image is larger; what lies
+/// outside the image is zero (the normalised mean) and void.
+fn window(
+    image: &[f32],
+    mask: &[u32],
+    (w, h): (usize, usize),
+    (cx, cy): (usize, usize),
+    side: usize,
+) -> (Vec<f32>, Vec<u32>) {
+    let start = |c: usize, len: usize| -> isize {
+        let s = c as isize - side as isize / 2;
+        if len >= side {
+            s.clamp(0, (len - side) as isize)
+        } else {
+            (len as isize - side as isize) / 2
+        }
+    };
+    let (left, top) = (start(cx, w), start(cy, h));
+    let inside = |i: usize| {
+        let (x, y) = (left + (i % side) as isize, top + (i / side) as isize);
+        (x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h)
+            .then(|| y as usize * w + x as usize)
+    };
+    let cut: Vec<u32> = (0..side * side)
+        .map(|i| inside(i).map_or(IGNORE as u32, |p| mask[p]))
+        .collect();
+    let planes = (0..3)
+        .flat_map(|c| (0..side * side).map(move |i| (c, i)))
+        .map(|(c, i)| inside(i).map_or(0.0, |p| image[c * w * h + p]))
+        .collect();
+    (planes, cut)
 }
 
 /// Object pixels of a 0/1/255 mask.
@@ -259,7 +317,7 @@ pub fn train(
         return Ok(m);
     }
     let t = Instant::now();
-    let objects = Objects::open(data, &s.list, s.seed, true)?;
+    let objects = Objects::open(data, &s.list, s.seed, true, s.crop)?;
     let arch = ArchSpec::new(&s.arch, s.output_stride);
     let net = InteractiveNet::new(
         &mut Builder::new(gpu, s.seed),
@@ -346,7 +404,7 @@ fn iou(pred: &[bool], gt: &[bool], valid: &[bool]) -> f64 {
     }
 }
 
-/// Objects evaluated per forward pass.
+/// Objects evaluated per forward pass at most.
 const EVAL_CHUNK: usize = 32;
 
 /// Evaluates the network at `checkpoint` (trained with `s`) on the objects
@@ -370,7 +428,7 @@ pub fn evaluate(
         return Ok(m);
     }
     let t = Instant::now();
-    let objects = Objects::open(data, &s.eval_list, s.seed, false)?;
+    let objects = Objects::open(data, &s.eval_list, s.seed, false, None)?;
     let arch = ArchSpec::new(&s.arch, s.output_stride);
     let net = InteractiveNet::new(
         &mut Builder::new(gpu, 0),
@@ -411,8 +469,17 @@ pub fn evaluate(
     let mut iou_at = Vec::with_capacity(rounds);
     let mut reached = [vec![None; samples.len()], vec![None; samples.len()]];
     for round in 0..rounds {
-        for start in (0..samples.len()).step_by(EVAL_CHUNK) {
-            let end = (start + EVAL_CHUNK).min(samples.len());
+        let mut end = 0;
+        while end < samples.len() {
+            // A chunk holds up to EVAL_CHUNK consecutive objects of one
+            // image size (images of varied sizes do not batch).
+            let start = end;
+            let dims = |o: usize| (samples[o].height, samples[o].width);
+            end = (start..samples.len())
+                .take(EVAL_CHUNK)
+                .take_while(|&o| dims(o) == dims(start))
+                .count()
+                + start;
             let batch = crate::data::collate(gpu, &samples[start..end], (start..end).collect())?;
             let (h, w) = (batch.images.shape()[2], batch.images.shape()[3]);
             let maps = clicks::encode(gpu, &input[start..end], s.guidance, (h, w), s.map_scale())?;
@@ -568,4 +635,36 @@ pub fn markdown(rows: &[InteractiveRow]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    /// Three planes of `w`×`h` valued 100·c + pixel index, and the mask of
+    /// pixel indices.
+    fn image(w: usize, h: usize) -> (Vec<f32>, Vec<u32>) {
+        let planes = (0..3)
+            .flat_map(|c| (0..w * h).map(move |p| (100 * c + p) as f32))
+            .collect();
+        (planes, (0..(w * h) as u32).collect())
+    }
+
+    #[test]
+    fn windows_stay_inside_larger_images_and_pad_smaller_ones() {
+        // 6×5, centre (5, 4), side 3: pushed back inside to columns 3–5
+        // and rows 2–4.
+        let (img, mask) = image(6, 5);
+        let (x, m) = window(&img, &mask, (6, 5), (5, 4), 3);
+        assert_eq!(m, [15, 16, 17, 21, 22, 23, 27, 28, 29]);
+        assert_eq!(x[9..12], [115.0, 116.0, 117.0]);
+        // 4×3, side 4: columns 0–3; the short side centred, (3 − 4)/2 = 0,
+        // so one void row below, with zero pixels.
+        let (img, mask) = image(4, 3);
+        let (x, m) = window(&img, &mask, (4, 3), (3, 1), 4);
+        assert_eq!(m[..12], (0..12).collect::<Vec<u32>>()[..]);
+        assert_eq!(m[12..], [255; 4]);
+        assert_eq!(x[16 + 12..32], [0.0; 4]);
+        assert_eq!(x[32 + 5], 205.0);
+    }
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::data::Dataset;
-use crate::data::augment::Augment;
+use crate::data::augment::{Augment, Crop};
 use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::checkpoint::{self, SaveDtype, Sidecar};
 use crate::io::labels::{IGNORE, LabelMap};
@@ -91,6 +91,12 @@ pub struct SpmlSettings {
     pub top_k: usize,
     /// Dense CRF after the vote (SPML reports its numbers with it).
     pub crf: Option<CrfParams>,
+    /// A fixed-size training crop (rescale, flip, jitter as its settings
+    /// say) so images of varied sizes batch, as SPML's DeepLab-style
+    /// trainer crops; without it, flips only, and every training image
+    /// must have one size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Crop>,
 }
 
 impl Default for SpmlSettings {
@@ -117,6 +123,7 @@ impl Default for SpmlSettings {
             superpixels: SlicSettings::default(),
             top_k: 20,
             crf: Some(CrfParams::default()),
+            crop: None,
         }
     }
 }
@@ -129,6 +136,9 @@ impl SpmlSettings {
         validate::list("spml", data, &self.list)?;
         validate::list("spml", data, &self.eval_list)?;
         validate::weights(self.pretrained.as_deref())?;
+        if let Some(c) = &self.crop {
+            c.augment()?;
+        }
         let bad = |what: &str| Err(Error::invalid("spml", what.to_string()));
         if self.dim == 0 || self.batch_size == 0 || self.epochs == 0 {
             return bad("dim, batch_size and epochs must be positive");
@@ -294,9 +304,12 @@ pub fn train(
     let t = Instant::now();
     let mut opts = VocOptions::split(&s.list);
     opts.masks = MaskSource::Dir(labels.to_path_buf());
-    opts.augment = Augment {
-        hflip: true,
-        ..Augment::default()
+    opts.augment = match &s.crop {
+        Some(c) => c.augment()?,
+        None => Augment {
+            hflip: true,
+            ..Augment::default()
+        },
     };
     let ds = VocDataset::open(data, &opts)?;
     let tags: Vec<u64> = ds

@@ -399,6 +399,7 @@ fn spml_row(
         epochs: seg.epochs,
         seed: seg.seed,
         relations: job.relations,
+        crop: seg.crop.clone(),
         ..SpmlSettings::default()
     };
     obs.begin("spml-train");

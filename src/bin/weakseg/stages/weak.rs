@@ -83,6 +83,11 @@ pub struct InteractiveArgs {
     /// Evaluation list.
     #[arg(long, default_value_t = InteractiveSettings::default().eval_list)]
     eval_list: String,
+    /// Train on a square window of this side around each object, so
+    /// images of varied sizes batch (the scenes); evaluation stays on whole
+    /// images.
+    #[arg(long)]
+    crop: Option<usize>,
 }
 
 impl InteractiveArgs {
@@ -94,6 +99,7 @@ impl InteractiveArgs {
             max_clicks: self.max_clicks,
             list: self.list.clone(),
             eval_list: self.eval_list.clone(),
+            crop: self.crop,
             ..InteractiveSettings::default()
         })
     }
@@ -136,6 +142,8 @@ pub struct SpmlArgs {
     /// Skip the dense CRF after the prototype vote.
     #[arg(long)]
     no_crf: bool,
+    #[command(flatten)]
+    crop: CropArgs,
 }
 
 impl SpmlArgs {
@@ -152,6 +160,7 @@ impl SpmlArgs {
             epochs: self.epochs,
             list: self.list.clone(),
             eval_list: self.eval_list.clone(),
+            crop: self.crop.crop(),
             ..SpmlSettings::default()
         };
         if self.no_crf {
