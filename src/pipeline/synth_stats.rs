@@ -14,15 +14,16 @@
 use std::path::Path;
 
 use serde::Serialize;
-use weakseg_kernels::{Gpu, Result};
+use weakseg_kernels::{Error, Gpu, Result};
 
 use crate::data::Dataset;
+use crate::data::synth::errors::ErrorSplit;
 use crate::data::synth::scenes::{self, Scene};
 use crate::data::synth::shapes::edge_distance;
 use crate::data::synth::stats::{self as scene_stats, SceneStats};
 use crate::data::synth::{self, SynthConfig, SynthKind};
 use crate::data::voc::{VocDataset, VocOptions};
-use crate::io::labels::LabelMap;
+use crate::io::labels::{self, LabelMap};
 use crate::methods::MethodNet;
 use crate::metrics::{Confusion, average_precision};
 use crate::pipeline::classifier::{self, CHECKPOINT, ClassifierSettings};
@@ -255,4 +256,58 @@ pub fn measure(
         crf_from_eroded: crf,
         part_evidence: evidence,
     })
+}
+
+/// The [`ErrorSplit`] of the label maps in `pred_dir` (`ID.png`) on the
+/// scenes benchmark at `data`, each scene recomposed from the benchmark's
+/// settings; returns it with the number of maps read. A folder of another
+/// benchmark kind, an id outside the benchmark or a map of the wrong size
+/// is an error naming it.
+pub fn error_split(data: &Path, pred_dir: &Path) -> Result<(ErrorSplit, usize)> {
+    let cfg = synth::written(data)?
+        .filter(|c| c.kind == SynthKind::Scenes)
+        .ok_or_else(|| {
+            Error::invalid(
+                "error split",
+                format!("{} holds no scenes benchmark", data.display()),
+            )
+        })?;
+    let mut files: Vec<_> = std::fs::read_dir(pred_dir)
+        .map_err(|e| Error::io(pred_dir.display(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    files.sort();
+    let mut split = ErrorSplit::default();
+    for path in &files {
+        let index = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<usize>().ok())
+            .filter(|&i| i < cfg.train + cfg.val)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "error split",
+                    format!("{}: not an image id of the benchmark", path.display()),
+                )
+            })?;
+        let scene = scenes::compose(&cfg, index);
+        let pred = labels::read(path)?;
+        let want = (scene.image.mask.width, scene.image.mask.height);
+        if (pred.width, pred.height) != want {
+            return Err(Error::invalid(
+                "error split",
+                format!(
+                    "{}: {}×{} labels for a {}×{} scene",
+                    path.display(),
+                    pred.width,
+                    pred.height,
+                    want.0,
+                    want.1
+                ),
+            ));
+        }
+        split.add(&scene, &pred.data, cfg.classes);
+    }
+    Ok((split, files.len()))
 }

@@ -98,6 +98,11 @@ enum Cmd {
         /// Print {"miou": ..., "per_class_iou": [...], "pixel_accuracy": ...}.
         #[arg(long)]
         json: bool,
+        /// The scenes benchmark the maps label: also split the errors by
+        /// where they fall (object part, body, appendage missed; the class's
+        /// typical surround or elsewhere taken).
+        #[arg(long)]
+        scenes: Option<PathBuf>,
     },
     /// Stage 1: train the CAM classifier on image-level labels.
     TrainCls(stages::TrainClsArgs),
@@ -239,6 +244,7 @@ fn eval(
     gt: &std::path::Path,
     classes: Option<&std::path::Path>,
     json: bool,
+    scenes: Option<&std::path::Path>,
 ) -> weakseg::Result<()> {
     let names = match classes {
         Some(p) => {
@@ -248,6 +254,9 @@ fn eval(
         None => ClassList::voc(),
     };
     let s = metrics::evaluate_dirs(pred, gt, names.with_background())?;
+    let split = scenes
+        .map(|d| weakseg::pipeline::synth_stats::error_split(d, pred))
+        .transpose()?;
     if json {
         let doc = serde_json::json!({
             "miou": s.miou,
@@ -256,6 +265,13 @@ fn eval(
             "precision": s.precision,
             "recall": s.recall,
             "pixels": s.pixels,
+            "error_split": split.as_ref().map(|(e, _)| serde_json::json!({
+                "counts": e,
+                "recall_part_body_appendage": e.recall(),
+                "near_taken": e.near_taken(),
+                "own_context_taken": e.context_taken(),
+                "elsewhere_taken": e.elsewhere_taken(),
+            })),
         });
         println!("{doc}");
         return Ok(());
@@ -280,6 +296,22 @@ fn eval(
         100.0 * s.pixel_accuracy,
         s.pixels
     );
+    if let Some((e, n)) = split {
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        let [part, body, app] = e.recall();
+        println!(
+            "scenes ({n} maps): object pixels labelled right: part {}, body {}, appendage {}; \
+             background taken: within {} px of an object {}, farther on the class's own \
+             surround {}, elsewhere {}",
+            pct(part),
+            pct(body),
+            pct(app),
+            weakseg::data::synth::errors::NEAR,
+            pct(e.near_taken()),
+            pct(e.context_taken()),
+            pct(e.elsewhere_taken())
+        );
+    }
     Ok(())
 }
 
@@ -465,7 +497,8 @@ fn main() -> ExitCode {
             gt,
             classes,
             json,
-        } => Some(eval(pred, gt, classes.as_deref(), *json)),
+            scenes,
+        } => Some(eval(pred, gt, classes.as_deref(), *json, scenes.as_deref())),
         Cmd::Show {
             data,
             id,

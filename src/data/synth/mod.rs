@@ -13,6 +13,7 @@
 //! plus the points/scribbles JSON; [`render`] makes one image in memory (the
 //! browser demo uses it directly).
 
+pub mod errors;
 pub mod paint;
 pub mod parts;
 pub mod scenes;

@@ -210,6 +210,24 @@ pub struct Scene {
     /// The contexts shown (indices into [`CONTEXTS`]): at most one over
     /// the scene (sky) and one under it.
     pub contexts: Vec<usize>,
+    /// Per pixel, the context painted there before the objects (an index
+    /// into [`CONTEXTS`]), or `None` on the plain background.
+    pub surround: Vec<Option<usize>>,
+    /// Per pixel, which region of the visible object lies there.
+    pub regions: Vec<Region>,
+}
+
+/// The region of an object a pixel shows, for telling where a CAM misses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    /// No object.
+    None,
+    /// The body (neither part nor appendage).
+    Body,
+    /// The discriminative part.
+    Part,
+    /// A thin appendage or detached piece.
+    Appendage,
 }
 
 /// An object being placed.
@@ -495,6 +513,7 @@ pub fn compose(cfg: &SynthConfig, index: usize) -> Scene {
         .map(|i| background.at((i % w) as f32, (i / w) as f32))
         .collect();
     let both = contexts.len() == 2;
+    let mut surround = vec![None; n];
     let bands: Vec<(usize, f32, bool)> = contexts
         .iter()
         .map(|&c| {
@@ -512,6 +531,7 @@ pub fn compose(cfg: &SynthConfig, index: usize) -> Scene {
                 let line = edge + 1.5 * (x * TAU / period + phase).sin();
                 if (y < line) == top {
                     *px = surface.at(x, y);
+                    surround[i] = Some(c);
                 }
             }
             (c, edge, top)
@@ -590,11 +610,23 @@ pub fn compose(cfg: &SynthConfig, index: usize) -> Scene {
             truncated: p.truncated,
         })
         .collect();
+    let regions = owner
+        .iter()
+        .enumerate()
+        .map(|(i, &o)| match o.checked_sub(1).map(|j| &placed[j]) {
+            None => Region::None,
+            Some(p) if p.appendage[i] => Region::Appendage,
+            Some(p) if p.part[i] => Region::Part,
+            Some(_) => Region::Body,
+        })
+        .collect();
     Scene {
         image,
         clean: canvas,
         objects,
         contexts,
+        surround,
+        regions,
     }
 }
 
