@@ -12,9 +12,19 @@ use rand::{Rng, SeedableRng};
 
 /// The corpus inputs of `target`, from `fuzz/corpus/<target>/`.
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    files("corpus", target)
+}
+
+/// The files of `fuzz/<kind>/<target>/` (none for a target without
+/// regressions).
+fn files(kind: &str, target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("fuzz")
+        .join(kind)
         .join(target);
+    if kind == "regressions" && !dir.exists() {
+        return Vec::new();
+    }
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| {
@@ -67,6 +77,29 @@ fn every_reader_survives_its_corpus_and_mutants() {
             }
         }
     }
+}
+
+#[test]
+fn inputs_the_fuzzer_crashed_on_are_refused() {
+    // Each file under fuzz/regressions/<target>/ once crashed its target
+    // under `cargo fuzz run`; each must now be an error. The label PNG
+    // declared 39×1 409 286 145 pixels in 286 bytes and aborted the
+    // process allocating 55 GB.
+    let mut seen = 0;
+    for (name, target) in targets::TARGETS {
+        for (file, bytes) in files("regressions", name) {
+            let r = std::panic::catch_unwind(|| target(&bytes));
+            assert!(r.is_ok(), "{name} panicked on {file}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1);
+    let png = files("regressions", "label_png");
+    let e = weakseg::io::labels::decode(&png[0].1, "x.png")
+        .err()
+        .expect("the 55 GB header decoded")
+        .to_string();
+    assert!(e.contains("more than its 286 bytes can hold"), "{e}");
 }
 
 #[test]

@@ -66,6 +66,9 @@ fn unpack(raw: &[u8], width: usize, height: usize, bits: usize, stride: usize) -
     out
 }
 
+/// The most a deflate stream expands (1032-fold), with a margin.
+const MAX_INFLATION: usize = 1100;
+
 /// Decodes a palette or greyscale PNG into class indices (the palette
 /// index, or the grey value). RGB and 16-bit PNGs are refused: a label map
 /// must store indices, not colours.
@@ -75,12 +78,22 @@ pub fn decode(bytes: &[u8], what: &str) -> Result<LabelMap> {
     let bad =
         |e: &dyn std::fmt::Display| Error::format(what, format!("cannot decode label PNG: {e}"));
     let mut reader = dec.read_info().map_err(|e| bad(&e))?;
-    let mut buf = vec![
-        0;
-        reader
-            .output_buffer_size()
-            .ok_or_else(|| bad(&"image too large"))?
-    ];
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| bad(&"image too large"))?;
+    // Deflate expands at most 1032-fold: a header that declares more
+    // pixels than the file's bytes can hold is corrupt, and allocating for
+    // it would exhaust memory.
+    if size > MAX_INFLATION * bytes.len() + 65_536 {
+        let i = reader.info();
+        return Err(bad(&format!(
+            "the header declares {}×{} pixels, more than its {} bytes can hold",
+            i.width,
+            i.height,
+            bytes.len()
+        )));
+    }
+    let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf).map_err(|e| bad(&e))?;
     let (w, h) = (info.width as usize, info.height as usize);
     let bits = match info.bit_depth {
