@@ -3,7 +3,8 @@
 //! describe it count what they say (expected values derived by hand).
 
 use weakseg::data::annotations::VocXml;
-use weakseg::data::synth::scenes::{self, Appendage, CONTEXTS, Scene, SceneObject};
+use weakseg::data::synth::errors::ErrorSplit;
+use weakseg::data::synth::scenes::{self, Appendage, CONTEXTS, Region, Scene, SceneObject};
 use weakseg::data::synth::stats;
 use weakseg::data::synth::{SynthConfig, SynthImage, SynthKind};
 use weakseg::io::image::Rgb;
@@ -217,7 +218,43 @@ fn hand_scene() -> Scene {
             truncated: true,
         }],
         contexts: vec![0],
+        surround: vec![None; 8],
+        regions: vec![Region::None; 8],
     }
+}
+
+#[test]
+fn error_split_by_hand() {
+    // A 20×1 strip: object of class 0 on x = 0 (part), 1 (body), 2
+    // (appendage); background x = 3–10 within 8 px of it; x = 11–14 on
+    // class 0's typical surround; x = 15–19 plain.
+    let own = scenes::ClassLook::of(0, 2).context;
+    let mut scene = hand_scene();
+    scene.image.mask = LabelMap {
+        width: 20,
+        height: 1,
+        data: [vec![1; 3], vec![0; 17]].concat(),
+    };
+    scene.surround = (0..20)
+        .map(|x| (11..15).contains(&x).then_some(own))
+        .collect();
+    scene.regions = [
+        vec![Region::Part, Region::Body, Region::Appendage],
+        vec![Region::None; 17],
+    ]
+    .concat();
+    // Right, missed, right; two near pixels taken; on the surround one
+    // taken as class 0 (whose surround it is), one void; one plain pixel
+    // taken as class 1.
+    let pred = [1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 255, 2, 0, 0, 0, 0];
+    let mut e = ErrorSplit::default();
+    e.add(&scene, &pred, 2);
+    assert_eq!((e.object, e.missed), ([1, 1, 1], [0, 1, 0]));
+    assert_eq!((e.near, e.near_taken), (8, 2));
+    assert_eq!((e.own_context, e.own_context_taken), (4, 1));
+    assert_eq!((e.elsewhere, e.elsewhere_taken), (5, 1));
+    assert_eq!(e.recall(), [Some(1.0), Some(0.0), Some(1.0)]);
+    assert_eq!(e.context_taken(), Some(0.25));
 }
 
 #[test]

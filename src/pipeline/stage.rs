@@ -386,15 +386,18 @@ impl Stage {
                 .map(|s| s.to_string_lossy().into_owned())
         };
         let damaged: HashSet<String> = bad.iter().filter_map(|(o, _)| item(o)).collect();
-        let mut journal = Journal {
-            path: self.journal_path(),
-            done: HashSet::new(),
-        };
-        for id in m.outputs.iter().filter_map(item) {
-            if !damaged.contains(&id) && !journal.contains(&id) {
-                journal.record(&id)?;
-            }
-        }
+        // One write for the whole journal (VOC's CAM stage has 10,582
+        // items; a synced append each would cost seconds).
+        let mut sound: Vec<String> = m
+            .outputs
+            .iter()
+            .filter_map(item)
+            .filter(|id| !damaged.contains(id))
+            .collect();
+        sound.sort_unstable();
+        sound.dedup();
+        let text: String = sound.iter().map(|id| format!("{id}\n")).collect();
+        write_atomic(&self.journal_path(), text.as_bytes())?;
         let shown: Vec<String> = bad
             .iter()
             .take(3)
