@@ -80,12 +80,11 @@ impl Default for IrnLabels {
 impl AffLabelSettings {
     /// The list and the dense CRFs' parameters, checked before any work.
     pub fn validate(&self, data: &Path) -> Result<()> {
-        validate::list("aff-labels", data, &self.list)?;
         self.crf.validate()?;
         if let Some(irn) = &self.irn {
             irn.crf.validate()?;
         }
-        Ok(())
+        validate::list("aff-labels", data, &self.list)
     }
 }
 

@@ -162,11 +162,11 @@ impl AffinitySettings {
     /// The list, the schedule, the crop and the pretrained weights' file,
     /// checked before any work.
     pub fn validate(&self, data: &Path) -> Result<()> {
-        validate::list("train-aff", data, &self.list)?;
         check_schedule(self.epochs, self.batch_size, 1)?;
         if let Some(c) = &self.crop {
             c.augment()?;
         }
+        validate::list("train-aff", data, &self.list)?;
         validate::weights(self.pretrained.as_deref())
     }
 }

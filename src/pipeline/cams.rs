@@ -55,9 +55,9 @@ pub struct CamSettings {
 impl CamSettings {
     /// The list, the scales and the threshold, checked before any work.
     pub fn validate(&self, data: &Path) -> Result<()> {
-        validate::list("cam", data, &self.list)?;
         self.multiscale.validate()?;
-        validate::unit("cam", "threshold", self.threshold)
+        validate::unit("cam", "threshold", self.threshold)?;
+        validate::list("cam", data, &self.list)
     }
 }
 

@@ -83,11 +83,11 @@ impl ClassifierSettings {
     /// architecture, the schedule, the crop, the method's settings and the
     /// pretrained weights' file.
     pub fn validate(&self, data: &Path) -> Result<()> {
-        validate::list("train-cls", data, &self.list)?;
         ArchSpec::new(&self.arch, self.output_stride).validate()?;
         check_schedule(self.epochs, self.batch_size, 1)?;
         self.augment()?;
         self.method.validate()?;
+        validate::list("train-cls", data, &self.list)?;
         validate::weights(self.pretrained.as_deref())
     }
 

@@ -106,7 +106,6 @@ impl SegSettings {
     /// The list, the architecture, the schedule, the crop, the objectness
     /// power and the weight files, checked before any work.
     pub fn validate(&self, data: &Path) -> Result<()> {
-        validate::list("train-seg", data, &self.list)?;
         ArchSpec::new(&self.arch, self.output_stride).validate()?;
         check_schedule(self.epochs, self.batch_size, 1)?;
         if let Some(c) = &self.crop {
@@ -120,6 +119,7 @@ impl SegSettings {
                 format!("objectness power must be a positive number, got {a}"),
             ));
         }
+        validate::list("train-seg", data, &self.list)?;
         validate::weights(
             self.pretrained
                 .iter()
@@ -297,8 +297,8 @@ pub struct PredictSettings {
 impl PredictSettings {
     /// The list and the dense CRF's parameters, checked before any work.
     pub fn validate(&self, data: &Path) -> Result<()> {
-        validate::list("predict", data, &self.list)?;
-        self.crf.as_ref().map_or(Ok(()), CrfParams::validate)
+        self.crf.as_ref().map_or(Ok(()), CrfParams::validate)?;
+        validate::list("predict", data, &self.list)
     }
 }
 

@@ -129,13 +129,11 @@ impl Default for SpmlSettings {
 }
 
 impl SpmlSettings {
-    /// Everything the SPML stages can check before any work: both lists,
-    /// the schedule, grids, relations, the dense CRF and the pretrained
-    /// weights' file, so `spml-predict` cannot fail after training.
+    /// Everything the SPML stages can check before any work: the crop, the
+    /// schedule, grids, relations and dense CRF, then both lists and the
+    /// pretrained weights' file, so `spml-predict` cannot fail after
+    /// training.
     pub fn validate(&self, data: &Path) -> Result<()> {
-        validate::list("spml", data, &self.list)?;
-        validate::list("spml", data, &self.eval_list)?;
-        validate::weights(self.pretrained.as_deref())?;
         if let Some(c) = &self.crop {
             c.augment()?;
         }
@@ -165,7 +163,9 @@ impl SpmlSettings {
         if let Some(c) = &self.crf {
             c.validate()?;
         }
-        Ok(())
+        validate::list("spml", data, &self.list)?;
+        validate::list("spml", data, &self.eval_list)?;
+        validate::weights(self.pretrained.as_deref())
     }
 }
 

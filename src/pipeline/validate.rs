@@ -1,7 +1,9 @@
 //! The checks a stage makes before any work, which a whole run also makes
 //! for every stage before its first ([`PipelineConfig::validate`]
 //! (crate::pipeline::run::PipelineConfig::validate)): lists that name
-//! images, weight files that hold weights, schedules that train.
+//! images, weight files that hold weights, schedules that train. Each
+//! settings struct checks its own values first and its files last, so a
+//! bad value is named even where the data is missing.
 
 use std::path::Path;
 

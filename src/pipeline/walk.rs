@@ -54,9 +54,9 @@ impl WalkSettings {
     /// The list, the walk's and the dense CRF's parameters, checked before
     /// any work.
     pub fn validate(&self, data: &Path) -> Result<()> {
-        validate::list("rw", data, &self.list)?;
         self.walk.validate()?;
-        self.crf.as_ref().map_or(Ok(()), CrfParams::validate)
+        self.crf.as_ref().map_or(Ok(()), CrfParams::validate)?;
+        validate::list("rw", data, &self.list)
     }
 }
 
