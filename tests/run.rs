@@ -323,8 +323,11 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
     let masks = weakseg::io::labels::read(&dir.join("irn-rw/rw/000000.png")).unwrap();
     assert!(masks.data.iter().all(|&v| v <= 2));
 
-    // A corrupt CAM file is named by the stage that reads it.
+    // A CAM damaged after its stage finished is computed again by that
+    // stage on the next run (its manifest says which), and a stage that
+    // reads a corrupt CAM names the file.
     let cam = cfg.out.join(dirs::CAM).join("cams/000001.npy");
+    let good = std::fs::read(&cam).unwrap();
     std::fs::write(&cam, b"not an npy file").unwrap();
     let changed = PipelineConfig {
         walk: weakseg::pipeline::walk::WalkSettings {
@@ -336,9 +339,24 @@ fn every_stage_runs_reports_and_skips_on_rerun() {
         },
         ..cfg.clone()
     };
-    let e = run::run(&gpu, &changed, &mut Log::default())
-        .unwrap_err()
-        .to_string();
+    let (_, stages) = run::run(&gpu, &changed, &mut Log::default()).unwrap();
+    let why = stages[1].1.rerun.clone().unwrap_or_default();
+    assert!(why.contains("cams/000001.npy"), "{why}");
+    assert_eq!(std::fs::read(&cam).unwrap(), good);
+    std::fs::write(&cam, b"not an npy file").unwrap();
+    let e = weakseg::pipeline::walk::run(
+        &gpu,
+        &cfg.data,
+        &cfg.out
+            .join(dirs::AFFINITY)
+            .join(weakseg::pipeline::affinity::CHECKPOINT),
+        &cfg.out.join(dirs::CAM),
+        &dir.join("rw-of-corrupt"),
+        &changed.walk,
+        |_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("000001.npy"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -207,13 +207,16 @@ impl Pairwise {
 /// keys and hash table, and each [labels, pixels] marginal map.
 pub fn max_pixels(gpu: &Gpu, labels: usize) -> usize {
     let limit = gpu.limits().max_storage_buffer_binding_size as u64;
-    let fits = |n: usize| lattice::build_binding(n, 5) <= limit && (labels * n * 4) as u64 <= limit;
-    let (mut lo, mut hi) = (0usize, 1usize << 40);
+    let fits = |n: u64| {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        lattice::build_binding(n, 5) <= limit && labels as u64 * n as u64 * 4 <= limit
+    };
+    let (mut lo, mut hi) = (0u64, limit);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
         if fits(mid) { lo = mid } else { hi = mid - 1 }
     }
-    lo
+    usize::try_from(lo).unwrap_or(usize::MAX)
 }
 
 /// Refuses, before any work, a w×h image whose CRF (with `labels` labels)
