@@ -18,6 +18,7 @@ use crate::data::voc::{MaskSource, VocDataset, VocOptions, list_path};
 use crate::io::labels::LabelMap;
 use crate::io::{image, npy};
 use crate::metrics::MaskScore;
+use crate::ops::affinity::PairOffsets;
 use crate::pipeline::affinity::{self, RelationNet};
 use crate::pipeline::fingerprint::Input;
 use crate::pipeline::results::StageResults;
@@ -103,6 +104,12 @@ pub fn run(
     let k = ds.classes.len();
     let mut score = MaskScore::new(k + 1);
     let mut walk_score = MaskScore::new(k + 1);
+    validate::largest_image_fits("rw", &ds, |h, w| {
+        let (gh, gw) = net.grid(h, w);
+        let x = Tensor::zeros(gpu, &[1, 3, h, w])?;
+        let grid = Tensor::zeros(gpu, &[k + 1, gh, gw])?;
+        walk_image(&net, &offsets, &s.walk, &x, grid, (h, w)).map(drop)
+    })?;
     let mut outputs = Vec::with_capacity(ds.len());
     for i in 0..ds.len() {
         let id = &ds.records[i].id;
@@ -119,22 +126,7 @@ pub fn run(
             &random_walk::block_mean(&scores, k + 1, (h, w), stride),
             &[k + 1, gh, gw],
         )?;
-        let (aff, grid) = match &net {
-            RelationNet::Boundary(b) => no_grad(|| {
-                let boundary = b.boundary_flip_averaged(&x)?;
-                let keep = boundary.affine(-1.0, 1.0)?.reshape(&[1, gh, gw])?;
-                let classes = grid.narrow(0, 1, k)?.mul(&keep)?;
-                Ok((
-                    boundary.path_affinity(&offsets)?,
-                    Tensor::concat(&[grid.narrow(0, 0, 1)?, classes], 0)?,
-                ))
-            })?,
-            RelationNet::Features(_) => (no_grad(|| net.affinities(&x, &offsets))?, grid),
-        };
-        let walked = s.walk.propagate(&aff, &offsets, &grid)?;
-        let walked = s
-            .walk
-            .finish_background(random_walk::upsample(&walked, stride, (h, w))?)?;
+        let walked = walk_image(&net, &offsets, &s.walk, &x, grid, (h, w))?;
         let argmax = walked.argmax(0)?.to_vec_blocking::<u32>()?;
         let gt = truth.mask(id, (w, h))?;
         walk_score.add_labels(&to_labels(&argmax), gt.as_deref())?;
@@ -170,4 +162,34 @@ pub fn run(
 /// Class indices as the bytes of a label map.
 fn to_labels(v: &[u32]) -> Vec<u8> {
     v.iter().map(|&c| c as u8).collect()
+}
+
+/// The walked scores [k + 1, h, w] of image `x` [1, 3, h, w] from its
+/// block-averaged scores `grid` [k + 1, gh, gw]: the net's affinities (for
+/// IRN's boundary net, the class planes also damped by the boundary map),
+/// the random walk, upsampling and the background's finish.
+fn walk_image(
+    net: &RelationNet,
+    offsets: &PairOffsets,
+    walk: &RandomWalk,
+    x: &Tensor,
+    grid: Tensor,
+    (h, w): (usize, usize),
+) -> Result<Tensor> {
+    let (gh, gw) = net.grid(h, w);
+    let k = grid.shape()[0] - 1;
+    let (aff, grid) = match net {
+        RelationNet::Boundary(b) => no_grad(|| {
+            let boundary = b.boundary_flip_averaged(x)?;
+            let keep = boundary.affine(-1.0, 1.0)?.reshape(&[1, gh, gw])?;
+            let classes = grid.narrow(0, 1, k)?.mul(&keep)?;
+            Ok((
+                boundary.path_affinity(offsets)?,
+                Tensor::concat(&[grid.narrow(0, 0, 1)?, classes], 0)?,
+            ))
+        })?,
+        RelationNet::Features(_) => (no_grad(|| net.affinities(x, offsets))?, grid),
+    };
+    let walked = walk.propagate(&aff, offsets, &grid)?;
+    walk.finish_background(random_walk::upsample(&walked, net.grid_stride(), (h, w))?)
 }
