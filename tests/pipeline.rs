@@ -699,3 +699,35 @@ fn an_image_past_the_adapter_fails_before_the_first_image() {
     assert!(!dir.join("cam/cams").exists(), "an image was processed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_training_batch_past_the_adapter_names_the_batch() {
+    // A crop the adapter cannot hold fails in the first step with the
+    // batch's size and what to lower, not a bare binding message.
+    let dir = std::env::temp_dir().join(format!("weakseg-big-batch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    synth::write(&common::parts(3, 1, 32, 2, 1), &dir.join("data"), |_| {}).unwrap();
+    let gpu = Gpu::new_blocking().unwrap();
+    // Three 1024² crops: the stem's 16 channels alone are 192 MiB.
+    let limit = gpu.limits().max_storage_buffer_binding_size as usize;
+    assert!(
+        3 * 16 * 1024 * 1024 * 4 > limit,
+        "the test needs a binding limit below 192 MiB (lavapipe's and llvmpipe's: 128 MiB)"
+    );
+    let s = ClassifierSettings {
+        epochs: 1,
+        batch_size: 3,
+        crop: Some(1024),
+        ..ClassifierSettings::default()
+    };
+    let e = classifier::train(&gpu, &dir.join("data"), &dir.join("cls"), &s, &mut Silent)
+        .err()
+        .expect("a 3×1024² batch fit")
+        .to_string();
+    assert!(
+        e.contains("a batch of 3 images of 1024×1024 px does not fit")
+            && e.contains("lower the batch size or the crop"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -113,6 +113,22 @@ fn last_paths(dir: &Path) -> (PathBuf, PathBuf) {
 /// Batches prepared ahead of the one training.
 const PREFETCH_DEPTH: usize = 2;
 
+/// The loss of `batch` and its gradients, scaled by 1/`group` when
+/// gradients accumulate over `group` batches.
+fn forward_backward(
+    loss_fn: &mut impl FnMut(&Batch) -> Result<Tensor>,
+    batch: &Batch,
+    group: usize,
+) -> Result<Tensor> {
+    let loss = loss_fn(batch)?;
+    if group == 1 {
+        loss.backward()?;
+    } else {
+        loss.mul_scalar(1.0 / group as f32)?.backward()?;
+    }
+    Ok(loss)
+}
+
 /// Refuses a schedule that would train nothing (zero epochs, batch size or
 /// accumulation would "succeed" with an untrained checkpoint), naming the
 /// setting; stages call it before any work, the training loop again.
@@ -190,15 +206,23 @@ pub fn fit(
             let count = samples.len();
             let batch = collate(gpu, &samples, plans[m].iter().map(|&(i, _)| i).collect())?;
             let t = Instant::now();
-            let loss = loss_fn(&batch)?;
             let group = cfg
                 .accumulate
                 .min(micro_per_epoch - m / cfg.accumulate * cfg.accumulate);
-            if group == 1 {
-                loss.backward()?;
-            } else {
-                loss.mul_scalar(1.0 / group as f32)?.backward()?;
-            }
+            let loss = forward_backward(&mut loss_fn, &batch, group).map_err(|e| match e {
+                Error::Limit { op, msg } => {
+                    let s = batch.images.shape();
+                    Error::invalid(
+                        "train",
+                        format!(
+                            "a batch of {} images of {}×{} px does not fit this adapter ({op}: {msg}): \
+                             lower the batch size or the crop",
+                            s[0], s[3], s[2]
+                        ),
+                    )
+                }
+                e => e,
+            })?;
             let boundary = (m + 1) % cfg.accumulate == 0 || m + 1 == micro_per_epoch;
             let (step, lr) = (
                 opt.steps(),
