@@ -262,10 +262,7 @@ fn images_of_varied_sizes_train_in_object_windows() {
     // object (padded past the image), evaluation runs on whole images.
     let dir = std::env::temp_dir().join(format!("weakseg-interactive-crop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cfg = weakseg::data::synth::SynthConfig {
-        kind: weakseg::data::synth::SynthKind::Scenes,
-        ..common::parts(4, 2, 32, 2, 3)
-    };
+    let cfg = common::scenes(4, 2, 32, 2, 3);
     synth::write(&cfg, &dir.join("data"), |_| {}).unwrap();
     let sizes: std::collections::HashSet<(u32, u32)> =
         std::fs::read_dir(dir.join("data/JPEGImages"))

@@ -406,19 +406,27 @@ fn spml_loss_uses_memory_and_rejects_bad_batches() {
     assert!(Relations::for_label("pixels").is_err());
 }
 
-#[test]
-fn spml_stages_train_predict_and_skip() {
-    let dir = std::env::temp_dir().join(format!("weakseg-spml-{}", std::process::id()));
-    let cfg = common::parts(4, 2, 32, 2, 3);
+/// `cfg` written under `dir`: its data, its ground-truth masks as the
+/// labels to learn from, a device, and one epoch of batches of two.
+fn one_epoch(
+    dir: &std::path::Path,
+    cfg: weakseg::data::synth::SynthConfig,
+) -> (std::path::PathBuf, std::path::PathBuf, Gpu, SpmlSettings) {
     let data = dir.join("data");
     synth::write(&cfg, &data, |_| {}).unwrap();
     let labels = data.join("SegmentationClass");
-    let gpu = Gpu::new_blocking().unwrap();
     let s = SpmlSettings {
         epochs: 1,
         batch_size: 2,
         ..SpmlSettings::default()
     };
+    (data, labels, Gpu::new_blocking().unwrap(), s)
+}
+
+#[test]
+fn spml_stages_train_predict_and_skip() {
+    let dir = std::env::temp_dir().join(format!("weakseg-spml-{}", std::process::id()));
+    let (data, labels, gpu, s) = one_epoch(&dir, common::parts(4, 2, 32, 2, 3));
     let mut quiet = weakseg::train::progress::Silent;
     let train = dir.join("train");
     let m = spml::train(&gpu, &data, &labels, &train, &s, &mut quiet).unwrap();
@@ -740,19 +748,7 @@ fn images_of_varied_sizes_train_in_crops() {
     // predicts on whole images.
     let dir = std::env::temp_dir().join(format!("weakseg-spml-crop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cfg = weakseg::data::synth::SynthConfig {
-        kind: weakseg::data::synth::SynthKind::Scenes,
-        ..common::parts(4, 2, 32, 2, 3)
-    };
-    let data = dir.join("data");
-    synth::write(&cfg, &data, |_| {}).unwrap();
-    let labels = data.join("SegmentationClass");
-    let gpu = Gpu::new_blocking().unwrap();
-    let s = SpmlSettings {
-        epochs: 1,
-        batch_size: 2,
-        ..SpmlSettings::default()
-    };
+    let (data, labels, gpu, s) = one_epoch(&dir, common::scenes(4, 2, 32, 2, 3));
     let mut quiet = weakseg::train::progress::Silent;
     let e = spml::train(&gpu, &data, &labels, &dir.join("whole"), &s, &mut quiet).unwrap_err();
     assert!(e.to_string().contains("collate"), "{e}");

@@ -27,6 +27,21 @@ pub fn parts(
     }
 }
 
+/// A small scenes benchmark (images of varied sizes, long side from
+/// `size`), otherwise as [`parts`].
+pub fn scenes(
+    train: usize,
+    val: usize,
+    size: usize,
+    classes: usize,
+    seed: u64,
+) -> weakseg::data::synth::SynthConfig {
+    weakseg::data::synth::SynthConfig {
+        kind: weakseg::data::synth::SynthKind::Scenes,
+        ..parts(train, val, size, classes, seed)
+    }
+}
+
 /// A tensor's f32 values on the host.
 pub fn host(t: &weakseg::Tensor) -> Vec<f32> {
     t.to_vec_blocking::<f32>().expect("a readback")
