@@ -15,8 +15,17 @@ use crate::data::voc::{VocDataset, list_path, parse_list};
 /// at least one image; `stage` is named in the error.
 pub fn list(stage: &'static str, data: &Path, name: &str) -> Result<()> {
     let path = list_path(data, name);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::io(format!("{stage}: list {name:?} ({})", path.display()), e))?;
+    if !path.is_file() {
+        return Err(Error::invalid(
+            stage,
+            format!(
+                "list {name:?}: neither {} nor a file {name} exists",
+                data.join(format!("ImageSets/Segmentation/{name}.txt"))
+                    .display()
+            ),
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
     if parse_list(&text).is_empty() {
         return Err(Error::invalid(
             stage,
