@@ -369,13 +369,9 @@ pub fn predict(
     let mut score = MaskScore::new(ds.classes.len() + 1);
     validate::largest_image_fits("predict", &ds, |h, w| {
         segment(gpu, &net, &Tensor::zeros(gpu, &[1, 3, h, w])?, None)?;
-        let fit = crate::refine::crf::max_pixels(gpu, ds.classes.len() + 1);
         match &s.crf {
-            Some(_) if h * w > fit => Err(Error::Limit {
-                op: "crf",
-                msg: format!("{} pixels fit its bindings", fit),
-            }),
-            _ => Ok(()),
+            Some(_) => crate::refine::crf::check_size(gpu, w, h, ds.classes.len() + 1),
+            None => Ok(()),
         }
     })?;
     let mut outputs = Vec::with_capacity(ds.len());

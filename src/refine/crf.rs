@@ -222,7 +222,7 @@ pub fn max_pixels(gpu: &Gpu, labels: usize) -> usize {
 /// Refuses, before any work, a w×h image whose CRF (with `labels` labels)
 /// would need a binding past the adapter's limit: the message gives the
 /// limit, the pixels that fit, and the long side to downscale to.
-fn check_size(gpu: &Gpu, w: usize, h: usize, labels: usize) -> Result<()> {
+pub fn check_size(gpu: &Gpu, w: usize, h: usize, labels: usize) -> Result<()> {
     let fit = max_pixels(gpu, labels);
     if w * h <= fit {
         return Ok(());

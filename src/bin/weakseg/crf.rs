@@ -146,33 +146,52 @@ pub fn run(gpu: &Gpu, a: &CrfArgs) -> Result<()> {
     gpu.sync();
     let built = t.elapsed().as_secs_f64();
     let q = crf.infer(&Tensor::from_slice(gpu, &unary, &[l, small_h, small_w])?)?;
-    let mut q: Vec<f32> = q.to_vec_blocking()?;
-    if (small_w, small_h) != (w, h) {
-        q = rescale(planes(small, l, q), w, h)
-            .cam
-            .map(|c| c.data)
-            .unwrap_or_default();
-    }
+    let downscaled = (small_w, small_h) != (w, h);
+    // The marginals come to the host only when they are upsampled or
+    // saved; otherwise only the argmax (one u32 per pixel) does.
+    let host: Option<Vec<f32>> = if downscaled || a.save_probs.is_some() {
+        let q: Vec<f32> = q.to_vec_blocking()?;
+        Some(if downscaled {
+            rescale(planes(small, l, q), w, h)
+                .cam
+                .map(|c| c.data)
+                .unwrap_or_default()
+        } else {
+            q
+        })
+    } else {
+        None
+    };
+    let data: Vec<u8> = match &host {
+        Some(q) => {
+            let n = w * h;
+            (0..n)
+                .map(|i| {
+                    (0..l).fold(0, |best, c| {
+                        if q[c * n + i] > q[best * n + i] {
+                            c
+                        } else {
+                            best
+                        }
+                    }) as u8
+                })
+                .collect()
+        }
+        None => q
+            .argmax(0)?
+            .to_vec_blocking::<u32>()?
+            .into_iter()
+            .map(|v| v as u8)
+            .collect(),
+    };
     eprintln!(
         "crf: {small_w}×{small_h}, {l} labels: lattices {built:.3} s, {} iterations {:.3} s",
         params.iters,
         t.elapsed().as_secs_f64() - built
     );
-    if let Some(sp) = &a.save_probs {
-        npy::write(sp, &[l, h, w], &q)?;
+    if let (Some(sp), Some(q)) = (&a.save_probs, &host) {
+        npy::write(sp, &[l, h, w], q)?;
     }
-    let n = w * h;
-    let data = (0..n)
-        .map(|i| {
-            (0..l).fold(0, |best, c| {
-                if q[c * n + i] > q[best * n + i] {
-                    c
-                } else {
-                    best
-                }
-            }) as u8
-        })
-        .collect();
     labels::write(
         &a.out,
         &LabelMap {
